@@ -1,0 +1,45 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+# Development-only values for `make run`; production reads them from the environment.
+DEV_ENV := DEBUG=1 SECRET_KEY=dev-only-key-not-for-production-$(shell hostname)
+
+TEST_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint services migrate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changes.
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime
+
+## make run: one daphne on 127.0.0.1:$(PORT), embedded default (SQLite, in-memory layer, local media)
+run: $(VENV)/.runtime
+	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
+	$(DEV_ENV) exec $(BIN)/daphne -b 127.0.0.1 -p $(PORT) social.asgi:application
+
+## make test: the whole suite against real PostgreSQL, Redis and an S3 endpoint (moto)
+test: $(VENV)/.dev services
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+services:
+	@scripts/ensure-services.sh
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache

@@ -1,0 +1,71 @@
+"""JWT authentication for DRF: `Authorization: Bearer` (mobile) and the access cookie (web).
+
+simplejwt has no cookie authentication; ours enforces CSRF the way DRF's
+SessionAuthentication does, since a browser attaches the cookie to cross-site requests.
+Both refuse tokens of an ended session (`accounts.services.session_end`) and inactive users.
+"""
+
+from django.conf import settings
+from django.middleware.csrf import CsrfViewMiddleware
+from rest_framework import exceptions
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import TokenError
+
+from accounts.services import SESSION_CLAIM, session_is_revoked
+
+CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
+
+
+class BearerAuthentication(JWTAuthentication):
+    www_authenticate_realm = "api"
+
+    def raw_token(self, request) -> bytes | None:
+        header = self.get_header(request)
+        if header is None:
+            return None
+        raw = self.get_raw_token(header)
+        if raw is None:
+            raise exceptions.AuthenticationFailed()
+        return raw
+
+    def authenticate(self, request):
+        raw = self.raw_token(request)
+        if raw is None:
+            return None
+        return self.authenticate_raw(raw)
+
+    def authenticate_raw(self, raw):
+        validated = self.get_validated_token(raw)
+        if session_is_revoked(validated.get(SESSION_CLAIM)):
+            raise exceptions.AuthenticationFailed()
+        user = self.get_user(validated)  # refuses unknown and inactive users
+        return user, validated
+
+
+class CookieAuthentication(BearerAuthentication):
+    def raw_token(self, request) -> bytes | None:
+        value = request.COOKIES.get(settings.AUTH_COOKIE_ACCESS)
+        return value.encode() if value else None
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None:
+            self.enforce_csrf(request)
+        return result
+
+    def enforce_csrf(self, request):
+        def no_response(_request):
+            return None  # pragma: no cover - never called, CsrfViewMiddleware needs one
+
+        check = CsrfViewMiddleware(no_response)
+        check.process_request(request)
+        if check.process_view(request, None, (), {}) is not None:
+            raise exceptions.PermissionDenied(CSRF_MESSAGE)
+
+
+def user_from_access_token(raw: str):
+    """(user, token) for a raw access token, or None: used by the WebSocket middleware."""
+    try:
+        return BearerAuthentication().authenticate_raw(raw.encode())
+    except (exceptions.AuthenticationFailed, TokenError):
+        return None

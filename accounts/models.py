@@ -1,0 +1,61 @@
+import uuid
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from social.uploads import random_upload_path
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email: str, username: str, password: str | None = None, **extra):
+        user = self.model(email=self.normalize_email(email), username=username, **extra)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, username: str, password: str | None = None, **extra):
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, username, password, **extra)
+
+    def get_by_natural_key(self, email):
+        # Email is the login, looked up case-insensitively.
+        return self.get(email__iexact=email)
+
+
+def avatar_path(instance, filename):
+    return random_upload_path("avatars", filename)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    email = models.EmailField("email", max_length=254, unique=True)
+    username = models.CharField("имя пользователя", max_length=150)
+    avatar = models.ImageField("аватар", upload_to=avatar_path, null=True, blank=True, max_length=255)
+    is_active = models.BooleanField("активен", default=True)
+    is_staff = models.BooleanField("персонал", default=False)
+    date_joined = models.DateTimeField("дата регистрации", default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["username"]
+
+    class Meta:
+        verbose_name = "пользователь"
+        verbose_name_plural = "пользователи"
+        constraints = [
+            # Case-insensitive uniqueness at the database level; these unique indexes also
+            # serve the case-insensitive email lookup of login.
+            models.UniqueConstraint(Lower("email"), name="user_email_ci_unique"),
+            models.UniqueConstraint(Lower("username"), name="user_username_ci_unique"),
+        ]
+
+    def __str__(self):
+        return self.username

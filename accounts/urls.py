@@ -1,0 +1,12 @@
+from accounts import views
+from social.routes import route
+
+urlpatterns = [
+    *route("auth/register", views.RegisterView.as_view(), name="auth-register"),
+    *route("auth/login", views.LoginView.as_view(), name="auth-login"),
+    *route("auth/logout", views.LogoutView.as_view(), name="auth-logout"),
+    *route("auth/current_user", views.CurrentUserView.as_view(), name="auth-current-user"),
+    *route("auth/token", views.TokenView.as_view(), name="auth-token"),
+    *route("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    *route("auth/csrf", views.CsrfView.as_view(), name="auth-csrf"),
+]

@@ -1,0 +1,186 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.middleware.csrf import get_token
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts import selectors, services
+from accounts.authentication import BearerAuthentication, CookieAuthentication
+from accounts.cookies import clear_auth_cookies, set_auth_cookies
+from accounts.serializers import (
+    CredentialsInput,
+    CsrfOutput,
+    DetailOutput,
+    LoginOutput,
+    ProfileUpdateInput,
+    RefreshInput,
+    RegisterInput,
+    RegisterOutput,
+    TokenPairOutput,
+    UserSerializer,
+)
+from accounts.throttles import LoginThrottle, RegisterThrottle
+from social.exceptions import Forbidden, Unauthenticated
+from social.images import image_clean
+
+REGISTERED = "Вы успешно зарегистрировались!"
+LOGGED_IN = "Вы успешно вошли в аккаунт!"
+LOGGED_OUT = "Вы успешно вышли из аккаунта"
+CREDENTIALS = "Не удалось подтвердить учетные данные"
+
+ERRORS_401 = {401: OpenApiResponse(DetailOutput, description=CREDENTIALS)}
+
+
+class PublicView(APIView):
+    """Endpoints reachable without signing in. They ignore auth cookies on purpose: a stale
+    cookie must never break login, register, refresh or csrf."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+
+class RegisterView(PublicView):
+    throttle_classes = [RegisterThrottle]
+
+    @extend_schema(
+        request=RegisterInput,
+        responses={201: RegisterOutput, 400: OpenApiResponse(description="Ошибки полей"), 403: DetailOutput},
+    )
+    def post(self, request):
+        # The contract's 403: a client that sends a token which fails verification.
+        if request.META.get("HTTP_AUTHORIZATION"):
+            try:
+                if BearerAuthentication().authenticate(request) is None:
+                    raise AuthenticationFailed()
+            except AuthenticationFailed as error:
+                raise Forbidden(CREDENTIALS) from error
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_register(**data.validated_data)
+        body = {"message": REGISTERED, "new_user": UserSerializer(user, context={"request": request}).data}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class LoginView(PublicView):
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(
+        request=CredentialsInput,
+        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput},
+        description="Sets the access/refresh cookies (HttpOnly) and the csrftoken cookie.",
+    )
+    def post(self, request):
+        data = CredentialsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = selectors.user_by_credentials(**data.validated_data)
+        tokens = services.session_start(user=user)
+        response = Response({"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request}).data})
+        set_auth_cookies(request, response, tokens)
+        return response
+
+
+class TokenView(PublicView):
+    throttle_classes = [LoginThrottle]
+
+    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput})
+    def post(self, request):
+        data = CredentialsInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = selectors.user_by_credentials(**data.validated_data)
+        tokens = services.session_start(user=user)
+        return Response({"access": tokens.access, "refresh": tokens.refresh})
+
+
+class TokenRefreshView(PublicView):
+    @extend_schema(
+        request=RefreshInput,
+        responses={200: TokenPairOutput, 401: DetailOutput},
+        description="With `refresh` in the body: a new pair in the body. With an empty body: "
+        "the refresh cookie is rotated, both cookies are set again and the body is `{}`.",
+    )
+    def post(self, request):
+        data = RefreshInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw = data.validated_data.get("refresh")
+        if raw:
+            tokens = services.session_refresh(raw_refresh=raw)
+            return Response({"access": tokens.access, "refresh": tokens.refresh})
+        cookie = request.COOKIES.get(settings.AUTH_COOKIE_REFRESH)
+        if not cookie:
+            raise Unauthenticated()
+        tokens = services.session_refresh(raw_refresh=cookie)
+        response = Response({})
+        set_auth_cookies(request, response, tokens)
+        return response
+
+
+def _session_of(request) -> tuple[str | None, str | None, bool]:
+    """(session id, raw refresh token, came from a cookie) for whatever the caller presents."""
+    header = BearerAuthentication()
+    raw_access = header.get_raw_token(header.get_header(request) or b"")
+    from_cookie = False
+    if raw_access is None and request.COOKIES.get(settings.AUTH_COOKIE_ACCESS):
+        raw_access = request.COOKIES[settings.AUTH_COOKIE_ACCESS].encode()
+        from_cookie = True
+    raw_refresh = request.data.get("refresh") if isinstance(request.data, dict) else None
+    if not raw_refresh and request.COOKIES.get(settings.AUTH_COOKIE_REFRESH):
+        raw_refresh = request.COOKIES[settings.AUTH_COOKIE_REFRESH]
+        from_cookie = from_cookie or raw_access is None
+    session_id = None
+    for raw, token_class in ((raw_access, AccessToken), (raw_refresh, RefreshToken)):
+        if raw and session_id is None:
+            try:
+                session_id = token_class(raw.decode() if isinstance(raw, bytes) else raw).get(services.SESSION_CLAIM)
+            except TokenError:
+                continue
+    return session_id, (raw_refresh if isinstance(raw_refresh, str) else None), from_cookie
+
+
+class LogoutView(PublicView):
+    @extend_schema(request=None, responses={200: DetailOutput, 403: DetailOutput})
+    def delete(self, request):
+        session_id, raw_refresh, from_cookie = _session_of(request)
+        if session_id and from_cookie:
+            # A cookie-authenticated unsafe request: CSRF applies, as everywhere else.
+            CookieAuthentication().enforce_csrf(request)
+        services.session_end(session_id=session_id, raw_refresh=raw_refresh)
+        response = Response({"detail": LOGGED_OUT})
+        clear_auth_cookies(response)
+        return response
+
+
+class CurrentUserView(APIView):
+    @extend_schema(responses={200: UserSerializer, 401: DetailOutput})
+    def get(self, request):
+        return Response(UserSerializer(request.user, context={"request": request}).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ProfileUpdateInput, "application/json": ProfileUpdateInput},
+        responses={200: UserSerializer, 400: OpenApiResponse(description="Ошибки полей"), 401: DetailOutput},
+    )
+    def patch(self, request):
+        data = ProfileUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        avatar = data.validated_data.get("avatar")
+        clean = None
+        if avatar is not None:
+            try:
+                clean = image_clean(avatar).content
+            except ValidationError as error:
+                raise ValidationError({"avatar": error.messages}) from error
+        user = services.user_profile_update(
+            user=request.user, username=data.validated_data.get("username"), avatar=clean
+        )
+        return Response(UserSerializer(user, context={"request": request}).data)
+
+
+class CsrfView(PublicView):
+    @extend_schema(responses={200: CsrfOutput})
+    def get(self, request):
+        return Response({"csrfToken": get_token(request._request)})

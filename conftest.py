@@ -1,0 +1,59 @@
+"""Fixtures shared by every app's tests. App-specific ones live in <app>/tests/conftest.py."""
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from accounts.services import session_start
+from accounts.tests.factories import PASSWORD, UserFactory
+from social import health
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Throttle counters and revoked sessions live in the cache: no test sees another's.
+    cache.clear()
+    health.reset_cache()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(db):
+    """client_for(user) -> an APIClient authenticated with a Bearer token of a new session."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        tokens = session_start(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens.access}")
+        client.tokens = tokens
+        client.user = user
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api(client_for, user) -> APIClient:
+    """An APIClient signed in (Bearer) as `user`."""
+    return client_for(user)

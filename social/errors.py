@@ -1,0 +1,84 @@
+"""One error language for everything under /api: `{"detail": ...}` or `{"field": [...]}`."""
+
+import logging
+
+from django.core import exceptions as django_exceptions
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from social.exceptions import DomainError
+
+logger = logging.getLogger(__name__)
+
+CREDENTIALS_MESSAGE = "Не удалось подтвердить учетные данные"
+NOT_FOUND_MESSAGE = "Не найдено."
+SERVER_ERROR_MESSAGE = "Внутренняя ошибка сервера."
+TOO_LARGE_MESSAGE = "Слишком большой запрос."
+
+
+def _as_drf(exc):
+    """Translate domain and Django exceptions into DRF ones; DRF ones pass through."""
+    if isinstance(exc, DomainError):
+        error = drf_exceptions.APIException(exc.message)
+        error.status_code = exc.status_code
+        return error
+    if isinstance(exc, django_exceptions.ValidationError):
+        if hasattr(exc, "error_dict"):
+            return drf_exceptions.ValidationError(exc.message_dict)
+        return drf_exceptions.ValidationError({"detail": exc.messages})
+    if isinstance(exc, (RequestDataTooBig, TooManyFieldsSent)):
+        error = drf_exceptions.APIException(TOO_LARGE_MESSAGE)
+        error.status_code = 413
+        return error
+    if isinstance(exc, django_exceptions.ObjectDoesNotExist):
+        return drf_exceptions.NotFound(NOT_FOUND_MESSAGE)
+    if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
+        # The contract gives one message for every authentication failure.
+        return type(exc)(CREDENTIALS_MESSAGE)
+    if isinstance(exc, drf_exceptions.ParseError):
+        return drf_exceptions.ParseError("Некорректный JSON или форма.")
+    return exc
+
+
+def exception_handler(exc, context):
+    response = drf_exception_handler(_as_drf(exc), context)
+    if response is None:
+        return None  # a real server error: Django's handler500 answers it (JSON, see below)
+    if isinstance(response.data, list):
+        response.data = {"detail": response.data}
+    return response
+
+
+def json_404(request, exception=None):
+    return JsonResponse({"detail": NOT_FOUND_MESSAGE}, status=404, json_dumps_params={"ensure_ascii": False})
+
+
+def json_500(request):
+    return JsonResponse({"detail": SERVER_ERROR_MESSAGE}, status=500, json_dumps_params={"ensure_ascii": False})
+
+
+def json_400(request, exception=None):
+    return JsonResponse({"detail": "Некорректный запрос."}, status=400, json_dumps_params={"ensure_ascii": False})
+
+
+def json_403(request, exception=None):
+    return JsonResponse(
+        {"detail": "У вас недостаточно прав для выполнения данного действия."},
+        status=403,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def csrf_failure(request, reason=""):
+    return JsonResponse(
+        {"detail": "Ошибка проверки CSRF: отсутствует или неверный токен."},
+        status=403,
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+def raise_404(request, *args, **kwargs):
+    """Catch-all for unknown /api paths, so even APPEND_SLASH-free misses answer JSON."""
+    raise Http404

@@ -1,0 +1,40 @@
+"""The domain's error hierarchy.
+
+Services raise these (or Django's ValidationError / PermissionDenied / ObjectDoesNotExist);
+`social.errors.exception_handler` turns them into HTTP answers and the chat consumer into
+error frames, so each message a client sees is written once, here or in the service.
+"""
+
+
+class DomainError(Exception):
+    status_code = 400
+    default_message = "Некорректный запрос."
+
+    def __init__(self, message: str | None = None):
+        self.message = message or self.default_message
+        super().__init__(self.message)
+
+
+class NotFound(DomainError):
+    status_code = 404
+    default_message = "Не найдено."
+
+
+class Forbidden(DomainError):
+    status_code = 403
+    default_message = "У вас недостаточно прав для выполнения данного действия."
+
+
+class Conflict(DomainError):
+    status_code = 409
+    default_message = "Конфликт с текущим состоянием."
+
+
+class Unauthenticated(DomainError):
+    status_code = 401
+    default_message = "Не удалось подтвердить учетные данные"
+
+
+class PayloadTooLarge(DomainError):
+    status_code = 413
+    default_message = "Слишком большой запрос."

@@ -1,0 +1,75 @@
+"""Request-level middleware: body size limits and one structured log line per request."""
+
+import logging
+import time
+import uuid
+
+from django.http import JsonResponse
+
+from social.errors import TOO_LARGE_MESSAGE
+
+logger = logging.getLogger("social.request")
+
+MB = 1024 * 1024
+# Routes that take uploads, and how large a whole body may be there. Everything else is bounded
+# by DEFAULT_BODY_LIMIT; JSON/form fields are further bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+# The proxy config (deploy/nginx.conf) carries the same figures.
+UPLOAD_BODY_LIMITS = (
+    ("/api/auth/create", 105 * MB),  # 10 images of at most 10 MB, plus the form
+    ("/api/posts/create", 105 * MB),
+    ("/api/auth/current_user", 11 * MB),  # one avatar
+    ("/api/chats/create", 11 * MB),  # one chat avatar
+    ("/admin/", 105 * MB),
+)
+DEFAULT_BODY_LIMIT = 1 * MB
+
+
+def body_limit_for(path: str) -> int:
+    for prefix, limit in UPLOAD_BODY_LIMITS:
+        if path.startswith(prefix):
+            return limit
+    return DEFAULT_BODY_LIMIT
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a body larger than its route allows before anything reads it (JSON 413)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > body_limit_for(request.path):
+            return JsonResponse({"detail": TOO_LARGE_MESSAGE}, status=413, json_dumps_params={"ensure_ascii": False})
+        return self.get_response(request)
+
+
+class RequestLogMiddleware:
+    """One line per request: method, path (never the query string: it may hold a token),
+    status, duration, user id and request id. Cookies and headers are never logged."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.monotonic()
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request.request_id = request_id
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        user_id = user.pk if user is not None and user.is_authenticated else "-"
+        logger.info(
+            "method=%s path=%s status=%s duration_ms=%.1f user=%s request_id=%s",
+            request.method,
+            request.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            user_id,
+            request_id,
+        )
+        response["X-Request-ID"] = request_id
+        return response

@@ -1,0 +1,78 @@
+"""Real server processes for live tests: they use the test database and stop before it goes."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the database pytest-django created (its NAME now is test_…)."""
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def server_env(**extra) -> dict:
+    env = dict(os.environ)
+    env["DATABASE_URL"] = test_database_url()
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def running(command: list[str], health_url: str, env: dict, timeout: float = 30.0):
+    """Run a server process until the block ends; its output goes to a temp log shown on failure."""
+    log = open(ROOT / ".pytest_cache" / f"server-{os.getpid()}-{time.monotonic_ns()}.log", "w+b")
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_http(health_url, timeout, process)
+        except Exception:
+            log.seek(0)
+            raise RuntimeError(log.read().decode(errors="replace")[-4000:]) from None
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@contextmanager
+def daphne(**env_extra):
+    """A live daphne on a free port serving social.asgi; yields its base URL."""
+    port = free_port()
+    command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
+    with running(command, f"http://127.0.0.1:{port}/api/health", server_env(**env_extra)):
+        yield f"127.0.0.1:{port}"
