@@ -49,8 +49,12 @@ def test_health_is_503_naming_the_database_when_it_is_unreachable():
         "from django.test import Client;"
         "r = Client().get('/api/health', HTTP_HOST='localhost'); print(r.status_code, r.json()['failing'])"
     )
-    env = dict(os.environ, DATABASE_URL="postgres://postgres@127.0.0.1:1/nothing", DJANGO_SETTINGS_MODULE="social.settings")
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = dict(
+        os.environ, DATABASE_URL="postgres://postgres@127.0.0.1:1/nothing", DJANGO_SETTINGS_MODULE="social.settings"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "503 ['database']"
 

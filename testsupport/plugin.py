@@ -34,7 +34,11 @@ def _reachable(url: str, default_port: int) -> bool:
 def _start_s3() -> None:
     if os.environ.get("AWS_S3_ENDPOINT_URL"):
         return  # an endpoint chosen by the caller (e.g. a shared moto server)
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request lines
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

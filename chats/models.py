@@ -1,0 +1,56 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from social.uploads import random_upload_path
+
+
+def chat_avatar_path(instance, filename):
+    return random_upload_path("chat-avatars", filename)
+
+
+class Chat(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=255)
+    avatar = models.ImageField(upload_to=chat_avatar_path, null=True, blank=True, max_length=255)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ChatMember", related_name="chats")
+    # "<smaller user id>:<larger user id>" for an untitled two-person chat; the unique index
+    # makes "answer the existing direct chat" safe against two concurrent creates.
+    direct_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "чат"
+        verbose_name_plural = "чаты"
+
+    def __str__(self):
+        return self.title
+
+
+class ChatMember(models.Model):
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "участник чата"
+        verbose_name_plural = "участники чата"
+        constraints = [models.UniqueConstraint(fields=["chat", "user"], name="chat_member_unique")]
+        indexes = [models.Index(fields=["user", "chat"], name="chat_member_user_idx")]
+
+
+class Message(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="messages")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "сообщение"
+        verbose_name_plural = "сообщения"
+        # History pages by (chat, id): the same cost at 100 or 1,000,000 messages.
+        indexes = [models.Index(fields=["chat", "-id"], name="message_chat_history_idx")]

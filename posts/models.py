@@ -1,0 +1,62 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Post(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="posts")
+    description = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    # Counters move with F() expressions in the services; the rows in Like/PostView are the truth.
+    likes_count = models.PositiveIntegerField(default=0)
+    views_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "пост"
+        verbose_name_plural = "посты"
+        indexes = [
+            # Keyset pagination of the feed and of one author's posts.
+            models.Index(fields=["-created_at", "-id"], name="post_feed_idx"),
+            models.Index(fields=["author", "-created_at", "-id"], name="post_author_feed_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.author_id}: {self.description[:40]}"
+
+
+class PostImage(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
+    file = models.ImageField(max_length=255)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "изображение"
+        verbose_name_plural = "изображения"
+        ordering = ["post", "position"]
+        constraints = [models.UniqueConstraint(fields=["post", "position"], name="post_image_position_unique")]
+
+
+class Like(models.Model):
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="likes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="likes")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "лайк"
+        verbose_name_plural = "лайки"
+        constraints = [models.UniqueConstraint(fields=["post", "user"], name="like_once_per_user")]
+        indexes = [models.Index(fields=["post", "-created_at", "-id"], name="like_recent_idx")]
+
+
+class PostView(models.Model):
+    """One row per (post, viewer): `views` counts distinct viewers other than the author."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="views")
+    viewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="post_views")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["post", "viewer"], name="view_once_per_viewer")]

@@ -1,0 +1,101 @@
+"""Keyset (cursor) pagination shared by every list endpoint.
+
+A page is `?limit=` items (400 above the maximum, never clamped) after an opaque `?cursor=`;
+the next page's URL travels in a `Link: <…>; rel="next"` header, absent on the last page.
+No COUNT, no OFFSET: each page is one indexed range scan whatever the table's size.
+"""
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+MAX_CURSOR_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int
+    after: list | None  # the cursor's key values, or None for the first page
+
+
+def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise ValidationError({"limit": [f"Должно быть целым числом от 1 до {maximum}."]})
+    return int(raw)
+
+
+def encode_cursor(values: Sequence) -> str:
+    raw = json.dumps([str(value) for value in values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(raw: str | None, *, size: int) -> list | None:
+    if raw is None or raw == "":
+        return None
+    invalid = ValidationError({"cursor": ["Некорректный курсор."]})
+    if len(raw) > MAX_CURSOR_LENGTH:
+        raise invalid
+    try:
+        values = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise invalid from None
+    if not isinstance(values, list) or len(values) != size or not all(isinstance(v, str) for v in values):
+        raise invalid
+    return values
+
+
+def page_request(query_params, *, key_size: int, default_limit: int = DEFAULT_LIMIT, max_limit: int = MAX_LIMIT):
+    """Read `limit` and `cursor` from a request's query parameters (ValidationError → 400)."""
+    return PageRequest(
+        limit=parse_limit(query_params.get("limit"), default=default_limit, maximum=max_limit),
+        after=decode_cursor(query_params.get("cursor"), size=key_size),
+    )
+
+
+def keyset_filter(queryset: QuerySet, *, fields: Sequence[str], after: list | None) -> QuerySet:
+    """Rows strictly after `after` in descending order of `fields` (a lexicographic compare).
+
+    The queryset must be ordered by the same fields, descending, and the last field must be
+    unique (the primary key) so that no row is skipped or repeated. A cursor whose values do
+    not parse as the fields' types is a 400.
+    """
+    if after is None:
+        return queryset
+    condition = Q()
+    for index, field in enumerate(fields):
+        equal = {f: after[i] for i, f in enumerate(fields[:index])}
+        condition |= Q(**equal, **{f"{field}__lt": after[index]})
+    try:
+        # Evaluate the conversion now (not at iteration) so that bad values become a 400.
+        queryset.filter(condition).query.get_compiler(queryset.db).as_sql()
+    except (ValidationError, ValueError, TypeError):
+        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
+    return queryset.filter(condition)
+
+
+def take_page(queryset: QuerySet, *, limit: int, key) -> tuple[list, str | None]:
+    """Fetch one page (limit + 1 rows tell whether a next page exists) and its next cursor."""
+    rows = list(queryset[: limit + 1])
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(key(rows[-1]))
+
+
+def next_link(request, cursor: str | None) -> dict:
+    """Headers for a page: `Link: <next page URL>; rel="next"` when there is one."""
+    if cursor is None:
+        return {}
+    params = request.GET.copy()
+    params["cursor"] = cursor
+    url = request.build_absolute_uri(request.path + "?" + params.urlencode())
+    return {"Link": f'<{url}>; rel="next"'}
