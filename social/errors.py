@@ -36,7 +36,10 @@ def _as_drf(exc):
         return drf_exceptions.NotFound(NOT_FOUND_MESSAGE)
     if isinstance(exc, (drf_exceptions.NotAuthenticated, drf_exceptions.AuthenticationFailed)):
         # The contract gives one message for every authentication failure.
-        return type(exc)(CREDENTIALS_MESSAGE)
+        # (simplejwt's InvalidToken subclasses AuthenticationFailed with a dict detail.)
+        if isinstance(exc, drf_exceptions.NotAuthenticated):
+            return drf_exceptions.NotAuthenticated(CREDENTIALS_MESSAGE)
+        return drf_exceptions.AuthenticationFailed(CREDENTIALS_MESSAGE)
     if isinstance(exc, drf_exceptions.ParseError):
         return drf_exceptions.ParseError("Некорректный JSON или форма.")
     return exc

@@ -28,7 +28,9 @@ class PageRequest:
 def parse_limit(raw: str | None, *, default: int = DEFAULT_LIMIT, maximum: int = MAX_LIMIT) -> int:
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    # isascii(): str.isdigit() accepts "²", which int() refuses; the length bound keeps int()
+    # below Python's 4300-digit conversion limit. Either would be a 500, not a 400.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 9) or not 1 <= int(raw) <= maximum:
         raise ValidationError({"limit": [f"Должно быть целым числом от 1 до {maximum}."]})
     return int(raw)
 
