@@ -1,1 +1,8 @@
-urlpatterns: list = []
+from chats import views
+from social.routes import route
+
+urlpatterns = [
+    *route("chats/create", views.ChatCreateView.as_view(), name="chat-create"),
+    *route("chats/<uuid:chat_id>/messages/<int:offset>", views.ChatMessagesView.as_view(), name="chat-messages"),
+    *route("users/<uuid:user_id>/chats", views.UserChatsView.as_view(), name="user-chats"),
+]

@@ -1,0 +1,176 @@
+"""WebSocket transport of a chat: `/api/chats/ws/<chat_id>/<client_id>` (docs/websocket.md).
+
+Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
+consumer checks `client_id` and membership, joins the channel-layer groups, turns frames into
+calls of `chats.services.message_send` (the service REST would use) and channel-layer events
+into frames. Domain and validation errors become `{"detail"}` frames with the services' texts.
+"""
+
+import json
+import time
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+from accounts.services import session_group, session_is_revoked, user_group
+from chats import selectors, services
+from social.exceptions import DomainError, Forbidden
+
+MAX_FRAME_BYTES = 64 * 1024
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_SESSION_ENDED = 4401
+CLOSE_NOT_A_MEMBER = 4403
+
+NOT_JSON = 'Кадр должен быть JSON-объектом вида {"message": "текст"}.'
+NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
+TOO_FAST = "Слишком много сообщений. Подождите немного."
+
+
+class TokenBucket:
+    """Flood control of one socket: `rate` tokens per second refill a bucket `burst` deep."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.capacity = float(burst)
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+def _error_text(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return error.messages[0]
+    return error.message
+
+
+def _admit(chat_id, user, session_id):
+    """The chat if the socket may open: a member, and the session not ended meanwhile."""
+    if session_is_revoked(session_id):
+        raise Forbidden()
+    return selectors.chat_for_member(chat_id, user)
+
+
+def _send(chat_id, user, text):
+    # Membership is checked again on every message: a removal whose close event was lost (a
+    # full channel, say) must still not let the socket write to the chat.
+    chat = selectors.chat_for_member(chat_id, user)
+    return services.message_send(chat=chat, author=user, text=text)
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        kwargs = self.scope["url_route"]["kwargs"]
+        chat_id = _uuid(kwargs["chat_id"])
+        if user is None or not user.is_authenticated or chat_id is None or _uuid(kwargs["client_id"]) != user.pk:
+            await self.close()
+            return
+        self.user = user
+        # Canonical form, so the group names match those the services send to.
+        self.chat_id = chat_id
+        # Join before the membership check: a removal or logout committed between the check and
+        # the accept still reaches this socket and closes it.
+        self.groups = [
+            services.chat_group(chat_id),
+            services.chat_member_group(chat_id, user.pk),
+            user_group(user.pk),
+        ]
+        if self.scope.get("session_id"):
+            self.groups.append(session_group(self.scope["session_id"]))
+        for group in self.groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        try:
+            await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
+        except DomainError:
+            await self._leave_groups()
+            await self.close()
+            return
+        self.bucket = TokenBucket(settings.CHAT_MESSAGE_RATE, settings.CHAT_MESSAGE_BURST)
+        await self.accept()
+
+    async def _leave_groups(self):
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.groups = []
+
+    async def receive(self, text_data=None, bytes_data=None):
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > MAX_FRAME_BYTES:
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+            return
+        # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
+        if not self.bucket.take():
+            await self._detail(TOO_FAST)
+            return
+        try:
+            content = json.loads(text_data if text_data is not None else bytes_data)
+        except (ValueError, UnicodeDecodeError):
+            await self._detail(NOT_JSON)
+            return
+        if not isinstance(content, dict):
+            await self._detail(NOT_JSON)
+            return
+        text = content.get("message")
+        if not isinstance(text, str):
+            await self._detail(NO_MESSAGE)
+            return
+        try:
+            await database_sync_to_async(_send)(self.chat_id, self.user, text)
+        except Forbidden:
+            await self.close(code=CLOSE_NOT_A_MEMBER)
+        except (ValidationError, DomainError) as error:
+            await self._detail(_error_text(error))
+
+    async def _detail(self, text: str):
+        await self.send(text_data=json.dumps({"detail": text}, ensure_ascii=False))
+
+    # --- channel-layer events -----------------------------------------------------------------
+    async def chat_message(self, event):
+        message = event["message"]
+        avatar = message["user"].get("avatar")
+        if avatar and avatar.startswith("/"):
+            # Local media URLs are relative in the event (it has no request); make them absolute
+            # against the host this socket was opened on.
+            message = {**message, "user": {**message["user"], "avatar": self._absolute(avatar)}}
+        await self.send(text_data=json.dumps(message, ensure_ascii=False))
+
+    async def message_deleted(self, event):
+        await self.send(text_data=json.dumps({"type": "message.deleted", "message_id": event["message_id"]}))
+
+    async def chat_member_removed(self, event):
+        await self.close(code=CLOSE_NOT_A_MEMBER)
+
+    async def session_ended(self, event):
+        await self.close(code=CLOSE_SESSION_ENDED)
+
+    def _absolute(self, path: str) -> str:
+        headers = dict(self.scope.get("headers", []))
+        host = headers.get(b"host", b"").decode("latin-1")
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        return f"{scheme}://{host}{path}" if host else path
+
+
+def _uuid(raw: str) -> UUID | None:
+    try:
+        return UUID(raw)
+    except ValueError:
+        return None
+
+
+class RefuseConsumer(AsyncWebsocketConsumer):
+    """Any other WebSocket path: refused at the handshake instead of an application error."""
+
+    async def connect(self):
+        await self.close()

@@ -1,0 +1,66 @@
+"""Representations of chats and messages: input serializers only parse, output ones only render."""
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.serializers import UserSerializer
+from chats.models import Chat, Message
+from social.files import absolute_file_url
+
+MAX_OFFSET = 10_000
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+OFFSET_TOO_DEEP = f"Смещение не может быть больше {MAX_OFFSET}; для более старых сообщений используйте ?before=."
+
+
+class ChatCreateInput(serializers.Serializer):
+    # The member limit itself is the service's rule; this only bounds what is parsed at all.
+    users = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=1000)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    avatar = serializers.FileField(required=False, max_length=255)
+
+
+class MessagesQuery(serializers.Serializer):
+    """Query parameters of a history page (and the offset from the path)."""
+
+    offset = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_OFFSET,
+        error_messages={"max_value": OFFSET_TOO_DEEP},
+    )
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
+    before = serializers.IntegerField(min_value=1, required=False)
+
+
+class ChatOutput(serializers.ModelSerializer):
+    """The contract's chat object: `{id, title, avatar, users}`.
+
+    Members are read from the prefetched `memberships` (with their users), in joining order.
+    """
+
+    avatar = serializers.SerializerMethodField()
+    users = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Chat
+        fields = ["id", "title", "avatar", "users"]
+
+    @extend_schema_field({"type": "string", "format": "uri", "nullable": True})
+    def get_avatar(self, chat) -> str | None:
+        return absolute_file_url(chat.avatar, self.context.get("request"))
+
+    @extend_schema_field(UserSerializer(many=True))
+    def get_users(self, chat) -> list[dict]:
+        members = [membership.user for membership in chat.memberships.all()]
+        return UserSerializer(members, many=True, context=self.context).data
+
+
+class MessageOutput(serializers.ModelSerializer):
+    """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
+
+    message = serializers.CharField(source="text")
+    user = UserSerializer()
+
+    class Meta:
+        model = Message
+        fields = ["id", "message", "created_at", "user"]

@@ -1,0 +1,159 @@
+"""Every write of the chats app: creating chats, sending and deleting messages, removing members.
+
+REST views and the WebSocket consumer call these same functions. Real-time events go out through
+the channel layer only after the transaction commits (`transaction.on_commit`), so no client ever
+sees a message that was rolled back, and a message is always stored before anyone sees it.
+"""
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from accounts.models import User
+from chats.models import Chat, ChatMember, Message
+from chats.serializers import MessageOutput
+
+MAX_MEMBERS = 500
+MAX_TITLE_LENGTH = 255
+MAX_MESSAGE_LENGTH = 4000
+
+NO_OTHER_MEMBER = "Укажите хотя бы одного другого пользователя."
+TOO_MANY_MEMBERS = f"В чате может быть не больше {MAX_MEMBERS} участников."
+UNKNOWN_USERS = "Пользователи не найдены: {ids}."
+EMPTY_MESSAGE = "Сообщение не может быть пустым."
+LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
+
+
+# --- Channel-layer groups -----------------------------------------------------------------------
+def chat_group(chat_id) -> str:
+    """Every open socket of this chat (all members, all processes)."""
+    return f"chat.{chat_id}"
+
+
+def chat_member_group(chat_id, user_id) -> str:
+    """Every open socket of one member in one chat: what removal from the chat closes."""
+    return f"chat.{chat_id}.user.{user_id}"
+
+
+def _group_send_on_commit(group: str, event: dict) -> None:
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None:
+            async_to_sync(layer.group_send)(group, event)
+
+    transaction.on_commit(send)
+
+
+# --- Chats --------------------------------------------------------------------------------------
+def direct_key(user_a: UUID, user_b: UUID) -> str:
+    """The unique key of the untitled two-person chat between two users (order-free)."""
+    first, second = sorted([str(user_a), str(user_b)])
+    return f"{first}:{second}"
+
+
+def _default_title(others: Sequence[User]) -> str:
+    title = ", ".join(user.username for user in others)
+    if len(title) > MAX_TITLE_LENGTH:
+        title = title[: MAX_TITLE_LENGTH - 1] + "…"
+    return title
+
+
+def chat_create(
+    *, creator: User, user_ids: Sequence[UUID], title: str | None = None, avatar: ContentFile | None = None
+) -> tuple[Chat, bool]:
+    """Create a chat of `creator` and the users `user_ids`; return (chat, created).
+
+    The creator is always a member (listing them in `user_ids` is harmless). Every other id must
+    be an existing active user, at least one of them, at most MAX_MEMBERS members in all
+    (ValidationError on `users` otherwise). A blank `title` becomes the other members' usernames.
+    An untitled two-person chat is unique per pair: when it exists it is returned with
+    created=False (and `avatar` is not stored). `avatar` is an already validated, re-encoded image.
+    """
+    others_ids = list(dict.fromkeys(user_id for user_id in user_ids if user_id != creator.pk))
+    if not others_ids:
+        raise ValidationError({"users": [NO_OTHER_MEMBER]})
+    if len(others_ids) + 1 > MAX_MEMBERS:
+        raise ValidationError({"users": [TOO_MANY_MEMBERS]})
+    found = {user.pk: user for user in User.objects.filter(pk__in=others_ids, is_active=True)}
+    missing = [str(user_id) for user_id in others_ids if user_id not in found]
+    if missing:
+        raise ValidationError({"users": [UNKNOWN_USERS.format(ids=", ".join(missing))]})
+    others = [found[user_id] for user_id in others_ids]
+
+    key = direct_key(creator.pk, others[0].pk) if not title and len(others) == 1 else None
+    if key is not None:
+        existing = Chat.objects.filter(direct_key=key).first()
+        if existing is not None:
+            return existing, False
+
+    chat = Chat(title=title or _default_title(others), direct_key=key)
+    if avatar is not None:
+        chat.avatar.save(avatar.name, avatar, save=False)
+    try:
+        with transaction.atomic():
+            chat.save()
+            ChatMember.objects.bulk_create([ChatMember(chat=chat, user=member) for member in [creator, *others]])
+    except IntegrityError:
+        # Two creates of the same direct chat raced past the lookup; the unique index decided.
+        if key is None:
+            raise
+        if chat.avatar:
+            chat.avatar.storage.delete(chat.avatar.name)
+        return Chat.objects.get(direct_key=key), False
+    return chat, True
+
+
+def chat_member_remove(*, chat: Chat, user: User) -> None:
+    """Remove `user` from `chat`; their open sockets of this chat close with 4403 after commit.
+
+    A no-op (but the sockets still close) when the user is not a member. A direct chat stops
+    being the pair's direct chat: creating one again makes a fresh chat for the two.
+    """
+    with transaction.atomic():
+        ChatMember.objects.filter(chat=chat, user=user).delete()
+        if chat.direct_key is not None:
+            chat.direct_key = None
+            chat.save(update_fields=["direct_key"])
+        _group_send_on_commit(chat_member_group(chat.pk, user.pk), {"type": "chat.member_removed"})
+
+
+# --- Messages -----------------------------------------------------------------------------------
+def message_text_clean(text: str) -> str:
+    """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace."""
+    if not text or not text.strip():
+        raise ValidationError({"message": [EMPTY_MESSAGE]})
+    if len(text) > MAX_MESSAGE_LENGTH:
+        raise ValidationError({"message": [LONG_MESSAGE]})
+    return text
+
+
+def message_send(*, chat: Chat, author: User, text: str) -> Message:
+    """Store a message of `author` in `chat`, then (after commit) send it to every member socket.
+
+    Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
+    Raises ValidationError on `message` for an empty or too long text.
+    """
+    text = message_text_clean(text)
+    with transaction.atomic():
+        message = Message.objects.create(chat=chat, user=author, text=text)
+        # Only ever moves forward: two concurrent sends cannot move it back in time.
+        earlier = Q(last_message_at__isnull=True) | Q(last_message_at__lt=message.created_at)
+        Chat.objects.filter(earlier, pk=chat.pk).update(last_message_at=message.created_at)
+        payload = dict(MessageOutput(message).data)
+        payload["user"] = dict(payload["user"])
+        _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload})
+    return message
+
+
+def message_delete(*, message: Message) -> None:
+    """Delete a message (staff moderation); the chat's sockets get a `message.deleted` frame."""
+    with transaction.atomic():
+        message_id, chat_id = message.pk, message.chat_id
+        message.delete()
+        _group_send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})

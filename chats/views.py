@@ -1,0 +1,75 @@
+"""HTTP surface of the chats app: parse, call one service or selector, render."""
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import DetailOutput
+from chats import selectors, services
+from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
+from social.exceptions import Forbidden
+from social.images import image_clean
+
+ERRORS = {
+    401: OpenApiResponse(DetailOutput),
+    403: OpenApiResponse(DetailOutput),
+    404: OpenApiResponse(DetailOutput),
+}
+
+
+class ChatCreateView(APIView):
+    @extend_schema(
+        request={"application/json": ChatCreateInput, "multipart/form-data": ChatCreateInput},
+        responses={
+            201: ChatOutput,
+            200: OpenApiResponse(ChatOutput, description="The untitled two-person chat already existed."),
+            400: OpenApiResponse(description="Ошибки полей"),
+            **ERRORS,
+        },
+    )
+    def post(self, request):
+        data = ChatCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        avatar = data.validated_data.get("avatar")
+        clean = None
+        if avatar is not None:
+            try:
+                clean = image_clean(avatar).content
+            except ValidationError as error:
+                raise ValidationError({"avatar": error.messages}) from error
+        chat, created = services.chat_create(
+            creator=request.user,
+            user_ids=data.validated_data["users"],
+            title=data.validated_data.get("title") or None,
+            avatar=clean,
+        )
+        chat = selectors.chat_with_users(chat_id=chat.pk)
+        body = ChatOutput(chat, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ChatMessagesView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", int, description="1–100, default 50"),
+            OpenApiParameter("before", int, description="Message id: the page of older messages (offset ignored)"),
+        ],
+        responses={200: MessageOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров"), **ERRORS},
+    )
+    def get(self, request, chat_id, offset):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
+        query.is_valid(raise_exception=True)
+        messages = selectors.chat_messages_page(chat=chat, **query.validated_data)
+        return Response(MessageOutput(messages, many=True, context={"request": request}).data)
+
+
+class UserChatsView(APIView):
+    @extend_schema(responses={200: ChatOutput(many=True), **ERRORS})
+    def get(self, request, user_id):
+        if user_id != request.user.pk:
+            raise Forbidden()
+        chats = selectors.user_chats(user=request.user)
+        return Response(ChatOutput(chats, many=True, context={"request": request}).data)
