@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from social.uploads import random_upload_path
+
 
 class Post(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -27,9 +29,14 @@ class Post(models.Model):
         return f"{self.author_id}: {self.description[:40]}"
 
 
+def post_image_path(instance, filename):
+    # Also used by the admin: a stored name never derives from the client's file name.
+    return random_upload_path("posts", filename)
+
+
 class PostImage(models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
-    file = models.ImageField(max_length=255)
+    file = models.ImageField(upload_to=post_image_path, max_length=255)
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

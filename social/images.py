@@ -84,6 +84,9 @@ def image_clean(upload) -> CleanImage:
                 clean.save(output, format=target, **options)
     except ValidationError:
         raise
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
+    except Image.DecompressionBombError as error:
+        # Pillow refuses, already in open(), what exceeds twice its own pixel limit.
+        raise _invalid(name, "изображение больше 40 мегапикселей.") from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise _invalid(name, "не удалось прочитать изображение.") from error
     return CleanImage(content=ContentFile(output.getvalue(), name=f"image.{extension}"), extension=extension)

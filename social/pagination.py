@@ -52,6 +52,9 @@ def decode_cursor(raw: str | None, *, size: int) -> list | None:
         raise invalid from None
     if not isinstance(values, list) or len(values) != size or not all(isinstance(v, str) for v in values):
         raise invalid
+    if any("\x00" in value for value in values):
+        # PostgreSQL refuses NUL in text: a forged cursor on a text key would be a 500.
+        raise invalid
     return values
 
 
@@ -63,19 +66,27 @@ def page_request(query_params, *, key_size: int, default_limit: int = DEFAULT_LI
     )
 
 
-def keyset_filter(queryset: QuerySet, *, fields: Sequence[str], after: list | None) -> QuerySet:
-    """Rows strictly after `after` in descending order of `fields` (a lexicographic compare).
+def keyset_filter(
+    queryset: QuerySet, *, fields: Sequence[str], after: list | None, descending: bool = True
+) -> QuerySet:
+    """Rows strictly after `after` in the order of `fields` (a lexicographic compare),
+    descending by default, ascending with `descending=False`.
 
-    The queryset must be ordered by the same fields, descending, and the last field must be
-    unique (the primary key) so that no row is skipped or repeated. A cursor whose values do
+    The queryset must be ordered by the same fields in that direction, and the last field must
+    be unique (the primary key) so that no row is skipped or repeated. A cursor whose values do
     not parse as the fields' types is a 400.
     """
     if after is None:
         return queryset
-    condition = Q()
+    beyond, bound = ("lt", "lte") if descending else ("gt", "gte")
+    # The OR chain alone cannot start an index range scan; the redundant bound on the first
+    # field can, so a deep page does not scan (and discard) every row before the cursor.
+    condition = Q(**{f"{fields[0]}__{bound}": after[0]})
+    alternatives = Q()
     for index, field in enumerate(fields):
         equal = {f: after[i] for i, f in enumerate(fields[:index])}
-        condition |= Q(**equal, **{f"{field}__lt": after[index]})
+        alternatives |= Q(**equal, **{f"{field}__{beyond}": after[index]})
+    condition &= alternatives
     try:
         # Evaluate the conversion now (not at iteration) so that bad values become a 400.
         queryset.filter(condition).query.get_compiler(queryset.db).as_sql()

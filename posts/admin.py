@@ -1,0 +1,45 @@
+from django.contrib import admin
+
+from posts import services
+from posts.models import Post, PostImage
+
+
+class PostImageInline(admin.TabularInline):
+    model = PostImage
+    extra = 0
+    fields = ["file", "position"]
+    # Images come through the API, where they are decoded and stripped of EXIF; the admin
+    # only shows them.
+    readonly_fields = ["file", "position"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Post)
+class PostAdmin(admin.ModelAdmin):
+    list_display = ["id", "author", "short_description", "created_at", "likes_count", "views_count"]
+    list_select_related = ["author"]
+    search_fields = ["description", "author__username"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at", "-id"]
+    autocomplete_fields = ["author"]
+    # The counters are kept by the services; nobody edits them by hand.
+    readonly_fields = ["id", "created_at", "likes_count", "views_count"]
+    fields = ["id", "author", "description", "created_at", "likes_count", "views_count"]
+    inlines = [PostImageInline]
+    # No COUNT(*) over the whole table on every filtered changelist page.
+    show_full_result_count = False
+
+    @admin.display(description="описание")
+    def short_description(self, post):
+        return post.description[:80]
+
+    def delete_model(self, request, obj):
+        # Through the service, so the stored files go with the post.
+        services.post_delete(post=obj, actor=request.user)
+
+    def delete_queryset(self, request, queryset):
+        for post in queryset:
+            services.post_delete(post=post, actor=request.user)

@@ -1,0 +1,54 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from accounts.serializers import AuthorSerializer, UserSerializer
+from posts.services import MAX_DESCRIPTION
+from social.files import absolute_file_url
+
+
+class PostCreateInput(serializers.Serializer):
+    """The text fields of a new post. Its images are checked by `social.images.image_clean`
+    (in the service), not by DRF's ImageField: one set of checks and messages for every upload."""
+
+    # DRF's Russian catalogue lacks the UUID message: ours, in Russian, for every case.
+    author = serializers.UUIDField(
+        error_messages={
+            "required": "Укажите автора поста.",
+            "null": "Укажите автора поста.",
+            "invalid": "Некорректный идентификатор пользователя.",
+        }
+    )
+    description = serializers.CharField(
+        max_length=MAX_DESCRIPTION, required=False, allow_blank=True, default="", trim_whitespace=False
+    )
+
+
+class PostCreateForm(PostCreateInput):
+    """The whole multipart form, for the API schema only."""
+
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, help_text="Repeated `images` (or `images[]`) file fields, 0–10."
+    )
+
+
+class PostSerializer(serializers.Serializer):
+    """The contract's post object. Expects a post from `posts.selectors.posts_for`."""
+
+    id = serializers.UUIDField()
+    author = AuthorSerializer()
+    description = serializers.CharField()
+    images = serializers.SerializerMethodField()
+    likes = serializers.SerializerMethodField()
+    likes_count = serializers.IntegerField()
+    liked_by_me = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+    views = serializers.IntegerField(source="views_count")
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
+    def get_images(self, post) -> list[str]:
+        request = self.context.get("request")
+        return [absolute_file_url(image.file, request) for image in post.image_list]
+
+    @extend_schema_field(UserSerializer(many=True))
+    def get_likes(self, post) -> list[dict]:
+        return UserSerializer([like.user for like in post.recent_likes], many=True, context=self.context).data

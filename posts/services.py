@@ -1,0 +1,152 @@
+"""Every write of the posts app: create, delete, like toggles and view records.
+
+Counters on Post (`likes_count`, `views_count`) move with F() expressions in the same
+transaction as the Like/PostView row that justifies them, so they never drift from the rows.
+"""
+
+import logging
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from accounts.models import User
+from posts.models import Like, Post, PostImage, PostView, post_image_path
+from social.exceptions import DomainError, Forbidden, NotFound
+from social.images import image_clean
+
+logger = logging.getLogger(__name__)
+
+MAX_IMAGES = 10
+MAX_DESCRIPTION = 5000
+POST_NOT_FOUND = "Пост не найден."
+NOT_THE_AUTHOR = "Нельзя создать пост от имени другого пользователя."
+NOT_YOUR_POST = "Удалить пост может только его автор."
+NOT_YOUR_LIKE = "Нельзя поставить лайк от имени другого пользователя."
+TOO_MANY_IMAGES = f"Не больше {MAX_IMAGES} изображений в посте."
+STORAGE_FAILED = "Не удалось сохранить изображения, попробуйте позже."
+# Two toggles of one like racing each other: a retry sees the other's committed row.
+LIKE_ATTEMPTS = 3
+
+
+class StorageUnavailable(DomainError):
+    status_code = 503
+    default_message = STORAGE_FAILED
+
+
+def post_author_check(*, author_id, caller: User) -> None:
+    """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
+    if author_id != caller.pk:
+        raise Forbidden(NOT_THE_AUTHOR)
+
+
+def _files_delete(names: Sequence[str]) -> None:
+    """Best effort: a file left behind is an orphan, never a broken post."""
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except Exception:  # noqa: BLE001 - storage backends raise anything (botocore, OSError)
+            logger.exception("could not delete stored file %s", name)
+
+
+def post_create(*, author: User, description: str, images: Sequence) -> Post:
+    """Create a post with 0–10 images, atomically.
+
+    Preconditions: `author` is the caller (see `post_author_check`). Every image is decoded and
+    re-encoded (`image_clean`) before anything is stored, so one bad file (ValidationError
+    naming it, under `images`) stores nothing. The files are saved first and the rows written
+    in one transaction afterwards: a failed transaction deletes the saved files, and a storage
+    failure deletes those already saved (StorageUnavailable, 503), so no post ever points at a
+    missing file.
+    """
+    if len(images) > MAX_IMAGES:
+        raise ValidationError({"images": [TOO_MANY_IMAGES]})
+    if len(description) > MAX_DESCRIPTION:
+        raise ValidationError({"description": [f"Не больше {MAX_DESCRIPTION} символов."]})
+    cleaned = []
+    for upload in images:
+        try:
+            cleaned.append(image_clean(upload))
+        except ValidationError as error:
+            raise ValidationError({"images": error.messages}) from error
+
+    saved: list[str] = []
+    try:
+        for clean in cleaned:
+            name = post_image_path(None, f"image.{clean.extension}")
+            saved.append(default_storage.save(name, clean.content))
+    except Exception as error:
+        _files_delete(saved)
+        logger.exception("storing post images failed")
+        raise StorageUnavailable() from error
+
+    try:
+        with transaction.atomic():
+            post = Post.objects.create(author=author, description=description)
+            PostImage.objects.bulk_create(
+                PostImage(post=post, file=name, position=position) for position, name in enumerate(saved)
+            )
+    except BaseException:
+        _files_delete(saved)
+        raise
+    return post
+
+
+def post_delete(*, post: Post, actor: User) -> None:
+    """Delete a post (its author or staff; Forbidden otherwise) and, once the deletion has
+    committed, its files: a rolled-back deletion must not leave a post without its images."""
+    if post.author_id != actor.pk and not actor.is_staff:
+        raise Forbidden(NOT_YOUR_POST)
+    with transaction.atomic():
+        names = list(PostImage.objects.filter(post=post).values_list("file", flat=True))
+        post.delete()
+        transaction.on_commit(lambda: _files_delete([name for name in names if name]))
+
+
+def like_toggle(*, post_id, user: User) -> bool:
+    """Like the post if `user` has not, unlike it if they have; True when it is now liked.
+
+    Preconditions: `user` is the caller. NotFound when the post does not exist (or vanished
+    meanwhile). Safe under concurrency: the unique (post, user) constraint decides between
+    racing inserts, and the loser retries, so two racing toggles behave as two sequential ones.
+    """
+    for _ in range(LIKE_ATTEMPTS):
+        with transaction.atomic():
+            removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
+            if removed:
+                Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") - 1)
+                return False
+        try:
+            with transaction.atomic():
+                Like.objects.create(post_id=post_id, user=user)
+                Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") + 1)
+                return True
+        except IntegrityError:
+            # Either another toggle inserted the same like first (unique constraint), or the
+            # post is gone (foreign key). Tell them apart and retry the former.
+            if not Post.objects.filter(pk=post_id).exists():
+                raise NotFound(POST_NOT_FOUND) from None
+    raise DomainError("Не удалось изменить лайк, попробуйте ещё раз.")
+
+
+def post_view_record(*, post_id, viewer: User) -> bool:
+    """Count `viewer` once among the post's viewers; True when this was their first view.
+
+    The author's own views do not count. NotFound when the post does not exist. The PostView
+    row (unique per post and viewer) and the counter move in one transaction, so concurrent
+    first views of one viewer count once and the counter equals the rows.
+    """
+    author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
+    if author_id is None:
+        raise NotFound(POST_NOT_FOUND)
+    if author_id == viewer.pk or PostView.objects.filter(post_id=post_id, viewer=viewer).exists():
+        return False
+    try:
+        with transaction.atomic():
+            PostView.objects.create(post_id=post_id, viewer=viewer)
+            Post.objects.filter(pk=post_id).update(views_count=F("views_count") + 1)
+    except IntegrityError:
+        return False  # a concurrent request of the same viewer counted it (or the post went)
+    return True

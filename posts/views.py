@@ -1,0 +1,128 @@
+from collections.abc import Mapping
+
+from django.core.exceptions import ValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import DetailOutput, UserSerializer
+from posts import selectors, services
+from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
+from social.exceptions import Forbidden
+from social.pagination import next_link, page_request
+
+NOT_A_FILE = "Ожидается файл изображения."
+NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
+
+ERRORS = {
+    401: OpenApiResponse(DetailOutput, description="Не удалось подтвердить учетные данные"),
+    403: OpenApiResponse(DetailOutput, description="Действие от имени другого пользователя"),
+    404: OpenApiResponse(DetailOutput, description="Не найдено"),
+}
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="Из заголовка Link rel=next предыдущей страницы"),
+]
+PAGE_HEADERS = 'Next page: `Link: <url>; rel="next"` header, absent on the last page.'
+
+
+def _uploads(request) -> list:
+    """The post's files: repeated `images` fields, or `images[]` as some form libraries send.
+
+    A non-file value under those names is refused rather than silently dropped; an empty one
+    (how some clients say "no images") is ignored.
+    """
+    files = request.FILES.getlist("images") + request.FILES.getlist("images[]")
+    if hasattr(request.data, "getlist"):
+        stray = [value for key in ("images", "images[]") for value in request.POST.getlist(key) if value != ""]
+    else:
+        value = request.data.get("images")
+        stray = value if isinstance(value, list) else ([value] if value not in (None, "") else [])
+    if stray:
+        raise ValidationError({"images": [NOT_A_FILE]})
+    return files
+
+
+def _post_body(request, post_id) -> dict:
+    post = selectors.post_detail(post_id=post_id, viewer=request.user)
+    return PostSerializer(post, context={"request": request}).data
+
+
+class PostCreateView(APIView):
+    @extend_schema(
+        request={"multipart/form-data": PostCreateForm, "application/json": PostCreateInput},
+        responses={201: PostSerializer, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+        description="`author` must be the caller. 0–10 JPEG/PNG/WebP/GIF images, each ≤ 10 MB.",
+    )
+    def post(self, request):
+        if not isinstance(request.data, Mapping):
+            raise ValidationError({"detail": [NOT_AN_OBJECT]})
+        fields = {key: request.data.get(key) for key in ("author", "description") if key in request.data}
+        data = PostCreateInput(data=fields)
+        data.is_valid(raise_exception=True)
+        services.post_author_check(author_id=data.validated_data["author"], caller=request.user)
+        post = services.post_create(
+            author=request.user, description=data.validated_data["description"], images=_uploads(request)
+        )
+        return Response(_post_body(request, post.pk), status=status.HTTP_201_CREATED)
+
+
+class FeedView(APIView):
+    @extend_schema(parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS})
+    def get(self, request):
+        page = selectors.feed_page(
+            viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+        )
+        body = PostSerializer(page.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class UserPostsView(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS}, description=PAGE_HEADERS
+    )
+    def get(self, request, user_id):
+        page = selectors.user_posts_page(
+            user_id=user_id,
+            viewer=request.user,
+            page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
+        )
+        body = PostSerializer(page.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class PostDetailView(APIView):
+    @extend_schema(responses={200: PostSerializer, **ERRORS}, description="Counts the caller as a viewer.")
+    def get(self, request, post_id):
+        services.post_view_record(post_id=post_id, viewer=request.user)
+        return Response(_post_body(request, post_id))
+
+    @extend_schema(responses={204: None, **ERRORS}, description="The author or staff only.")
+    def delete(self, request, post_id):
+        post = selectors.post_get(post_id=post_id)
+        services.post_delete(post=post, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PostLikeView(APIView):
+    @extend_schema(request=None, responses={200: PostSerializer, **ERRORS}, description="Toggles the caller's like.")
+    def patch(self, request, post_id, user_id):
+        if user_id != request.user.pk:
+            raise Forbidden(services.NOT_YOUR_LIKE)
+        selectors.post_get(post_id=post_id)
+        services.like_toggle(post_id=post_id, user=request.user)
+        return Response(_post_body(request, post_id))
+
+
+class PostLikersView(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS, responses={200: UserSerializer(many=True), **ERRORS}, description=PAGE_HEADERS
+    )
+    def get(self, request, post_id):
+        page = selectors.post_likers_page(
+            post_id=post_id, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+        )
+        body = UserSerializer(page.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, page.next_cursor))
