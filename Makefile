@@ -10,7 +10,13 @@ DEV_ENV := DEBUG=1 SECRET_KEY=dev-only-key-not-for-production-$(shell hostname)
 TEST_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint services migrate clean
+# `make serve` defaults: the local services, plain HTTP. Override any of them from the environment.
+SERVE_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_serve
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
+SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
+
+.PHONY: run test lint services serve nginx clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +42,20 @@ test: $(VENV)/.dev services
 
 services:
 	@scripts/ensure-services.sh
+
+nginx:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light)
+
+.serve-secret-key:
+	@$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+## make serve: the production shape on $(PORT): nginx -> gunicorn (REST) + daphne (WebSocket)
+serve: $(VENV)/.runtime nginx services .serve-secret-key
+	@[ -n "$$DATABASE_URL" ] || createdb -h 127.0.0.1 -U postgres social_serve 2>/dev/null || true
+	$(SERVE_ENV) $(BIN)/python manage.py migrate --noinput
+	$(SERVE_ENV) $(BIN)/python manage.py collectstatic --noinput -v 0
+	$(SERVE_ENV) exec $(BIN)/python -m scripts.serve $(PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
