@@ -19,3 +19,10 @@ class Friendship(models.Model):
             models.UniqueConstraint(fields=["user", "friend"], name="friendship_unique_pair"),
             models.CheckConstraint(condition=~Q(user=F("friend")), name="friendship_not_self"),
         ]
+        indexes = [
+            # Keyset pagination of one user's friends, newest friendship first.
+            models.Index(fields=["user", "-created_at", "-id"], name="friendship_recent_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} → {self.friend}"

@@ -1,0 +1,105 @@
+"""Reads of the friends and people capability: friend lists, the friend check, people search
+and public profiles. Every list is one query whatever its size (pinned in tests)."""
+
+import uuid
+
+from django.db import connection
+from django.db.models import Exists, Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Collate, Lower
+
+from accounts.models import User
+from friends.models import Friendship
+from posts.models import Post
+from social.exceptions import NotFound
+from social.pagination import PageRequest, keyset_filter, take_page
+
+USER_NOT_FOUND = "Пользователь не найден."
+
+FRIENDS_PAGE_KEY = ("created_at", "id")
+SEARCH_PAGE_KEY = ("username_key", "id")
+
+
+def user_active_get(*, user_id: uuid.UUID) -> User:
+    """The active user with this id; unknown or deactivated → NotFound (404)."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound(USER_NOT_FOUND)
+    return user
+
+
+def is_friend(*, user: User, friend: User) -> bool:
+    """Whether `friend` is among `user`'s friends (rows are mutual, so either direction)."""
+    return Friendship.objects.filter(user=user, friend=friend).exists()
+
+
+def friends_page(*, user: User, page: PageRequest) -> tuple[list[User], str | None]:
+    """One page of `user`'s active friends, newest friendship first, and the next cursor.
+
+    Keyset on the friendship row's (created_at, id), served by `friendship_recent_idx`;
+    the friend comes in the same query (select_related)."""
+    rows = (
+        Friendship.objects.filter(user=user, friend__is_active=True)
+        .select_related("friend")
+        # The user object's columns only: never carry password hashes around for a list.
+        .only("id", "created_at", "friend__id", "friend__username", "friend__email", "friend__avatar")
+        .order_by("-created_at", "-id")
+    )
+    rows = keyset_filter(rows, fields=FRIENDS_PAGE_KEY, after=page.after)
+    friendships, cursor = take_page(rows, limit=page.limit, key=lambda row: (row.created_at.isoformat(), row.id))
+    return [friendship.friend for friendship in friendships], cursor
+
+
+def _username_key():
+    # PostgreSQL: the "C" collation makes the prefix LIKE, the ORDER BY and the keyset compare
+    # all use `user_username_search_idx` (friends/migrations/0003). SQLite has no "C"
+    # collation; its default (BINARY) already orders by code point, the same order.
+    if connection.vendor == "postgresql":
+        return Collate(Lower("username"), "C")
+    return Lower("username")
+
+
+def users_search_queryset(*, query: str, after: list | None) -> QuerySet:
+    """Active users whose username starts with `query`, case-insensitively, ordered by
+    (lower(username), id), strictly after the keyset `after` (None: from the start).
+
+    `__startswith` escapes `%`, `_` and `\\` in the query, so they match literally."""
+    users = (
+        User.objects.filter(is_active=True)
+        .only("id", "username", "avatar")
+        .annotate(username_key=_username_key())
+        .filter(username_key__startswith=query.lower())
+        .order_by("username_key", "id")
+    )
+    return keyset_filter(users, fields=SEARCH_PAGE_KEY, after=after, descending=False)
+
+
+def users_search_page(*, query: str, page: PageRequest) -> tuple[list[User], str | None]:
+    """One page of `users_search_queryset` and the next page's cursor."""
+    users = users_search_queryset(query=query, after=page.after)
+    return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))
+
+
+def _count(queryset: QuerySet) -> Subquery:
+    """A correlated COUNT(*) of `queryset`: one scalar per row, no join fan-out."""
+    # A plain Func, not the Count aggregate: an aggregate would add a GROUP BY to the subquery.
+    counted = queryset.order_by().annotate(total=Func("pk", function="COUNT")).values("total")
+    return Subquery(counted, output_field=IntegerField())
+
+
+def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
+    """The public profile of an active user, as seen by `viewer`: the user annotated with
+    `friends_count` (active friends), `posts_count` and `is_friend` (of the viewer), in one
+    query. Unknown or deactivated → NotFound (404)."""
+    profile = (
+        User.objects.filter(pk=user_id, is_active=True)
+        .only("id", "username", "avatar")
+        .annotate(
+            friends_count=_count(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
+            posts_count=_count(Post.objects.filter(author=OuterRef("pk"))),
+            is_friend=Exists(Friendship.objects.filter(user=viewer, friend=OuterRef("pk"))),
+        )
+        .first()
+    )
+    if profile is None:
+        raise NotFound(USER_NOT_FOUND)
+    return profile

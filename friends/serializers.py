@@ -1,0 +1,29 @@
+from rest_framework import serializers
+
+from accounts.models import User
+from accounts.serializers import AvatarUrlMixin
+
+SEARCH_MAX_LENGTH = 150  # a username's own maximum: a longer prefix can match nobody
+
+
+class SearchInput(serializers.Serializer):
+    """`?search=` of people search. DRF's CharField also refuses NUL characters (400)."""
+
+    search = serializers.CharField(min_length=1, max_length=SEARCH_MAX_LENGTH)
+
+
+class FriendCheckOutput(serializers.Serializer):
+    user_is_friend = serializers.BooleanField()
+
+
+class ProfileOutput(AvatarUrlMixin, serializers.ModelSerializer):
+    """A public profile: the author object plus counters and the viewer's friendship."""
+
+    avatar = serializers.SerializerMethodField()
+    friends_count = serializers.IntegerField()
+    posts_count = serializers.IntegerField()
+    is_friend = serializers.BooleanField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "avatar", "friends_count", "posts_count", "is_friend"]

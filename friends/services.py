@@ -1,0 +1,71 @@
+"""Writes of the friends capability. A friendship is mutual and immediate: both rows are
+written (or removed) together in one transaction, never one without the other."""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from friends.models import Friendship
+from social.exceptions import Conflict, DomainError, Forbidden, NotFound
+
+ADDED = "Пользователь {user} успешно добавил {friend} в друзья"
+REMOVED = "Пользователь {user} успешно удалил {friend} из друзей"
+SELF_ADD = "Нельзя добавить в друзья самого себя."
+SELF_REMOVE = "Нельзя удалить из друзей самого себя."
+ALREADY_FRIENDS = "Пользователь {friend} уже у вас в друзьях."
+NOT_FRIENDS = "Пользователя {friend} нет у вас в друзьях."
+NOT_YOURSELF = "Нельзя действовать от имени другого пользователя."
+
+
+def actor_check(*, user_id, caller: User) -> None:
+    """A `<user_id>` that says who acts must be the caller (CONTRACT-NOTES "General") → 403."""
+    if user_id != caller.pk:
+        raise Forbidden(NOT_YOURSELF)
+
+
+def friendship_add(*, user: User, friend: User) -> Friendship:
+    """Make `user` and `friend` friends of each other, at once and both ways.
+
+    Preconditions (checked by the caller): `user` acts for themselves, `friend` exists and is
+    active. Self → DomainError (400); already friends → Conflict (409). Returns the
+    user → friend row.
+
+    Safe against a concurrent add of the same pair (A adds B while B adds A): both
+    transactions insert the two rows in the same order (by user id), so the second one waits
+    on the first row's unique index entry instead of deadlocking, then fails the unique
+    constraint once the first commits; that failure is reported as the 409 it is.
+    """
+    if user.pk == friend.pk:
+        raise DomainError(SELF_ADD)
+    if Friendship.objects.filter(user=user, friend=friend).exists():
+        raise Conflict(ALREADY_FRIENDS.format(friend=friend.username))
+    now = timezone.now()
+    rows = sorted(
+        [Friendship(user=user, friend=friend, created_at=now), Friendship(user=friend, friend=user, created_at=now)],
+        key=lambda row: row.user_id,
+    )
+    try:
+        # Its own atomic block: a savepoint when called inside a transaction, so a lost race
+        # leaves the caller's transaction usable for the check below.
+        with transaction.atomic():
+            Friendship.objects.bulk_create(rows)
+    except IntegrityError:
+        if Friendship.objects.filter(user=user, friend=friend).exists():
+            raise Conflict(ALREADY_FRIENDS.format(friend=friend.username)) from None
+        raise  # not the race we expect (e.g. a user deleted meanwhile): a real error
+    return next(row for row in rows if row.user_id == user.pk)
+
+
+def friendship_remove(*, user: User, friend: User) -> None:
+    """End the friendship of `user` and `friend`, both rows in one statement.
+
+    Preconditions as for `friendship_add`. Self → DomainError (400); not friends → NotFound
+    (404). A concurrent second remove waits for the first and then finds nothing → 404."""
+    if user.pk == friend.pk:
+        raise DomainError(SELF_REMOVE)
+    deleted, _ = Friendship.objects.filter(
+        Q(user=user, friend=friend) | Q(user=friend, friend=user),
+    ).delete()
+    if not deleted:
+        raise NotFound(NOT_FRIENDS.format(friend=friend.username))
