@@ -12,6 +12,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.db import connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -69,6 +71,19 @@ def reset_cache() -> None:
         _results.clear()
 
 
+HEALTH_BODY = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(["ok", "unavailable"]),
+        "database": serializers.CharField(),
+        "channel_layer": serializers.CharField(),
+        "storage": serializers.CharField(),
+        "failing": serializers.ListField(child=serializers.CharField(), required=False),
+    },
+)
+
+
+@extend_schema(responses={200: HEALTH_BODY, 503: OpenApiResponse(HEALTH_BODY, description="A part is failing")})
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])

@@ -229,6 +229,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
+    "PREPROCESSING_HOOKS": ["social.schema.drop_trailing_slash_twins"],
 }
 
 # --- Domain settings ------------------------------------------------------------------------
