@@ -27,8 +27,6 @@ NOT_YOUR_POST = "Удалить пост может только его авто
 NOT_YOUR_LIKE = "Нельзя поставить лайк от имени другого пользователя."
 TOO_MANY_IMAGES = f"Не больше {MAX_IMAGES} изображений в посте."
 STORAGE_FAILED = "Не удалось сохранить изображения, попробуйте позже."
-# Two toggles of one like racing each other: a retry sees the other's committed row.
-LIKE_ATTEMPTS = 3
 
 
 class StorageUnavailable(DomainError):
@@ -105,30 +103,35 @@ def post_delete(*, post: Post, actor: User) -> None:
         transaction.on_commit(lambda: _files_delete([name for name in names if name]))
 
 
+class _AlreadyCounted(Exception):
+    """Internal: this viewer's row already exists; roll the counter back."""
+
+
 def like_toggle(*, post_id, user: User) -> bool:
     """Like the post if `user` has not, unlike it if they have; True when it is now liked.
 
     Preconditions: `user` is the caller. NotFound when the post does not exist (or vanished
-    meanwhile). Safe under concurrency: the unique (post, user) constraint decides between
-    racing inserts, and the loser retries, so two racing toggles behave as two sequential ones.
+    meanwhile). Toggles of one user are serialized by a lock on their own row (FOR NO KEY
+    UPDATE, which leaves foreign keys to the user unblocked), so racing toggles behave as
+    sequential ones; toggles of different users never wait for each other beyond the counter
+    update. The unique (post, user) constraint stays the last word.
     """
-    for _ in range(LIKE_ATTEMPTS):
+    try:
         with transaction.atomic():
+            list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
                 Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") - 1)
                 return False
-        try:
-            with transaction.atomic():
-                Like.objects.create(post_id=post_id, user=user)
-                Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") + 1)
-                return True
-        except IntegrityError:
-            # Either another toggle inserted the same like first (unique constraint), or the
-            # post is gone (foreign key). Tell them apart and retry the former.
-            if not Post.objects.filter(pk=post_id).exists():
-                raise NotFound(POST_NOT_FOUND) from None
-    raise DomainError("Не удалось изменить лайк, попробуйте ещё раз.")
+            # The counter first: it locks the post row and proves the post exists, since
+            # PostgreSQL checks our (deferred) foreign keys only at commit.
+            if not Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") + 1):
+                raise NotFound(POST_NOT_FOUND)
+            Like.objects.create(post_id=post_id, user=user)
+            return True
+    except IntegrityError:
+        # The post was deleted between our update and the commit.
+        raise NotFound(POST_NOT_FOUND) from None
 
 
 def post_view_record(*, post_id, viewer: User) -> bool:
@@ -142,11 +145,20 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     if author_id is None:
         raise NotFound(POST_NOT_FOUND)
     if author_id == viewer.pk or PostView.objects.filter(post_id=post_id, viewer=viewer).exists():
-        return False
+        return False  # the common case of a repeated view costs no write
     try:
         with transaction.atomic():
-            PostView.objects.create(post_id=post_id, viewer=viewer)
-            Post.objects.filter(pk=post_id).update(views_count=F("views_count") + 1)
+            # The counter first: it locks the post row (concurrent first views queue here)
+            # and proves the post still exists, since foreign keys are checked at commit.
+            if not Post.objects.filter(pk=post_id).update(views_count=F("views_count") + 1):
+                raise NotFound(POST_NOT_FOUND)
+            try:
+                with transaction.atomic():
+                    PostView.objects.create(post_id=post_id, viewer=viewer)
+            except IntegrityError:
+                raise _AlreadyCounted() from None
+    except _AlreadyCounted:
+        return False  # a concurrent request of the same viewer counted it first
     except IntegrityError:
-        return False  # a concurrent request of the same viewer counted it (or the post went)
+        raise NotFound(POST_NOT_FOUND) from None  # the post went between update and commit
     return True
