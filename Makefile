@@ -16,7 +16,7 @@ SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
 
-.PHONY: run test lint services serve nginx clean
+.PHONY: run test lint audit services serve nginx clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ serve: $(VENV)/.runtime nginx services .serve-secret-key
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## make audit: known vulnerabilities in the pinned runtime dependencies (needs PyPI's JSON API)
+audit: $(VENV)/.dev
+	$(BIN)/pip install --quiet pip-audit==2.10.1
+	$(BIN)/pip-audit --requirement requirements.txt --desc
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache
