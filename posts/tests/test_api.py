@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import requests
+from django.core.files.storage import default_storage
 from django.test import override_settings
 from django.utils import timezone
 from PIL import Image
@@ -81,11 +82,15 @@ def test_created_images_land_in_s3_and_their_urls_serve_the_stored_bytes(api, us
     assert len(urls) == 4
     new_keys = stored_images(bucket_keys) - before
     assert len(new_keys) == 4
+    names = PostImage.objects.filter(post_id=response.json()["id"]).order_by("position").values_list("file", flat=True)
+    assert set(names) == new_keys
     formats = []
-    for url in urls:
+    for url, name in zip(urls, names, strict=True):
         assert url.startswith("http://127.0.0.1:")  # the S3 endpoint, absolute
         served = requests.get(url, timeout=10)
         assert served.status_code == 200
+        with default_storage.open(name) as stored:
+            assert served.content == stored.read()
         formats.append(Image.open(io.BytesIO(served.content)).format)
     assert formats == ["JPEG", "PNG", "WEBP", "GIF"]  # in the order they were sent
 
