@@ -22,6 +22,7 @@ from social.exceptions import DomainError, Forbidden
 MAX_FRAME_BYTES = 64 * 1024
 
 CLOSE_MESSAGE_TOO_BIG = 1009
+CLOSE_MESSAGE_TOO_BIG_FALLBACK = 4009
 CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_A_MEMBER = 4403
 
@@ -108,7 +109,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
-            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+            await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
         if not self.bucket.take():
@@ -132,6 +133,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_A_MEMBER)
         except (ValidationError, DomainError) as error:
             await self._detail(_error_text(error))
+
+    async def _close_too_big(self):
+        try:
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG)
+        except Exception:
+            # autobahn refuses 1009 from an application unless chats.daphne_close is in effect
+            # (a daphne whose protocol class changed): still close, never a 1011 traceback.
+            await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
     async def _detail(self, text: str):
         await self.send(text_data=json.dumps({"detail": text}, ensure_ascii=False))
