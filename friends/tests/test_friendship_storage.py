@@ -144,6 +144,63 @@ def test_concurrent_removes_remove_once_and_never_fail():
         assert rows_of(a, b) == set()
 
 
+def _wait_until_a_query_waits_on_a_lock(timeout: float = 10.0) -> None:
+    """Poll PostgreSQL until another session is blocked on a lock (our second add)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second add never waited on the first one's rows")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_that_loses_the_race_after_its_check_is_an_honest_conflict():
+    """B's add passes its "already friends?" check while A's rows are still uncommitted, then
+    waits on them; when A commits, B's insert fails the unique constraint: 409, not a 500 and
+    not a deadlock, and the pair still has exactly its two rows."""
+    a, b = UserFactory(), UserFactory()
+    a_inserted, a_may_commit = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                friendship_add(user=a, friend=b)
+                a_inserted.set()
+                a_may_commit.wait(timeout=10)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            a_inserted.wait(timeout=10)
+            friendship_add(user=b, friend=a)
+            outcome["result"] = "added"
+        except BaseException as error:  # noqa: BLE001 - inspected by the main thread
+            outcome["result"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    a_inserted.wait(timeout=10)
+    _wait_until_a_query_waits_on_a_lock()
+    a_may_commit.set()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert isinstance(outcome["result"], Conflict), outcome
+    assert rows_of(a, b) == {(a.id, b.id), (b.id, a.id)}
+
+
 # --- admin -----------------------------------------------------------------------------------
 
 
