@@ -1,16 +1,30 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import Count, IntegerField, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 
+from accounts import services
 from accounts.models import User
+
+
+def _count_of(model, field: str):
+    """Per-row count as a correlated subquery: computed for the page's rows only, and two of
+    them do not multiply each other the way two joined COUNTs would."""
+    counted = (
+        model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["username", "email", "date_joined", "is_active", "is_staff"]
+    list_display = ["username", "email", "date_joined", "is_active", "is_staff", "posts_total", "friends_total"]
     list_filter = ["is_active", "is_staff", "is_superuser"]
     search_fields = ["username", "email"]
     readonly_fields = ["id", "date_joined", "last_login"]
+    show_full_result_count = False
+    actions = ["deactivate_users", "reactivate_users"]
     fieldsets = [
         (None, {"fields": ["id", "email", "username", "password", "avatar"]}),
         ("Права", {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
@@ -18,3 +32,39 @@ class UserAdmin(BaseUserAdmin):
     ]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "username", "password1", "password2"]})]
     filter_horizontal = ["groups", "user_permissions"]
+
+    def get_queryset(self, request):
+        from friends.models import Friendship
+        from posts.models import Post
+
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(posts_total=_count_of(Post, "author"), friends_total=_count_of(Friendship, "user"))
+        )
+
+    @admin.display(description="посты", ordering="posts_total")
+    def posts_total(self, user):
+        return user.posts_total
+
+    @admin.display(description="друзья", ordering="friends_total")
+    def friends_total(self, user):
+        return user.friends_total
+
+    @admin.action(description="Деактивировать: выйти везде, закрыть сокеты", permissions=["change"])
+    def deactivate_users(self, request, queryset):
+        done = 0
+        for user in queryset.filter(is_active=True):
+            services.user_deactivate(user=user)
+            self.log_change(request, user, "Деактивирован: все сессии завершены, сокеты закрыты (4401).")
+            done += 1
+        self.message_user(request, f"Деактивировано пользователей: {done}.", messages.SUCCESS)
+
+    @admin.action(description="Активировать снова", permissions=["change"])
+    def reactivate_users(self, request, queryset):
+        done = 0
+        for user in queryset.filter(is_active=False):
+            services.user_reactivate(user=user)
+            self.log_change(request, user, "Активирован снова.")
+            done += 1
+        self.message_user(request, f"Активировано пользователей: {done}.", messages.SUCCESS)

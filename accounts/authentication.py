@@ -11,7 +11,7 @@ from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 
-from accounts.services import SESSION_CLAIM, session_is_revoked
+from accounts.services import token_is_revoked
 
 CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
 
@@ -36,7 +36,7 @@ class BearerAuthentication(JWTAuthentication):
 
     def authenticate_raw(self, raw):
         validated = self.get_validated_token(raw)
-        if session_is_revoked(validated.get(SESSION_CLAIM)):
+        if token_is_revoked(validated):
             raise exceptions.AuthenticationFailed()
         user = self.get_user(validated)  # refuses unknown and inactive users
         return user, validated

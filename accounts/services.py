@@ -6,6 +6,7 @@ revoked in the shared cache (so every server process refuses its access tokens a
 blacklists its refresh token and closes its WebSockets.
 """
 
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -51,6 +52,23 @@ def _revoked_key(session_id: str) -> str:
 
 def session_is_revoked(session_id: str | None) -> bool:
     return bool(session_id) and cache.get(_revoked_key(session_id)) is not None
+
+
+def _user_cutoff_key(user_id) -> str:
+    return f"auth:user-sessions-ended-at:{user_id}"
+
+
+def token_is_revoked(token) -> bool:
+    """Is this token's session ended, or was it issued before its user was logged out
+    everywhere (deactivation)? One cache round trip for both."""
+    session_id = token.get(SESSION_CLAIM)
+    user_id = token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
+    keys = [_user_cutoff_key(user_id)] + ([_revoked_key(session_id)] if session_id else [])
+    found = cache.get_many(keys)
+    if session_id and _revoked_key(session_id) in found:
+        return True
+    cutoff = found.get(_user_cutoff_key(user_id))
+    return cutoff is not None and int(token.get("iat", 0)) <= cutoff
 
 
 def _close_sockets(group: str) -> None:
@@ -120,7 +138,7 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
     except TokenError as error:
         raise Unauthenticated() from error
     session_id = refresh.get(SESSION_CLAIM)
-    if session_is_revoked(session_id):
+    if token_is_revoked(refresh):
         raise Unauthenticated()
     user = User.objects.filter(pk=refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), is_active=True).first()
     if user is None:
@@ -154,13 +172,21 @@ def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> No
     _close_sockets(session_group(session_id))
 
 
+def user_sessions_end(*, user: User) -> None:
+    """End every session of a user on every process: tokens issued until now are refused even
+    if the user is active again later, and their open sockets close with 4401."""
+    cutoff = int(time.time())
+    cache.set(_user_cutoff_key(user.pk), cutoff, timeout=int(settings.REFRESH_TOKEN_LIFETIME.total_seconds()))
+    transaction.on_commit(lambda: _close_sockets(user_group(user.pk)))
+
+
 def user_deactivate(*, user: User) -> None:
-    """Deactivate a user: every request with their tokens is refused (authentication checks
-    `is_active` on each request) and their open sockets close with 4401."""
+    """Deactivate a user and log them out everywhere at once (see user_sessions_end).
+    Authentication also checks `is_active` on every request."""
     if user.is_active:
         user.is_active = False
         user.save(update_fields=["is_active"])
-    transaction.on_commit(lambda: _close_sockets(user_group(user.pk)))
+    user_sessions_end(user=user)
 
 
 def user_reactivate(*, user: User) -> None:

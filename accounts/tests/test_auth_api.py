@@ -385,3 +385,16 @@ def test_register_has_its_own_bucket(anon_client, user):
     for _ in range(limit):
         login(anon_client, user.email, "wrong")
     assert register(anon_client).status_code == 201
+
+
+def test_deactivation_logs_out_everywhere_even_after_reactivation(client_for, user):
+    from accounts.services import user_deactivate, user_reactivate
+
+    client = client_for(user)
+    refresh = client.tokens.refresh
+    user_deactivate(user=user)
+    assert client.get("/api/auth/current_user").status_code == 401
+    user_reactivate(user=user)
+    # Active again, but the tokens of before stay refused: the user must sign in anew.
+    assert client.get("/api/auth/current_user").status_code == 401
+    assert APIClient().post("/api/auth/token/refresh", {"refresh": refresh}, format="json").status_code == 401
