@@ -46,7 +46,11 @@ def _as_drf(exc):
 
 
 def exception_handler(exc, context):
-    response = drf_exception_handler(_as_drf(exc), context)
+    translated = _as_drf(exc)
+    if translated is not exc and getattr(exc, "auth_header", None):
+        # DRF put the WWW-Authenticate value on the original exception; a 401 must carry it.
+        translated.auth_header = exc.auth_header
+    response = drf_exception_handler(translated, context)
     if response is None:
         return None  # a real server error: Django's handler500 answers it (JSON, see below)
     if isinstance(response.data, list):

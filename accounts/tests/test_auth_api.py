@@ -169,6 +169,7 @@ def test_current_user_without_valid_credentials_is_401(anon_client, header):
     response = anon_client.get("/api/auth/current_user")
     assert response.status_code == 401
     assert response.json() == CREDENTIALS
+    assert response["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_patch_current_user_changes_username_and_ignores_other_fields(api, user):
