@@ -23,7 +23,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 BIN = Path(sys.executable).parent
-WS_MAX_MESSAGE = 64 * 1024
 
 
 def free_port() -> int:
@@ -92,8 +91,6 @@ class Shape:
                 "127.0.0.1",
                 "-p",
                 str(ws_port),
-                "--websocket-max-message-size",
-                str(WS_MAX_MESSAGE),
                 "social.asgi:application",
             ],
             DB_POOL=1,
