@@ -74,3 +74,37 @@ def test_a_body_over_the_proxy_limit_is_refused_before_the_app(shape):
     )
     assert response.status_code == 413
     assert response.json() == {"detail": "Слишком большой запрос."}
+
+
+def test_a_chat_message_through_the_one_address(shape):
+    import asyncio
+
+    import websockets
+
+    from accounts.services import session_start
+    from chats.services import chat_create
+
+    sender, receiver = UserFactory(), UserFactory()
+    chat, _ = chat_create(creator=sender, user_ids=[receiver.pk])
+    base = f"ws://127.0.0.1:{shape.port}/api/chats/ws/{chat.id}"
+
+    sender_token = session_start(user=sender).access
+    receiver_token = session_start(user=receiver).access
+
+    async def exchange():
+        async with (
+            websockets.connect(f"{base}/{sender.id}?token={sender_token}", open_timeout=10) as first,
+            websockets.connect(
+                f"{base}/{receiver.id}",
+                additional_headers={"Authorization": f"Bearer {receiver_token}"},
+                open_timeout=10,
+            ) as second,
+        ):
+            await first.send(json.dumps({"message": "привет через nginx"}))
+            return [json.loads(await asyncio.wait_for(s.recv(), 10)) for s in (first, second)]
+
+    echoed, delivered = asyncio.run(exchange())
+    assert echoed == delivered
+    assert delivered["message"] == "привет через nginx"
+    assert delivered["user"]["id"] == str(sender.id)
+    assert isinstance(delivered["id"], int)
