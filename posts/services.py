@@ -100,7 +100,8 @@ def post_delete(*, post: Post, actor: User) -> None:
     with transaction.atomic():
         names = list(PostImage.objects.filter(post=post).values_list("file", flat=True))
         post.delete()
-        transaction.on_commit(lambda: _files_delete([name for name in names if name]))
+        # seed/ files are demo data (manage.py seed_demo) shared by many posts: never deleted.
+        transaction.on_commit(lambda: _files_delete([name for name in names if name and not name.startswith("seed/")]))
 
 
 class _AlreadyCounted(Exception):

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "posts",
     "friends",
     "chats",
+    "demo",
 ]
 
 MIDDLEWARE = [
