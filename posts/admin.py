@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from posts import services
 from posts.models import Post, PostImage
+from posts.scores import hot_score
 
 
 class PostImageInline(admin.TabularInline):
@@ -35,6 +36,12 @@ class PostAdmin(admin.ModelAdmin):
     @admin.display(description="описание")
     def short_description(self, post):
         return post.description[:80]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            # As post_create does: a post added here is a recommendation candidate at once.
+            obj.hot_score = hot_score(created_at=obj.created_at, likes=obj.likes_count, views=obj.views_count)
+        super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):
         # Through the service, so the stored files go with the post.

@@ -15,6 +15,9 @@ class Post(models.Model):
     # Counters move with F() expressions in the services; the rows in Like/PostView are the truth.
     likes_count = models.PositiveIntegerField(default=0)
     views_count = models.PositiveIntegerField(default=0)
+    # Time-decayed popularity for the recommended feed (posts/scores.py): set on create, moved
+    # with the counters in the same UPDATE, recomputed by `manage.py refresh_post_scores`.
+    hot_score = models.FloatField(default=0.0, editable=False)
 
     class Meta:
         verbose_name = "пост"
@@ -23,6 +26,8 @@ class Post(models.Model):
             # Keyset pagination of the feed and of one author's posts.
             models.Index(fields=["-created_at", "-id"], name="post_feed_idx"),
             models.Index(fields=["author", "-created_at", "-id"], name="post_author_feed_idx"),
+            # The recommended feed's popular-and-recent candidates: one index range scan.
+            models.Index(fields=["-hot_score", "-id"], name="post_hot_idx"),
         ]
 
     def __str__(self):

@@ -2,6 +2,7 @@
 
 Counters on Post (`likes_count`, `views_count`) move with F() expressions in the same
 transaction as the Like/PostView row that justifies them, so they never drift from the rows.
+The post's `hot_score` (posts/scores.py) moves in the same UPDATE as the counters.
 """
 
 import logging
@@ -11,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import User
 from posts.models import Like, Post, PostImage, PostView, post_image_path
+from posts.scores import hot_score, hot_score_expression
 from social.exceptions import DomainError, Forbidden, NotFound
 from social.images import image_clean
 
@@ -82,7 +85,10 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
 
     try:
         with transaction.atomic():
-            post = Post.objects.create(author=author, description=description)
+            now = timezone.now()
+            post = Post.objects.create(
+                author=author, description=description, created_at=now, hot_score=hot_score(created_at=now)
+            )
             PostImage.objects.bulk_create(
                 PostImage(post=post, file=name, position=position) for position, name in enumerate(saved)
             )
@@ -122,11 +128,16 @@ def like_toggle(*, post_id, user: User) -> bool:
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
-                Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") - 1)
+                Post.objects.filter(pk=post_id).update(
+                    likes_count=F("likes_count") - 1, hot_score=hot_score_expression(likes=F("likes_count") - 1)
+                )
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
-            if not Post.objects.filter(pk=post_id).update(likes_count=F("likes_count") + 1):
+            moved = Post.objects.filter(pk=post_id).update(
+                likes_count=F("likes_count") + 1, hot_score=hot_score_expression(likes=F("likes_count") + 1)
+            )
+            if not moved:
                 raise NotFound(POST_NOT_FOUND)
             Like.objects.create(post_id=post_id, user=user)
             return True
@@ -151,7 +162,10 @@ def post_view_record(*, post_id, viewer: User) -> bool:
         with transaction.atomic():
             # The counter first: it locks the post row (concurrent first views queue here)
             # and proves the post still exists, since foreign keys are checked at commit.
-            if not Post.objects.filter(pk=post_id).update(views_count=F("views_count") + 1):
+            moved = Post.objects.filter(pk=post_id).update(
+                views_count=F("views_count") + 1, hot_score=hot_score_expression(views=F("views_count") + 1)
+            )
+            if not moved:
                 raise NotFound(POST_NOT_FOUND)
             try:
                 with transaction.atomic():

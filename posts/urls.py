@@ -6,6 +6,7 @@ urlpatterns = [
     *route("auth/create", views.PostCreateView.as_view(), name="post-create"),
     *route("posts/create", views.PostCreateView.as_view(), name="post-create-alias"),
     *route("posts/all", views.FeedView.as_view(), name="post-feed"),
+    *route("posts/recommended", views.RecommendedView.as_view(), name="post-recommended"),
     *route("posts/<uuid:post_id>", views.PostDetailView.as_view(), name="post-detail"),
     *route("posts/<uuid:post_id>/like/<uuid:user_id>", views.PostLikeView.as_view(), name="post-like"),
     *route("posts/<uuid:post_id>/likes", views.PostLikersView.as_view(), name="post-likers"),

@@ -8,10 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import DetailOutput, UserSerializer
-from posts import selectors, services
+from posts import recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import Forbidden
-from social.pagination import next_link, page_request
+from social.pagination import next_link, page_request, parse_limit
 
 NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
@@ -74,6 +74,32 @@ class FeedView(APIView):
     def get(self, request):
         page = selectors.feed_page(
             viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+        )
+        body = PostSerializer(page.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class RecommendedView(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: PostSerializer(many=True),
+            400: OpenApiResponse(description="`limit` out of range, a malformed cursor or an expired walk"),
+            401: ERRORS[401],
+        },
+        description=(
+            "The caller's recommendations: the feed's post objects ranked by friends' posts, posts "
+            "friends liked, posts liked by people with similar likes and popularity, with a time "
+            "decay; at most RECO_AUTHOR_CAP posts of one author per page. The first page fixes the "
+            "ranking for the whole walk (no post twice); a cursor stays valid for RECO_SNAPSHOT_TTL "
+            "seconds after its page was read. " + PAGE_HEADERS
+        ),
+    )
+    def get(self, request):
+        page = recommendations.recommended_page(
+            viewer=request.user,
+            limit=parse_limit(request.query_params.get("limit")),
+            cursor=request.query_params.get("cursor"),
         )
         body = PostSerializer(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))

@@ -238,6 +238,37 @@ CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 
+# --- Recommended feed (posts/recommendations.py; README "Recommended feed") -------------------
+# Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks
+# one popular among people with similar likes, which outranks one that is merely popular.
+RECO_WEIGHT_FRIEND = env.float("RECO_WEIGHT_FRIEND", default=8.0)
+RECO_WEIGHT_FRIEND_LIKED = env.float("RECO_WEIGHT_FRIEND_LIKED", default=4.0)
+RECO_WEIGHT_SIMILAR = env.float("RECO_WEIGHT_SIMILAR", default=2.0)
+RECO_WEIGHT_POPULAR = env.float("RECO_WEIGHT_POPULAR", default=1.0)
+# Every candidate's base score, so posts no signal favours still rank by freshness.
+RECO_WEIGHT_FRESH = env.float("RECO_WEIGHT_FRESH", default=0.25)
+# Popularity = likes + RECO_VIEW_WEIGHT × views (a view is cheaper than a like).
+RECO_VIEW_WEIGHT = env.float("RECO_VIEW_WEIGHT", default=0.1)
+# Time decay: a post's score halves every RECO_HALF_LIFE_HOURS of age. Changing this or
+# RECO_VIEW_WEIGHT needs `manage.py refresh_post_scores` (Post.hot_score is precomputed).
+RECO_HALF_LIFE_HOURS = env.float("RECO_HALF_LIFE_HOURS", default=24.0)
+# Multipliers that push down (never remove) posts the caller viewed or liked, and their own.
+RECO_SEEN_PENALTY = env.float("RECO_SEEN_PENALTY", default=0.2)
+RECO_OWN_PENALTY = env.float("RECO_OWN_PENALTY", default=0.1)
+# At most this many posts of one author in any page-long stretch of a walk.
+RECO_AUTHOR_CAP = env.int("RECO_AUTHOR_CAP", default=2)
+# Size of each candidate pool (friends' posts, friend-liked, similar taste, popular).
+RECO_CANDIDATES = env.int("RECO_CANDIDATES", default=500)
+# Social signals look at posts of the last RECO_WINDOW_DAYS (older ones have decayed away).
+RECO_WINDOW_DAYS = env.int("RECO_WINDOW_DAYS", default=14)
+# A walk's ranked snapshot lives this long in the shared cache after its last page was read.
+RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
+if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:
+    raise ImproperlyConfigured("RECO_HALF_LIFE_HOURS, RECO_AUTHOR_CAP, RECO_CANDIDATES, RECO_WINDOW_DAYS must be > 0.")
+if not (0 < RECO_SEEN_PENALTY <= 1 and 0 < RECO_OWN_PENALTY <= 1):
+    raise ImproperlyConfigured("RECO_SEEN_PENALTY and RECO_OWN_PENALTY must be in (0, 1].")
+# --- End of recommended feed -------------------------------------------------------------------
+
 # --- Limits ----------------------------------------------------------------------------------
 # Non-file request data (JSON bodies, form fields). Multipart files are bounded per route by
 # social.middleware.BodySizeLimitMiddleware.

@@ -1,7 +1,10 @@
 import factory
+from django.db.models import Value
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from posts.models import Like, Post, PostImage, PostView
+from posts.scores import hot_score, hot_score_expression
 
 
 class PostFactory(factory.django.DjangoModelFactory):
@@ -10,6 +13,9 @@ class PostFactory(factory.django.DjangoModelFactory):
 
     author = factory.SubFactory(UserFactory)
     description = factory.Sequence(lambda n: f"Пост номер {n}")
+    created_at = factory.LazyFunction(timezone.now)
+    # As post_create sets it: the recommended feed's candidates are found by it.
+    hot_score = factory.LazyAttribute(lambda post: hot_score(created_at=post.created_at))
 
 
 class PostImageFactory(factory.django.DjangoModelFactory):
@@ -24,7 +30,7 @@ class PostImageFactory(factory.django.DjangoModelFactory):
 
 
 class LikeFactory(factory.django.DjangoModelFactory):
-    """A like row with its counter kept in step, as the service does."""
+    """A like row with its counter (and the post's hot score) kept in step, as the service does."""
 
     class Meta:
         model = Like
@@ -36,7 +42,10 @@ class LikeFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def count(like, create, extracted, **kwargs):  # noqa: N805 - factory_boy passes the instance
         if create:
-            Post.objects.filter(pk=like.post_id).update(likes_count=Like.objects.filter(post_id=like.post_id).count())
+            count = Like.objects.filter(post_id=like.post_id).count()
+            Post.objects.filter(pk=like.post_id).update(
+                likes_count=count, hot_score=hot_score_expression(likes=Value(count))
+            )
 
 
 class PostViewFactory(factory.django.DjangoModelFactory):
