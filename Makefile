@@ -16,7 +16,7 @@ SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
 
-.PHONY: run test e2e lint audit services serve nginx chromium clean
+.PHONY: run test e2e fuzz lint audit services serve nginx chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,7 @@ run: $(VENV)/.runtime
 	$(DEV_ENV) exec $(BIN)/daphne -b 127.0.0.1 -p $(PORT) social.asgi:application
 
 ## make test: the whole suite against real PostgreSQL, Redis and an S3 endpoint (moto)
-test: $(VENV)/.dev services
+test: $(VENV)/.dev services nginx
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.e2e: requirements-e2e.txt $(VENV)/.dev
@@ -51,6 +51,10 @@ chromium:
 e2e: $(VENV)/.e2e services nginx chromium
 	STATIC_MANIFEST=1 SECRET_KEY=collectstatic-only $(BIN)/python manage.py collectstatic --noinput -v 0
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest e2e $(PYTEST_ARGS)
+
+## make fuzz: schemathesis checks the OpenAPI schema against the live production shape
+fuzz: $(VENV)/.dev services nginx
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest fuzz $(PYTEST_ARGS)
 
 services:
 	@scripts/ensure-services.sh

@@ -1,6 +1,8 @@
 """OpenAPI (drf-spectacular) additions: our two auth schemes and one path per route."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from rest_framework import serializers
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
@@ -34,3 +36,45 @@ def drop_trailing_slash_twins(endpoints, **kwargs):
     """Every route answers with and without a trailing slash (social.routes.route); document
     each once, without the slash."""
     return [endpoint for endpoint in endpoints if endpoint[0] == "/" or not endpoint[0].endswith("/")]
+
+
+class _ErrorDetail(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+# 400 bodies are `{"detail": "…"}` or `{"<field>": ["…", …]}`.
+FIELD_ERRORS = {
+    "type": "object",
+    "description": '`{"detail": "…"}` or field errors `{"<field>": ["…"]}`',
+    "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "array", "items": {}}, {"type": "object"}]},
+}
+
+
+class AutoSchema(BaseAutoSchema):
+    """Documents the error answers every view can give, from what the view is: the exception
+    handler (social/errors.py) gives them all the same bodies, so each view need not list them."""
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        detail = self.resolve_serializer(_ErrorDetail, direction).ref
+
+        def add(code: str, schema: dict, description: str) -> None:
+            responses.setdefault(
+                code, {"description": description, "content": {"application/json": {"schema": schema}}}
+            )
+
+        has_body = self.method in ("POST", "PUT", "PATCH")
+        has_path_params = "{" in self.path
+        has_query = bool(self._get_parameters()) and any(p.get("in") == "query" for p in self._get_parameters())
+        if has_body or has_query or has_path_params:
+            add("400", FIELD_ERRORS, "Некорректные данные")
+        if self.view.get_authenticators():
+            add("401", detail, "Не удалось подтвердить учетные данные")
+            add("403", detail, "Нет прав (или нет CSRF-токена при входе по cookie)")
+        if has_path_params:
+            add("404", detail, "Не найдено")
+        if has_body:
+            add("413", detail, "Слишком большой запрос")
+        if getattr(self.view, "throttle_classes", None):
+            add("429", detail, "Слишком много запросов (заголовок Retry-After)")
+        return responses

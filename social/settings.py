@@ -217,7 +217,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "social.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "social.schema.AutoSchema",
     "DEFAULT_THROTTLE_RATES": {"auth_login": AUTH_RATE_LIMIT, "auth_register": AUTH_RATE_LIMIT},
     "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -231,6 +231,9 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api",
     "PREPROCESSING_HOOKS": ["social.schema.drop_trailing_slash_twins"],
+    # The docs are public (CONTRACT-NOTES), and a stale cookie must not hide them.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- Domain settings ------------------------------------------------------------------------
