@@ -10,7 +10,7 @@ from uuid import UUID
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.utils.functional import cached_property
 
 from chats import services
@@ -59,8 +59,20 @@ class ChatMemberInline(admin.TabularInline):
 
 @admin.register(Chat)
 class ChatAdmin(admin.ModelAdmin):
-    list_display = ["title", "id", "created_at", "last_message_at"]
+    list_display = ["title", "id", "members", "messages_count", "last_message_at", "created_at"]
     search_fields = ["title"]
+
+    def get_queryset(self, request):
+        # Members counted per row by a correlated subquery (at most 500 rows each, indexed);
+        # messages come from the counter the services keep.
+        members = (
+            ChatMember.objects.filter(chat=OuterRef("pk")).order_by().values("chat").annotate(n=Count("pk")).values("n")
+        )
+        return super().get_queryset(request).annotate(members_total=Subquery(members, output_field=IntegerField()))
+
+    @admin.display(description="участники", ordering="members_total")
+    def members(self, chat):
+        return chat.members_total or 0
 
     def get_search_results(self, request, queryset, search_term):
         try:
@@ -68,7 +80,7 @@ class ChatAdmin(admin.ModelAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
 
-    readonly_fields = ["id", "direct_key", "created_at", "last_message_at"]
+    readonly_fields = ["id", "direct_key", "created_at", "last_message_at", "messages_count"]
     inlines = [ChatMemberInline]
     show_full_result_count = False
     ordering = ["-created_at"]

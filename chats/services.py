@@ -13,7 +13,8 @@ from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce, Greatest
 
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
@@ -142,9 +143,12 @@ def message_send(*, chat: Chat, author: User, text: str) -> Message:
     text = message_text_clean(text)
     with transaction.atomic():
         message = Message.objects.create(chat=chat, user=author, text=text)
-        # Only ever moves forward: two concurrent sends cannot move it back in time.
-        earlier = Q(last_message_at__isnull=True) | Q(last_message_at__lt=message.created_at)
-        Chat.objects.filter(earlier, pk=chat.pk).update(last_message_at=message.created_at)
+        # One statement: the counter moves atomically, and last_message_at only ever moves
+        # forward, so two concurrent sends cannot move it back in time.
+        Chat.objects.filter(pk=chat.pk).update(
+            messages_count=F("messages_count") + 1,
+            last_message_at=Greatest(Coalesce("last_message_at", Value(message.created_at)), Value(message.created_at)),
+        )
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
         _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload})
@@ -155,5 +159,6 @@ def message_delete(*, message: Message) -> None:
     """Delete a message (staff moderation); the chat's sockets get a `message.deleted` frame."""
     with transaction.atomic():
         message_id, chat_id = message.pk, message.chat_id
-        message.delete()
+        if message.delete()[0]:
+            Chat.objects.filter(pk=chat_id, messages_count__gt=0).update(messages_count=F("messages_count") - 1)
         _group_send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})

@@ -1,8 +1,11 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
 
 from posts import services
 from posts.models import Post, PostImage
 from posts.scores import hot_score
+
+PREVIEWS = 3  # thumbnails per post in the changelist
 
 
 class PostImageInline(admin.TabularInline):
@@ -20,7 +23,7 @@ class PostImageInline(admin.TabularInline):
 
 @admin.register(Post)
 class PostAdmin(admin.ModelAdmin):
-    list_display = ["id", "author", "short_description", "created_at", "likes_count", "views_count"]
+    list_display = ["id", "author", "preview", "short_description", "created_at", "likes_count", "views_count"]
     list_select_related = ["author"]
     search_fields = ["description", "author__username"]
     date_hierarchy = "created_at"
@@ -32,6 +35,19 @@ class PostAdmin(admin.ModelAdmin):
     inlines = [PostImageInline]
     # No COUNT(*) over the whole table on every filtered changelist page.
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # One query for the page's images, whatever the number of rows (the previews).
+        return super().get_queryset(request).prefetch_related("images")
+
+    @admin.display(description="превью")
+    def preview(self, post):
+        images = list(post.images.all())[:PREVIEWS]
+        return format_html_join(
+            "",
+            '<img src="{}" alt="" style="height:48px;width:48px;object-fit:cover;margin-right:2px">',
+            ((image.file.url,) for image in images),
+        )
 
     @admin.display(description="описание")
     def short_description(self, post):
