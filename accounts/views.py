@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -27,7 +26,6 @@ from accounts.serializers import (
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle
 from social.exceptions import Forbidden, Unauthenticated
-from social.images import image_clean
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
@@ -167,15 +165,10 @@ class CurrentUserView(APIView):
     def patch(self, request):
         data = ProfileUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        avatar = data.validated_data.get("avatar")
-        clean = None
-        if avatar is not None:
-            try:
-                clean = image_clean(avatar).content
-            except ValidationError as error:
-                raise ValidationError({"avatar": error.messages}) from error
         user = services.user_profile_update(
-            user=request.user, username=data.validated_data.get("username"), avatar=clean
+            user=request.user,
+            username=data.validated_data.get("username"),
+            avatar=data.validated_data.get("avatar"),
         )
         return Response(UserSerializer(user, context={"request": request}).data)
 

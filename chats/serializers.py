@@ -6,6 +6,7 @@ from rest_framework import serializers
 from accounts.serializers import UserSerializer
 from chats.models import Chat, Message
 from social.files import absolute_file_url
+from social.images import CleanImageField
 
 MAX_OFFSET = 10_000
 DEFAULT_PAGE = 50
@@ -17,7 +18,7 @@ class ChatCreateInput(serializers.Serializer):
     # The member limit itself is the service's rule; this only bounds what is parsed at all.
     users = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=1000)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    avatar = serializers.FileField(required=False, max_length=255)
+    avatar = CleanImageField(required=False, max_length=255)
 
 
 class MessagesQuery(serializers.Serializer):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, ImageSequence
+from rest_framework import serializers
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_FRAME_PIXELS = 40_000_000
@@ -90,3 +91,15 @@ def image_clean(upload) -> CleanImage:
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise _invalid(name, "не удалось прочитать изображение.") from error
     return CleanImage(content=ContentFile(output.getvalue(), name=f"image.{extension}"), extension=extension)
+
+
+class CleanImageField(serializers.FileField):
+    """A single image upload, validated and re-encoded by `image_clean`: the validated value
+    is the clean copy (a ContentFile), and a bad file is a field error naming it."""
+
+    def to_internal_value(self, data):
+        upload = super().to_internal_value(data)
+        try:
+            return image_clean(upload).content
+        except ValidationError as error:
+            raise serializers.ValidationError(error.messages) from error
