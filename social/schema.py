@@ -76,5 +76,15 @@ class AutoSchema(BaseAutoSchema):
         if has_body:
             add("413", detail, "Слишком большой запрос")
         if getattr(self.view, "throttle_classes", None):
-            add("429", detail, "Слишком много запросов (заголовок Retry-After)")
+            add("429", detail, "Слишком много запросов")
+            responses["429"].setdefault("headers", {})["Retry-After"] = {
+                "schema": {"type": "integer"},
+                "description": "Seconds until the next request is allowed.",
+            }
+        paginated = any(p.get("in") == "query" and p.get("name") == "cursor" for p in self._get_parameters())
+        if paginated and "200" in responses:
+            responses["200"].setdefault("headers", {})["Link"] = {
+                "schema": {"type": "string"},
+                "description": 'The next page: `<absolute URL with ?cursor=…>; rel="next"`; absent on the last page.',
+            }
         return responses
