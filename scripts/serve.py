@@ -52,6 +52,7 @@ class Shape:
         self.log = log  # a file for the children's output, or None to inherit ours
         self.processes: list[subprocess.Popen] = []
         self.run_dir = ""
+        self.upstreams: list[str] = []
 
     def _spawn(self, command: list[str], **extra_env) -> subprocess.Popen:
         env = {**self.env, **{k: str(v) for k, v in extra_env.items()}}
@@ -65,6 +66,7 @@ class Shape:
         self.run_dir = tempfile.mkdtemp(prefix=f"social-serve-{self.port}-")
         os.chmod(self.run_dir, 0o755)  # nginx workers (another user) create temp files here
         api_port, ws_port = free_port(), free_port()
+        self.upstreams = [f"127.0.0.1:{api_port}", f"127.0.0.1:{ws_port}"]
         common = {"NUM_PROXIES": 1}
         self._spawn(
             [
@@ -112,18 +114,24 @@ class Shape:
         import urllib.request
 
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/api/health"
-        while time.monotonic() < deadline:
+        # Through nginx (which reaches gunicorn), and daphne directly: both must be up.
+        pending = [f"http://127.0.0.1:{self.port}/api/health"] + [
+            f"http://{upstream}/api/health" for upstream in self.upstreams[1:]
+        ]
+        while pending and time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
                     raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:
+                with urllib.request.urlopen(pending[0], timeout=2) as response:
                     if response.status == 200:
-                        return
+                        pending.pop(0)
+                        continue
             except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"{url} did not answer 200 within {timeout}s")
+                pass
+            time.sleep(0.2)
+        if pending:
+            raise TimeoutError(f"{pending[0]} did not answer 200 within {timeout}s")
 
     def stop(self) -> None:
         for process in self.processes:

@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,7 +51,7 @@ def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None 
 @contextmanager
 def running(command: list[str], health_url: str, env: dict, timeout: float = 30.0):
     """Run a server process until the block ends; its output goes to a temp log shown on failure."""
-    log = open(ROOT / ".pytest_cache" / f"server-{os.getpid()}-{time.monotonic_ns()}.log", "w+b")
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         try:
