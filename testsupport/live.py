@@ -49,9 +49,10 @@ def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None 
 
 
 @contextmanager
-def running(command: list[str], health_url: str, env: dict, timeout: float = 30.0):
-    """Run a server process until the block ends; its output goes to a temp log shown on failure."""
-    log = tempfile.TemporaryFile()
+def running(command: list[str], health_url: str, env: dict, timeout: float = 30.0, log_path: Path | None = None):
+    """Run a server process until the block ends. Its output goes to `log_path` (kept, for a
+    test to read) or a temporary file, and is shown if the server does not come up."""
+    log = open(log_path, "w+b") if log_path else tempfile.TemporaryFile()
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         try:
@@ -71,9 +72,9 @@ def running(command: list[str], health_url: str, env: dict, timeout: float = 30.
 
 
 @contextmanager
-def daphne(**env_extra):
-    """A live daphne on a free port serving social.asgi; yields its base URL."""
+def daphne(log_path: Path | None = None, **env_extra):
+    """A live daphne on a free port serving social.asgi; yields its address (host:port)."""
     port = free_port()
     command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
-    with running(command, f"http://127.0.0.1:{port}/api/health", server_env(**env_extra)):
+    with running(command, f"http://127.0.0.1:{port}/api/health", server_env(**env_extra), log_path=log_path):
         yield f"127.0.0.1:{port}"

@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import os
 
 import pytest
 from channels.db import database_sync_to_async
@@ -91,15 +90,14 @@ async def test_live_daphne_refuses_a_handshake_without_credentials(pair):
     assert "403" in str(refused.value)
 
 
-async def test_the_query_string_token_works_on_live_daphne_and_stays_out_of_its_log(pair):
+async def test_the_query_string_token_works_on_live_daphne_and_stays_out_of_its_log(pair, tmp_path):
     chat, alice, _, headers = pair
     token = headers[alice]["Authorization"].removeprefix("Bearer ")
-    logs_before = set(live.ROOT.joinpath(".pytest_cache").glob(f"server-{os.getpid()}-*.log"))
-    with live.daphne() as address:
+    log = tmp_path / "daphne.log"
+    with live.daphne(log_path=log) as address:
         async with connect(f"{socket_url(address, chat, alice)}/?token={token}") as socket:
             await socket.send(json.dumps({"message": "токен в адресе"}))
             assert json.loads(await asyncio.wait_for(socket.recv(), timeout=5))["message"] == "токен в адресе"
-    (log,) = set(live.ROOT.joinpath(".pytest_cache").glob(f"server-{os.getpid()}-*.log")) - logs_before
     text = log.read_text()
     assert f"/api/chats/ws/{chat.pk}" in text  # the access log did record the socket
     assert token not in text
