@@ -4,7 +4,7 @@ import logging
 
 from django.core import exceptions as django_exceptions
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
-from django.http import Http404, JsonResponse
+from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -86,6 +86,8 @@ def csrf_failure(request, reason=""):
     )
 
 
-def raise_404(request, *args, **kwargs):
-    """Catch-all for unknown /api paths, so even APPEND_SLASH-free misses answer JSON."""
-    raise Http404
+def api_not_found(request, *args, **kwargs):
+    """Catch-all for unknown /api paths (and malformed ids, which match no route). It answers
+    JSON itself rather than raising Http404, so that even with DEBUG on (where Django shows
+    its HTML 404 page instead of handler404) nothing under /api is HTML."""
+    return json_404(request)

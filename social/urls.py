@@ -16,7 +16,7 @@ api = [
     path("", include("posts.urls")),
     path("", include("friends.urls")),
     path("", include("chats.urls")),
-    re_path(r"^.*$", errors.raise_404),
+    re_path(r"^.*$", errors.api_not_found),
 ]
 
 urlpatterns = [

@@ -54,3 +54,11 @@ def test_a_server_error_answers_json_500():
     assert response.status_code == 500
     assert response["Content-Type"].startswith("application/json")
     assert response.json() == {"detail": "Внутренняя ошибка сервера."}
+
+
+@pytest.mark.django_db
+def test_unknown_api_path_answers_json_even_with_debug_on(anon_client, settings):
+    settings.DEBUG = True
+    response = anon_client.get("/api/posts/not-a-uuid")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Не найдено."}
