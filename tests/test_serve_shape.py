@@ -108,3 +108,12 @@ def test_a_chat_message_through_the_one_address(shape):
     assert delivered["message"] == "привет через nginx"
     assert delivered["user"]["id"] == str(sender.id)
     assert isinstance(delivered["id"], int)
+
+
+def test_a_second_shape_runs_beside_the_first_and_each_stops_everything_it_started(shape):
+    second = Shape(free_port(), env=live.server_env(COOKIE_SECURE=0), workers=1)
+    with second:
+        for port in (shape.port, second.port):
+            assert requests.get(f"http://127.0.0.1:{port}/api/health", timeout=10).status_code == 200
+    assert all(process.poll() is not None for process in second.processes)  # no orphans
+    assert requests.get(f"http://127.0.0.1:{shape.port}/api/health", timeout=10).status_code == 200
