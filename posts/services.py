@@ -104,6 +104,13 @@ def post_delete(*, post: Post, actor: User) -> None:
     if post.author_id != actor.pk and not actor.is_staff:
         raise Forbidden(NOT_YOUR_POST)
     with transaction.atomic():
+        # Lock the post row first. like_toggle and post_view_record update this row before
+        # they insert a Like/PostView, so they either finish before we collect the rows to
+        # cascade (and are deleted with the post), or wait and then find no post (404).
+        # Without the lock a like inserted between Django's cascade collection and the
+        # post's DELETE fails the deferred foreign key at commit: a 500.
+        if not list(Post.objects.select_for_update().filter(pk=post.pk).values_list("pk", flat=True)):
+            return  # already deleted by a concurrent request
         names = list(PostImage.objects.filter(post=post).values_list("file", flat=True))
         post.delete()
         # seed/ files are demo data (manage.py seed_demo) shared by many posts: never deleted.

@@ -226,3 +226,29 @@ def test_the_author_viewing_their_post_is_not_counted(user):
 def test_viewing_a_post_that_does_not_exist_is_not_found(user):
     with pytest.raises(NotFound):
         services.post_view_record(post_id=uuid.uuid4(), viewer=user)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("round_", range(3))
+def test_deleting_a_post_while_it_is_liked_and_viewed_never_answers_500(client_for, round_):
+    author = UserFactory()
+    post = PostFactory(author=author)
+    likers = [client_for(UserFactory()) for _ in range(6)]
+    viewers = [client_for(UserFactory()) for _ in range(3)]
+    deleter = client_for(author)
+
+    def act(client):
+        if client is deleter:
+            return client.delete(f"/api/posts/{post.pk}")
+        if client in viewers:
+            return client.get(f"/api/posts/{post.pk}")
+        return client.patch(f"/api/posts/{post.pk}/like/{client.user.pk}")
+
+    responses = run_concurrently(act, [*likers[:3], deleter, *viewers, *likers[3:]])
+
+    assert not [r for r in responses if isinstance(r, Exception)]
+    assert {r.status_code for r in responses} <= {200, 204, 404}
+    assert 204 in {r.status_code for r in responses}
+    assert not Post.objects.filter(pk=post.pk).exists()
+    assert not Like.objects.filter(post_id=post.pk).exists()
+    assert not PostView.objects.filter(post_id=post.pk).exists()
