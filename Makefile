@@ -84,3 +84,10 @@ audit: $(VENV)/.dev
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache
+
+.PHONY: bench
+## make bench: load figures of the production shape on this machine -> bench/RESULTS.md (~7 min).
+## Own services only: database social_bench (recreated), Redis DB 9, a moto S3 server it starts.
+bench: $(VENV)/.dev services nginx
+	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)

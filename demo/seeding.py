@@ -262,7 +262,19 @@ def seed(
             counts.chats, counts.members, counts.messages = timed(
                 "chats", lambda: _chats(write, user_ids, chats, messages, start, now)
             )
+    if connection.vendor == "postgresql":
+        # Fresh planner statistics: right after a bulk load, autovacuum has not analyzed the
+        # tables yet, and stale row estimates turn the feed's likers query into a parallel hash
+        # join over every user (measured: 15 ms instead of 1 ms per feed page at 50k posts).
+        tables = [User, Friendship, Post, PostImage, Like, PostView, Chat, ChatMember, Message]
+        timed("analyze", lambda: _analyze(tables))
     return counts
+
+
+def _analyze(models_) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE " + ", ".join(f'"{model._meta.db_table}"' for model in models_))
+    return len(models_)
 
 
 def _friendships(write, user_ids, per_user, start, now) -> int:
