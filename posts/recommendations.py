@@ -57,7 +57,7 @@ from accounts.models import User
 from friends.models import Friendship
 from posts.models import Like, Post, PostView
 from posts.scores import popularity
-from posts.selectors import Page, posts_for
+from posts.selectors import Page, posts_for, with_details
 from social.pagination import decode_cursor, encode_cursor
 
 BAD_CURSOR = "Некорректный курсор."
@@ -285,6 +285,6 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
             for offset in range(position * UUID_BYTES, end * UUID_BYTES, UUID_BYTES)
         ]
     posts = {post.pk: post for post in posts_for(viewer=viewer).filter(pk__in=page_ids)}
-    items = [posts[post_id] for post_id in page_ids if post_id in posts]
+    items = with_details([posts[post_id] for post_id in page_ids if post_id in posts])
     next_cursor = encode_cursor([snapshot_id, end]) if end < total else None
     return Page(items=items, next_cursor=next_cursor)

@@ -2,14 +2,16 @@
 
 A page of posts costs three queries whatever its size and however many images and likes its
 posts have: the posts (with their authors and the viewer's `liked_by_me`), their images, and
-their most recent likers (at most POST_LIKES_EMBEDDED per post, cut per post by a window
-function in SQL, not in Python).
+their most recent likers (at most POST_LIKES_EMBEDDED per post, cut per post in SQL: a
+LATERAL index scan on PostgreSQL, a window function elsewhere).
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db import connection
+from django.db.models import Exists, F, OuterRef, QuerySet, Window
+from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from posts.models import Like, Post, PostImage
@@ -32,18 +34,20 @@ def _row_key(row) -> tuple:
     return (row.created_at.isoformat(), row.pk)
 
 
-def posts_for(*, viewer: User) -> QuerySet[Post]:
-    """Posts with everything their representation needs, newest first.
+@dataclass(frozen=True, slots=True)
+class Liker:
+    """A user who liked a post, read as bare values: a page embeds up to 20 ×
+    POST_LIKES_EMBEDDED of them, where a model instance each would cost more than the query."""
 
-    `recent_likes` holds the most recent likers of each post; Django turns the sliced
-    Prefetch into a ROW_NUMBER() window per post, so one query serves the whole page.
-    """
-    recent_likes = (
-        Like.objects.select_related("user")
-        .only("id", "post_id", "created_at", "user__id", "user__username", "user__email", "user__avatar")
-        .order_by("-created_at", "-id")
-    )[: settings.POST_LIKES_EMBEDDED]
-    images = PostImage.objects.only("id", "post_id", "file", "position").order_by("position")
+    user_id: object
+    username: str
+    email: str
+    avatar_name: str | None
+
+
+def posts_for(*, viewer: User) -> QuerySet[Post]:
+    """Posts with their authors and the viewer's `liked_by_me`, newest first. Evaluate a
+    page of them with `with_details`, which adds their images and recent likers."""
     return (
         Post.objects.select_related("author")
         .only(
@@ -57,18 +61,73 @@ def posts_for(*, viewer: User) -> QuerySet[Post]:
             "author__avatar",
         )
         .annotate(liked_by_me=Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk)))
-        .prefetch_related(
-            Prefetch("images", queryset=images, to_attr="image_list"),
-            Prefetch("likes", queryset=recent_likes, to_attr="recent_likes"),
-        )
         .order_by("-created_at", "-id")
     )
+
+
+# Per post, its most recent likers through `like_recent_idx`: the LATERAL subquery reads at
+# most `per_post` index entries of each post, however many likes a viral post has.
+_RECENT_LIKERS_SQL = f"""
+SELECT page.post_id, liker.id, liker.username, liker.email, liker.avatar
+FROM unnest(%s::uuid[]) AS page(post_id)
+CROSS JOIN LATERAL (
+    SELECT l.user_id, l.created_at, l.id
+    FROM {Like._meta.db_table} AS l
+    WHERE l.post_id = page.post_id
+    ORDER BY l.created_at DESC, l.id DESC
+    LIMIT %s
+) AS recent
+JOIN {User._meta.db_table} AS liker ON liker.id = recent.user_id
+ORDER BY page.post_id, recent.created_at DESC, recent.id DESC
+"""
+
+
+def _recent_likers(post_ids: list, per_post: int) -> dict:
+    """{post id: [Liker, most recent first]} for at most `per_post` likers of each post."""
+    if not post_ids or per_post <= 0:
+        return {}
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_RECENT_LIKERS_SQL, [post_ids, per_post])
+            rows = cursor.fetchall()
+    else:
+        # The embedded default (SQLite) has no LATERAL: a ROW_NUMBER() window per post.
+        rank = Window(RowNumber(), partition_by=F("post_id"), order_by=[F("created_at").desc(), F("id").desc()])
+        rows = (
+            Like.objects.filter(post_id__in=post_ids)
+            .annotate(rank=rank)
+            .filter(rank__lte=per_post)
+            .order_by("post_id", "-created_at", "-id")
+            .values_list("post_id", "user_id", "user__username", "user__email", "user__avatar")
+        )
+    likers: dict = {}
+    for post_id, user_id, username, email, avatar in rows:
+        likers.setdefault(post_id, []).append(Liker(user_id, username, email, avatar or None))
+    return likers
+
+
+def with_details(posts: list[Post]) -> list[Post]:
+    """Attach to each post `image_names` (in position order) and `recent_likers` (at most
+    POST_LIKES_EMBEDDED, most recent first): two queries for the whole page."""
+    if not posts:
+        return posts
+    ids = [post.pk for post in posts]
+    images: dict = {}
+    for post_id, name in (
+        PostImage.objects.filter(post_id__in=ids).order_by("post_id", "position").values_list("post_id", "file")
+    ):
+        images.setdefault(post_id, []).append(name)
+    likers = _recent_likers(ids, settings.POST_LIKES_EMBEDDED)
+    for post in posts:
+        post.image_names = images.get(post.pk, [])
+        post.recent_likers = likers.get(post.pk, [])
+    return posts
 
 
 def _posts_page(queryset: QuerySet[Post], page: PageRequest) -> Page:
     queryset = keyset_filter(queryset, fields=KEY_FIELDS, after=page.after)
     rows, cursor = take_page(queryset, limit=page.limit, key=_row_key)
-    return Page(items=rows, next_cursor=cursor)
+    return Page(items=with_details(rows), next_cursor=cursor)
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
@@ -88,7 +147,7 @@ def post_detail(*, post_id, viewer: User) -> Post:
     post = posts_for(viewer=viewer).filter(pk=post_id).first()
     if post is None:
         raise NotFound(POST_NOT_FOUND)
-    return post
+    return with_details([post])[0]
 
 
 def post_get(*, post_id) -> Post:

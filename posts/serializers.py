@@ -1,9 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import AuthorSerializer, UserSerializer
+from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
 from posts.services import MAX_DESCRIPTION
-from social.files import absolute_file_url
+from social.files import stored_name_url
 
 
 class PostCreateInput(serializers.Serializer):
@@ -47,8 +47,34 @@ class PostSerializer(serializers.Serializer):
     @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
     def get_images(self, post) -> list[str]:
         request = self.context.get("request")
-        return [absolute_file_url(image.file, request) for image in post.image_list]
+        return [stored_name_url(name, request) for name in post.image_names]
 
     @extend_schema_field(UserSerializer(many=True))
     def get_likes(self, post) -> list[dict]:
-        return UserSerializer([like.user for like in post.recent_likes], many=True, context=self.context).data
+        request = self.context.get("request")
+        return [
+            user_representation(
+                user_id=liker.user_id,
+                username=liker.username,
+                email=liker.email,
+                avatar_name=liker.avatar_name,
+                request=request,
+            )
+            for liker in post.recent_likers
+        ]
+
+    def to_representation(self, post):
+        # The declared fields, built directly: a feed page is the hottest read of the API and
+        # DRF's per-field machinery cost more than the rest of the serialization
+        # (README "Performance and tuning"). Same keys, same values.
+        return {
+            "id": str(post.pk),
+            "author": AuthorSerializer(post.author, context=self.context).data,
+            "description": post.description,
+            "images": self.get_images(post),
+            "likes": self.get_likes(post),
+            "likes_count": post.likes_count,
+            "liked_by_me": bool(post.liked_by_me),
+            "created_at": self.fields["created_at"].to_representation(post.created_at),
+            "views": post.views_count,
+        }

@@ -1,5 +1,7 @@
 import time
 
+from django.core.files.storage import default_storage
+
 # Presigned URLs, per stored name: signing one costs botocore ~0.2 ms of CPU, and a feed page
 # names ~70–200 files (images, authors' and likers' avatars). A URL is reused for half its
 # lifetime, so every URL handed out stays valid for at least AWS_QUERYSTRING_EXPIRE / 2
@@ -8,17 +10,16 @@ _SIGNED: dict[tuple[str, str], tuple[float, str]] = {}
 _SIGNED_MAX = 50_000
 
 
-def _stored_url(file) -> str:
-    storage = file.storage
+def _stored_url(storage, name: str) -> str:
     expire = getattr(storage, "querystring_expire", 0) if getattr(storage, "querystring_auth", False) else 0
     if not expire:
-        return file.url
-    key = (getattr(storage, "bucket_name", ""), file.name)
+        return storage.url(name)
+    key = (getattr(storage, "bucket_name", ""), name)
     now = time.monotonic()
     cached = _SIGNED.get(key)
     if cached is not None and cached[0] > now:
         return cached[1]
-    url = file.url
+    url = storage.url(name)
     if len(_SIGNED) >= _SIGNED_MAX:
         _SIGNED.clear()  # crude but bounded; refilled at the cost of one signature per name
     _SIGNED[key] = (now + expire / 2, url)
@@ -32,7 +33,15 @@ def absolute_file_url(file, request=None) -> str | None:
     made absolute against the request's host."""
     if not file:
         return None
-    url = _stored_url(file)
+    return stored_name_url(file.name, request, storage=file.storage)
+
+
+def stored_name_url(name: str | None, request=None, *, storage=None) -> str | None:
+    """absolute_file_url for a bare storage name (as read with values_list), on the default
+    storage unless another is given."""
+    if not name:
+        return None
+    url = _stored_url(storage or default_storage, name)
     if url.startswith(("http://", "https://")) or request is None:
         return url
     return request.build_absolute_uri(url)

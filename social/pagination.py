@@ -78,6 +78,12 @@ def keyset_filter(
     """
     if after is None:
         return queryset
+    try:
+        # Convert now, so that a value that does not parse as its field's type is a 400
+        # rather than an error when the query runs.
+        after = [_field_of(queryset, field).to_python(value) for field, value in zip(fields, after, strict=True)]
+    except (ValidationError, ValueError, TypeError):
+        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
     beyond, bound = ("lt", "lte") if descending else ("gt", "gte")
     # The OR chain alone cannot start an index range scan; the redundant bound on the first
     # field can, so a deep page does not scan (and discard) every row before the cursor.
@@ -87,12 +93,20 @@ def keyset_filter(
         equal = {f: after[i] for i, f in enumerate(fields[:index])}
         alternatives |= Q(**equal, **{f"{field}__{beyond}": after[index]})
     condition &= alternatives
-    try:
-        # Evaluate the conversion now (not at iteration) so that bad values become a 400.
-        queryset.filter(condition).query.get_compiler(queryset.db).as_sql()
-    except (ValidationError, ValueError, TypeError):
-        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
     return queryset.filter(condition)
+
+
+def _field_of(queryset: QuerySet, name: str):
+    """The model field (or annotation's output field) that `name` orders the queryset by."""
+    annotation = queryset.query.annotations.get(name)
+    if annotation is not None:
+        return annotation.output_field
+    model, *path = [queryset.model, *name.split("__")]
+    field = None
+    for part in path:
+        field = model._meta.get_field(part)
+        model = field.related_model or model
+    return field.target_field if field.is_relation else field
 
 
 def take_page(queryset: QuerySet, *, limit: int, key) -> tuple[list, str | None]:
