@@ -63,6 +63,7 @@ from social.pagination import decode_cursor, encode_cursor
 BAD_CURSOR = "Некорректный курсор."
 STALE_CURSOR = "Подборка рекомендаций устарела: запросите первую страницу заново, без cursor."
 SNAPSHOT_KEY = "posts:recommended:{}"
+TASTE_KEY = "posts:recommended-taste:{}"
 SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
 UUID_BYTES = 16
 
@@ -124,6 +125,26 @@ def _similar_taste(viewer: User, *, since: datetime, size: int) -> dict:
     return {row["post_id"]: row["likers"] for row in likes[:size]}
 
 
+def _similar_taste_kept(viewer: User, *, since: datetime, size: int) -> dict:
+    """_similar_taste, kept in the shared cache for RECO_TASTE_TTL seconds (0: never kept).
+
+    It is the one heavy signal (it aggregates the co-likers' likes: thousands of rows) and the
+    slowest to change: a taste moves over days, not between two refreshes of a first page.
+    Every other signal (friends' posts, friends' likes, popularity, what the caller has seen)
+    stays fresh on every walk.
+    """
+    ttl = settings.RECO_TASTE_TTL
+    if ttl <= 0:
+        return _similar_taste(viewer, since=since, size=size)
+    key = TASTE_KEY.format(viewer.pk.hex)
+    packed = cache.get(key)
+    if packed is None:
+        similar = _similar_taste(viewer, since=since, size=size)
+        cache.set(key, [(post_id.bytes, likers) for post_id, likers in similar.items()], timeout=ttl)
+        return similar
+    return {uuid.UUID(bytes=post_id): likers for post_id, likers in packed}
+
+
 def _popular_and_recent(*, size: int) -> list:
     """The highest hot scores (time-decayed popularity): an index range scan on post_hot_idx."""
     return list(Post.objects.order_by("-hot_score", "-id").values_list("id", flat=True)[:size])
@@ -154,7 +175,7 @@ def recommendations_rank(*, viewer: User, now: datetime) -> list[Candidate]:
     # A user with no friends skips the two pools that would be empty anyway.
     friends_posts = _friends_posts(friend_ids, since=since, size=size) if friend_ids else []
     friend_liked = _friend_liked(friend_ids, since=since, size=size) if friend_ids else {}
-    similar = _similar_taste(viewer, since=since, size=size)
+    similar = _similar_taste_kept(viewer, since=since, size=size)
     post_ids = {*friends_posts, *friend_liked, *similar, *_popular_and_recent(size=size)}
     if not post_ids:
         return []

@@ -266,6 +266,8 @@ RECO_CANDIDATES = env.int("RECO_CANDIDATES", default=500)
 RECO_WINDOW_DAYS = env.int("RECO_WINDOW_DAYS", default=14)
 # A walk's ranked snapshot lives this long in the shared cache after its last page was read.
 RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
+# The similar-taste signal (the heavy one) is kept per viewer this long (seconds; 0: never).
+RECO_TASTE_TTL = env.int("RECO_TASTE_TTL", default=300)
 if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:
     raise ImproperlyConfigured("RECO_HALF_LIFE_HOURS, RECO_AUTHOR_CAP, RECO_CANDIDATES, RECO_WINDOW_DAYS must be > 0.")
 if not (0 < RECO_SEEN_PENALTY <= 1 and 0 < RECO_OWN_PENALTY <= 1):

@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from friends.models import Friendship
 from friends.services import friendship_add
 from posts.models import Post
 from posts.recommendations import STALE_CURSOR, Candidate, authors_spread
@@ -449,3 +450,19 @@ def test_the_schema_documents_limit_cursor_and_the_post_array(api):
     assert {parameter["name"] for parameter in operation["parameters"]} == {"limit", "cursor"}
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
     assert {"400", "401"} <= set(operation["responses"])
+
+
+def test_the_taste_signal_is_kept_per_viewer_and_the_rest_stays_fresh(api, user, django_assert_num_queries, settings):
+    _graph(12, viewer=user)
+    with django_assert_num_queries(FIRST_PAGE_QUERIES):
+        api.get(URL + "?limit=5")
+    # The next walk reuses the kept similar-taste pool: one query fewer…
+    with django_assert_num_queries(FIRST_PAGE_QUERIES - 1):
+        api.get(URL + "?limit=5")
+    # …and still sees what is new: a friend's post written just now is in the new walk.
+    friend = Friendship.objects.filter(user=user).first().friend
+    fresh = PostFactory(author=friend)
+    assert str(fresh.pk) in ids(api.get(URL + "?limit=100"))
+    settings.RECO_TASTE_TTL = 0
+    with django_assert_num_queries(FIRST_PAGE_QUERIES):
+        api.get(URL + "?limit=5")
