@@ -509,6 +509,13 @@ def bench(processes: Processes, work: Path, settings: dict) -> dict:
     figures["rows"] = {"posts": Post.objects.count(), "likes": Like.objects.count(), "users": User.objects.count()}
     log("(2) feed at 50k posts")
     figures["feed_large"] = wrk_series(shape_base, feed, settings)
+    # Every request is a first page: the recommended feed's heavy path (candidates, scores,
+    # snapshot); next pages cost what a feed page costs.
+    recommended = cfg(
+        "recommended", [{"path": "/api/posts/recommended?limit=20", "token": token} for _, token in readers]
+    )
+    log("(2) recommended feed at 50k posts")
+    figures["recommended_large"] = wrk_series(shape_base, recommended, settings)
 
     log("(3) like toggle, post create")
     recent = list(Post.objects.order_by("-created_at").values_list("pk", flat=True)[:200])
@@ -725,6 +732,11 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         ),
         http_row("(2) same feed through one daphne", "feed_small_daphne", "for comparison"),
         http_row(f"(2) feed at {f['rows']['posts']:,} posts ({f['rows']['likes']:,} likes)", "feed_large", ""),
+        http_row(
+            "(2) recommended feed, first page, same data",
+            "recommended_large",
+            "ranking + snapshot on every request",
+        ),
         http_row("(3) like toggle `PATCH /api/posts/<id>/like/<me>`", "like_toggle", "answers the post"),
         http_row(
             "(3) post create, one image",
