@@ -8,17 +8,13 @@ from django.db import connection
 from friends import selectors
 from posts.models import Post
 from social.pagination import PageRequest, encode_cursor
+from testsupport.pages import next_url
 
 pytestmark = pytest.mark.django_db
 
 
 def usernames(response) -> list[str]:
     return [found["username"] for found in response.json()]
-
-
-def next_url(response) -> str | None:
-    link = response.get("Link")
-    return link[1 : link.index(">")] if link else None
 
 
 # --- search ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from posts.tests.conftest import bomb_png, exif_jpeg, upload
 from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
 from social.pagination import encode_cursor
 from testsupport.images import image_bytes, image_upload
+from testsupport.pages import next_url
 
 pytestmark = pytest.mark.django_db
 
@@ -33,15 +34,6 @@ def create(client, author, *, images=(), description="Привет!", field="ima
     if images:
         data[field] = list(images)
     return client.post(path, data, format="multipart")
-
-
-def next_url(response) -> str | None:
-    header = response.get("Link")
-    if header is None:
-        return None
-    match = re.fullmatch(r'<(.+)>; rel="next"', header)
-    assert match, header
-    return match.group(1)
 
 
 def stored_images(bucket_keys) -> set[str]:

@@ -22,21 +22,13 @@ from posts.scores import hot_score
 from posts.services import like_toggle, post_view_record
 from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
 from social.pagination import decode_cursor, encode_cursor
+from testsupport.pages import next_url
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/posts/recommended"
 CREDENTIALS = {"detail": "Не удалось подтвердить учетные данные"}
 BAD_CURSOR = {"cursor": ["Некорректный курсор."]}
-
-
-def next_url(response) -> str | None:
-    header = response.get("Link")
-    if header is None:
-        return None
-    match = re.fullmatch(r'<(.+)>; rel="next"', header)
-    assert match, header
-    return match.group(1)
 
 
 def ids(response) -> list[str]:
