@@ -252,6 +252,9 @@ async def ws_connect(port: int, chat_id, user_id, token: str):
     return await websockets.connect(url, max_size=2**20, open_timeout=30, ping_interval=None)
 
 
+WARMUP_MESSAGES = 10
+
+
 async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings: dict) -> dict:
     """One sender (on the first daphne) to len(members) members split over both daphnes.
 
@@ -286,6 +289,15 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
     total = len(receivers)
     results = {"paced_p50": [], "paced_p99": [], "paced_max": [], "flood_mps": [], "flood_dps": []}
     try:
+        # Warm-up, as wrk has one: the first messages pay for connections and caches of both
+        # processes (≈ 80–200 ms for the very first), which is not a steady-state latency.
+        expected["count"] = WARMUP_MESSAGES * total
+        for i in range(WARMUP_MESSAGES):
+            key = f"warm-up {i} {secrets.token_hex(4)}"
+            sent[key] = time.perf_counter()
+            await sender_socket.send(json.dumps({"message": key}))
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(done.wait(), timeout=60)
         for run_index in range(settings["runs"]):
             # Paced: a steady rate, the latency a member sees.
             latencies.clear()
