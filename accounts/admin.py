@@ -1,19 +1,10 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from django.db.models import Count, IntegerField, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import OuterRef
 
 from accounts import services
 from accounts.models import User
-
-
-def _count_of(model, field: str):
-    """Per-row count as a correlated subquery: computed for the page's rows only, and two of
-    them do not multiply each other the way two joined COUNTs would."""
-    counted = (
-        model.objects.filter(**{field: OuterRef("pk")}).order_by().values(field).annotate(n=Count("pk")).values("n")
-    )
-    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+from social.db import count_subquery
 
 
 @admin.register(User)
@@ -40,7 +31,12 @@ class UserAdmin(BaseUserAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(posts_total=_count_of(Post, "author"), friends_total=_count_of(Friendship, "user"))
+            .annotate(
+                # Correlated counts: computed for the page's rows only, and two of them do
+                # not multiply each other the way two joined COUNTs would.
+                posts_total=count_subquery(Post.objects.filter(author=OuterRef("pk"))),
+                friends_total=count_subquery(Friendship.objects.filter(user=OuterRef("pk"))),
+            )
         )
 
     @admin.display(description="посты", ordering="posts_total")

@@ -10,11 +10,12 @@ from uuid import UUID
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
+from django.db.models import OuterRef, Q
 from django.utils.functional import cached_property
 
 from chats import services
 from chats.models import Chat, ChatMember, Message
+from social.db import count_subquery
 
 EXCERPT_LENGTH = 80
 
@@ -65,14 +66,12 @@ class ChatAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         # Members counted per row by a correlated subquery (at most 500 rows each, indexed);
         # messages come from the counter the services keep.
-        members = (
-            ChatMember.objects.filter(chat=OuterRef("pk")).order_by().values("chat").annotate(n=Count("pk")).values("n")
-        )
-        return super().get_queryset(request).annotate(members_total=Subquery(members, output_field=IntegerField()))
+        members = count_subquery(ChatMember.objects.filter(chat=OuterRef("pk")))
+        return super().get_queryset(request).annotate(members_total=members)
 
     @admin.display(description="участники", ordering="members_total")
     def members(self, chat):
-        return chat.members_total or 0
+        return chat.members_total
 
     def get_search_results(self, request, queryset, search_term):
         try:

@@ -4,12 +4,13 @@ and public profiles. Every list is one query whatever its size (pinned in tests)
 import uuid
 
 from django.db import connection
-from django.db.models import Exists, Func, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from friends.models import Friendship
 from posts.models import Post
+from social.db import count_subquery
 from social.exceptions import NotFound
 from social.pagination import PageRequest, keyset_filter, take_page
 
@@ -79,13 +80,6 @@ def users_search_page(*, query: str, page: PageRequest) -> tuple[list[User], str
     return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))
 
 
-def _count(queryset: QuerySet) -> Subquery:
-    """A correlated COUNT(*) of `queryset`: one scalar per row, no join fan-out."""
-    # A plain Func, not the Count aggregate: an aggregate would add a GROUP BY to the subquery.
-    counted = queryset.order_by().annotate(total=Func("pk", function="COUNT")).values("total")
-    return Subquery(counted, output_field=IntegerField())
-
-
 def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
     """The public profile of an active user, as seen by `viewer`: the user annotated with
     `friends_count` (active friends), `posts_count` and `is_friend` (of the viewer), in one
@@ -94,8 +88,8 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
         User.objects.filter(pk=user_id, is_active=True)
         .only("id", "username", "avatar")
         .annotate(
-            friends_count=_count(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
-            posts_count=_count(Post.objects.filter(author=OuterRef("pk"))),
+            friends_count=count_subquery(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
+            posts_count=count_subquery(Post.objects.filter(author=OuterRef("pk"))),
             is_friend=Exists(Friendship.objects.filter(user=viewer, friend=OuterRef("pk"))),
         )
         .first()
