@@ -12,8 +12,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 
 from accounts.services import token_is_revoked
-
-CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
+from social.exceptions import CSRF_MESSAGE
 
 
 class BearerAuthentication(JWTAuthentication):

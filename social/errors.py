@@ -8,14 +8,14 @@ from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from social.exceptions import DomainError
+from social.exceptions import CSRF_MESSAGE, DomainError, Forbidden, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
 CREDENTIALS_MESSAGE = "Не удалось подтвердить учетные данные"
 NOT_FOUND_MESSAGE = "Не найдено."
 SERVER_ERROR_MESSAGE = "Внутренняя ошибка сервера."
-TOO_LARGE_MESSAGE = "Слишком большой запрос."
+TOO_LARGE_MESSAGE = PayloadTooLarge.default_message
 
 
 def _as_drf(exc):
@@ -58,32 +58,29 @@ def exception_handler(exc, context):
     return response
 
 
+def detail_response(message: str, status: int) -> JsonResponse:
+    """`{"detail": message}` as UTF-8 JSON, for answers given outside DRF."""
+    return JsonResponse({"detail": message}, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def json_404(request, exception=None):
-    return JsonResponse({"detail": NOT_FOUND_MESSAGE}, status=404, json_dumps_params={"ensure_ascii": False})
+    return detail_response(NOT_FOUND_MESSAGE, 404)
 
 
 def json_500(request):
-    return JsonResponse({"detail": SERVER_ERROR_MESSAGE}, status=500, json_dumps_params={"ensure_ascii": False})
+    return detail_response(SERVER_ERROR_MESSAGE, 500)
 
 
 def json_400(request, exception=None):
-    return JsonResponse({"detail": "Некорректный запрос."}, status=400, json_dumps_params={"ensure_ascii": False})
+    return detail_response(DomainError.default_message, 400)
 
 
 def json_403(request, exception=None):
-    return JsonResponse(
-        {"detail": "У вас недостаточно прав для выполнения данного действия."},
-        status=403,
-        json_dumps_params={"ensure_ascii": False},
-    )
+    return detail_response(Forbidden.default_message, 403)
 
 
 def csrf_failure(request, reason=""):
-    return JsonResponse(
-        {"detail": "Ошибка проверки CSRF: отсутствует или неверный токен."},
-        status=403,
-        json_dumps_params={"ensure_ascii": False},
-    )
+    return detail_response(CSRF_MESSAGE, 403)
 
 
 def api_not_found(request, *args, **kwargs):

@@ -5,6 +5,9 @@ Services raise these (or Django's ValidationError / PermissionDenied / ObjectDoe
 error frames, so each message a client sees is written once, here or in the service.
 """
 
+# A cookie-authenticated unsafe request without a valid X-CSRFToken (DRF and Django's view).
+CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
+
 
 class DomainError(Exception):
     status_code = 400

@@ -4,9 +4,7 @@ import logging
 import time
 import uuid
 
-from django.http import JsonResponse
-
-from social.errors import TOO_LARGE_MESSAGE
+from social.errors import TOO_LARGE_MESSAGE, detail_response
 
 logger = logging.getLogger("social.request")
 
@@ -43,7 +41,7 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > body_limit_for(request.path):
-            return JsonResponse({"detail": TOO_LARGE_MESSAGE}, status=413, json_dumps_params={"ensure_ascii": False})
+            return detail_response(TOO_LARGE_MESSAGE, 413)
         return self.get_response(request)
 
 
