@@ -6,14 +6,17 @@ from rest_framework.test import APIClient
 
 from accounts.services import session_start
 from accounts.tests.factories import PASSWORD, UserFactory
+from posts import fragments
 from social import health
 
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Throttle counters and revoked sessions live in the cache: no test sees another's.
+    # Throttle counters and revoked sessions live in the cache: no test sees another's. The
+    # per-process caches are emptied too, so query counts do not depend on test order.
     cache.clear()
     health.reset_cache()
+    fragments.cache_clear()
     yield
     cache.clear()
 

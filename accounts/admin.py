@@ -1,10 +1,15 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db import transaction
 from django.db.models import OuterRef
 
 from accounts import services
 from accounts.models import User
+from posts import services as posts_services
 from social.db import count_subquery
+
+# What a post object shows of a user (its author and its likers).
+SHOWN_IN_POSTS = {"username", "email", "avatar"}
 
 
 @admin.register(User)
@@ -38,6 +43,23 @@ class UserAdmin(BaseUserAdmin):
                 friends_total=count_subquery(Friendship.objects.filter(user=OuterRef("pk"))),
             )
         )
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            if change and SHOWN_IN_POSTS & set(form.changed_data):
+                posts_services.post_representations_touch(user_id=obj.pk)
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            posts_services.user_reactions_withdraw(user_id=obj.pk)
+            super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for user_id in queryset.values_list("pk", flat=True):
+                posts_services.user_reactions_withdraw(user_id=user_id)
+            super().delete_queryset(request, queryset)
 
     @admin.display(description="посты", ordering="posts_total")
     def posts_total(self, user):

@@ -22,6 +22,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
+from posts.services import post_representations_touch
 from social.exceptions import Unauthenticated
 
 SESSION_CLAIM = "sid"
@@ -112,6 +113,8 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
         try:
             with transaction.atomic():
                 user.save(update_fields=fields)
+                # Their posts and the posts they liked show the old name or avatar.
+                post_representations_touch(user_id=user.pk)
         except IntegrityError as error:
             raise ValidationError({"username": [USERNAME_TAKEN]}) from error
         if avatar is not None and old_avatar:

@@ -54,9 +54,12 @@ class PostAdmin(admin.ModelAdmin):
         return post.description[:80]
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            # As post_create does: a post added here is a recommendation candidate at once.
-            obj.hot_score = hot_score(created_at=obj.created_at, likes=obj.likes_count, views=obj.views_count)
+        if change:
+            # Only what the form changed, and the rev moves (the cached encodings).
+            services.post_edit(post=obj, fields=form.changed_data)
+            return
+        # As post_create does: a post added here is a recommendation candidate at once.
+        obj.hot_score = hot_score(created_at=obj.created_at, likes=obj.likes_count, views=obj.views_count)
         super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):

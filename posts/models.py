@@ -18,6 +18,10 @@ class Post(models.Model):
     # Time-decayed popularity for the recommended feed (posts/scores.py): set on create, moved
     # with the counters in the same UPDATE, recomputed by `manage.py refresh_post_scores`.
     hot_score = models.FloatField(default=0.0, editable=False)
+    # Moves (in the same UPDATE) with every write that changes the post's representation: its
+    # counters, its text, its likers, its author's or likers' profiles. The per-process cache
+    # of encoded posts (posts/fragments.py) serves an entry only while its rev is current.
+    rev = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = "пост"

@@ -34,8 +34,8 @@ RECO_AUTHOR_CAP posts of one author in any stretch of `limit` consecutive posts;
 holds back moves further down, never out) and stores the resulting list of post ids in the
 shared cache under a random snapshot id for RECO_SNAPSHOT_TTL seconds. The `Link` cursor names
 the snapshot and a position in it, so a walk never shows a post twice, whatever new posts and
-likes arrive meanwhile; a later page costs what a feed page costs (the page builder of
-`posts.selectors.posts_for`, three queries). A cursor whose snapshot expired is a 400.
+likes arrive meanwhile; a later page costs what a feed page costs (`posts.selectors.post_refs`
+and the feed's renderer, posts/fragments.py). A cursor whose snapshot expired is a 400.
 """
 
 import heapq
@@ -57,7 +57,7 @@ from accounts.models import User
 from friends.models import Friendship
 from posts.models import Like, Post, PostView
 from posts.scores import popularity
-from posts.selectors import Page, posts_for, with_details
+from posts.selectors import Page, post_refs
 from social.pagination import decode_cursor, encode_cursor
 
 BAD_CURSOR = "Некорректный курсор."
@@ -285,8 +285,8 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
 
     No cursor: rank now (recommendations_rank), spread the authors over pages of `limit`, and
     keep the order as this walk's snapshot when there is more than one page. A cursor: the
-    next `limit` ids of its snapshot. Either way the page's posts come from the feed's page
-    builder in three queries; a post deleted since the snapshot is simply left out.
+    next `limit` ids of its snapshot. Either way the page is the feed's `post_refs` rows (one
+    query; posts/fragments.py renders them); a post deleted since the snapshot is left out.
     ValidationError (400) for a malformed cursor or an expired snapshot.
     """
     if not cursor:
@@ -305,7 +305,7 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
             uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])
             for offset in range(position * UUID_BYTES, end * UUID_BYTES, UUID_BYTES)
         ]
-    posts = {post.pk: post for post in posts_for(viewer=viewer).filter(pk__in=page_ids)}
-    items = with_details([posts[post_id] for post_id in page_ids if post_id in posts])
+    refs = {ref.id: ref for ref in post_refs(viewer=viewer).filter(pk__in=page_ids)}
+    items = [refs[post_id] for post_id in page_ids if post_id in refs]
     next_cursor = encode_cursor([snapshot_id, end]) if end < total else None
     return Page(items=items, next_cursor=next_cursor)

@@ -1,9 +1,11 @@
 """Every non-trivial read of the posts app.
 
-A page of posts costs three queries whatever its size and however many images and likes its
-posts have: the posts (with their authors and the viewer's `liked_by_me`), their images, and
-their most recent likers (at most POST_LIKES_EMBEDDED per post, cut per post in SQL: a
-LATERAL index scan on PostgreSQL, a window function elsewhere).
+A page of posts is read in two steps. `feed_page`/`user_posts_page` read the page's rows
+(`PostRef`: id, rev, the viewer's `liked_by_me`): one query. Then `posts_detailed` reads the
+representation's data of the posts whose encoding is not cached (posts/fragments.py): three
+queries whatever their number and however many images and likes they have: the posts with
+their authors, their images, and their most recent likers (at most POST_LIKES_EMBEDDED per
+post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function elsewhere).
 """
 
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ class Page:
 
 
 def _row_key(row) -> tuple:
-    return (row.created_at.isoformat(), row.pk)
+    return (row.created_at.isoformat(), row.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,21 +47,43 @@ class Liker:
     avatar_name: str | None
 
 
+_DETAIL_FIELDS = (
+    "id",
+    "description",
+    "created_at",
+    "likes_count",
+    "views_count",
+    "rev",
+    "author__id",
+    "author__username",
+    "author__avatar",
+)
+
+
+def post_refs(*, viewer: User) -> QuerySet:
+    """`PostRef`-shaped rows (id, created_at, rev, liked_by_me), newest first: what a page
+    of posts needs besides the posts' cached encodings."""
+    return (
+        Post.objects.annotate(liked_by_me=Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk)))
+        .order_by("-created_at", "-id")
+        .values_list("id", "created_at", "rev", "liked_by_me", named=True)
+    )
+
+
+def posts_detailed(*, ids: list) -> list[Post]:
+    """The posts of `ids` that exist (any order), with what their representation needs
+    (authors, `image_names`, `recent_likers`): three queries. `liked_by_me` is not read:
+    it is the viewer's, and the encoding leaves it out (posts/fragments.py)."""
+    posts = list(Post.objects.select_related("author").only(*_DETAIL_FIELDS).filter(pk__in=ids))
+    return with_details(posts)
+
+
 def posts_for(*, viewer: User) -> QuerySet[Post]:
     """Posts with their authors and the viewer's `liked_by_me`, newest first. Evaluate a
     page of them with `with_details`, which adds their images and recent likers."""
     return (
         Post.objects.select_related("author")
-        .only(
-            "id",
-            "description",
-            "created_at",
-            "likes_count",
-            "views_count",
-            "author__id",
-            "author__username",
-            "author__avatar",
-        )
+        .only(*_DETAIL_FIELDS)
         .annotate(liked_by_me=Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk)))
         .order_by("-created_at", "-id")
     )
@@ -124,22 +148,24 @@ def with_details(posts: list[Post]) -> list[Post]:
     return posts
 
 
-def _posts_page(queryset: QuerySet[Post], page: PageRequest) -> Page:
+def _refs_page(queryset: QuerySet, page: PageRequest) -> Page:
     queryset = keyset_filter(queryset, fields=KEY_FIELDS, after=page.after)
     rows, cursor = take_page(queryset, limit=page.limit, key=_row_key)
-    return Page(items=with_details(rows), next_cursor=cursor)
+    return Page(items=rows, next_cursor=cursor)
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
-    """One page of every post, newest first (keyset on the indexed (created_at, id))."""
-    return _posts_page(posts_for(viewer=viewer), page)
+    """One page of every post as `post_refs` rows, newest first (keyset on the indexed
+    (created_at, id)): one query. posts/fragments.py renders it."""
+    return _refs_page(post_refs(viewer=viewer), page)
 
 
 def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
-    """One page of one user's posts, newest first. NotFound for an unknown user."""
+    """One page of one user's posts as `post_refs` rows, newest first. NotFound for an
+    unknown user."""
     if not User.objects.filter(pk=user_id).exists():
         raise NotFound(USER_NOT_FOUND)
-    return _posts_page(posts_for(viewer=viewer).filter(author_id=user_id), page)
+    return _refs_page(post_refs(viewer=viewer).filter(author_id=user_id), page)
 
 
 def post_detail(*, post_id, viewer: User) -> Post:

@@ -2,7 +2,9 @@
 
 Counters on Post (`likes_count`, `views_count`) move with F() expressions in the same
 transaction as the Like/PostView row that justifies them, so they never drift from the rows.
-The post's `hot_score` (posts/scores.py) moves in the same UPDATE as the counters.
+The post's `hot_score` (posts/scores.py) moves in the same UPDATE as the counters, and so does
+its `rev`: every write that changes what a post looks like to a client moves it, which is how
+the cached encodings of posts/fragments.py learn that they are stale.
 """
 
 import logging
@@ -11,7 +13,7 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -136,13 +138,17 @@ def like_toggle(*, post_id, user: User) -> bool:
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
                 Post.objects.filter(pk=post_id).update(
-                    likes_count=F("likes_count") - 1, hot_score=hot_score_expression(likes=F("likes_count") - 1)
+                    likes_count=F("likes_count") - 1,
+                    hot_score=hot_score_expression(likes=F("likes_count") - 1),
+                    rev=F("rev") + 1,
                 )
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
             moved = Post.objects.filter(pk=post_id).update(
-                likes_count=F("likes_count") + 1, hot_score=hot_score_expression(likes=F("likes_count") + 1)
+                likes_count=F("likes_count") + 1,
+                hot_score=hot_score_expression(likes=F("likes_count") + 1),
+                rev=F("rev") + 1,
             )
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
@@ -170,7 +176,9 @@ def post_view_record(*, post_id, viewer: User) -> bool:
             # The counter first: it locks the post row (concurrent first views queue here)
             # and proves the post still exists, since foreign keys are checked at commit.
             moved = Post.objects.filter(pk=post_id).update(
-                views_count=F("views_count") + 1, hot_score=hot_score_expression(views=F("views_count") + 1)
+                views_count=F("views_count") + 1,
+                hot_score=hot_score_expression(views=F("views_count") + 1),
+                rev=F("rev") + 1,
             )
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
@@ -184,3 +192,42 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     except IntegrityError:
         raise NotFound(POST_NOT_FOUND) from None  # the post went between update and commit
     return True
+
+
+def post_edit(*, post: Post, fields: Sequence[str]) -> None:
+    """Save the edited `fields` of a post (the admin's form) and move its rev, without
+    writing the counters a concurrent like or view may have moved since the post was read."""
+    if not fields:
+        return
+    with transaction.atomic():
+        post.save(update_fields=list(fields))
+        Post.objects.filter(pk=post.pk).update(rev=F("rev") + 1)
+
+
+def post_representations_touch(*, user_id) -> int:
+    """Move the rev of every post that shows this user: their own (the author object) and
+    those they liked (the embedded likers). Call it after their username, email or avatar
+    changed. A rare write, as wide as their likes; returns the number of posts touched."""
+    liked = Like.objects.filter(user_id=user_id).values("post_id")
+    return Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)).update(rev=F("rev") + 1)
+
+
+def user_reactions_withdraw(*, user_id) -> None:
+    """Take back a user's likes and views with their counters, before the user is deleted:
+    the cascade alone would delete the rows and leave the counters, the popularity and the
+    cached encodings of those posts behind."""
+    with transaction.atomic():
+        # Their own like toggles wait (or find their likes gone), as in like_toggle.
+        list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
+        reactions = [
+            (Like.objects.filter(user_id=user_id), "likes_count", "likes"),
+            (PostView.objects.filter(viewer_id=user_id), "views_count", "views"),
+        ]
+        for rows, counter, score_input in reactions:
+            post_ids = list(rows.values_list("post_id", flat=True))
+            Post.objects.filter(pk__in=post_ids).update(
+                **{counter: F(counter) - 1},
+                hot_score=hot_score_expression(**{score_input: F(counter) - 1}),
+                rev=F("rev") + 1,
+            )
+            rows.delete()

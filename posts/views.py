@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import DetailOutput, UserSerializer
-from posts import recommendations, selectors, services
+from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import Forbidden
 from social.pagination import next_link, page_request, parse_limit
@@ -75,8 +75,7 @@ class FeedView(APIView):
         page = selectors.feed_page(
             viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
         )
-        body = PostSerializer(page.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, page.next_cursor))
+        return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
 class RecommendedView(APIView):
@@ -101,8 +100,7 @@ class RecommendedView(APIView):
             limit=parse_limit(request.query_params.get("limit")),
             cursor=request.query_params.get("cursor"),
         )
-        body = PostSerializer(page.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, page.next_cursor))
+        return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
 class UserPostsView(APIView):
@@ -115,8 +113,7 @@ class UserPostsView(APIView):
             viewer=request.user,
             page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
         )
-        body = PostSerializer(page.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, page.next_cursor))
+        return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
 class PostDetailView(APIView):

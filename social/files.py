@@ -1,4 +1,9 @@
+import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
 
@@ -10,6 +15,30 @@ _SIGNED: dict[tuple[str, str], tuple[float, str]] = {}
 _SIGNED_MAX = 50_000
 
 
+@dataclass
+class UrlLease:
+    """Until when (time.monotonic()) the URLs handed out inside `url_lease()` may still be
+    handed out: the earliest end of their reuse windows, infinite for unsigned URLs."""
+
+    until: float = math.inf
+
+
+_LEASE: ContextVar[UrlLease | None] = ContextVar("url_lease", default=None)
+
+
+@contextmanager
+def url_lease() -> Iterator[UrlLease]:
+    """Track the URLs handed out in the block, for a caller that keeps what it builds from
+    them (posts/fragments.py): kept past `lease.until`, a presigned URL could reach a client
+    with less than half its lifetime left."""
+    lease = UrlLease()
+    token = _LEASE.set(lease)
+    try:
+        yield lease
+    finally:
+        _LEASE.reset(token)
+
+
 def _stored_url(storage, name: str) -> str:
     expire = getattr(storage, "querystring_expire", 0) if getattr(storage, "querystring_auth", False) else 0
     if not expire:
@@ -17,13 +46,14 @@ def _stored_url(storage, name: str) -> str:
     key = (getattr(storage, "bucket_name", ""), name)
     now = time.monotonic()
     cached = _SIGNED.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    url = storage.url(name)
-    if len(_SIGNED) >= _SIGNED_MAX:
-        _SIGNED.clear()  # crude but bounded; refilled at the cost of one signature per name
-    _SIGNED[key] = (now + expire / 2, url)
-    return url
+    if cached is None or cached[0] <= now:
+        if len(_SIGNED) >= _SIGNED_MAX:
+            _SIGNED.clear()  # crude but bounded; refilled at the cost of one signature per name
+        cached = _SIGNED[key] = (now + expire / 2, storage.url(name))
+    lease = _LEASE.get()
+    if lease is not None and cached[0] < lease.until:
+        lease.until = cached[0]
+    return cached[1]
 
 
 def absolute_file_url(file, request=None) -> str | None:

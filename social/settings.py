@@ -240,6 +240,9 @@ SPECTACULAR_SETTINGS = {
 CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Encoded post objects kept per process for the post lists (posts/fragments.py), in bytes; 0
+# turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
+POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
 
 # --- Recommended feed (posts/recommendations.py; README "Recommended feed") -------------------
 # Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks

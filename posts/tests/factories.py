@@ -1,5 +1,5 @@
 import factory
-from django.db.models import Value
+from django.db.models import F, Value
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -44,7 +44,7 @@ class LikeFactory(factory.django.DjangoModelFactory):
         if create:
             count = Like.objects.filter(post_id=like.post_id).count()
             Post.objects.filter(pk=like.post_id).update(
-                likes_count=count, hot_score=hot_score_expression(likes=Value(count))
+                likes_count=count, hot_score=hot_score_expression(likes=Value(count)), rev=F("rev") + 1
             )
 
 

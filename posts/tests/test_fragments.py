@@ -1,0 +1,190 @@
+"""Post lists come from per-process encodings (posts/fragments.py): every write that changes a
+post must show in the next page read, whoever reads it."""
+
+import copy
+import time
+
+import pytest
+from django.core.files.storage import default_storage
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from posts.models import Post
+from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
+from testsupport.images import image_upload
+
+pytestmark = pytest.mark.django_db
+
+FEED = "/api/posts/all"
+# The caller's row and the page's rows: a page whose posts are all encoded already.
+WARM_QUERIES = 2
+# …plus posts + authors, images and recent likers for the posts that are not.
+COLD_QUERIES = WARM_QUERIES + 3
+
+
+def feed_post(client, post) -> dict:
+    return next(item for item in client.get(FEED).json() if item["id"] == str(post.pk))
+
+
+@pytest.fixture
+def staff_client() -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_a_warm_page_reads_no_post_details_and_answers_the_same(api, django_assert_num_queries):
+    for _ in range(3):
+        LikeFactory(post=PostImageFactory().post)
+
+    with django_assert_num_queries(COLD_QUERIES):
+        cold = api.get(FEED)
+    with django_assert_num_queries(WARM_QUERIES):
+        warm = api.get(FEED)
+
+    assert warm.status_code == 200
+    assert warm["Content-Type"] == cold["Content-Type"] == "application/json; charset=utf-8"
+    assert warm.content == cold.content and len(warm.json()) == 3
+
+
+def test_a_list_item_is_the_same_object_as_the_single_post(client_for, user):
+    post = PostFactory(author=user, description='Кавычки " и \\ и "liked_by_me":true в тексте')
+    PostImageFactory(post=post)
+    LikeFactory(post=post)
+    author = client_for(user)
+
+    listed = feed_post(author, post)
+    single = author.get(f"/api/posts/{post.pk}").json()  # the author's own view is not counted
+
+    assert listed == single
+    assert listed["description"] == post.description and listed["liked_by_me"] is False
+
+
+def test_liked_by_me_is_each_viewers_own_from_one_encoding(client_for, user, other_user):
+    post = PostFactory()
+    LikeFactory(post=post, user=user)
+    liker, stranger = client_for(user), client_for(other_user)
+
+    assert feed_post(liker, post)["liked_by_me"] is True
+    assert feed_post(stranger, post)["liked_by_me"] is False
+    assert feed_post(liker, post)["liked_by_me"] is True
+
+
+def test_a_like_through_the_api_shows_in_every_readers_next_page(client_for, user, other_user):
+    post = PostFactory()
+    reader, liker = client_for(user), client_for(other_user)
+    assert feed_post(reader, post)["likes_count"] == 0
+
+    assert liker.patch(f"/api/posts/{post.pk}/like/{other_user.pk}").status_code == 200
+
+    seen = feed_post(reader, post)
+    assert seen["likes_count"] == 1 and [like["id"] for like in seen["likes"]] == [str(other_user.pk)]
+    liker.patch(f"/api/posts/{post.pk}/like/{other_user.pk}")
+    assert feed_post(reader, post)["likes"] == []
+
+
+def test_a_new_viewer_shows_in_the_views_of_the_next_page(client_for, user, other_user):
+    post = PostFactory()
+    reader = client_for(user)
+    assert feed_post(reader, post)["views"] == 0
+
+    client_for(other_user).get(f"/api/posts/{post.pk}")
+
+    assert feed_post(reader, post)["views"] == 1
+
+
+def test_a_renamed_author_and_liker_show_in_the_next_page(api, client_for, user, other_user):
+    post = PostFactory(author=other_user)
+    LikeFactory(post=post, user=user)
+    before = feed_post(api, post)
+    assert before["likes"][0]["username"] == user.username
+
+    api.patch("/api/auth/current_user", {"username": "renamed-liker"}, format="json")
+    client_for(other_user).patch("/api/auth/current_user", {"avatar": image_upload("a.png", "PNG")}, format="multipart")
+
+    after = feed_post(api, post)
+    assert after["likes"][0]["username"] == "renamed-liker"
+    assert before["author"]["avatar"] is None and after["author"]["avatar"].startswith("http")
+
+
+def test_an_admin_edit_shows_in_the_next_page(api, staff_client, other_user):
+    post = PostFactory(description="до")
+    LikeFactory(post=post, user=other_user)
+    assert feed_post(api, post)["description"] == "до"
+
+    form = {"author": str(post.author_id), "description": "после", "images-TOTAL_FORMS": 0, "images-INITIAL_FORMS": 0}
+    response = staff_client.post(f"/admin/posts/post/{post.pk}/change/", form)
+
+    assert response.status_code == 302
+    seen = feed_post(api, post)
+    assert seen["description"] == "после" and seen["likes_count"] == 1
+    assert Post.objects.get(pk=post.pk).likes_count == 1
+
+
+def test_an_admin_edit_of_a_username_shows_in_the_posts_they_liked(api, staff_client, other_user):
+    post = PostFactory()
+    LikeFactory(post=post, user=other_user)
+    feed_post(api, post)
+    form = {
+        "email": other_user.email,
+        "username": "moderated",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
+
+    response = staff_client.post(f"/admin/accounts/user/{other_user.pk}/change/", form)
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert feed_post(api, post)["likes"][0]["username"] == "moderated"
+
+
+def test_deleting_a_user_in_the_admin_takes_back_their_likes_and_views(api, staff_client, client_for, other_user):
+    post = PostFactory()
+    LikeFactory(post=post, user=other_user)
+    client_for(other_user).get(f"/api/posts/{post.pk}")
+    assert feed_post(api, post)["likes_count"] == 1
+
+    response = staff_client.post(f"/admin/accounts/user/{other_user.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    seen = feed_post(api, post)
+    assert seen["likes_count"] == 0 and seen["likes"] == [] and seen["views"] == 0
+    stored = Post.objects.get(pk=post.pk)
+    assert (stored.likes_count, stored.views_count) == (0, 0)
+
+
+def test_an_encoding_does_not_outlive_its_presigned_urls(api, settings, django_assert_num_queries):
+    # Presigned URLs are reused for half their lifetime; an encoding holding one goes with it.
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["default"]["OPTIONS"]["querystring_expire"] = 2
+    settings.STORAGES = storages
+    assert default_storage.querystring_expire == 2
+    post = PostImageFactory().post
+    first = feed_post(api, post)["images"]
+    with django_assert_num_queries(WARM_QUERIES):
+        assert feed_post(api, post)["images"] == first
+
+    time.sleep(1.2)
+
+    with django_assert_num_queries(COLD_QUERIES):
+        later = feed_post(api, post)["images"]
+    assert later != first and len(later) == 1
+
+
+@pytest.mark.parametrize("budget", [0, 1500])
+def test_a_small_or_no_cache_budget_changes_nothing_a_client_sees(api, settings, budget):
+    posts = [PostFactory(description="x" * 600) for _ in range(4)]
+    expected = api.get(FEED).content
+    settings.POST_CACHE_BYTES = budget
+
+    assert api.get(FEED).content == expected
+    assert api.get(FEED).content == expected
+    assert len(api.get(FEED).json()) == len(posts)
+
+
+def test_a_post_deleted_after_its_row_was_read_is_left_out(api, client_for, user):
+    kept, gone = PostFactory(), PostFactory(author=user)
+    api.get(FEED)
+    assert client_for(user).delete(f"/api/posts/{gone.pk}").status_code == 204
+
+    assert [item["id"] for item in api.get(FEED).json()] == [str(kept.pk)]
