@@ -78,12 +78,7 @@ def keyset_filter(
     """
     if after is None:
         return queryset
-    try:
-        # Convert now, so that a value that does not parse as its field's type is a 400
-        # rather than an error when the query runs.
-        after = [_field_of(queryset, field).to_python(value) for field, value in zip(fields, after, strict=True)]
-    except (ValidationError, ValueError, TypeError):
-        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
+    after = cursor_values([_field_of(queryset, field) for field in fields], after)
     beyond, bound = ("lt", "lte") if descending else ("gt", "gte")
     # The OR chain alone cannot start an index range scan; the redundant bound on the first
     # field can, so a deep page does not scan (and discard) every row before the cursor.
@@ -94,6 +89,16 @@ def keyset_filter(
         alternatives |= Q(**equal, **{f"{field}__{beyond}": after[index]})
     condition &= alternatives
     return queryset.filter(condition)
+
+
+def cursor_values(fields: Sequence, after: list) -> list:
+    """A cursor's values as the Python values of its key's model `fields`: converted before
+    any query runs, so that a value that does not parse as its field's type is a 400 rather
+    than an error when the query runs."""
+    try:
+        return [field.to_python(value) for field, value in zip(fields, after, strict=True)]
+    except (ValidationError, ValueError, TypeError):
+        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
 
 
 def _field_of(queryset: QuerySet, name: str):
@@ -111,7 +116,12 @@ def _field_of(queryset: QuerySet, name: str):
 
 def take_page(queryset: QuerySet, *, limit: int, key) -> tuple[list, str | None]:
     """Fetch one page (limit + 1 rows tell whether a next page exists) and its next cursor."""
-    rows = list(queryset[: limit + 1])
+    return page_cut(list(queryset[: limit + 1]), limit=limit, key=key)
+
+
+def page_cut(rows: list, *, limit: int, key) -> tuple[list, str | None]:
+    """One page of `rows`, fetched `limit + 1` at a time, and the next page's cursor: the
+    extra row only tells that there is one."""
     if len(rows) <= limit:
         return rows, None
     rows = rows[:limit]
