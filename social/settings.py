@@ -126,7 +126,7 @@ if REDIS_URL:
     }
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "social.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "social",
         }

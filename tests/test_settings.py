@@ -75,7 +75,7 @@ def test_services_switch_on_from_the_environment():
     assert values["layer"] == "channels_redis.core.RedisChannelLayer"
     # Idle sockets survive only without redis-py 8's 5 s socket_timeout (PITFALLS).
     assert values["layer_hosts"] == [{"address": "redis://127.0.0.1:6379/3", "socket_timeout": None}]
-    assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["cache"] == "social.cache.RedisCache"
     assert values["storage"] == "storages.backends.s3.S3Storage"
     assert values["debug"] is False
 
