@@ -63,6 +63,8 @@ class Shape:
         return process
 
     def start(self) -> "Shape":
+        # Before anything is spawned: a missing nginx must not leave gunicorn and daphne behind.
+        nginx = nginx_binary()
         self.run_dir = tempfile.mkdtemp(prefix=f"social-serve-{self.port}-")
         os.chmod(self.run_dir, 0o755)  # nginx workers (another user) create temp files here
         api_port, ws_port = free_port(), free_port()
@@ -107,7 +109,7 @@ class Shape:
                 run_dir=self.run_dir,
             )
         )
-        self._spawn([nginx_binary(), "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        self._spawn([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
