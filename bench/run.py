@@ -12,6 +12,7 @@ to 127.0.0.1. Every figure is min / median / max over repeated runs.
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -55,6 +56,7 @@ SETTINGS = {
     "chat_flood": 300,  # messages per throughput run
     "idle_sockets": 1000,
     "logins": 30,
+    "deep_pages": 2000,  # random cursors of the "pages from anywhere" feed figure
 }
 QUICK = {**SETTINGS, "duration": 2, "runs": 2, "chat_paced": 30, "chat_flood": 100, "idle_sockets": 200, "logins": 8}
 QUICK["large"] = {"users": 500, "posts": 8000, "likes": 80000, "views": 8000, "chats": 20, "messages": 5000}
@@ -521,6 +523,27 @@ def bench(processes: Processes, work: Path, settings: dict) -> dict:
     figures["rows"] = {"posts": Post.objects.count(), "likes": Like.objects.count(), "users": User.objects.count()}
     log("(2) feed at 50k posts")
     figures["feed_large"] = wrk_series(shape_base, feed, settings)
+    # Pages from all over the table: each process meets posts it has not encoded yet
+    # (posts/fragments.py) until its POST_CACHE_BYTES is full, then evicts the oldest.
+    from social.pagination import encode_cursor
+
+    anywhere = Post.objects.order_by("?").values_list("created_at", "pk")[: settings["deep_pages"]]
+    deep = cfg(
+        "feed_deep",
+        [
+            {"path": f"/api/posts/all?limit=20&cursor={encode_cursor([at.isoformat(), pk])}", "token": token}
+            for (at, pk), (_, token) in zip(anywhere, itertools.cycle(readers), strict=False)
+        ],
+    )
+    log("(2) feed at 50k posts, pages from anywhere")
+    figures["feed_deep"] = wrk_series(shape_base, deep, settings)
+    log("(2) feed at 50k posts, encodings off (POST_CACHE_BYTES=0)")
+    uncached = Shape(free_port(), env={**env, "POST_CACHE_BYTES": "0"}, log=shape_log)
+    processes.shapes.append(uncached)
+    uncached.start()
+    uncached.wait_ready()
+    figures["feed_large_uncached"] = wrk_series(f"http://127.0.0.1:{uncached.port}", feed, settings)
+    uncached.stop()
     # Every request is a first page: the recommended feed's heavy path (candidates, scores,
     # snapshot); next pages cost what a feed page costs.
     recommended = cfg(
@@ -743,7 +766,21 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
             "16 readers' Bearer tokens",
         ),
         http_row("(2) same feed through one daphne", "feed_small_daphne", "for comparison"),
-        http_row(f"(2) feed at {f['rows']['posts']:,} posts ({f['rows']['likes']:,} likes)", "feed_large", ""),
+        http_row(
+            f"(2) feed at {f['rows']['posts']:,} posts ({f['rows']['likes']:,} likes)",
+            "feed_large",
+            "first page; its posts' encodings kept per process",
+        ),
+        http_row(
+            "(2) same data, pages from anywhere",
+            "feed_deep",
+            f"{s['deep_pages']:,} random cursors: {s['deep_pages'] * 20:,} posts to encode",
+        ),
+        http_row(
+            "(2) same data, first page, encodings off",
+            "feed_large_uncached",
+            "`POST_CACHE_BYTES=0`: every page reads and encodes its posts",
+        ),
         http_row(
             "(2) recommended feed, first page, same data",
             "recommended_large",
