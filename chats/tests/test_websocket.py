@@ -4,6 +4,7 @@ import asyncio
 import json
 
 import pytest
+import redis
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import override_settings
@@ -55,6 +56,27 @@ async def test_a_message_reaches_every_member_socket_once_the_sender_included(tr
     for socket in [*sockets, second_alice_tab]:
         assert await nothing_more(socket)
         await socket.disconnect()
+
+
+def _redis_clients(redis_client) -> int:
+    return redis_client.info("clients")["connected_clients"]
+
+
+async def test_open_sockets_share_their_processs_redis_connections(trio, settings):
+    # Each socket runs in its own asyncio context, where Django builds a cache backend of its
+    # own: with Django's Redis backend every socket kept a connection of its own after its
+    # token check (social/cache.py).
+    chat, alice, bob, carol = trio
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    before = await asyncio.to_thread(_redis_clients, probe)
+
+    sockets = [await open_socket(chat, member) for member in (alice, bob, carol) * 10]
+    during = await asyncio.to_thread(_redis_clients, probe)
+
+    assert during - before <= 3, f"{during - before} new Redis connections for {len(sockets)} sockets"
+    for socket in sockets:
+        await socket.disconnect()
+    probe.close()
 
 
 async def test_the_sender_learns_the_id_of_its_stored_message(trio):
