@@ -6,13 +6,18 @@ Both refuse tokens of an ended session (`accounts.services.session_end`) and ina
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import connection
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
+from accounts.models import User
 from accounts.services import token_is_revoked
 from social.exceptions import CSRF_MESSAGE
+
+_USER_BY_ID = f"SELECT * FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s"
 
 
 class BearerAuthentication(JWTAuthentication):
@@ -32,6 +37,19 @@ class BearerAuthentication(JWTAuthentication):
         if raw is None:
             return None
         return self.authenticate_raw(raw)
+
+    def get_user(self, validated_token) -> User:
+        """The token's user, refused when unknown or inactive, as simplejwt's get_user does,
+        through a raw query: on every authenticated request, building the ORM's query cost as
+        much as running it (0.30 vs 0.19 ms in process; README "Performance and tuning")."""
+        try:
+            user_id = User._meta.pk.get_db_prep_value(validated_token[settings.SIMPLE_JWT["USER_ID_CLAIM"]], connection)
+        except (KeyError, ValidationError):
+            raise InvalidToken() from None
+        found = list(User.objects.raw(_USER_BY_ID, [user_id]))
+        if not found or not found[0].is_active:
+            raise exceptions.AuthenticationFailed()
+        return found[0]
 
     def authenticate_raw(self, raw):
         validated = self.get_validated_token(raw)

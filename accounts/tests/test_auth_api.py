@@ -5,6 +5,7 @@ import requests
 from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
 from accounts.services import session_start
@@ -341,6 +342,26 @@ def test_a_deactivated_user_is_refused_with_a_live_token(api, user):
     response = api.get("/api/auth/current_user")
     assert response.status_code == 401
     assert response.json() == CREDENTIALS
+
+
+def test_a_deleted_users_token_is_refused(api, user):
+    user.delete()
+
+    response = api.get("/api/auth/current_user")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
+
+
+@pytest.mark.parametrize("user_id", ["not-a-uuid", "", None, "missing"])
+def test_a_signed_token_without_a_usable_user_id_is_refused(anon_client, user_id):
+    # Signed with our key (as a leaked key or a bug would allow): still a 401, never a 500.
+    token = AccessToken()
+    if user_id != "missing":
+        token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = user_id
+
+    response = anon_client.get("/api/auth/current_user", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
 
 
 # --- rate limits -------------------------------------------------------------------------------
