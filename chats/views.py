@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from accounts.serializers import DetailOutput
 from chats import selectors, services
 from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
-from social.exceptions import Forbidden
+from social.exceptions import acting_as_check
 
 ERRORS = {
     401: OpenApiResponse(DetailOutput),
@@ -60,7 +60,6 @@ class ChatMessagesView(APIView):
 class UserChatsView(APIView):
     @extend_schema(responses={200: ChatOutput(many=True), **ERRORS})
     def get(self, request, user_id):
-        if user_id != request.user.pk:
-            raise Forbidden()
+        acting_as_check(user_id=user_id, caller=request.user)
         chats = selectors.user_chats(user=request.user)
         return Response(ChatOutput(chats, many=True, context={"request": request}).data)

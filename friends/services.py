@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from friends.models import Friendship
-from social.exceptions import Conflict, DomainError, Forbidden, NotFound
+from social.exceptions import Conflict, DomainError, NotFound, acting_as_check
 
 ADDED = "Пользователь {user} успешно добавил {friend} в друзья"
 REMOVED = "Пользователь {user} успешно удалил {friend} из друзей"
@@ -20,8 +20,7 @@ NOT_YOURSELF = "Нельзя действовать от имени другог
 
 def actor_check(*, user_id, caller: User) -> None:
     """A `<user_id>` that says who acts must be the caller (CONTRACT-NOTES "General") → 403."""
-    if user_id != caller.pk:
-        raise Forbidden(NOT_YOURSELF)
+    acting_as_check(user_id=user_id, caller=caller, message=NOT_YOURSELF)
 
 
 def friendship_add(*, user: User, friend: User) -> Friendship:

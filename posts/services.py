@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import User
 from posts.models import Like, Post, PostImage, PostView, post_image_path
 from posts.scores import hot_score, hot_score_expression
-from social.exceptions import DomainError, Forbidden, NotFound
+from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
 from social.images import image_clean
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,7 @@ class StorageUnavailable(DomainError):
 
 def post_author_check(*, author_id, caller: User) -> None:
     """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
-    if author_id != caller.pk:
-        raise Forbidden(NOT_THE_AUTHOR)
+    acting_as_check(user_id=author_id, caller=caller, message=NOT_THE_AUTHOR)
 
 
 def _files_delete(names: Sequence[str]) -> None:

@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 from accounts.serializers import DetailOutput, UserSerializer
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
-from social.exceptions import Forbidden
+from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
 
 NOT_A_FILE = "Ожидается файл изображения."
@@ -132,8 +132,7 @@ class PostDetailView(APIView):
 class PostLikeView(APIView):
     @extend_schema(request=None, responses={200: PostSerializer, **ERRORS}, description="Toggles the caller's like.")
     def patch(self, request, post_id, user_id):
-        if user_id != request.user.pk:
-            raise Forbidden(services.NOT_YOUR_LIKE)
+        acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOUR_LIKE)
         selectors.post_get(post_id=post_id)
         services.like_toggle(post_id=post_id, user=request.user)
         return Response(_post_body(request, post_id))

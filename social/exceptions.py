@@ -28,6 +28,13 @@ class Forbidden(DomainError):
     default_message = "У вас недостаточно прав для выполнения данного действия."
 
 
+def acting_as_check(*, user_id, caller, message: str | None = None) -> None:
+    """A `<user_id>` (or `author`) that names who acts must be the caller: acting as anyone
+    else is a 403 (CONTRACT-NOTES "General"), with the context's message when given."""
+    if user_id != caller.pk:
+        raise Forbidden(message)
+
+
 class Conflict(DomainError):
     status_code = 409
     default_message = "Конфликт с текущим состоянием."
