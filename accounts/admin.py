@@ -50,15 +50,19 @@ class UserAdmin(BaseUserAdmin):
             if change and SHOWN_IN_POSTS & set(form.changed_data):
                 posts_services.post_representations_touch(user_id=obj.pk)
 
+    # A user's deletion cascades to their posts, likes and views: take back the counters and
+    # the stored files that the cascade alone would leave behind.
     def delete_model(self, request, obj):
         with transaction.atomic():
             posts_services.user_reactions_withdraw(user_id=obj.pk)
+            posts_services.user_posts_files_release(user_id=obj.pk)
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for user_id in queryset.values_list("pk", flat=True):
                 posts_services.user_reactions_withdraw(user_id=user_id)
+                posts_services.user_posts_files_release(user_id=user_id)
             super().delete_queryset(request, queryset)
 
     @admin.display(description="посты", ordering="posts_total")

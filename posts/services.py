@@ -211,6 +211,13 @@ def post_representations_touch(*, user_id) -> int:
     return Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)).update(rev=F("rev") + 1)
 
 
+def user_posts_files_release(*, user_id) -> None:
+    """Before a user is deleted (their posts go with them by cascade): delete their posts'
+    stored files once the deletion has committed, as post_delete does for one post."""
+    names = list(PostImage.objects.filter(post__author_id=user_id).values_list("file", flat=True))
+    transaction.on_commit(lambda: _files_delete([name for name in names if name and not name.startswith("seed/")]))
+
+
 def user_reactions_withdraw(*, user_id) -> None:
     """Take back a user's likes and views with their counters, before the user is deleted:
     the cascade alone would delete the rows and leave the counters, the popularity and the

@@ -2,8 +2,9 @@ import pytest
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
-from posts.models import Post
+from posts.models import Post, PostImage
 from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
+from testsupport.images import image_upload
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +57,21 @@ def test_deleting_in_the_admin_goes_through_the_service(staff_client, django_cap
 
     assert response.status_code == 302
     assert not Post.objects.filter(pk=post.pk).exists()
+
+
+def test_deleting_a_user_in_the_admin_deletes_their_posts_files(
+    staff_client, client_for, user, bucket_keys, django_capture_on_commit_callbacks
+):
+    created = client_for(user).post(
+        "/api/posts/create", {"author": str(user.pk), "images": [image_upload("a.png", "PNG")]}, format="multipart"
+    )
+    assert created.status_code == 201, created.content
+    name = PostImage.objects.get(post_id=created.json()["id"]).file.name
+    assert name in bucket_keys()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/admin/accounts/user/{user.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Post.objects.filter(author_id=user.pk).exists()
+    assert name not in bucket_keys()
