@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -190,21 +191,53 @@ def wrk(base: str, config: Path, *, duration: int, connections: int = 16, thread
 
 
 def wrk_series(base: str, config: Path, settings: dict, *, connections: int = 16) -> dict:
-    """Warm up, then settings['runs'] runs: throughput and latency, min/median/max."""
+    """Warm up, then settings['runs'] runs: throughput and latency, min/median/max, and the
+    CPU time each kind of process spent per request over those runs."""
     wrk(base, config, duration=settings["warmup"], connections=connections)
+    before, wrk_before = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
     results = [
         wrk(base, config, duration=settings["duration"], connections=connections) for _ in range(settings["runs"])
     ]
+    after, wrk_after = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
     bad = sum(r["non2xx"] + r["errors"] for r in results)
     if bad:
         print(f"  warning: {bad} non-2xx/errors in {config.name}", flush=True)
+    requests = sum(r["requests"] for r in results)
+    cpu_s: Counter = Counter()
+    for pid, (kind, ticks) in after.items():
+        cpu_s[kind] += (ticks - before.get(pid, (kind, 0))[1]) / CLOCK_TICKS
+    # wrk runs as our child: its time shows in our children's usage once it has exited.
+    cpu_s["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
     return {
         "rps": mmm([r["ok_rps"] for r in results]),
         "p50_ms": mmm([r["p50_us"] / 1000 for r in results]),
         "p99_ms": mmm([r["p99_us"] / 1000 for r in results]),
         "errors": bad,
-        "requests": sum(r["requests"] for r in results),
+        "requests": requests,
+        "cpu_ms_per_request": {kind: seconds * 1000 / max(requests, 1) for kind, seconds in cpu_s.items()},
     }
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CPU_KINDS = ("gunicorn", "daphne", "nginx", "postgres", "redis-server", "moto_server")
+
+
+def cpu_ticks() -> dict[str, tuple[str, int]]:
+    """{pid: (kind, user + system clock ticks)} of the processes of the kinds in CPU_KINDS."""
+    found = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            # The command name is in parentheses and may hold spaces: fields follow the last ")".
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        kind = next((kind for kind in CPU_KINDS if kind in command), None)
+        if kind is not None:
+            found[pid] = (kind, int(fields[11]) + int(fields[12]))
+    return found
 
 
 # --- the machine ---------------------------------------------------------------------------------
@@ -691,6 +724,17 @@ def login_figures(port: int, settings: dict, work: Path) -> dict:
 
 
 # --- RESULTS.md ----------------------------------------------------------------------------------
+CPU_ROWS = [
+    ("(1) floor", "floor"),
+    ("(1) `/api/health` through the shape", "health_shape"),
+    ("(2) feed at 2k posts", "feed_small"),
+    ("(2) feed at 50k posts, first page", "feed_large"),
+    ("(2) feed at 50k posts, pages from anywhere", "feed_deep"),
+    ("(2) feed at 50k posts, encodings off", "feed_large_uncached"),
+    ("(3) like toggle", "like_toggle"),
+]
+
+
 def write_results(path: Path, f: dict, *, quick: bool) -> None:
     m = f["machine"]
     floor = f["floor"]["rps"]["median"]
@@ -716,6 +760,12 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
     health_ratio = f["health_shape"]["rps"]["median"] / floor
     s = f["settings"]
     large = f["seed_large"]
+
+    def cpu_row(label: str, key: str) -> str:
+        cpu = f[key].get("cpu_ms_per_request", {})
+        kinds = ["gunicorn", "postgres", "nginx", "redis-server", "daphne", "moto_server", "wrk"]
+        cells = [f"{cpu.get(kind, 0):.3f}" for kind in kinds]
+        return f"| {label} | " + " | ".join(cells) + f" | {sum(cpu.get(kind, 0) for kind in kinds):.3f} |"
 
     def goal(ok: bool) -> str:
         return "met" if ok else "**missed**"
@@ -793,6 +843,15 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
             f"{f['post_create_image_kb']:.0f} KB JPEG, re-encoded, stored in moto S3",
         ),
         http_row("(4) login `POST /api/auth/login`", "login_wrk", "Argon2 verify + session"),
+        "",
+        "### CPU per request (ms of CPU time, all processes of each kind, over the measured runs)",
+        "",
+        "Where a request's cost goes: the machine has 2 cores, so 2,000 ms ÷ the total is the most "
+        "requests per second it could serve; wrk itself runs on the same cores.",
+        "",
+        "| what | gunicorn | PostgreSQL | nginx | Redis | daphne | moto | wrk | total |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[cpu_row(label, key) for label, key in CPU_ROWS if key in f],
         "",
         "## Login (4)",
         "",
