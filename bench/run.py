@@ -792,12 +792,14 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         "",
         "## Goals",
         "",
+        "Ratios to three decimals, so that a figure just under a goal does not print as the goal.",
+        "",
         "| goal | figure | result |",
         "|---|---|---|",
-        f"| `/api/health` through the shape ≥ 0.5 × floor | {health_ratio:.2f} × | {goal(health_ratio >= 0.5)} |",
-        f"| feed at 50k posts ≥ 0.15 × floor (0.3 ambition) | {feed_ratio:.2f} × | {goal(feed_ratio >= 0.15)}"
+        f"| `/api/health` through the shape ≥ 0.5 × floor | {health_ratio:.3f} × | {goal(health_ratio >= 0.5)} |",
+        f"| feed at 50k posts ≥ 0.15 × floor (0.3 ambition) | {feed_ratio:.3f} × | {goal(feed_ratio >= 0.15)}"
         f"{' (ambition met)' if feed_ratio >= 0.3 else ''} |",
-        f"| feed at 50k within 0.8 of its 2k figure | {feed_vs_small:.2f} × | {goal(feed_vs_small >= 0.8)} |",
+        f"| feed at 50k within 0.8 of its 2k figure | {feed_vs_small:.3f} × | {goal(feed_vs_small >= 0.8)} |",
         f"| chat fan-out to {f['chat_members']} members: p99 < 50 ms | {chat['paced_p99']['median']:.1f} ms "
         f"(worst run {chat['paced_p99']['max']:.1f}) | {goal(chat['paced_p99']['max'] < 50)} |",
         f"| {f['idle_sockets']} idle sockets < 100 MB | {idle['growth_mb']['median']:.1f} MB "
