@@ -39,6 +39,18 @@ class StorageUnavailable(DomainError):
     default_message = STORAGE_FAILED
 
 
+# The popularity input each counter feeds (posts/scores.py).
+_SCORE_INPUTS = {"likes_count": "likes", "views_count": "views"}
+
+
+def _counter_move(counter: str, delta: int) -> dict:
+    """The UPDATE of a post whose `counter` moves by `delta`: the counter, the popularity from
+    its new value (every SET expression of an UPDATE reads the row as it was) and the rev (the
+    cached encodings of posts/fragments.py), always together."""
+    moved = F(counter) + delta
+    return {counter: moved, "hot_score": hot_score_expression(**{_SCORE_INPUTS[counter]: moved}), "rev": F("rev") + 1}
+
+
 def post_author_check(*, author_id, caller: User) -> None:
     """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
     acting_as_check(user_id=author_id, caller=caller, message=NOT_THE_AUTHOR)
@@ -136,19 +148,11 @@ def like_toggle(*, post_id, user: User) -> bool:
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
-                Post.objects.filter(pk=post_id).update(
-                    likes_count=F("likes_count") - 1,
-                    hot_score=hot_score_expression(likes=F("likes_count") - 1),
-                    rev=F("rev") + 1,
-                )
+                Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", -1))
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
-            moved = Post.objects.filter(pk=post_id).update(
-                likes_count=F("likes_count") + 1,
-                hot_score=hot_score_expression(likes=F("likes_count") + 1),
-                rev=F("rev") + 1,
-            )
+            moved = Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", +1))
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
             Like.objects.create(post_id=post_id, user=user)
@@ -174,11 +178,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
         with transaction.atomic():
             # The counter first: it locks the post row (concurrent first views queue here)
             # and proves the post still exists, since foreign keys are checked at commit.
-            moved = Post.objects.filter(pk=post_id).update(
-                views_count=F("views_count") + 1,
-                hot_score=hot_score_expression(views=F("views_count") + 1),
-                rev=F("rev") + 1,
-            )
+            moved = Post.objects.filter(pk=post_id).update(**_counter_move("views_count", +1))
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
             try:
@@ -226,14 +226,10 @@ def user_reactions_withdraw(*, user_id) -> None:
         # Their own like toggles wait (or find their likes gone), as in like_toggle.
         list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
         reactions = [
-            (Like.objects.filter(user_id=user_id), "likes_count", "likes"),
-            (PostView.objects.filter(viewer_id=user_id), "views_count", "views"),
+            (Like.objects.filter(user_id=user_id), "likes_count"),
+            (PostView.objects.filter(viewer_id=user_id), "views_count"),
         ]
-        for rows, counter, score_input in reactions:
+        for rows, counter in reactions:
             post_ids = list(rows.values_list("post_id", flat=True))
-            Post.objects.filter(pk__in=post_ids).update(
-                **{counter: F(counter) - 1},
-                hot_score=hot_score_expression(**{score_input: F(counter) - 1}),
-                rev=F("rev") + 1,
-            )
+            Post.objects.filter(pk__in=post_ids).update(**_counter_move(counter, -1))
             rows.delete()
