@@ -89,15 +89,21 @@ def _friends_posts(friend_ids: list, *, since: datetime, size: int) -> list:
     return list(posts.values_list("id", flat=True)[:size])
 
 
-def _friend_liked(friend_ids: list, *, since: datetime, size: int) -> dict:
-    """post id → how many friends liked it, for the posts most liked by friends."""
+def _most_liked_by(users, *, since: datetime, size: int) -> dict:
+    """post id → how many of `users` (ids, or a subquery of ids) liked it, for the `size`
+    posts since `since` they liked most."""
     likes = (
-        Like.objects.filter(user_id__in=friend_ids, post__created_at__gte=since)
+        Like.objects.filter(user_id__in=users, post__created_at__gte=since)
         .values("post_id")
         .annotate(likers=Count("pk"))
         .order_by("-likers", "-post__created_at", "post_id")
     )
     return {row["post_id"]: row["likers"] for row in likes[:size]}
+
+
+def _friend_liked(friend_ids: list, *, since: datetime, size: int) -> dict:
+    """post id → how many friends liked it, for the posts most liked by friends."""
+    return _most_liked_by(friend_ids, since=since, size=size)
 
 
 def _similar_taste(viewer: User, *, since: datetime, size: int) -> dict:
@@ -116,13 +122,7 @@ def _similar_taste(viewer: User, *, since: datetime, size: int) -> dict:
         .order_by("-in_common", "user_id")
         .values("user_id")[:size]
     )
-    likes = (
-        Like.objects.filter(user_id__in=co_likers, post__created_at__gte=since)
-        .values("post_id")
-        .annotate(likers=Count("pk"))
-        .order_by("-likers", "-post__created_at", "post_id")
-    )
-    return {row["post_id"]: row["likers"] for row in likes[:size]}
+    return _most_liked_by(co_likers, since=since, size=size)
 
 
 def _similar_taste_kept(viewer: User, *, since: datetime, size: int) -> dict:
