@@ -54,16 +54,19 @@ class UserAdmin(BaseUserAdmin):
     # the stored files that the cascade alone would leave behind.
     def delete_model(self, request, obj):
         with transaction.atomic():
-            posts_services.user_reactions_withdraw(user_id=obj.pk)
-            posts_services.user_posts_files_release(user_id=obj.pk)
+            self._before_deletion(obj.pk)
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             for user_id in queryset.values_list("pk", flat=True):
-                posts_services.user_reactions_withdraw(user_id=user_id)
-                posts_services.user_posts_files_release(user_id=user_id)
+                self._before_deletion(user_id)
             super().delete_queryset(request, queryset)
+
+    @staticmethod
+    def _before_deletion(user_id) -> None:
+        posts_services.user_reactions_withdraw(user_id=user_id)
+        posts_services.user_posts_files_release(user_id=user_id)
 
     @admin.display(description="посты", ordering="posts_total")
     def posts_total(self, user):
