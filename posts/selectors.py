@@ -184,11 +184,11 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
     sql = _REFS_SQL.format(
         author=_REFS_AUTHOR if author_id is not None else "", after=_REFS_AFTER if page.after is not None else ""
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = [PostRef(*row) for row in cursor.fetchall()]
-    rows, cursor = page_cut(rows, limit=page.limit, key=_row_key)
-    return Page(items=rows, next_cursor=cursor)
+    with connection.cursor() as db:
+        db.execute(sql, params)
+        rows = [PostRef(*row) for row in db.fetchall()]
+    rows, next_cursor = page_cut(rows, limit=page.limit, key=_row_key)
+    return Page(items=rows, next_cursor=next_cursor)
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
