@@ -10,3 +10,10 @@ def count_subquery(queryset: QuerySet) -> Subquery:
     # (and then no row, i.e. NULL, when nothing matches).
     counted = queryset.order_by().annotate(total=Func("pk", function="COUNT")).values("total")
     return Subquery(counted, output_field=IntegerField())
+
+
+def prepared_cursor(connection):
+    """A cursor whose statements PostgreSQL plans once per connection (social/postgresql);
+    a plain cursor on other databases. For queries that run on (nearly) every request."""
+    make = getattr(connection, "prepared_cursor", None)
+    return make() if make is not None else connection.cursor()

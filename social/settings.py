@@ -89,10 +89,19 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DB_POOL = env.bool("DB_POOL", default=True)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15000)
+# Off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode
+# before 1.21): see social/postgresql/base.py.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that polls the socket before it asks the server.
+    DATABASES["default"]["ENGINE"] = "social.postgresql"
     options = DATABASES["default"].setdefault("OPTIONS", {})
     # A runaway query is cut off by the server instead of holding a worker forever.
     options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    # psycopg prepares nothing while prepare_threshold is None (Django's choice). A number lets
+    # it prepare what asks to be: only social.postgresql's PreparingCursor does; Django's own
+    # cursors bind parameters on the client and are never prepared.
+    options["prepare_threshold"] = 0 if DB_PREPARED_STATEMENTS else None
     if DB_POOL:
         # psycopg's pool: right for daphne, whose threads come and go. Django refuses
         # CONN_MAX_AGE != 0 together with a pool.

@@ -1,0 +1,54 @@
+"""Django's PostgreSQL backend with two savings on the requests every client makes.
+
+1. A connection health check that costs no round trip while nothing is wrong.
+   Gunicorn's workers keep their connection across requests (CONN_MAX_AGE) and check it before
+   each request's first query (CONN_HEALTH_CHECKS), so a connection the server dropped (a
+   restart, a failover, an idle timeout, pg_terminate_backend) is replaced instead of failing
+   the request. Django checks with a `SELECT 1`, one more round trip on every request. A server
+   that drops a connection says so: it sends a FATAL error and closes the socket, which turns
+   readable. An idle connection's socket has nothing to read (every answer was read to its
+   end), so only a readable socket, or an error earlier on the connection, sends the check on to
+   Django's `SELECT 1`. Looking costs one poll() with no wait. A peer that vanished without a
+   word (no FIN, no RST) escapes both checks until a query times out, so nothing is lost.
+
+2. `prepared_cursor()`: a cursor whose statements the server parses and plans once per
+   connection (server-side binding, prepared on first use). Django keeps psycopg's automatic
+   preparation off, since connection poolers in transaction mode may not carry prepared
+   statements; the few hot queries that ask for it (the authenticated user, a page of posts)
+   are planned once instead of on every request. DB_PREPARED_STATEMENTS=0 turns it off for
+   such a pooler (prepare_threshold None, as Django has it). Their SQL names its columns: a
+   prepared `SELECT *` fails once a migration adds a column ("cached plan must not change
+   result type").
+"""
+
+import select
+
+from django.db.backends.postgresql import base
+from psycopg.pq import TransactionStatus
+
+
+class PreparingCursor(base.ServerBindingCursor):
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def is_usable(self):
+        connection = self.connection
+        if connection is None or connection.broken or connection.closed:
+            return False
+        if not self.errors_occurred and connection.info.transaction_status == TransactionStatus.IDLE:
+            poller = select.poll()
+            poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+            if not poller.poll(0):
+                return True
+        return super().is_usable()
+
+    def prepared_cursor(self):
+        """A cursor like `cursor()` (health check, error wrapping, query logging) whose
+        statements are prepared, unless the connection's prepare_threshold is None."""
+        # What BaseDatabaseWrapper._cursor does, with our cursor class instead of create_cursor().
+        self.close_if_health_check_failed()
+        self.ensure_connection()
+        with self.wrap_database_errors:
+            return self._prepare_cursor(PreparingCursor(self.connection))

@@ -1,0 +1,122 @@
+"""social/postgresql: the health check that polls before it asks, and prepared statements."""
+
+import time
+
+import pytest
+from django.db import connection
+
+from accounts.authentication import _USER_BY_ID, _user_by_id
+from accounts.tests.factories import UserFactory
+from social.db import prepared_cursor
+from social.postgresql.base import DatabaseWrapper
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _wrapper(**options):
+    """A connection to the test database of its own, as a gunicorn worker has it: persistent,
+    health-checked, no pool (pytest-django's own connection comes from a pool, which Django
+    does not health-check)."""
+    settings_dict = {**connection.settings_dict, "CONN_MAX_AGE": 300, "CONN_HEALTH_CHECKS": True}
+    settings_dict["OPTIONS"] = {key: value for key, value in settings_dict["OPTIONS"].items() if key != "pool"}
+    settings_dict["OPTIONS"].update(options)
+    return DatabaseWrapper(settings_dict, alias="health-check-test")
+
+
+@pytest.fixture
+def own_connection():
+    wrapper = _wrapper()
+    wrapper.ensure_connection()
+    yield wrapper
+    wrapper.close()
+
+
+def _last_statement(pid: int) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT query FROM pg_stat_activity WHERE pid = %s", [pid])
+        return cursor.fetchone()[0]
+
+
+def _terminate(pid: int, wrapper) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    # The server's FATAL message and FIN reach the client's socket shortly after.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not _socket_readable(wrapper):
+        time.sleep(0.01)
+
+
+def _socket_readable(wrapper) -> bool:
+    import select
+
+    return bool(select.select([wrapper.connection.fileno()], [], [], 0)[0])
+
+
+def test_an_idle_healthy_connection_is_usable_without_a_query(own_connection):
+    pid = own_connection.connection.info.backend_pid
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT 'marker' /* before the check */")
+    assert own_connection.is_usable() is True
+    assert _last_statement(pid) == "SELECT 'marker' /* before the check */"
+
+
+def test_a_connection_the_server_ended_is_not_usable(own_connection):
+    _terminate(own_connection.connection.info.backend_pid, own_connection)
+    assert own_connection.is_usable() is False
+
+
+def test_the_request_after_a_server_side_disconnect_gets_a_new_connection(own_connection):
+    """What CONN_HEALTH_CHECKS is for: no failed request after the server dropped the
+    connection (a restart, an idle timeout)."""
+    old_pid = own_connection.connection.info.backend_pid
+    _terminate(old_pid, own_connection)
+    own_connection.close_if_unusable_or_obsolete()  # what Django does when a request starts
+    with own_connection.cursor() as cursor:  # the health check runs before the first query
+        cursor.execute("SELECT pg_backend_pid()")
+        new_pid = cursor.fetchone()[0]
+    assert new_pid != old_pid
+
+
+def test_after_an_error_the_check_asks_the_server(own_connection):
+    pid = own_connection.connection.info.backend_pid
+    own_connection.errors_occurred = True
+    assert own_connection.is_usable() is True
+    assert _last_statement(pid) == "SELECT 1"
+
+
+def _prepared_statements(cursor) -> list[str]:
+    cursor.execute("SELECT statement FROM pg_prepared_statements")
+    return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_prepared_cursor_prepares_and_is_counted_like_any_query(django_assert_num_queries):
+    user = UserFactory()
+    with django_assert_num_queries(1):
+        assert _user_by_id(user.pk) == user
+    with prepared_cursor(connection) as cursor:
+        assert _USER_BY_ID.replace("%s", "$1") in _prepared_statements(cursor)
+
+
+def test_prepared_statements_can_be_turned_off():
+    wrapper = _wrapper(prepare_threshold=None)  # DB_PREPARED_STATEMENTS=0
+    try:
+        with wrapper.prepared_cursor() as cursor:
+            cursor.execute("SELECT 'not prepared'")
+            assert _prepared_statements(cursor) == []
+    finally:
+        wrapper.close()
+
+
+def test_the_prepared_user_query_survives_a_migration_that_adds_a_column(own_connection):
+    """Why its SQL names the columns: once another connection (a deploy's `migrate`) adds a
+    column, a prepared `SELECT *` fails with "cached plan must not change result type"."""
+    user = UserFactory()
+    assert _user_by_id(user.pk) == user
+    with own_connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE accounts_user ADD COLUMN added_later integer")
+    try:
+        found = _user_by_id(user.pk)
+        assert found == user and found.email == user.email
+    finally:
+        with own_connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE accounts_user DROP COLUMN added_later")
