@@ -14,28 +14,9 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 
 from accounts.models import User
-from accounts.services import token_is_revoked
-from social.db import prepared_cursor
+from accounts.selectors import session_user
+from accounts.services import SESSION_CLAIM
 from social.exceptions import CSRF_MESSAGE
-
-# Every column by name: the statement is prepared (social/postgresql/base.py), and a prepared
-# `SELECT *` would fail once a migration adds a column.
-_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
-_USER_BY_ID = (
-    f"SELECT {', '.join(field.column for field in User._meta.concrete_fields)} "
-    f"FROM {User._meta.db_table} WHERE {User._meta.pk.column} = %s"
-)
-
-
-def _user_by_id(user_id) -> User | None:
-    if connection.vendor != "postgresql":
-        return next(iter(User.objects.raw(_USER_BY_ID, [user_id])), None)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(_USER_BY_ID, [user_id])
-        row = cursor.fetchone()
-    # psycopg hands back the Python types the fields hold (UUID, aware datetime, bool), so the
-    # row needs none of the converters a RawQuerySet would apply for SQLite.
-    return None if row is None else User.from_db(connection.alias, _USER_FIELDS, row)
 
 
 class BearerAuthentication(JWTAuthentication):
@@ -57,25 +38,25 @@ class BearerAuthentication(JWTAuthentication):
         return self.authenticate_raw(raw)
 
     def get_user(self, validated_token) -> User:
-        """The token's user, refused when unknown or inactive, as simplejwt's get_user does,
-        through a prepared raw query: on every authenticated request, building the ORM's query
-        cost as much as running it (0.30 vs 0.19 ms in process; README "Performance and
-        tuning")."""
+        """The token's user, refused when unknown or inactive (as simplejwt's get_user does),
+        when the token's session was ended, or when the token is older than the end of all
+        the user's sessions: one query (accounts.selectors.session_user)."""
         try:
             user_id = User._meta.pk.get_db_prep_value(validated_token[settings.SIMPLE_JWT["USER_ID_CLAIM"]], connection)
         except (KeyError, ValidationError):
             raise InvalidToken() from None
-        user = _user_by_id(user_id)
-        if user is None or not user.is_active:
+        user = session_user(
+            user_id=user_id,
+            session_id=validated_token.get(SESSION_CLAIM),
+            issued_at=int(validated_token.get("iat", 0)),
+        )
+        if user is None:
             raise exceptions.AuthenticationFailed()
         return user
 
     def authenticate_raw(self, raw):
         validated = self.get_validated_token(raw)
-        if token_is_revoked(validated):
-            raise exceptions.AuthenticationFailed()
-        user = self.get_user(validated)  # refuses unknown and inactive users
-        return user, validated
+        return self.get_user(validated), validated
 
 
 class CookieAuthentication(BearerAuthentication):

@@ -59,3 +59,30 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.username
+
+
+class EndedSession(models.Model):
+    """A session ended before its tokens expired (logout: accounts.services.session_end). Its
+    access tokens are refused on every request of every process; the row is kept until no
+    token of the session could still be presented, then pruned."""
+
+    session_id = models.CharField(max_length=64, primary_key=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "завершённая сессия"
+        verbose_name_plural = "завершённые сессии"
+
+
+class UserSessionsEnd(models.Model):
+    """When all of a user's sessions were last ended (deactivation: user_sessions_end).
+    Tokens issued until then are refused, even once the user is active again. A table of its
+    own rather than a User column: saving a User loaded before the end (an admin form) must
+    not write the older value back."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "завершение всех сессий"
+        verbose_name_plural = "завершения всех сессий"

@@ -1,4 +1,8 @@
-from accounts.models import User
+from django.db import connection
+from django.db.models import Exists, OuterRef, Subquery
+
+from accounts.models import EndedSession, User, UserSessionsEnd
+from social.db import prepared_cursor
 from social.exceptions import NotFound, Unauthenticated
 
 USER_NOT_FOUND = "Пользователь с таким именем не найден!"
@@ -14,3 +18,55 @@ def user_by_credentials(*, email: str, password: str) -> User:
     if not user.check_password(password) or not user.is_active:
         raise Unauthenticated(WRONG_CREDENTIALS)
     return user
+
+
+# The query of every authenticated request and socket, written out and prepared on PostgreSQL
+# (social/postgresql/base.py): building it with the ORM cost more than running it (README
+# "Performance and tuning"). Every column by name: a prepared `SELECT *` would fail once a
+# migration adds a column.
+_USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
+_SESSION_USER_SQL = f"""
+SELECT {", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)},
+       (SELECT e.ended_at FROM {UserSessionsEnd._meta.db_table} AS e WHERE e.user_id = u.id),
+       EXISTS (SELECT 1 FROM {EndedSession._meta.db_table} AS s WHERE s.session_id = %(session)s)
+FROM {User._meta.db_table} AS u
+WHERE u.id = %(user)s
+"""
+
+
+def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | None:
+    """The user that a token of session `session_id`, issued at `issued_at` (seconds since
+    the epoch), speaks for. None when the user is unknown or inactive, the session was ended
+    (logout), or all the user's sessions were ended since the token was issued (deactivation).
+    One query."""
+    if connection.vendor == "postgresql":
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(_SESSION_USER_SQL, {"user": user_id, "session": session_id})
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        # psycopg hands back the Python types the fields hold (UUID, aware datetime, bool):
+        # the row needs none of the converters the ORM applies for SQLite.
+        user = User.from_db(connection.alias, _USER_FIELDS, row[:-2])
+        user.sessions_ended_at, user.session_ended = row[-2:]
+    else:
+        user = (
+            User.objects.filter(pk=user_id)
+            .annotate(
+                sessions_ended_at=Subquery(UserSessionsEnd.objects.filter(user=OuterRef("pk")).values("ended_at")),
+                session_ended=Exists(EndedSession.objects.filter(session_id=session_id or "")),
+            )
+            .first()
+        )
+        if user is None:
+            return None
+    if not user.is_active or user.session_ended:
+        return None
+    if user.sessions_ended_at is not None and issued_at <= user.sessions_ended_at.timestamp():
+        return None
+    return user
+
+
+def session_is_ended(session_id: str | None) -> bool:
+    """Was this session ended (logout)? For a socket opened before."""
+    return bool(session_id) and EndedSession.objects.filter(pk=session_id).exists()

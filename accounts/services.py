@@ -1,27 +1,29 @@
 """Every write of the accounts app: registration, profile changes, sessions and their end.
 
 A *session* is one login (or one token pair from `auth/token`). Every token minted from it,
-through all its refreshes, carries the same `sid` claim. Ending a session marks its sid as
-revoked in the shared cache (so every server process refuses its access tokens at once),
-blacklists its refresh token and closes its WebSockets.
+through all its refreshes, carries the same `sid` claim. Ending a session records its sid in
+the database (EndedSession, read with the user on every request, so every server process
+refuses its access tokens at once), blacklists its refresh token and closes its WebSockets.
 """
 
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.models import User
+from accounts.models import EndedSession, User, UserSessionsEnd
+from accounts.selectors import session_user
 from posts.services import post_representations_touch
 from social.exceptions import Unauthenticated
 
@@ -45,31 +47,6 @@ def session_group(session_id: str) -> str:
 def user_group(user_id) -> str:
     """Channel-layer group of every socket of this user, whatever the session."""
     return f"user.{user_id}"
-
-
-def _revoked_key(session_id: str) -> str:
-    return f"auth:revoked-session:{session_id}"
-
-
-def session_is_revoked(session_id: str | None) -> bool:
-    return bool(session_id) and cache.get(_revoked_key(session_id)) is not None
-
-
-def _user_cutoff_key(user_id) -> str:
-    return f"auth:user-sessions-ended-at:{user_id}"
-
-
-def token_is_revoked(token) -> bool:
-    """Is this token's session ended, or was it issued before its user was logged out
-    everywhere (deactivation)? One cache round trip for both."""
-    session_id = token.get(SESSION_CLAIM)
-    user_id = token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])
-    keys = [_user_cutoff_key(user_id)] + ([_revoked_key(session_id)] if session_id else [])
-    found = cache.get_many(keys)
-    if session_id and _revoked_key(session_id) in found:
-        return True
-    cutoff = found.get(_user_cutoff_key(user_id))
-    return cutoff is not None and int(token.get("iat", 0)) <= cutoff
 
 
 def _close_sockets(group: str) -> None:
@@ -141,10 +118,11 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
     except TokenError as error:
         raise Unauthenticated() from error
     session_id = refresh.get(SESSION_CLAIM)
-    if token_is_revoked(refresh):
-        raise Unauthenticated()
-    user = User.objects.filter(pk=refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]), is_active=True).first()
-    if user is None:
+    try:
+        user_id = uuid.UUID(str(refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
+    except ValueError:
+        raise Unauthenticated() from None
+    if session_user(user_id=user_id, session_id=session_id, issued_at=int(refresh.get("iat", 0))) is None:
         raise Unauthenticated()
     with transaction.atomic():
         # Row lock: two concurrent refreshes of one token must not both succeed.
@@ -170,16 +148,21 @@ def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> No
             pass  # already blacklisted or expired: nothing left to refuse
     if not session_id:
         return
-    # Kept for as long as any token of the session could still be presented.
-    cache.set(_revoked_key(session_id), 1, timeout=int(settings.REFRESH_TOKEN_LIFETIME.total_seconds()))
-    _close_sockets(session_group(session_id))
+    now = timezone.now()
+    # Kept for as long as any token of the session could still be presented; the rows of
+    # sessions whose every token has expired are of no use any more.
+    EndedSession.objects.filter(expires_at__lt=now).delete()
+    ended = EndedSession(session_id=session_id, expires_at=now + settings.REFRESH_TOKEN_LIFETIME)
+    EndedSession.objects.bulk_create([ended], ignore_conflicts=True)  # ended twice: the first stands
+    transaction.on_commit(lambda: _close_sockets(session_group(session_id)))
 
 
 def user_sessions_end(*, user: User) -> None:
     """End every session of a user on every process: tokens issued until now are refused even
     if the user is active again later, and their open sockets close with 4401."""
-    cutoff = int(time.time())
-    cache.set(_user_cutoff_key(user.pk), cutoff, timeout=int(settings.REFRESH_TOKEN_LIFETIME.total_seconds()))
+    # Whole seconds, as a token's `iat`: a token issued in this very second is refused too.
+    ended_at = datetime.fromtimestamp(int(time.time()), tz=UTC)
+    UserSessionsEnd.objects.update_or_create(user_id=user.pk, defaults={"ended_at": ended_at})
     transaction.on_commit(lambda: _close_sockets(user_group(user.pk)))
 
 

@@ -15,7 +15,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from accounts.services import session_group, session_is_revoked, user_group
+from accounts.selectors import session_is_ended
+from accounts.services import session_group, user_group
 from chats import selectors, services
 from social.exceptions import DomainError, Forbidden
 
@@ -58,7 +59,7 @@ def _error_text(error: Exception) -> str:
 
 def _admit(chat_id, user, session_id):
     """The chat if the socket may open: a member, and the session not ended meanwhile."""
-    if session_is_revoked(session_id):
+    if session_is_ended(session_id):
         raise Forbidden()
     return selectors.chat_for_member(chat_id, user)
 

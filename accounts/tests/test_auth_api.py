@@ -1,9 +1,13 @@
 """The contract's auth endpoints as CONTRACT-NOTES "Authentication" decides them."""
 
+from datetime import timedelta
+
 import pytest
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.test import override_settings
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -420,3 +424,37 @@ def test_deactivation_logs_out_everywhere_even_after_reactivation(client_for, us
     # Active again, but the tokens of before stay refused: the user must sign in anew.
     assert client.get("/api/auth/current_user").status_code == 401
     assert APIClient().post("/api/auth/token/refresh", {"refresh": refresh}, format="json").status_code == 401
+
+
+def test_after_reactivation_a_new_session_is_accepted(user):
+    from accounts.models import UserSessionsEnd
+    from accounts.services import user_deactivate, user_reactivate
+
+    user_deactivate(user=user)
+    user_reactivate(user=user)
+    # A token of the same second as the end is refused too (`iat` has whole seconds): put the
+    # end a minute back rather than sleep.
+    UserSessionsEnd.objects.filter(user=user).update(ended_at=timezone.now() - timedelta(minutes=1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {session_start(user=user).access}")
+    assert client.get("/api/auth/current_user").status_code == 200
+
+
+def test_an_ended_session_stays_ended_when_the_cache_is_emptied(client_for, user):
+    """Ended sessions live in the database, not in Redis: a Redis restart or flush must not
+    bring a logged-out token back."""
+    client = client_for(user)
+    assert client.delete("/api/auth/logout").status_code == 200
+    cache.clear()
+    assert client.get("/api/auth/current_user").status_code == 401
+
+
+def test_ended_sessions_are_pruned_once_no_token_of_theirs_can_be_presented(client_for, user):
+    from accounts.models import EndedSession
+
+    EndedSession.objects.create(session_id="long-gone", expires_at=timezone.now() - timedelta(seconds=1))
+    EndedSession.objects.create(session_id="still-valid", expires_at=timezone.now() + timedelta(days=1))
+    assert client_for(user).delete("/api/auth/logout").status_code == 200
+    kept = set(EndedSession.objects.values_list("session_id", flat=True))
+    assert "long-gone" not in kept
+    assert "still-valid" in kept and len(kept) == 2  # and the session just ended

@@ -1,4 +1,5 @@
-"""Logout is seen by every server process at once: the revoked session lives in shared Redis."""
+"""Logout is seen by every server process at once: the ended session is in the database,
+read with the user on every request."""
 
 import subprocess
 import sys
