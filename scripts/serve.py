@@ -6,7 +6,8 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
 Every process gets the same environment (README, configuration), plus what its role needs:
 gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
 both trust exactly one proxy (NUM_PROXIES=1). Ctrl-C (or SIGTERM) stops every process it
-started. Internal ports are picked free, so a second shape on another port runs beside it.
+started. gunicorn listens on a Unix socket in the shape's own directory and daphne on a free
+port, so a second shape on another port runs beside it.
 """
 
 import os
@@ -67,15 +68,18 @@ class Shape:
         nginx = nginx_binary()
         self.run_dir = tempfile.mkdtemp(prefix=f"social-serve-{self.port}-")
         os.chmod(self.run_dir, 0o755)  # nginx workers (another user) create temp files here
-        api_port, ws_port = free_port(), free_port()
-        self.upstreams = [f"127.0.0.1:{api_port}", f"127.0.0.1:{ws_port}"]
+        ws_port = free_port()
+        # gunicorn listens on a Unix socket: nginx opens a connection per request (sync workers
+        # close it after each answer), and a local socket costs less to open than TCP.
+        api_socket = Path(self.run_dir) / "gunicorn.sock"
+        self.upstreams = [f"unix:{api_socket}", f"127.0.0.1:{ws_port}"]
         common = {"NUM_PROXIES": 1}
         self._spawn(
             [
                 str(BIN / "gunicorn"),
                 "social.wsgi:application",
                 "--bind",
-                f"127.0.0.1:{api_port}",
+                f"unix:{api_socket}",
                 "--workers",
                 str(self.workers),
                 "--graceful-timeout",
@@ -104,7 +108,7 @@ class Shape:
         config.write_text(
             render_nginx(
                 listen=f"127.0.0.1:{self.port}",
-                api=f"127.0.0.1:{api_port}",
+                api=f"unix:{api_socket}",
                 ws=f"127.0.0.1:{ws_port}",
                 run_dir=self.run_dir,
             )
