@@ -1,14 +1,17 @@
 """social/postgresql: the health check that polls before it asks, and prepared statements."""
 
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
+from psycopg.pq import Format
 
+from accounts.models import User
 from accounts.selectors import session_user
 from accounts.tests.factories import UserFactory
 from social.db import prepared_cursor
-from social.postgresql.base import DatabaseWrapper
+from social.postgresql.base import _TIMESTAMPTZ, DatabaseWrapper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,3 +127,15 @@ def test_the_prepared_user_query_survives_a_migration_that_adds_a_column(own_con
     finally:
         with own_connection.cursor() as cursor:
             cursor.execute("ALTER TABLE accounts_user DROP COLUMN added_later")
+
+
+def test_the_prepared_cursor_reads_timestamps_as_the_orm_does():
+    user = UserFactory()
+    with prepared_cursor(connection) as cursor:
+        cursor.execute("SELECT date_joined FROM accounts_user WHERE id = %s", [user.pk])
+        (value,) = cursor.fetchone()
+        # psycopg's own loader, not Django's pure-Python subclass (social/postgresql/base.py)
+        assert "django" not in cursor.cursor.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT).__module__
+    from_orm = User.objects.values_list("date_joined", flat=True).get(pk=user.pk)
+    assert value == from_orm
+    assert value.utcoffset() == timedelta(0) and value.isoformat() == from_orm.isoformat()
