@@ -20,6 +20,7 @@ print(json.dumps({
     "pool": "pool" in settings.DATABASES["default"].get("OPTIONS", {}),
     "conn_max_age": settings.DATABASES["default"].get("CONN_MAX_AGE"),
     "db_options": settings.DATABASES["default"].get("OPTIONS", {}).get("options", ""),
+    "prepare_threshold": settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold", "absent"),
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
     "cache": settings.CACHES["default"]["BACKEND"],
@@ -89,6 +90,15 @@ def test_db_pool_off_selects_persistent_connections():
     values = json.loads(result.stdout)
     assert values["pool"] is False and values["conn_max_age"] > 0
     assert "statement_timeout" in values["db_options"]
+    assert values["prepare_threshold"] == 0  # the hot queries are prepared (social/postgresql)
+
+
+def test_prepared_statements_can_be_turned_off_for_a_pooler():
+    result = settings_in_subprocess(
+        SECRET_KEY="x" * 50, DATABASE_URL="postgres://postgres@127.0.0.1:5432/anything", DB_PREPARED_STATEMENTS="0"
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["prepare_threshold"] is None  # psycopg then prepares nothing
 
 
 def test_production_settings_refuse_to_start_without_secret_key():
