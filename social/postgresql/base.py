@@ -47,7 +47,22 @@ class PreparingCursor(base.ServerBindingCursor):
         return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
+class DatabaseOperations(base.DatabaseOperations):
+    def last_executed_query(self, cursor, sql, params):
+        # A prepared statement carries its values apart from its text: compose them for the
+        # query log (DEBUG's connection.queries, the django.db.backends logger), as Django
+        # does when all its cursors bind on the server.
+        if isinstance(cursor, PreparingCursor):
+            try:
+                return self.compose_sql(sql, params)
+            except psycopg.errors.DataError:
+                return None
+        return super().last_executed_query(cursor, sql, params)
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    ops_class = DatabaseOperations
+
     def is_usable(self):
         connection = self.connection
         if connection is None or connection.broken or connection.closed:
