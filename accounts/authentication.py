@@ -6,16 +6,13 @@ Both refuse tokens of an ended session (`accounts.services.session_end`) and ina
 """
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.db import connection
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import TokenError
 
 from accounts.models import User
-from accounts.selectors import session_user
-from accounts.services import SESSION_CLAIM
+from accounts.selectors import token_user
 from social.exceptions import CSRF_MESSAGE
 
 
@@ -40,16 +37,8 @@ class BearerAuthentication(JWTAuthentication):
     def get_user(self, validated_token) -> User:
         """The token's user, refused when unknown or inactive (as simplejwt's get_user does),
         when the token's session was ended, or when the token is older than the end of all
-        the user's sessions: one query (accounts.selectors.session_user)."""
-        try:
-            user_id = User._meta.pk.get_db_prep_value(validated_token[settings.SIMPLE_JWT["USER_ID_CLAIM"]], connection)
-        except (KeyError, ValidationError):
-            raise InvalidToken() from None
-        user = session_user(
-            user_id=user_id,
-            session_id=validated_token.get(SESSION_CLAIM),
-            issued_at=int(validated_token.get("iat", 0)),
-        )
+        the user's sessions: one query (accounts.selectors.token_user)."""
+        user = token_user(validated_token)
         if user is None:
             raise exceptions.AuthenticationFailed()
         return user

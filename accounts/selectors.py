@@ -1,3 +1,5 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Subquery
 
@@ -5,6 +7,8 @@ from accounts.models import EndedSession, User, UserSessionsEnd
 from social.db import prepared_cursor
 from social.exceptions import NotFound, Unauthenticated
 
+# The claim naming a token's session: every token of one login, through its refreshes, has it.
+SESSION_CLAIM = "sid"
 USER_NOT_FOUND = "Пользователь с таким именем не найден!"
 WRONG_CREDENTIALS = "Проверьте введеные данные!"
 
@@ -65,6 +69,18 @@ def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | N
     if user.sessions_ended_at is not None and issued_at <= user.sessions_ended_at.timestamp():
         return None
     return user
+
+
+def token_user(token) -> User | None:
+    """`session_user` for a signed token's claims (access or refresh): also None when its
+    user id claim is missing or is not a user id."""
+    try:
+        user_id = User._meta.pk.to_python(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))
+    except ValidationError:
+        return None
+    if user_id is None:
+        return None
+    return session_user(user_id=user_id, session_id=token.get(SESSION_CLAIM), issued_at=int(token.get("iat", 0)))
 
 
 def session_is_ended(session_id: str | None) -> bool:

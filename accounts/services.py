@@ -23,11 +23,10 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import EndedSession, User, UserSessionsEnd
-from accounts.selectors import session_user
+from accounts.selectors import SESSION_CLAIM, token_user
 from posts.services import post_representations_touch
 from social.exceptions import Unauthenticated
 
-SESSION_CLAIM = "sid"
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
 EMAIL_TAKEN = "Пользователь с таким email уже существует."
 
@@ -118,11 +117,7 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
     except TokenError as error:
         raise Unauthenticated() from error
     session_id = refresh.get(SESSION_CLAIM)
-    try:
-        user_id = uuid.UUID(str(refresh.get(settings.SIMPLE_JWT["USER_ID_CLAIM"])))
-    except ValueError:
-        raise Unauthenticated() from None
-    if session_user(user_id=user_id, session_id=session_id, issued_at=int(refresh.get("iat", 0))) is None:
+    if token_user(refresh) is None:
         raise Unauthenticated()
     with transaction.atomic():
         # Row lock: two concurrent refreshes of one token must not both succeed.
