@@ -27,12 +27,10 @@ from django.db import connection, models, transaction
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from friends.models import Friendship
-from posts.models import Like, Post, PostImage, PostView
+from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
 
 # Every demo user signs in with this password (its Argon2 hash is computed once per run).
 DEMO_PASSWORD = "demo-Parol-2026"
-# Seed files live under this prefix; posts.services.post_delete never deletes them.
-SEED_PREFIX = "seed/"
 POOL_SIZE = 8
 BATCH = 5000
 WORDS = (
@@ -80,7 +78,7 @@ def image_pool(kind: str = "post", size: int = POOL_SIZE) -> list[str]:
     """Storage names of the pool, uploaded once (an existing name is reused, never re-uploaded)."""
     names = []
     for index in range(size):
-        name = f"{SEED_PREFIX}{kind}-{index}.jpg"
+        name = f"{SEED_FILES_PREFIX}{kind}-{index}.jpg"  # never deleted with a post
         if not default_storage.exists(name):
             offset = 0 if kind == "post" else 100
             pixels = (640, 480) if kind == "post" else (128, 128)

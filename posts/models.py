@@ -38,6 +38,11 @@ class Post(models.Model):
         return f"{self.author_id}: {self.description[:40]}"
 
 
+# The stored images of demo data (manage.py seed_demo) live under this prefix, each shared by
+# many posts: deleting a post or its author never deletes them (posts.services).
+SEED_FILES_PREFIX = "seed/"
+
+
 def post_image_path(instance, filename):
     # Also used by the admin: a stored name never derives from the client's file name.
     return random_upload_path("posts", filename)

@@ -17,7 +17,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from accounts.models import User
-from posts.models import Like, Post, PostImage, PostView, post_image_path
+from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
 from posts.scores import hot_score, hot_score_expression
 from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
 from social.images import image_clean
@@ -54,6 +54,13 @@ def _counter_move(counter: str, delta: int) -> dict:
 def post_author_check(*, author_id, caller: User) -> None:
     """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
     acting_as_check(user_id=author_id, caller=caller, message=NOT_THE_AUTHOR)
+
+
+def _files_release(names: Sequence[str]) -> None:
+    """Delete these stored post images once the transaction commits (a rolled-back deletion
+    keeps them), except the shared demo files."""
+    kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
+    transaction.on_commit(lambda: _files_delete(kept))
 
 
 def _files_delete(names: Sequence[str]) -> None:
@@ -126,8 +133,7 @@ def post_delete(*, post: Post, actor: User) -> None:
             return  # already deleted by a concurrent request
         names = list(PostImage.objects.filter(post=post).values_list("file", flat=True))
         post.delete()
-        # seed/ files are demo data (manage.py seed_demo) shared by many posts: never deleted.
-        transaction.on_commit(lambda: _files_delete([name for name in names if name and not name.startswith("seed/")]))
+        _files_release(names)
 
 
 class _AlreadyCounted(Exception):
@@ -215,7 +221,7 @@ def user_posts_files_release(*, user_id) -> None:
     """Before a user is deleted (their posts go with them by cascade): delete their posts'
     stored files once the deletion has committed, as post_delete does for one post."""
     names = list(PostImage.objects.filter(post__author_id=user_id).values_list("file", flat=True))
-    transaction.on_commit(lambda: _files_delete([name for name in names if name and not name.startswith("seed/")]))
+    _files_release(names)
 
 
 def user_reactions_withdraw(*, user_id) -> None:

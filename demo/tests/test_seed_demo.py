@@ -9,9 +9,9 @@ from django.db.models import Count, F, Max, Q
 
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
-from demo.seeding import DEMO_PASSWORD, SEED_PREFIX, spread
+from demo.seeding import DEMO_PASSWORD, spread
 from friends.models import Friendship
-from posts.models import Like, Post, PostImage, PostView
+from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
 
 SMALL = {"users": 30, "posts": 60, "likes": 400, "views": 150, "chats": 4, "messages": 80}
 
@@ -42,7 +42,7 @@ def test_seed_writes_the_requested_rows_with_consistent_counters():
     # Every post has 1–4 images from the pool; messages are written by members of their chat.
     per_post = Post.objects.annotate(n=Count("images")).values_list("n", flat=True)
     assert set(per_post) <= {1, 2, 3, 4}
-    assert all(name.startswith(SEED_PREFIX) for name in PostImage.objects.values_list("file", flat=True))
+    assert all(name.startswith(SEED_FILES_PREFIX) for name in PostImage.objects.values_list("file", flat=True))
     members = set(ChatMember.objects.values_list("chat_id", "user_id"))
     assert all(key in members for key in Message.objects.values_list("chat_id", "user_id"))
     for chat in Chat.objects.annotate(last=Max("messages__created_at")):
