@@ -1,7 +1,6 @@
 """Real server processes for live tests: they use the test database and stop before it goes."""
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -12,14 +11,10 @@ from pathlib import Path
 import requests
 from django.conf import settings
 
+from scripts.serve import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_database_url() -> str:
