@@ -66,10 +66,15 @@ _DETAIL_FIELDS = (
 PostRef = namedtuple("PostRef", ["id", "created_at", "rev", "liked_by_me"])
 
 
+def _liked_by(viewer: User) -> Exists:
+    """Whether `viewer` likes the row's post: the `liked_by_me` of a post's representation."""
+    return Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk))
+
+
 def post_refs(*, viewer: User) -> QuerySet:
     """PostRef-shaped rows (named tuples with the same fields), newest first."""
     return (
-        Post.objects.annotate(liked_by_me=Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk)))
+        Post.objects.annotate(liked_by_me=_liked_by(viewer))
         .order_by("-created_at", "-id")
         .values_list(*PostRef._fields, named=True)
     )
@@ -89,7 +94,7 @@ def posts_for(*, viewer: User) -> QuerySet[Post]:
     return (
         Post.objects.select_related("author")
         .only(*_DETAIL_FIELDS)
-        .annotate(liked_by_me=Exists(Like.objects.filter(post=OuterRef("pk"), user_id=viewer.pk)))
+        .annotate(liked_by_me=_liked_by(viewer))
         .order_by("-created_at", "-id")
     )
 
