@@ -61,7 +61,10 @@ class RegisterView(PublicView):
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        body = {"message": REGISTERED, "new_user": UserSerializer(user, context={"request": request}).data}
+        body = {
+            "message": REGISTERED,
+            "new_user": UserSerializer(user, context={"request": request, "viewer": user}).data,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 
@@ -78,7 +81,9 @@ class LoginView(PublicView):
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
         tokens = services.session_start(user=user)
-        response = Response({"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request}).data})
+        response = Response(
+            {"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request, "viewer": user}).data}
+        )
         set_auth_cookies(request, response, tokens)
         return response
 

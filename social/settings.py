@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from social.ratelimit import SOCIAL_RATE_DEFAULTS, rate_parse, social_rates_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -211,6 +213,13 @@ AUTH_COOKIE_ACCESS = "access_token"
 AUTH_COOKIE_REFRESH = "refresh_token"
 COOKIE_SECURE = env.bool("COOKIE_SECURE", default=not DEBUG)
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="20/min")
+rate_parse(AUTH_RATE_LIMIT)  # a bad value stops the process now, not at the first login
+# Per-user limits on what can harvest or spam (social/ratelimit.py, CONTRACT-NOTES "Privacy").
+SOCIAL_RATE_LIMITS = social_rates_parse(env.str("SOCIAL_RATE_LIMITS", default=SOCIAL_RATE_DEFAULTS))
+# Who reads a user's email (accounts/privacy.py): self (default), friends, everyone.
+USER_EMAIL_VISIBILITY = env.str("USER_EMAIL_VISIBILITY", default="self")
+if USER_EMAIL_VISIBILITY not in ("self", "friends", "everyone"):
+    raise ImproperlyConfigured("USER_EMAIL_VISIBILITY must be self, friends or everyone.")
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 
 REST_FRAMEWORK = {
@@ -227,8 +236,6 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "social.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "social.schema.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth_login": AUTH_RATE_LIMIT, "auth_register": AUTH_RATE_LIMIT},
-    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
