@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+REDACT_TOKENS = ROOT / "deploy" / "redact-tokens.awk"
 BIN = Path(sys.executable).parent
 
 
@@ -52,6 +53,7 @@ class Shape:
         self.workers = workers or int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.processes: list[subprocess.Popen] = []
+        self.log_filters: list[subprocess.Popen] = []
         self.run_dir = ""
         self.upstreams: list[str] = []
 
@@ -113,8 +115,20 @@ class Shape:
                 run_dir=self.run_dir,
             )
         )
-        self._spawn([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        self._spawn_nginx([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
         return self
+
+    def _spawn_nginx(self, command: list[str]) -> None:
+        # nginx's error log prints request lines with their query string: a `?token=` of a
+        # socket handshake that failed upstream would be logged. Its output passes through
+        # deploy/redact-tokens.awk (as in compose), which ends by itself when nginx does.
+        nginx = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.PIPE)
+        self.processes.append(nginx)
+        redactor = subprocess.Popen(
+            ["awk", "-f", str(REDACT_TOKENS)], stdin=nginx.stderr, stdout=self.log or sys.stderr, stderr=self.log
+        )
+        nginx.stderr.close()  # the redactor holds the pipe now
+        self.log_filters.append(redactor)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         import urllib.request
@@ -150,6 +164,12 @@ class Shape:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for log_filter in self.log_filters:  # they have read everything once their writers ended
+            try:
+                log_filter.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log_filter.kill()
+                log_filter.wait()
         if self.run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
