@@ -4,8 +4,9 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
     python -m scripts.serve [PORT]
 
 Every process gets the same environment (README, configuration), plus what its role needs:
-gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
-both trust exactly one proxy (NUM_PROXIES=1). Ctrl-C (or SIGTERM) stops every process it
+gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool.
+NUM_PROXIES (default 1: nginx alone; 2 behind a TLS proxy) goes to the app and to nginx's
+configuration alike (deploy/nginx.conf.template). Ctrl-C (or SIGTERM) stops every process it
 started. gunicorn listens on a Unix socket in the shape's own directory and daphne on a free
 port, so a second shape on another port runs beside it.
 """
@@ -33,8 +34,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def render_nginx(*, listen: str, api: str, ws: str, run_dir: str) -> str:
-    values = {"LISTEN_PORT": listen, "API_UPSTREAM": api, "WS_UPSTREAM": ws, "RUN_DIR": run_dir}
+def render_nginx(*, listen: str, api: str, ws: str, run_dir: str, num_proxies: int = 1) -> str:
+    values = {
+        "LISTEN_PORT": listen,
+        "API_UPSTREAM": api,
+        "WS_UPSTREAM": ws,
+        "RUN_DIR": run_dir,
+        "NUM_PROXIES": str(num_proxies),
+    }
     # Only our placeholders: nginx's own $variables stay as they are (like envsubst with a list).
     return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), TEMPLATE.read_text())
 
@@ -75,7 +82,9 @@ class Shape:
         # close it after each answer), and a local socket costs less to open than TCP.
         api_socket = Path(self.run_dir) / "gunicorn.sock"
         self.upstreams = [f"unix:{api_socket}", f"127.0.0.1:{ws_port}"]
-        common = {"NUM_PROXIES": 1}
+        # nginx is always one of the proxies; a TLS proxy in front of it makes two.
+        num_proxies = max(1, int(self.env.get("NUM_PROXIES") or 1))
+        common = {"NUM_PROXIES": num_proxies}
         self._spawn(
             [
                 str(BIN / "gunicorn"),
@@ -113,6 +122,7 @@ class Shape:
                 api=f"unix:{api_socket}",
                 ws=f"127.0.0.1:{ws_port}",
                 run_dir=self.run_dir,
+                num_proxies=num_proxies,
             )
         )
         self._spawn_nginx([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])

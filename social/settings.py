@@ -220,7 +220,11 @@ SOCIAL_RATE_LIMITS = social_rates_parse(env.str("SOCIAL_RATE_LIMITS", default=SO
 USER_EMAIL_VISIBILITY = env.str("USER_EMAIL_VISIBILITY", default="self")
 if USER_EMAIL_VISIBILITY not in ("self", "friends", "everyone"):
     raise ImproperlyConfigured("USER_EMAIL_VISIBILITY must be self, friends or everyone.")
+# Proxies in front of the app (social/client_ip.py): 0 when clients connect directly (make run),
+# 1 behind the shape's nginx, 2 behind a TLS proxy in front of it.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -302,7 +306,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- HTTP security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+# Health probes (compose's healthchecks, load balancers) ask over plain HTTP on the inside.
+SECURE_REDIRECT_EXEMPT = [r"^api/health"]
+# Behind the proxy of the production shape (NUM_PROXIES >= 1), X-Forwarded-Proto is always the
+# proxy's word: nginx sets the scheme it served, or passes on the TLS proxy's in front of it
+# (deploy/nginx.conf.template). So NUM_PROXIES alone says whether to trust it.
+_proxy_ssl_header = env.str(
+    "SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO,https" if NUM_PROXIES > 0 else ""
+)
 if _proxy_ssl_header:
     # "HTTP_X_FORWARDED_PROTO,https"
     name, _, value = _proxy_ssl_header.partition(",")
