@@ -10,11 +10,12 @@ DEV_ENV := DEBUG=1 SECRET_KEY=dev-only-key-not-for-production-$(shell hostname)
 TEST_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-# `make serve` defaults: the local services, plain HTTP. Override any of them from the environment.
+# `make serve` defaults: the local services, plain HTTP, and the production cookie flags (Secure:
+# browsers keep them from http://localhost). Override any of them from the environment.
 SERVE_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_serve
 SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)}
 
 .PHONY: run test e2e fuzz lint audit services serve nginx chromium compose-cli clean
 

@@ -318,9 +318,12 @@ if _proxy_ssl_header:
     # "HTTP_X_FORWARDED_PROTO,https"
     name, _, value = _proxy_ssl_header.partition(",")
     SECURE_PROXY_SSL_HEADER = (name.strip(), value.strip() or "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_SSL_REDIRECT else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HSTS goes only on answers to requests the app holds secure (HTTPS, or the proxy's
+# X-Forwarded-Proto: https), never over plain HTTP: so it is on by default wherever TLS is in
+# front. Subdomains and preloading commit more than this app, so they are the operator's choice.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
