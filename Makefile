@@ -11,7 +11,7 @@ TEST_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
 # `make serve` defaults: the local services, plain HTTP, and the production cookie flags (Secure:
-# browsers keep them from http://localhost). Override any of them from the environment.
+# browsers keep them from http://localhost and 127.0.0.1). Override any of them from the environment.
 SERVE_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_serve
 SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
