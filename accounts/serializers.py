@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from accounts.privacy import email_for, embedded_email
 from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
 
@@ -25,7 +26,10 @@ class AvatarUrlMixin:
 
 
 class UserSerializer(AvatarUrlMixin, serializers.ModelSerializer):
-    """The contract's `user` object."""
+    """The contract's `user` object in an answer to one caller. The email follows
+    accounts.privacy.email_for: the viewer is `context["viewer"]` (register and login, where the
+    request has no user yet) or the request's user; `context["friends"]` says every user rendered
+    is the viewer's friend (their friends list)."""
 
     avatar = serializers.SerializerMethodField()
 
@@ -40,10 +44,23 @@ class UserSerializer(AvatarUrlMixin, serializers.ModelSerializer):
         return user_representation(
             user_id=user.pk,
             username=user.username,
-            email=user.email,
+            email=self.email_of(user),
             avatar_name=user.avatar.name if user.avatar else None,
             request=self.context.get("request"),
         )
+
+    def email_of(self, user) -> str:
+        request = self.context.get("request")
+        viewer = self.context.get("viewer") or getattr(request, "user", None)
+        return email_for(user=user, viewer=viewer, friend=self.context.get("friends", False))
+
+
+class EmbeddedUserSerializer(UserSerializer):
+    """A `user` object embedded in a shared object (chat members, message authors): the same
+    encoding for every viewer, so the email is `""` unless `USER_EMAIL_VISIBILITY=everyone`."""
+
+    def email_of(self, user) -> str:
+        return embedded_email(user.email)
 
 
 class AuthorSerializer(AvatarUrlMixin, serializers.ModelSerializer):

@@ -3,6 +3,7 @@ from django.middleware.csrf import get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -33,6 +34,7 @@ LOGGED_OUT = "Вы успешно вышли из аккаунта"
 CREDENTIALS = "Не удалось подтвердить учетные данные"
 
 ERRORS_401 = {401: OpenApiResponse(DetailOutput, description=CREDENTIALS)}
+NOT_JSON = {415: OpenApiResponse(DetailOutput, description="Тело не JSON (форма, multipart, text/plain)")}
 
 
 class PublicView(APIView):
@@ -43,12 +45,26 @@ class PublicView(APIView):
     permission_classes = [AllowAny]
 
 
-class RegisterView(PublicView):
+class CredentialsView(PublicView):
+    """Register, login and token: JSON bodies only. They need no cookie, so CSRF cannot guard
+    them, and a cross-site HTML form (urlencoded, multipart or text/plain: the bodies a form can
+    send without a CORS preflight) could sign the victim's browser into the attacker's account
+    (login CSRF). A form body answers 415 before anything is read."""
+
+    parser_classes = [JSONParser]
+
+
+class RegisterView(CredentialsView):
     throttle_classes = [RegisterThrottle]
 
     @extend_schema(
         request=RegisterInput,
-        responses={201: RegisterOutput, 400: OpenApiResponse(description="Ошибки полей"), 403: DetailOutput},
+        responses={
+            201: RegisterOutput,
+            400: OpenApiResponse(description="Ошибки полей"),
+            403: DetailOutput,
+            **NOT_JSON,
+        },
     )
     def post(self, request):
         # The contract's 403: a client that sends a token which fails verification.
@@ -61,16 +77,19 @@ class RegisterView(PublicView):
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        body = {"message": REGISTERED, "new_user": UserSerializer(user, context={"request": request}).data}
+        body = {
+            "message": REGISTERED,
+            "new_user": UserSerializer(user, context={"request": request, "viewer": user}).data,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class LoginView(PublicView):
+class LoginView(CredentialsView):
     throttle_classes = [LoginThrottle]
 
     @extend_schema(
         request=CredentialsInput,
-        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput},
+        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput, **NOT_JSON},
         description="Sets the access/refresh cookies (HttpOnly) and the csrftoken cookie.",
     )
     def post(self, request):
@@ -78,15 +97,20 @@ class LoginView(PublicView):
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
         tokens = services.session_start(user=user)
-        response = Response({"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request}).data})
+        response = Response(
+            {"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request, "viewer": user}).data}
+        )
         set_auth_cookies(request, response, tokens)
         return response
 
 
-class TokenView(PublicView):
+class TokenView(CredentialsView):
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput})
+    @extend_schema(
+        request=CredentialsInput,
+        responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput, **NOT_JSON},
+    )
     def post(self, request):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import UserSerializer
+from accounts.serializers import EmbeddedUserSerializer
 from chats.models import Chat, Message
 from social.files import absolute_file_url
 from social.images import CleanImageField
@@ -50,17 +50,17 @@ class ChatOutput(serializers.ModelSerializer):
     def get_avatar(self, chat) -> str | None:
         return absolute_file_url(chat.avatar, self.context.get("request"))
 
-    @extend_schema_field(UserSerializer(many=True))
+    @extend_schema_field(EmbeddedUserSerializer(many=True))
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.memberships.all()]
-        return UserSerializer(members, many=True, context=self.context).data
+        return EmbeddedUserSerializer(members, many=True, context=self.context).data
 
 
 class MessageOutput(serializers.ModelSerializer):
     """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
 
     message = serializers.CharField(source="text")
-    user = UserSerializer()
+    user = EmbeddedUserSerializer()
 
     class Meta:
         model = Message

@@ -9,6 +9,7 @@ from accounts.serializers import DetailOutput
 from chats import selectors, services
 from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
+from social.throttles import per_user
 
 ERRORS = {
     401: OpenApiResponse(DetailOutput),
@@ -18,6 +19,8 @@ ERRORS = {
 
 
 class ChatCreateView(APIView):
+    throttle_classes = [per_user("chat_create")]
+
     @extend_schema(
         request={"application/json": ChatCreateInput, "multipart/form-data": ChatCreateInput},
         responses={

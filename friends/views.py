@@ -7,6 +7,7 @@ from accounts.serializers import AuthorSerializer, DetailOutput, UserSerializer
 from friends import selectors, services
 from friends.serializers import FriendCheckOutput, ProfileOutput, SearchInput
 from social.pagination import next_link, page_request
+from social.throttles import per_user
 
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
@@ -31,7 +32,7 @@ class FriendsAllView(APIView):
     def get(self, request):
         page = page_request(request.query_params, key_size=len(selectors.FRIENDS_PAGE_KEY))
         friends, cursor = selectors.friends_page(user=request.user, page=page)
-        body = UserSerializer(friends, many=True, context={"request": request}).data
+        body = UserSerializer(friends, many=True, context={"request": request, "friends": True}).data
         return Response(body, headers=next_link(request, cursor))
 
 
@@ -44,6 +45,8 @@ class FriendCheckView(APIView):
 
 
 class FriendAddView(APIView):
+    throttle_classes = [per_user("friend_add")]
+
     @extend_schema(request=None, responses={200: DetailOutput, 409: DetailOutput, **ERRORS_ACT})
     def post(self, request, user_id, friend_id):
         services.actor_check(user_id=user_id, caller=request.user)
@@ -62,6 +65,8 @@ class FriendRemoveView(APIView):
 
 
 class UserSearchView(APIView):
+    throttle_classes = [per_user("search")]
+
     @extend_schema(
         parameters=[
             OpenApiParameter("search", OpenApiTypes.STR, required=True, description="начало имени, 1–150 символов"),

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.privacy import embedded_email
 from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
 from posts.services import MAX_DESCRIPTION
 from social.files import stored_name_url
@@ -56,7 +57,7 @@ class PostSerializer(serializers.Serializer):
             user_representation(
                 user_id=liker.user_id,
                 username=liker.username,
-                email=liker.email,
+                email=embedded_email(liker.email),
                 avatar_name=liker.avatar_name,
                 request=request,
             )

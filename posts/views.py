@@ -12,6 +12,7 @@ from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
+from social.throttles import per_user
 
 NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
@@ -51,6 +52,8 @@ def _post_body(request, post_id) -> dict:
 
 
 class PostCreateView(APIView):
+    throttle_classes = [per_user("post_create")]
+
     @extend_schema(
         request={"multipart/form-data": PostCreateForm, "application/json": PostCreateInput},
         responses={201: PostSerializer, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},

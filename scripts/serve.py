@@ -4,8 +4,9 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
     python -m scripts.serve [PORT]
 
 Every process gets the same environment (README, configuration), plus what its role needs:
-gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
-both trust exactly one proxy (NUM_PROXIES=1). Ctrl-C (or SIGTERM) stops every process it
+gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool.
+NUM_PROXIES (default 1: nginx alone; 2 behind a TLS proxy) goes to the app and to nginx's
+configuration alike (deploy/nginx.conf.template). Ctrl-C (or SIGTERM) stops every process it
 started. gunicorn listens on a Unix socket in the shape's own directory and daphne on a free
 port, so a second shape on another port runs beside it.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
+REDACT_TOKENS = ROOT / "deploy" / "redact-tokens.awk"
 BIN = Path(sys.executable).parent
 
 
@@ -32,8 +34,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def render_nginx(*, listen: str, api: str, ws: str, run_dir: str) -> str:
-    values = {"LISTEN_PORT": listen, "API_UPSTREAM": api, "WS_UPSTREAM": ws, "RUN_DIR": run_dir}
+def render_nginx(*, listen: str, api: str, ws: str, run_dir: str, num_proxies: int = 1) -> str:
+    values = {
+        "LISTEN_PORT": listen,
+        "API_UPSTREAM": api,
+        "WS_UPSTREAM": ws,
+        "RUN_DIR": run_dir,
+        "NUM_PROXIES": str(num_proxies),
+    }
     # Only our placeholders: nginx's own $variables stay as they are (like envsubst with a list).
     return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), TEMPLATE.read_text())
 
@@ -52,6 +60,7 @@ class Shape:
         self.workers = workers or int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.processes: list[subprocess.Popen] = []
+        self.log_filters: list[subprocess.Popen] = []
         self.run_dir = ""
         self.upstreams: list[str] = []
 
@@ -73,7 +82,9 @@ class Shape:
         # close it after each answer), and a local socket costs less to open than TCP.
         api_socket = Path(self.run_dir) / "gunicorn.sock"
         self.upstreams = [f"unix:{api_socket}", f"127.0.0.1:{ws_port}"]
-        common = {"NUM_PROXIES": 1}
+        # nginx is always one of the proxies; a TLS proxy in front of it makes two.
+        num_proxies = max(1, int(self.env.get("NUM_PROXIES") or 1))
+        common = {"NUM_PROXIES": num_proxies}
         self._spawn(
             [
                 str(BIN / "gunicorn"),
@@ -111,10 +122,23 @@ class Shape:
                 api=f"unix:{api_socket}",
                 ws=f"127.0.0.1:{ws_port}",
                 run_dir=self.run_dir,
+                num_proxies=num_proxies,
             )
         )
-        self._spawn([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        self._spawn_nginx([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
         return self
+
+    def _spawn_nginx(self, command: list[str]) -> None:
+        # nginx's error log prints request lines with their query string: a `?token=` of a
+        # socket handshake that failed upstream would be logged. Its output passes through
+        # deploy/redact-tokens.awk (as in compose), which ends by itself when nginx does.
+        nginx = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.PIPE)
+        self.processes.append(nginx)
+        redactor = subprocess.Popen(
+            ["awk", "-f", str(REDACT_TOKENS)], stdin=nginx.stderr, stdout=self.log or sys.stderr, stderr=self.log
+        )
+        nginx.stderr.close()  # the redactor holds the pipe now
+        self.log_filters.append(redactor)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         import urllib.request
@@ -150,6 +174,12 @@ class Shape:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for log_filter in self.log_filters:  # they have read everything once their writers ended
+            try:
+                log_filter.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log_filter.kill()
+                log_filter.wait()
         if self.run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from social.ratelimit import SOCIAL_RATE_DEFAULTS, rate_parse, social_rates_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -211,7 +213,18 @@ AUTH_COOKIE_ACCESS = "access_token"
 AUTH_COOKIE_REFRESH = "refresh_token"
 COOKIE_SECURE = env.bool("COOKIE_SECURE", default=not DEBUG)
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="20/min")
+rate_parse(AUTH_RATE_LIMIT)  # a bad value stops the process now, not at the first login
+# Per-user limits on what can harvest or spam (social/ratelimit.py, CONTRACT-NOTES "Privacy").
+SOCIAL_RATE_LIMITS = social_rates_parse(env.str("SOCIAL_RATE_LIMITS", default=SOCIAL_RATE_DEFAULTS))
+# Who reads a user's email (accounts/privacy.py): self (default), friends, everyone.
+USER_EMAIL_VISIBILITY = env.str("USER_EMAIL_VISIBILITY", default="self")
+if USER_EMAIL_VISIBILITY not in ("self", "friends", "everyone"):
+    raise ImproperlyConfigured("USER_EMAIL_VISIBILITY must be self, friends or everyone.")
+# Proxies in front of the app (social/client_ip.py): 0 when clients connect directly (make run),
+# 1 behind the shape's nginx, 2 behind a TLS proxy in front of it.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -227,8 +240,6 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "social.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "social.schema.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth_login": AUTH_RATE_LIMIT, "auth_register": AUTH_RATE_LIMIT},
-    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -295,14 +306,24 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- HTTP security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+# Health probes (compose's healthchecks, load balancers) ask over plain HTTP on the inside.
+SECURE_REDIRECT_EXEMPT = [r"^api/health"]
+# Behind the proxy of the production shape (NUM_PROXIES >= 1), X-Forwarded-Proto is always the
+# proxy's word: nginx sets the scheme it served, or passes on the TLS proxy's in front of it
+# (deploy/nginx.conf.template). So NUM_PROXIES alone says whether to trust it.
+_proxy_ssl_header = env.str(
+    "SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO,https" if NUM_PROXIES > 0 else ""
+)
 if _proxy_ssl_header:
     # "HTTP_X_FORWARDED_PROTO,https"
     name, _, value = _proxy_ssl_header.partition(",")
     SECURE_PROXY_SSL_HEADER = (name.strip(), value.strip() or "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_SSL_REDIRECT else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HSTS goes only on answers to requests the app holds secure (HTTPS, or the proxy's
+# X-Forwarded-Proto: https), never over plain HTTP: so it is on by default wherever TLS is in
+# front. Subdomains and preloading commit more than this app, so they are the operator's choice.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve as serve_file
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.admin_login import admin_login
 from social import errors
 from social.health import health
 from social.routes import route
@@ -23,6 +24,8 @@ api = [
 
 urlpatterns = [
     path("api/", include(api)),
+    # Before the admin's own routes: its login page under the API login's rate limit.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

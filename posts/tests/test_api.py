@@ -278,7 +278,8 @@ def test_feed_lists_posts_newest_first_with_likes_and_liked_by_me(api, user, oth
     assert response.status_code == 200
     body = response.json()
     assert [post["id"] for post in body] == [str(new.pk), str(old.pk)]
-    assert body[1]["likes"] == [{"id": str(user.pk), "username": user.username, "email": user.email, "avatar": None}]
+    # Embedded likers carry no email, the caller's own neither (CONTRACT-NOTES "Privacy").
+    assert body[1]["likes"] == [{"id": str(user.pk), "username": user.username, "email": "", "avatar": None}]
     assert body[1]["likes_count"] == 1 and body[1]["liked_by_me"] is True
     assert body[0]["liked_by_me"] is False
     assert len(body[0]["images"]) == 1 and body[0]["images"][0].startswith("http")
@@ -569,9 +570,7 @@ def test_like_toggles_and_answers_the_post(api, user):
     liked = api.patch(path)
     assert liked.status_code == 200
     assert set(liked.json()) == POST_KEYS
-    assert liked.json()["likes"] == [
-        {"id": str(user.pk), "username": user.username, "email": user.email, "avatar": None}
-    ]
+    assert liked.json()["likes"] == [{"id": str(user.pk), "username": user.username, "email": "", "avatar": None}]
     assert liked.json()["likes_count"] == 1 and liked.json()["liked_by_me"] is True
 
     unliked = api.patch(path + "/")
