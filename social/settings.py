@@ -249,6 +249,9 @@ SPECTACULAR_SETTINGS = {
 CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
 # Encoded post objects kept per process for the post lists (posts/fragments.py), in bytes; 0
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)

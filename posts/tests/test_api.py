@@ -679,3 +679,60 @@ def test_likers_cost_a_constant_number_of_queries(api, django_assert_num_queries
         response = api.get(f"/api/posts/{post.pk}/likes?limit=50")
 
     assert len(response.json()) == count
+
+
+def animated_gif(frames: int, side: int) -> bytes:
+    """A GIF of `frames` frames of side² pixels, each a different flat colour (identical frames
+    would be merged): a few hundred KB that decode to frames × side² pixels."""
+    pictures = [Image.new("P", (side, side), n % 256) for n in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], loop=0)
+    return buffer.getvalue()
+
+
+def test_a_gif_of_100_frames_of_1224_squared_is_refused_before_decoding(api, user, bucket_keys):
+    # The attack: 305 KB on the wire, 150 MP to decode (6 s and 848 MB of a worker before).
+    before = stored_images(bucket_keys)
+    content = animated_gif(100, 1224)
+    assert len(content) < 400_000
+
+    response = create(api, user, images=[upload("frames.gif", content, "image/gif")])
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"images": ["Файл «frames.gif»: больше 40 млн пикселей во всех кадрах вместе."]}
+    assert stored_images(bucket_keys) == before
+
+
+def test_images_over_the_request_pixel_budget_are_refused_together(api, user, bucket_keys):
+    # Five GIFs of 40 frames of 1000² each fit the per-image budget (40 MP) but not, together
+    # (200 MP), the request's (160 MP): nothing is decoded, nothing stored.
+    before = stored_images(bucket_keys)
+    gif = animated_gif(40, 1000)
+    response = create(api, user, images=[upload(f"{n}.gif", gif, "image/gif") for n in range(5)])
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "images": ["Изображения слишком велики вместе: больше 160 млн пикселей во всех файлах и кадрах."]
+    }
+    assert not Post.objects.exists()
+    assert stored_images(bucket_keys) == before
+
+
+def test_images_within_the_request_pixel_budget_are_stored(api, user):
+    gif = animated_gif(40, 1000)
+    response = create(api, user, images=[upload(f"{n}.gif", gif, "image/gif") for n in range(4)])
+
+    assert response.status_code == 201, response.content
+    assert len(response.json()["images"]) == 4
+
+
+@override_settings(IMAGE_MAX_PIXELS=1_000_000)
+def test_an_avatar_over_the_image_pixel_budget_is_refused(api, user):
+    response = api.patch(
+        "/api/auth/current_user",
+        {"avatar": upload("me.png", image_bytes("PNG", size=(1001, 1000)), "image/png")},
+        format="multipart",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"avatar": ["Файл «me.png»: больше 1 млн пикселей во всех кадрах вместе."]}
