@@ -248,6 +248,11 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings ------------------------------------------------------------------------
 CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
+# Open sockets per user (EXTENSIONS.md §1): one more is accepted, told why, and closed with 4429.
+# Each socket holds a slot that expires WS_SOCKET_SLOT_TTL seconds after its last refresh (every
+# third of it), so a crashed process's sockets stop counting within that time.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
+WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
