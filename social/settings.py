@@ -136,7 +136,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "social.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            # Its own instance in production (compose): bounded with an LRU policy, apart from
+            # the channel layer's, which must never evict.
+            "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
             "KEY_PREFIX": "social",
         }
     }
@@ -286,6 +288,10 @@ RECO_CANDIDATES = env.int("RECO_CANDIDATES", default=500)
 RECO_WINDOW_DAYS = env.int("RECO_WINDOW_DAYS", default=14)
 # A walk's ranked snapshot lives this long in the shared cache after its last page was read.
 RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
+# Bounds of the snapshots (posts/recommendations.py): post ids per walk (16 bytes each; the walk
+# ends there) and walks kept per viewer (a new one replaces the viewer's oldest).
+RECO_SNAPSHOT_MAX_POSTS = env.int("RECO_SNAPSHOT_MAX_POSTS", default=500)
+RECO_SNAPSHOTS_PER_USER = env.int("RECO_SNAPSHOTS_PER_USER", default=5)
 # The similar-taste signal (the heavy one) is kept per viewer this long (seconds; 0: never).
 RECO_TASTE_TTL = env.int("RECO_TASTE_TTL", default=300)
 if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:
