@@ -2,6 +2,7 @@
 
 import base64
 import io
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -736,3 +737,29 @@ def test_an_avatar_over_the_image_pixel_budget_is_refused(api, user):
 
     assert response.status_code == 400, response.content
     assert response.json() == {"avatar": ["Файл «me.png»: больше 1 млн пикселей во всех кадрах вместе."]}
+
+
+def noisy_jpeg(size=(1200, 900), **save) -> bytes:
+    """A photo-like JPEG that compresses poorly (random pixels) at the given quality."""
+    width, height = size
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(width * height * 3)).save(buffer, format="JPEG", **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "save",
+    [{"quality": 50}, {"quality": 75}, {"quality": 95, "subsampling": 0}, {"quality": 35, "progressive": True}],
+    ids=["q50", "q75", "q95-444", "q35-progressive"],
+)
+def test_a_stored_jpeg_is_no_larger_than_the_upload(api, user, save):
+    # A fixed quality of 90 turned a 9.2 MB JPEG into 22.8 MB.
+    content = noisy_jpeg(**save)
+
+    response = create(api, user, images=[upload("photo.jpg", content, "image/jpeg")])
+
+    assert response.status_code == 201, response.content
+    stored = PostImage.objects.get().file
+    assert stored.size <= len(content), (stored.size, len(content))
+    with Image.open(stored) as image:
+        assert image.format == "JPEG" and image.size == (1200, 900)
