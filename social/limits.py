@@ -1,9 +1,12 @@
 """Limits shared by every process through Redis, with a per-process limit when Redis is down.
 
-Two shapes live here: a token bucket (a chat sender's flood control, per user across all their
-sockets and processes) and counted slots with expiring entries (open sockets per user). Both
-run as one Lua script each, so a check and its update are one atomic step on Redis, timed by
-Redis's own clock (processes on several machines need not agree on the time).
+`limits_cache` is the cache every counting limit reads and writes (DRF's throttles: login,
+token and register under AUTH_RATE_LIMIT): the shared cache, or this process's own memory
+while the shared cache fails. Two more shapes live here: a token bucket (a chat sender's flood
+control, per user across all their sockets and processes) and counted slots with expiring
+entries (open sockets per user). Both run as one Lua script each, so a check and its update
+are one atomic step on Redis, timed by Redis's own clock (processes on several machines need
+not agree on the time).
 
 Without Redis (`REDIS_URL` empty: one process) the same limits are kept in this process. When
 Redis fails (down, unreachable, timing out), a limit does not fail open and does not answer a
@@ -18,6 +21,7 @@ from collections import defaultdict
 
 import redis
 from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
 
 from social.cache import RedisCache
 
@@ -118,6 +122,10 @@ class _Local:
 
 local = _Local()
 _outage_logged = threading.Event()
+# After a failure the limits skip Redis for this long: a dead Redis costs each call a connection
+# attempt and redis-py's retries, which must not be paid on every request of an outage.
+RETRY_AFTER_OUTAGE_SECONDS = 5.0
+_skip_redis_until = 0.0
 
 
 def redis_client() -> redis.Redis | None:
@@ -129,14 +137,23 @@ def redis_client() -> redis.Redis | None:
     return None
 
 
+def redis_skipped() -> bool:
+    """True for a few seconds after a failure: the limits count in this process meanwhile."""
+    return time.monotonic() < _skip_redis_until
+
+
 def outage(what: str, error: Exception) -> None:
     """Note a Redis failure behind a limit: logged once until Redis answers again."""
+    global _skip_redis_until
+    _skip_redis_until = time.monotonic() + RETRY_AFTER_OUTAGE_SECONDS
     if not _outage_logged.is_set():
         _outage_logged.set()
         logger.warning("Redis unavailable (%s: %s): rate limits fall back to per-process counts", what, error)
 
 
 def recovered() -> None:
+    global _skip_redis_until
+    _skip_redis_until = 0.0
     if _outage_logged.is_set():
         _outage_logged.clear()
         logger.warning("Redis answers again: rate limits are shared again")
@@ -145,7 +162,7 @@ def recovered() -> None:
 def _run(script: str, key: str, *args) -> int | None:
     """Run a script on Redis; None when there is no Redis or it failed (then: per-process)."""
     client = redis_client()
-    if client is None:
+    if client is None or redis_skipped():
         return None
     try:
         result = client.eval(script, 1, cache.make_key(key), *args)
@@ -182,9 +199,49 @@ def slot_refresh(key: str, member: str, *, ttl: float) -> None:
 def slot_release(key: str, member: str) -> None:
     client = redis_client()
     local.release(key, member)
-    if client is None:
+    if client is None or redis_skipped():
         return
     try:
         client.zrem(cache.make_key(key), member)
     except REDIS_FAILURES as error:
         outage(key.split(":", 1)[0], error)
+
+
+class _LimitsCache:
+    """The cache API the limits use (get, set, add, incr, delete), on the shared cache, or on a
+    local-memory cache of this process while the shared one fails: a limit is never lifted
+    (failing open) and never a 500. Only Redis's outage errors fall back; a programming error
+    still raises."""
+
+    def __init__(self):
+        self.local = LocMemCache("social-limits-fallback", {"OPTIONS": {"MAX_ENTRIES": 100_000}})
+
+    def _call(self, method: str, *args, **kwargs):
+        if redis_skipped():
+            return getattr(self.local, method)(*args, **kwargs)
+        try:
+            result = getattr(caches["default"], method)(*args, **kwargs)
+        except REDIS_FAILURES as error:
+            outage("cache", error)
+            return getattr(self.local, method)(*args, **kwargs)
+        if isinstance(caches["default"], RedisCache):
+            recovered()
+        return result
+
+    def get(self, key, default=None):
+        return self._call("get", key, default)
+
+    def set(self, key, value, timeout=None):
+        return self._call("set", key, value, timeout)
+
+    def add(self, key, value, timeout=None):
+        return self._call("add", key, value, timeout)
+
+    def incr(self, key, delta=1):
+        return self._call("incr", key, delta)
+
+    def delete(self, key):
+        return self._call("delete", key)
+
+
+limits_cache = _LimitsCache()
