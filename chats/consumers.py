@@ -8,9 +8,9 @@ into frames. Domain and validation errors become `{"detail"}` frames with the se
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -63,9 +63,17 @@ def _slot_release(user_id, socket_id) -> None:
     limits.slot_release(_sockets_key(user_id), socket_id)
 
 
-# Redis calls off the event loop (a slow Redis must not stall every socket of the process) and
-# off Django's one thread for database work.
-_in_thread = sync_to_async(thread_sensitive=False)
+# Redis calls of the limits run off the event loop (a slow Redis must not stall every socket of
+# the process) and off Django's one thread for database work, on one thread of their own: one
+# Redis connection for all of a process's sockets, however many open at once.
+_limits_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-limits")
+
+
+def _in_thread(func):
+    async def call(*args):
+        return await asyncio.get_running_loop().run_in_executor(_limits_thread, func, *args)
+
+    return call
 
 
 def _error_text(error: Exception) -> str:
