@@ -1,9 +1,9 @@
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
 from accounts.privacy import email_for, embedded_email
+from accounts.usernames import UsernameValidator, username_normalize
 from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
 
@@ -77,8 +77,20 @@ class AuthorSerializer(AvatarUrlMixin, serializers.ModelSerializer):
         return {"id": str(user.pk), "username": user.username, "avatar": self.get_avatar(user)}
 
 
+class UsernameField(serializers.CharField):
+    """A username, NFKC-normalized before it is checked (accounts/usernames.py): fullwidth
+    `ａｌｉｃｅ` is `alice`; invisible and format characters are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=150, validators=[UsernameValidator()], **kwargs)
+
+    def to_internal_value(self, data):
+        # Validators (max_length too: NFKC can lengthen a name) run on the normalized name.
+        return username_normalize(super().to_internal_value(data))
+
+
 class RegisterInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    username = UsernameField()
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
@@ -93,7 +105,7 @@ class RefreshInput(serializers.Serializer):
 
 
 class ProfileUpdateInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
+    username = UsernameField(required=False)
     avatar = CleanImageField(required=False, max_length=255)
 
 

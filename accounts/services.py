@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -24,6 +25,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import EndedSession, User, UserSessionsEnd
 from accounts.selectors import SESSION_CLAIM, token_user
+from accounts.usernames import username_normalize, username_skeleton
 from posts.services import post_representations_touch
 from social.exceptions import Unauthenticated
 
@@ -54,9 +56,20 @@ def _close_sockets(group: str) -> None:
         async_to_sync(layer.group_send)(group, {"type": "session.ended"})
 
 
+def _username_taken(username: str, *, by_other_than=None) -> bool:
+    """Whether another user has this name, in any case, or one that looks the same (its
+    confusable skeleton: `аlice` with a Cyrillic а is `alice`)."""
+    others = User.objects.filter(Q(username__iexact=username) | Q(username_skeleton=username_skeleton(username)))
+    if by_other_than is not None:
+        others = others.exclude(pk=by_other_than.pk)
+    return others.exists()
+
+
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an active user. Raises ValidationError naming the field that is taken or weak."""
-    if User.objects.filter(username__iexact=username).exists():
+    """Create an active user. Raises ValidationError naming the field that is taken or weak.
+    `username` is stored NFKC-normalized (accounts/usernames.py)."""
+    username = username_normalize(username)
+    if _username_taken(username):
         raise ValidationError({"username": [USERNAME_TAKEN]})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": [EMAIL_TAKEN]})
@@ -70,6 +83,8 @@ def user_register(*, username: str, email: str, password: str) -> User:
             return User.objects.create_user(email=email, username=username, password=password)
     except IntegrityError as error:
         # Two registrations raced past the checks above; the unique indexes decided.
+        if _username_taken(username):
+            raise ValidationError({"username": [USERNAME_TAKEN]}) from error
         raise ValidationError({"email": [EMAIL_TAKEN]}) from error
 
 
@@ -77,8 +92,10 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
     """Change the caller's username and/or avatar (an already validated, re-encoded file)."""
     fields = []
     old_avatar = user.avatar.name if user.avatar else None
+    if username is not None:
+        username = username_normalize(username)
     if username is not None and username != user.username:
-        if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+        if _username_taken(username, by_other_than=user):
             raise ValidationError({"username": [USERNAME_TAKEN]})
         user.username = username
         fields.append("username")

@@ -7,7 +7,8 @@ from social.throttles import RateThrottle
 
 class _PerClientIP(RateThrottle):
     """Per client IP at `AUTH_RATE_LIMIT` (read on each request). The client IP honours
-    NUM_PROXIES, so a client cannot dodge the limit with its own X-Forwarded-For."""
+    NUM_PROXIES, so a client cannot dodge the limit with its own X-Forwarded-For; the count is
+    per process while Redis is down (social/limits.py)."""
 
     def rate(self) -> Rate:
         return rate_parse(settings.AUTH_RATE_LIMIT)

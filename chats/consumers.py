@@ -6,8 +6,9 @@ calls of `chats.services.message_send` (the service REST would use) and channel-
 into frames. Domain and validation errors become `{"detail"}` frames with the services' texts.
 """
 
+import asyncio
 import json
-import time
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID
 
 from channels.db import database_sync_to_async
@@ -18,6 +19,7 @@ from django.core.exceptions import ValidationError
 from accounts.selectors import session_is_ended
 from accounts.services import session_group, user_group
 from chats import selectors, services
+from social import limits
 from social.exceptions import DomainError, Forbidden
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -26,29 +28,52 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_MESSAGE_TOO_BIG_FALLBACK = 4009
 CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_A_MEMBER = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 NOT_JSON = 'Кадр должен быть JSON-объектом вида {"message": "текст"}.'
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
+TOO_MANY_SOCKETS = "Слишком много открытых соединений. Закройте лишние вкладки или устройства."
 
 
-class TokenBucket:
-    """Flood control of one socket: `rate` tokens per second refill a bucket `burst` deep."""
+def _flood_take(user_id) -> bool:
+    """One token of the user's flood bucket, shared by all their sockets on every process."""
+    return limits.bucket_take(
+        f"chat-flood:{user_id}", rate=settings.CHAT_MESSAGE_RATE, burst=settings.CHAT_MESSAGE_BURST
+    )
 
-    def __init__(self, rate: float, burst: int):
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
 
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+def _sockets_key(user_id) -> str:
+    return f"ws-sockets:{user_id}"
+
+
+def _slot_claim(user_id, socket_id) -> bool:
+    """One of the user's WS_MAX_SOCKETS_PER_USER socket slots. Slots expire unless refreshed,
+    so the slots of a process that died with open sockets free themselves."""
+    return limits.slot_claim(
+        _sockets_key(user_id), socket_id, cap=settings.WS_MAX_SOCKETS_PER_USER, ttl=settings.WS_SOCKET_SLOT_TTL
+    )
+
+
+def _slot_refresh(user_id, socket_id) -> None:
+    limits.slot_refresh(_sockets_key(user_id), socket_id, ttl=settings.WS_SOCKET_SLOT_TTL)
+
+
+def _slot_release(user_id, socket_id) -> None:
+    limits.slot_release(_sockets_key(user_id), socket_id)
+
+
+# Redis calls of the limits run off the event loop (a slow Redis must not stall every socket of
+# the process) and off Django's one thread for database work, on one thread of their own: one
+# Redis connection for all of a process's sockets, however many open at once.
+_limits_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-limits")
+
+
+def _in_thread(func):
+    async def call(*args):
+        return await asyncio.get_running_loop().run_in_executor(_limits_thread, func, *args)
+
+    return call
 
 
 def _error_text(error: Exception) -> str:
@@ -99,8 +124,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._leave_groups()
             await self.close()
             return
-        self.bucket = TokenBucket(settings.CHAT_MESSAGE_RATE, settings.CHAT_MESSAGE_BURST)
         await self.accept()
+        # Over the cap the socket is accepted first, so the client reads why it is closed.
+        if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
+            await self._detail(TOO_MANY_SOCKETS)
+            await self._leave_groups()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.slot_keeper = asyncio.create_task(self._keep_slot())
+
+    async def _keep_slot(self):
+        while True:
+            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
+            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
+
+    async def disconnect(self, code):
+        keeper = getattr(self, "slot_keeper", None)
+        if keeper is not None:
+            keeper.cancel()
+            self.slot_keeper = None
+            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
     async def _leave_groups(self):
         for group in self.groups:
@@ -113,7 +156,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
-        if not self.bucket.take():
+        if not await _in_thread(_flood_take)(self.user.pk):
             await self._detail(TOO_FAST)
             return
         try:

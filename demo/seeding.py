@@ -25,6 +25,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
 
 from accounts.models import User
+from accounts.usernames import username_skeleton
 from chats.models import Chat, ChatMember, Message
 from friends.models import Friendship
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
@@ -205,13 +206,14 @@ def seed(
             "users",
             lambda: write(
                 User,
-                ["id", "password", "email", "username", "avatar", "date_joined"],
+                ["id", "password", "email", "username", "username_skeleton", "avatar", "date_joined"],
                 (
                     (
                         user_id,
                         password,
                         f"demo-{tag}-{i}@demo.example",
                         f"demo_{tag}_{i}",
+                        username_skeleton(f"demo_{tag}_{i}"),
                         random.choice(avatar_pool) if i % 2 == 0 else "",
                         joined[i],
                     )

@@ -36,6 +36,12 @@ shared cache under a random snapshot id for RECO_SNAPSHOT_TTL seconds. The `Link
 the snapshot and a position in it, so a walk never shows a post twice, whatever new posts and
 likes arrive meanwhile; a later page costs what a feed page costs (`posts.selectors.post_refs`
 and the feed's renderer, posts/fragments.py). A cursor whose snapshot expired is a 400.
+
+Snapshots are bounded, since every first page writes one: a walk keeps at most
+RECO_SNAPSHOT_MAX_POSTS ids (16 bytes each; the walk ends there), and a viewer at most
+RECO_SNAPSHOTS_PER_USER walks: each walk takes the next of the viewer's slots, so a new walk
+overwrites the viewer's oldest one (whose cursor then answers the stale-walk 400). One client
+asking first pages in a loop used to add 14 KB an hour each (1.7 GB an hour).
 """
 
 import heapq
@@ -62,9 +68,11 @@ from social.pagination import decode_cursor, encode_cursor
 
 BAD_CURSOR = "Некорректный курсор."
 STALE_CURSOR = "Подборка рекомендаций устарела: запросите первую страницу заново, без cursor."
-SNAPSHOT_KEY = "posts:recommended:{}"
+SNAPSHOT_KEY = "posts:recommended:{viewer}:{slot}"
+SNAPSHOT_COUNTER_KEY = "posts:recommended:{viewer}:walks"
 TASTE_KEY = "posts:recommended-taste:{}"
-SNAPSHOT_ID = re.compile(r"[A-Za-z0-9_-]{22}")  # secrets.token_urlsafe(16)
+# "<slot>.<secrets.token_urlsafe(16)>": the viewer's slot and the walk's own random id.
+SNAPSHOT_ID = re.compile(r"(\d{1,3})\.([A-Za-z0-9_-]{22})")
 UUID_BYTES = 16
 
 
@@ -254,28 +262,47 @@ def authors_spread(ranked: list[Candidate], *, window: int, cap: int) -> list[uu
 # --- Snapshots: the walk's ranked ids in the shared cache --------------------------------------
 
 
+def _snapshot_slot(viewer: User) -> int:
+    """The next of the viewer's RECO_SNAPSHOTS_PER_USER slots (round robin, shared by every
+    process through the cache's atomic increment)."""
+    key = SNAPSHOT_COUNTER_KEY.format(viewer=viewer.pk.hex)
+    cache.add(key, 0, timeout=settings.RECO_SNAPSHOT_TTL)
+    try:
+        walks = cache.incr(key)
+    except ValueError:  # the counter expired between add and incr
+        walks = 0
+    return walks % settings.RECO_SNAPSHOTS_PER_USER
+
+
 def _snapshot_store(*, viewer: User, order: list[uuid.UUID]) -> str:
-    snapshot_id = secrets.token_urlsafe(16)
-    value = {"viewer": viewer.pk.hex, "ids": b"".join(post_id.bytes for post_id in order)}
-    cache.set(SNAPSHOT_KEY.format(snapshot_id), value, timeout=settings.RECO_SNAPSHOT_TTL)
-    return snapshot_id
+    """Keep the walk's first RECO_SNAPSHOT_MAX_POSTS ids in one of the viewer's slots (the
+    oldest walk's); its id for the cursor."""
+    slot, token = _snapshot_slot(viewer), secrets.token_urlsafe(16)
+    value = {"token": token, "ids": b"".join(post_id.bytes for post_id in order)}
+    cache.set(SNAPSHOT_KEY.format(viewer=viewer.pk.hex, slot=slot), value, timeout=settings.RECO_SNAPSHOT_TTL)
+    return f"{slot}.{token}"
 
 
 def _snapshot_load(*, viewer: User, snapshot_id: str) -> bytes:
-    """The walk's ids (16 bytes each); 400 when it expired or belongs to someone else."""
-    key = SNAPSHOT_KEY.format(snapshot_id)
+    """The walk's ids (16 bytes each); 400 when it expired or a newer walk took its slot. The
+    key holds the viewer: nobody reads another viewer's walk."""
+    slot, token = SNAPSHOT_ID.fullmatch(snapshot_id).groups()
+    key = SNAPSHOT_KEY.format(viewer=viewer.pk.hex, slot=int(slot))
     value = cache.get(key)
-    if value is None:
+    if value is None or not secrets.compare_digest(value["token"], token):
         raise ValidationError({"cursor": [STALE_CURSOR]})
-    if value["viewer"] != viewer.pk.hex:
-        raise ValidationError({"cursor": [BAD_CURSOR]})
     cache.touch(key, timeout=settings.RECO_SNAPSHOT_TTL)  # a reader still scrolling keeps it
     return value["ids"]
 
 
 def _cursor_parse(raw: str) -> tuple[str, int]:
     snapshot_id, position = decode_cursor(raw, size=2)
-    if not SNAPSHOT_ID.fullmatch(snapshot_id) or not (position.isascii() and position.isdigit() and len(position) < 7):
+    found = SNAPSHOT_ID.fullmatch(snapshot_id)
+    if (
+        not found
+        or int(found.group(1)) >= settings.RECO_SNAPSHOTS_PER_USER
+        or not (position.isascii() and position.isdigit() and len(position) < 7)
+    ):
         raise ValidationError({"cursor": [BAD_CURSOR]})
     return snapshot_id, int(position)
 
@@ -291,7 +318,7 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
     """
     if not cursor:
         ranked = recommendations_rank(viewer=viewer, now=timezone.now())
-        order = authors_spread(ranked, window=limit, cap=settings.RECO_AUTHOR_CAP)
+        order = authors_spread(ranked, window=limit, cap=settings.RECO_AUTHOR_CAP)[: settings.RECO_SNAPSHOT_MAX_POSTS]
         snapshot_id = _snapshot_store(viewer=viewer, order=order) if len(order) > limit else None
         page_ids, total, end = order[:limit], len(order), min(limit, len(order))
     else:

@@ -20,7 +20,7 @@ from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
 from posts.scores import hot_score, hot_score_expression
 from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
-from social.images import image_clean
+from social.images import images_clean
 
 logger = logging.getLogger(__name__)
 
@@ -76,22 +76,20 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
     """Create a post with 0–10 images, atomically.
 
     Preconditions: `author` is the caller (see `post_author_check`). Every image is decoded and
-    re-encoded (`image_clean`) before anything is stored, so one bad file (ValidationError
-    naming it, under `images`) stores nothing. The files are saved first and the rows written
-    in one transaction afterwards: a failed transaction deletes the saved files, and a storage
-    failure deletes those already saved (StorageUnavailable, 503), so no post ever points at a
-    missing file.
+    re-encoded (`images_clean`, within the request's decoded-pixel budget) before anything is
+    stored, so one bad file (ValidationError naming it, under `images`) stores nothing. The
+    files are saved first and the rows written in one transaction afterwards: a failed
+    transaction deletes the saved files, and a storage failure deletes those already saved
+    (StorageUnavailable, 503), so no post ever points at a missing file.
     """
     if len(images) > MAX_IMAGES:
         raise ValidationError({"images": [TOO_MANY_IMAGES]})
     if len(description) > MAX_DESCRIPTION:
         raise ValidationError({"description": [f"Не больше {MAX_DESCRIPTION} символов."]})
-    cleaned = []
-    for upload in images:
-        try:
-            cleaned.append(image_clean(upload))
-        except ValidationError as error:
-            raise ValidationError({"images": error.messages}) from error
+    try:
+        cleaned = images_clean(images)
+    except ValidationError as error:
+        raise ValidationError({"images": error.messages}) from error
 
     saved: list[str] = []
     try:

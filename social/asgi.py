@@ -12,7 +12,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
+from social.daphne_body_limit import enforce_body_limits  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
+
+# Body limits while the body streams in, chunked bodies included (see the module).
+enforce_body_limits()
 
 application = ProtocolTypeRouter(
     {

@@ -2,7 +2,8 @@
 
 A limit is `count/period` (`20/min`, `50/day`). A window opens with a caller's first request in
 a scope and lasts one period; past `count` requests in it the caller is refused until it ends,
-and told when (`Retry-After`). `hit` is the one function that talks to the cache.
+and told when (`Retry-After`). `hit` is the one function that talks to the cache (social.limits' `limits_cache`: the shared
+cache, or this process's own count while Redis is down).
 
 Two families use it, through the DRF throttles of social/throttles.py: per client IP before
 sign-in (`AUTH_RATE_LIMIT`: login and token share a bucket, register has its own;
@@ -15,7 +16,6 @@ import re
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 
 UNITS = {
@@ -70,6 +70,9 @@ def social_rates_parse(text: str) -> dict[str, Rate | None]:
 def hit(*, scope: str, ident: str, rate: Rate) -> float:
     """Count one request of `ident` in `scope`. 0 when it is allowed, else the seconds until
     its window ends. Two cache round trips in the steady state (add, incr)."""
+    # Imported here: settings.py imports this module to parse rates, before caches exist.
+    from social.limits import limits_cache as cache  # per process while Redis is down
+
     key = f"rate:{scope}:{ident}"
     now = time.time()
     # `add` opens the window only when none is open: concurrent first requests open one.

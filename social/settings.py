@@ -138,7 +138,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "social.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            # Its own instance in production (compose): bounded with an LRU policy, apart from
+            # the channel layer's, which must never evict.
+            "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
             "KEY_PREFIX": "social",
         }
     }
@@ -259,7 +261,15 @@ SPECTACULAR_SETTINGS = {
 # --- Domain settings ------------------------------------------------------------------------
 CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
+# Open sockets per user (EXTENSIONS.md §1): one more is accepted, told why, and closed with 4429.
+# Each socket holds a slot that expires WS_SOCKET_SLOT_TTL seconds after its last refresh (every
+# third of it), so a crashed process's sockets stop counting within that time.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
+WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
 # Encoded post objects kept per process for the post lists (posts/fragments.py), in bytes; 0
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
@@ -289,6 +299,10 @@ RECO_CANDIDATES = env.int("RECO_CANDIDATES", default=500)
 RECO_WINDOW_DAYS = env.int("RECO_WINDOW_DAYS", default=14)
 # A walk's ranked snapshot lives this long in the shared cache after its last page was read.
 RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
+# Bounds of the snapshots (posts/recommendations.py): post ids per walk (16 bytes each; the walk
+# ends there) and walks kept per viewer (a new one replaces the viewer's oldest).
+RECO_SNAPSHOT_MAX_POSTS = env.int("RECO_SNAPSHOT_MAX_POSTS", default=500)
+RECO_SNAPSHOTS_PER_USER = env.int("RECO_SNAPSHOTS_PER_USER", default=5)
 # The similar-taste signal (the heavy one) is kept per viewer this long (seconds; 0: never).
 RECO_TASTE_TTL = env.int("RECO_TASTE_TTL", default=300)
 if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:
@@ -344,7 +358,10 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Control characters of a message (a `%0a` in a path) are escaped: no forged log lines.
+    "formatters": {
+        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

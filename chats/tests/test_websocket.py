@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from accounts.services import user_deactivate
 from accounts.tests.factories import UserFactory
 from chats import services
-from chats.consumers import NO_MESSAGE, NOT_JSON, TOO_FAST
+from chats.consumers import NO_MESSAGE, NOT_JSON, TOO_FAST, TOO_MANY_SOCKETS, _slot_claim
 from chats.models import Chat, Message
 from chats.tests.support import bearer_headers, new_session, open_socket, refused, ws_path
 from social.asgi import application
@@ -274,6 +274,78 @@ async def test_a_flood_beyond_the_burst_gets_detail_frames_and_nothing_stored(tr
     assert (await socket.receive_json_from(timeout=3))["message"] == "снова можно"
     await socket.disconnect()
     await listener.disconnect()
+
+
+@override_settings(CHAT_MESSAGE_RATE=0.01, CHAT_MESSAGE_BURST=5)
+async def test_the_flood_bucket_is_per_user_across_all_their_sockets(trio):
+    # The attack: ten sockets used to flood ten times the rate. Five tokens for the user,
+    # whichever of their sockets spends them.
+    chat, alice, bob, _ = trio
+    sockets = [await open_socket(chat, alice) for _ in range(3)]
+    for i in range(3):
+        for n, socket in enumerate(sockets):
+            await socket.send_json_to({"message": f"flood {i}.{n}"})
+    refusals = 0
+    for socket in sockets:
+        frames = [await socket.receive_json_from(timeout=3) for _ in range(5)]  # the 5 stored
+        while not await socket.receive_nothing(timeout=0.3):
+            frames.append(await socket.receive_json_from())
+        refusals += sum(frame == {"detail": TOO_FAST} for frame in frames)
+    assert await database_sync_to_async(Message.objects.count)() == 5
+    assert refusals == 4
+    # Another user's bucket is their own.
+    bobs = await open_socket(chat, bob)
+    await bobs.send_json_to({"message": "я не флужу"})
+    assert (await bobs.receive_json_from(timeout=3))["message"] == "я не флужу"
+    for socket in [*sockets, bobs]:
+        await socket.disconnect()
+
+
+async def _refused_with_4429(chat, user) -> None:
+    socket = WebsocketCommunicator(application, ws_path(chat, user), headers=bearer_headers(await new_session(user)))
+    connected, _ = await socket.connect()
+    assert connected  # accepted first, so the client can read why
+    assert await socket.receive_json_from(timeout=3) == {"detail": TOO_MANY_SOCKETS}
+    assert await close_code(socket) == 4429
+
+
+@override_settings(WS_MAX_SOCKETS_PER_USER=3)
+async def test_a_socket_over_the_per_user_cap_is_told_why_and_closed_with_4429(trio):
+    chat, alice, bob, _ = trio
+    sockets = [await open_socket(chat, alice) for _ in range(3)]
+
+    await _refused_with_4429(chat, alice)
+
+    # The refused socket took no slot and receives nothing; the others still work.
+    await sockets[0].send_json_to({"message": "всё ещё здесь"})
+    assert (await sockets[2].receive_json_from(timeout=3))["message"] == "всё ещё здесь"
+    # Another user is not counted with alice.
+    bobs = await open_socket(chat, bob)
+    # A closed socket frees its slot.
+    await sockets[0].disconnect()
+    await asyncio.sleep(0.2)
+    sockets[0] = await open_socket(chat, alice)
+    for socket in [*sockets, bobs]:
+        await socket.disconnect()
+
+
+@override_settings(WS_MAX_SOCKETS_PER_USER=2, WS_SOCKET_SLOT_TTL=1.0)
+async def test_slots_left_by_a_crashed_process_expire(trio):
+    # A process that dies never releases its sockets' slots: here two slots claimed for sockets
+    # of no live process. They block a new socket only until they expire.
+    chat, alice, *_ = trio
+    for dead in ("dead-process.socket-1", "dead-process.socket-2"):
+        assert await database_sync_to_async(_slot_claim)(alice.pk, dead)
+
+    await _refused_with_4429(chat, alice)
+    await asyncio.sleep(1.2)
+
+    socket = await open_socket(chat, alice)
+    # A live socket refreshes its slot (every third of the TTL): it still counts long after.
+    await asyncio.sleep(1.5)
+    assert await database_sync_to_async(_slot_claim)(alice.pk, "another")
+    await _refused_with_4429(chat, alice)
+    await socket.disconnect()
 
 
 # --- server-initiated closes and events -------------------------------------------------------------
