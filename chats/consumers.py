@@ -16,8 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
-from accounts.services import session_group, user_group
 from chats import selectors, services
+from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -85,8 +85,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it.
         self.groups = [
-            services.chat_group(chat_id),
-            services.chat_member_group(chat_id, user.pk),
+            chat_group(chat_id),
+            chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
         if self.scope.get("session_id"):
