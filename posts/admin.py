@@ -1,11 +1,16 @@
 from django.contrib import admin
+from django.db.models import OuterRef
 from django.utils.html import format_html_join
 
+from accounts.admin import UserAdmin
 from posts import services
 from posts.models import Post, PostImage
 from posts.scores import hot_score
+from social.db import count_subquery
 
 PREVIEWS = 3  # thumbnails per post in the changelist
+
+UserAdmin.count_column("posts_total", "посты", lambda: count_subquery(Post.objects.filter(author=OuterRef("pk"))))
 
 
 class PostImageInline(admin.TabularInline):

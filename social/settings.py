@@ -32,6 +32,8 @@ CORS_URLS_REGEX = r"^/api/.*$"
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
+    # Before django.contrib.auth: its `changepassword` ends the user's sessions (accounts/management).
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,7 +45,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
-    "accounts",
     "posts",
     "friends",
     "chats",
