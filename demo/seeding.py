@@ -28,6 +28,7 @@ from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from friends.models import Friendship
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
+from posts.state import post_state_initial
 
 # Every demo user signs in with this password (its Argon2 hash is computed once per run).
 DEMO_PASSWORD = "demo-Parol-2026"
@@ -225,9 +226,9 @@ def seed(
             "posts",
             lambda: write(
                 Post,
-                ["id", "author", "description", "created_at", "likes_count", "views_count"],
+                ["id", "author", "description", "created_at", *STATE_FIELDS],
                 (
-                    (pid, author, _text(3, 40), created, like_counts[i], view_counts[i])
+                    (pid, author, _text(3, 40), created, *_post_state(created, like_counts[i], view_counts[i]))
                     for i, (pid, author, created) in enumerate(post_rows)
                 ),
             ),
@@ -301,6 +302,16 @@ def _friendships(write, user_ids, per_user, start, now) -> int:
     return write(Friendship, ["user", "friend", "created_at"], rows())
 
 
+# A seeded post's counters come with their rows (`_reactions` writes exactly that many), and
+# its popularity from them, through the owner of a post's state.
+STATE_FIELDS = ["likes_count", "views_count", "hot_score"]
+
+
+def _post_state(created_at, likes, views) -> list:
+    state = post_state_initial(created_at=created_at, likes=likes, views=views)
+    return [state[name] for name in STATE_FIELDS]
+
+
 def _posts_plan(user_ids, posts, likes, views, start, now):
     author_weights = long_tail_weights(len(user_ids), exponent=1.1)
     authors = random.choices(user_ids, weights=author_weights, k=posts)
@@ -338,7 +349,7 @@ def _chats(write, user_ids, chats, messages, start, now):
         created = _moment(start, now)
         chat_rows.append((uuid.uuid4(), f"Демо-чат {i + 1}", "", created, members))
     plan = spread(messages, long_tail_weights(chats, exponent=1.0), cap=messages or 1)
-    last = {}
+    last, written = {}, {}
 
     def message_rows():
         for (cid, _, _, created, members), k in zip(chat_rows, plan, strict=True):
@@ -346,14 +357,18 @@ def _chats(write, user_ids, chats, messages, start, now):
             for moment in moments:
                 yield (cid, random.choice(members), _text(1, 25), moment)
             if moments:
-                last[cid] = moments[-1]
+                last[cid], written[cid] = moments[-1], len(moments)
 
-    # Messages first (in memory) so each chat's last_message_at is known when the chat is written.
+    # Messages first (in memory) so each chat's counter and last_message_at are known when the
+    # chat is written: the state chats.services.chat_counters_move keeps from then on.
     planned = list(message_rows())
     write(
         Chat,
-        ["id", "title", "avatar", "created_at", "last_message_at"],
-        ((cid, title, avatar, created, last.get(cid)) for cid, title, avatar, created, _ in chat_rows),
+        ["id", "title", "avatar", "created_at", "last_message_at", "messages_count"],
+        (
+            (cid, title, avatar, created, last.get(cid), written.get(cid, 0))
+            for cid, title, avatar, created, _ in chat_rows
+        ),
     )
     member_count = write(
         ChatMember,

@@ -1,10 +1,7 @@
 """Every write of the posts app: create, delete, like toggles and view records.
 
-Counters on Post (`likes_count`, `views_count`) move with F() expressions in the same
-transaction as the Like/PostView row that justifies them, so they never drift from the rows.
-The post's `hot_score` (posts/scores.py) moves in the same UPDATE as the counters, and so does
-its `rev`: every write that changes what a post looks like to a client moves it, which is how
-the cached encodings of posts/fragments.py learn that they are stale.
+A post's counters, popularity and rev move only through posts/state.py, in the same
+transaction as the Like/PostView row that justifies them.
 """
 
 import logging
@@ -13,12 +10,12 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
-from posts.scores import hot_score, hot_score_expression
+from posts.state import post_state_initial, post_state_move
 from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
 from social.images import image_clean
 
@@ -37,18 +34,6 @@ STORAGE_FAILED = "Не удалось сохранить изображения,
 class StorageUnavailable(DomainError):
     status_code = 503
     default_message = STORAGE_FAILED
-
-
-# The popularity input each counter feeds (posts/scores.py).
-_SCORE_INPUTS = {"likes_count": "likes", "views_count": "views"}
-
-
-def _counter_move(counter: str, delta: int) -> dict:
-    """The UPDATE of a post whose `counter` moves by `delta`: the counter, the popularity from
-    its new value (every SET expression of an UPDATE reads the row as it was) and the rev (the
-    cached encodings of posts/fragments.py), always together."""
-    moved = F(counter) + delta
-    return {counter: moved, "hot_score": hot_score_expression(**{_SCORE_INPUTS[counter]: moved}), "rev": F("rev") + 1}
 
 
 def post_author_check(*, author_id, caller: User) -> None:
@@ -107,7 +92,7 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
         with transaction.atomic():
             now = timezone.now()
             post = Post.objects.create(
-                author=author, description=description, created_at=now, hot_score=hot_score(created_at=now)
+                author=author, description=description, created_at=now, **post_state_initial(created_at=now)
             )
             PostImage.objects.bulk_create(
                 PostImage(post=post, file=name, position=position) for position, name in enumerate(saved)
@@ -154,11 +139,11 @@ def like_toggle(*, post_id, user: User) -> bool:
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
-                Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", -1))
+                post_state_move(posts=Post.objects.filter(pk=post_id), likes=-1)
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
-            moved = Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", +1))
+            moved = post_state_move(posts=Post.objects.filter(pk=post_id), likes=+1)
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
             Like.objects.create(post_id=post_id, user=user)
@@ -184,7 +169,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
         with transaction.atomic():
             # The counter first: it locks the post row (concurrent first views queue here)
             # and proves the post still exists, since foreign keys are checked at commit.
-            moved = Post.objects.filter(pk=post_id).update(**_counter_move("views_count", +1))
+            moved = post_state_move(posts=Post.objects.filter(pk=post_id), views=+1)
             if not moved:
                 raise NotFound(POST_NOT_FOUND)
             try:
@@ -206,7 +191,7 @@ def post_edit(*, post: Post, fields: Sequence[str]) -> None:
         return
     with transaction.atomic():
         post.save(update_fields=list(fields))
-        Post.objects.filter(pk=post.pk).update(rev=F("rev") + 1)
+        post_state_move(posts=Post.objects.filter(pk=post.pk))
 
 
 def post_representations_touch(*, user_id) -> int:
@@ -214,7 +199,7 @@ def post_representations_touch(*, user_id) -> int:
     those they liked (the embedded likers). Call it after their username, email or avatar
     changed. A rare write, as wide as their likes; returns the number of posts touched."""
     liked = Like.objects.filter(user_id=user_id).values("post_id")
-    return Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)).update(rev=F("rev") + 1)
+    return post_state_move(posts=Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)))
 
 
 def user_posts_files_release(*, user_id) -> None:
@@ -232,10 +217,10 @@ def user_reactions_withdraw(*, user_id) -> None:
         # Their own like toggles wait (or find their likes gone), as in like_toggle.
         list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
         reactions = [
-            (Like.objects.filter(user_id=user_id), "likes_count"),
-            (PostView.objects.filter(viewer_id=user_id), "views_count"),
+            (Like.objects.filter(user_id=user_id), {"likes": -1}),
+            (PostView.objects.filter(viewer_id=user_id), {"views": -1}),
         ]
-        for rows, counter in reactions:
+        for rows, delta in reactions:
             post_ids = list(rows.values_list("post_id", flat=True))
-            Post.objects.filter(pk__in=post_ids).update(**_counter_move(counter, -1))
+            post_state_move(posts=Post.objects.filter(pk__in=post_ids), **delta)
             rows.delete()
