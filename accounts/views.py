@@ -25,14 +25,14 @@ from accounts.serializers import (
     UserSerializer,
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle
-from social.exceptions import Forbidden, Unauthenticated
+from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
+from social.schema import error_responses
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
 LOGGED_OUT = "Вы успешно вышли из аккаунта"
-CREDENTIALS = "Не удалось подтвердить учетные данные"
 
-ERRORS_401 = {401: OpenApiResponse(DetailOutput, description=CREDENTIALS)}
+CREDENTIAL_ERRORS = error_responses({401: selectors.WRONG_CREDENTIALS, 404: selectors.USER_NOT_FOUND})
 
 
 class PublicView(APIView):
@@ -48,7 +48,11 @@ class RegisterView(PublicView):
 
     @extend_schema(
         request=RegisterInput,
-        responses={201: RegisterOutput, 400: OpenApiResponse(description="Ошибки полей"), 403: DetailOutput},
+        responses={
+            201: RegisterOutput,
+            400: OpenApiResponse(description="Ошибки полей"),
+            **error_responses({403: "Неверный токен в заголовке Authorization"}),
+        },
     )
     def post(self, request):
         # The contract's 403: a client that sends a token which fails verification.
@@ -57,7 +61,7 @@ class RegisterView(PublicView):
                 if BearerAuthentication().authenticate(request) is None:
                     raise AuthenticationFailed()
             except AuthenticationFailed as error:
-                raise Forbidden(CREDENTIALS) from error
+                raise Forbidden(Unauthenticated.default_message) from error
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
@@ -70,7 +74,7 @@ class LoginView(PublicView):
 
     @extend_schema(
         request=CredentialsInput,
-        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput},
+        responses={200: LoginOutput, **CREDENTIAL_ERRORS},
         description="Sets the access/refresh cookies (HttpOnly) and the csrftoken cookie.",
     )
     def post(self, request):
@@ -86,7 +90,7 @@ class LoginView(PublicView):
 class TokenView(PublicView):
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput})
+    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, **CREDENTIAL_ERRORS})
     def post(self, request):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -98,7 +102,7 @@ class TokenView(PublicView):
 class TokenRefreshView(PublicView):
     @extend_schema(
         request=RefreshInput,
-        responses={200: TokenPairOutput, 401: DetailOutput},
+        responses={200: TokenPairOutput, **error_responses({401: Unauthenticated.default_message})},
         description="With `refresh` in the body: a new pair in the body. With an empty body: "
         "the refresh cookie is rotated, both cookies are set again and the body is `{}`.",
     )
@@ -141,7 +145,7 @@ def _session_of(request) -> tuple[str | None, str | None, bool]:
 
 
 class LogoutView(PublicView):
-    @extend_schema(request=None, responses={200: DetailOutput, 403: DetailOutput})
+    @extend_schema(request=None, responses={200: DetailOutput, **error_responses({403: CSRF_MESSAGE})})
     def delete(self, request):
         session_id, raw_refresh, from_cookie = _session_of(request)
         if session_id and from_cookie:
@@ -154,7 +158,7 @@ class LogoutView(PublicView):
 
 
 class CurrentUserView(APIView):
-    @extend_schema(responses={200: UserSerializer, 401: DetailOutput})
+    @extend_schema(responses={200: UserSerializer})
     def get(self, request):
         return Response(UserSerializer(request.user, context={"request": request}).data)
 

@@ -5,16 +5,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput
 from chats import selectors, services
 from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
+from social.schema import error_responses
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput),
-    403: OpenApiResponse(DetailOutput),
-    404: OpenApiResponse(DetailOutput),
-}
+ERRORS = error_responses({403: "Не участник чата / действие от имени другого пользователя", 404: "Не найдено"})
 
 
 class ChatCreateView(APIView):

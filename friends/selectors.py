@@ -11,10 +11,8 @@ from accounts.models import User
 from friends.models import Friendship
 from posts.models import Post
 from social.db import count_subquery
-from social.exceptions import NotFound
+from social.exceptions import UserNotFound
 from social.pagination import PageRequest, keyset_filter, take_page
-
-USER_NOT_FOUND = "Пользователь не найден."
 
 FRIENDS_PAGE_KEY = ("created_at", "id")
 SEARCH_PAGE_KEY = ("username_key", "id")
@@ -24,7 +22,7 @@ def user_active_get(*, user_id: uuid.UUID) -> User:
     """The active user with this id; unknown or deactivated → NotFound (404)."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return user
 
 
@@ -95,5 +93,5 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
         .first()
     )
     if profile is None:
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return profile

@@ -49,7 +49,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
@@ -58,9 +57,9 @@ from friends.models import Friendship
 from posts.models import Like, Post, PostView
 from posts.scores import popularity
 from posts.selectors import Page, post_refs
+from social.exceptions import InvalidCursor
 from social.pagination import decode_cursor, encode_cursor
 
-BAD_CURSOR = "Некорректный курсор."
 STALE_CURSOR = "Подборка рекомендаций устарела: запросите первую страницу заново, без cursor."
 SNAPSHOT_KEY = "posts:recommended:{}"
 TASTE_KEY = "posts:recommended-taste:{}"
@@ -266,9 +265,9 @@ def _snapshot_load(*, viewer: User, snapshot_id: str) -> bytes:
     key = SNAPSHOT_KEY.format(snapshot_id)
     value = cache.get(key)
     if value is None:
-        raise ValidationError({"cursor": [STALE_CURSOR]})
+        raise InvalidCursor(STALE_CURSOR)
     if value["viewer"] != viewer.pk.hex:
-        raise ValidationError({"cursor": [BAD_CURSOR]})
+        raise InvalidCursor()
     cache.touch(key, timeout=settings.RECO_SNAPSHOT_TTL)  # a reader still scrolling keeps it
     return value["ids"]
 
@@ -276,7 +275,7 @@ def _snapshot_load(*, viewer: User, snapshot_id: str) -> bytes:
 def _cursor_parse(raw: str) -> tuple[str, int]:
     snapshot_id, position = decode_cursor(raw, size=2)
     if not SNAPSHOT_ID.fullmatch(snapshot_id) or not (position.isascii() and position.isdigit() and len(position) < 7):
-        raise ValidationError({"cursor": [BAD_CURSOR]})
+        raise InvalidCursor()
     return snapshot_id, int(position)
 
 
@@ -299,7 +298,7 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
         ids = _snapshot_load(viewer=viewer, snapshot_id=snapshot_id)
         total = len(ids) // UUID_BYTES
         if not 0 < position < total:
-            raise ValidationError({"cursor": [BAD_CURSOR]})
+            raise InvalidCursor()
         end = min(position + limit, total)
         page_ids = [
             uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])

@@ -19,11 +19,9 @@ from django.db.models.functions import RowNumber
 from accounts.models import User
 from posts.models import Like, Post, PostImage
 from social.db import prepared_cursor
-from social.exceptions import NotFound
+from social.exceptions import PostNotFound, UserNotFound
 from social.pagination import PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
-POST_NOT_FOUND = "Пост не найден."
-USER_NOT_FOUND = "Пользователь не найден."
 KEY_FIELDS = ("created_at", "id")
 KEY_SIZE = len(KEY_FIELDS)
 
@@ -216,7 +214,7 @@ def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
     """One page of one user's posts as PostRef rows, newest first. NotFound for an unknown
     user."""
     if not User.objects.filter(pk=user_id).exists():
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return _refs_page(viewer=viewer, page=page, author_id=user_id)
 
 
@@ -224,7 +222,7 @@ def post_detail(*, post_id, viewer: User) -> Post:
     """One post with its representation's data. NotFound for an unknown post."""
     post = posts_for(viewer=viewer).filter(pk=post_id).first()
     if post is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     return with_details([post])[0]
 
 
@@ -232,7 +230,7 @@ def post_get(*, post_id) -> Post:
     """The bare post (for permission checks before a write). NotFound for an unknown post."""
     post = Post.objects.only("id", "author_id").filter(pk=post_id).first()
     if post is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     return post
 
 
@@ -240,7 +238,7 @@ def post_likers_page(*, post_id, page: PageRequest) -> Page:
     """One page of the users who liked a post, most recent like first. NotFound for an
     unknown post. Keyset on the like's (created_at, id), served by `like_recent_idx`."""
     if not Post.objects.filter(pk=post_id).exists():
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     likes = Like.objects.filter(post_id=post_id).select_related("user").order_by("-created_at", "-id")
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
     rows, cursor = take_page(likes, limit=page.limit, key=_row_key)

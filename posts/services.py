@@ -16,14 +16,13 @@ from django.utils import timezone
 from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
-from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
+from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import image_clean
 
 logger = logging.getLogger(__name__)
 
 MAX_IMAGES = 10
 MAX_DESCRIPTION = 5000
-POST_NOT_FOUND = "Пост не найден."
 NOT_THE_AUTHOR = "Нельзя создать пост от имени другого пользователя."
 NOT_YOUR_POST = "Удалить пост может только его автор."
 NOT_YOUR_LIKE = "Нельзя поставить лайк от имени другого пользователя."
@@ -34,11 +33,6 @@ STORAGE_FAILED = "Не удалось сохранить изображения,
 class StorageUnavailable(DomainError):
     status_code = 503
     default_message = STORAGE_FAILED
-
-
-def post_author_check(*, author_id, caller: User) -> None:
-    """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
-    acting_as_check(user_id=author_id, caller=caller, message=NOT_THE_AUTHOR)
 
 
 def _files_release(names: Sequence[str]) -> None:
@@ -60,7 +54,7 @@ def _files_delete(names: Sequence[str]) -> None:
 def post_create(*, author: User, description: str, images: Sequence) -> Post:
     """Create a post with 0–10 images, atomically.
 
-    Preconditions: `author` is the caller (see `post_author_check`). Every image is decoded and
+    Preconditions: `author` is the caller (`acting_as_check` with NOT_THE_AUTHOR). Every image is decoded and
     re-encoded (`image_clean`) before anything is stored, so one bad file (ValidationError
     naming it, under `images`) stores nothing. The files are saved first and the rows written
     in one transaction afterwards: a failed transaction deletes the saved files, and a storage
@@ -145,12 +139,12 @@ def like_toggle(*, post_id, user: User) -> bool:
             # PostgreSQL checks our (deferred) foreign keys only at commit.
             moved = post_state_move(posts=Post.objects.filter(pk=post_id), likes=+1)
             if not moved:
-                raise NotFound(POST_NOT_FOUND)
+                raise PostNotFound()
             Like.objects.create(post_id=post_id, user=user)
             return True
     except IntegrityError:
         # The post was deleted between our update and the commit.
-        raise NotFound(POST_NOT_FOUND) from None
+        raise PostNotFound() from None
 
 
 def post_view_record(*, post_id, viewer: User) -> bool:
@@ -162,7 +156,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     """
     author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
     if author_id is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     if author_id == viewer.pk or PostView.objects.filter(post_id=post_id, viewer=viewer).exists():
         return False  # the common case of a repeated view costs no write
     try:
@@ -171,7 +165,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
             # and proves the post still exists, since foreign keys are checked at commit.
             moved = post_state_move(posts=Post.objects.filter(pk=post_id), views=+1)
             if not moved:
-                raise NotFound(POST_NOT_FOUND)
+                raise PostNotFound()
             try:
                 with transaction.atomic():
                     PostView.objects.create(post_id=post_id, viewer=viewer)
@@ -180,7 +174,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     except _AlreadyCounted:
         return False  # a concurrent request of the same viewer counted it first
     except IntegrityError:
-        raise NotFound(POST_NOT_FOUND) from None  # the post went between update and commit
+        raise PostNotFound() from None  # the post went between update and commit
     return True
 
 

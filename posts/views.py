@@ -7,20 +7,17 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput, UserSerializer
+from accounts.serializers import UserSerializer
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
+from social.schema import error_responses
 
 NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput, description="Не удалось подтвердить учетные данные"),
-    403: OpenApiResponse(DetailOutput, description="Действие от имени другого пользователя"),
-    404: OpenApiResponse(DetailOutput, description="Не найдено"),
-}
+ERRORS = error_responses({403: "Действие от имени другого пользователя", 404: "Не найдено"})
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Из заголовка Link rel=next предыдущей страницы"),
@@ -62,7 +59,7 @@ class PostCreateView(APIView):
         fields = {key: request.data.get(key) for key in ("author", "description") if key in request.data}
         data = PostCreateInput(data=fields)
         data.is_valid(raise_exception=True)
-        services.post_author_check(author_id=data.validated_data["author"], caller=request.user)
+        acting_as_check(user_id=data.validated_data["author"], caller=request.user, message=services.NOT_THE_AUTHOR)
         post = services.post_create(
             author=request.user, description=data.validated_data["description"], images=_uploads(request)
         )
@@ -84,7 +81,6 @@ class RecommendedView(APIView):
         responses={
             200: PostSerializer(many=True),
             400: OpenApiResponse(description="`limit` out of range, a malformed cursor or an expired walk"),
-            401: ERRORS[401],
         },
         description=(
             "The caller's recommendations: the feed's post objects ranked by friends' posts, posts "

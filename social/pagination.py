@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from social.exceptions import InvalidCursor
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 512
@@ -43,7 +45,7 @@ def encode_cursor(values: Sequence) -> str:
 def decode_cursor(raw: str | None, *, size: int) -> list | None:
     if raw is None or raw == "":
         return None
-    invalid = ValidationError({"cursor": ["Некорректный курсор."]})
+    invalid = InvalidCursor()
     if len(raw) > MAX_CURSOR_LENGTH:
         raise invalid
     try:
@@ -98,7 +100,7 @@ def cursor_values(fields: Sequence, after: list) -> list:
     try:
         return [field.to_python(value) for field, value in zip(fields, after, strict=True)]
     except (ValidationError, ValueError, TypeError):
-        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
+        raise InvalidCursor() from None
 
 
 def _field_of(queryset: QuerySet, name: str):
