@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
+from social.pagination import Page
 
 CHAT_NOT_FOUND = "Чат не найден."
 NOT_A_MEMBER = "Вы не участник этого чата."
@@ -46,17 +47,18 @@ def _members_prefetch() -> Prefetch:
     return Prefetch("memberships", queryset=ChatMember.objects.select_related("user").order_by("id"))
 
 
-def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> list[Message]:
+def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> Page:
     """One page of a chat's history, newest first, with authors (one query).
 
     `before` (a message id) pages by keyset and then `offset` is ignored; otherwise `offset`
     counts back from the newest message. Both walk the (chat, -id) index, so a page costs the
-    same at 100 or 1,000,000 messages (offset is bounded by the caller).
+    same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
+    by offset and `before`, so the page has no cursor.
     """
     messages = Message.objects.filter(chat=chat).select_related("user").order_by("-id")
     if before is not None:
-        return list(messages.filter(id__lt=before)[:limit])
-    return list(messages[offset : offset + limit])
+        return Page(items=list(messages.filter(id__lt=before)[:limit]))
+    return Page(items=list(messages[offset : offset + limit]))
 
 
 def user_chats(*, user) -> list[Chat]:

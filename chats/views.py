@@ -49,8 +49,8 @@ class ChatMessagesView(APIView):
         chat = selectors.chat_for_member(chat_id, request.user)
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
-        messages = selectors.chat_messages_page(chat=chat, **query.validated_data)
-        return Response(MessageOutput(messages, many=True, context={"request": request}).data)
+        page = selectors.chat_messages_page(chat=chat, **query.validated_data)
+        return Response(MessageOutput(page.items, many=True, context={"request": request}).data)
 
 
 class UserChatsView(APIView):

@@ -12,7 +12,7 @@ from friends.models import Friendship
 from posts.models import Post
 from social.db import count_subquery
 from social.exceptions import UserNotFound
-from social.pagination import PageRequest, keyset_filter, take_page
+from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 FRIENDS_PAGE_KEY = ("created_at", "id")
 SEARCH_PAGE_KEY = ("username_key", "id")
@@ -31,7 +31,7 @@ def is_friend(*, user: User, friend: User) -> bool:
     return Friendship.objects.filter(user=user, friend=friend).exists()
 
 
-def friends_page(*, user: User, page: PageRequest) -> tuple[list[User], str | None]:
+def friends_page(*, user: User, page: PageRequest) -> Page:
     """One page of `user`'s active friends, newest friendship first, and the next cursor.
 
     Keyset on the friendship row's (created_at, id), served by `friendship_recent_idx`;
@@ -44,8 +44,8 @@ def friends_page(*, user: User, page: PageRequest) -> tuple[list[User], str | No
         .order_by("-created_at", "-id")
     )
     rows = keyset_filter(rows, fields=FRIENDS_PAGE_KEY, after=page.after)
-    friendships, cursor = take_page(rows, limit=page.limit, key=lambda row: (row.created_at.isoformat(), row.id))
-    return [friendship.friend for friendship in friendships], cursor
+    friendships = take_page(rows, limit=page.limit, key=lambda row: (row.created_at.isoformat(), row.id))
+    return Page(items=[friendship.friend for friendship in friendships.items], next_cursor=friendships.next_cursor)
 
 
 def _username_key():
@@ -72,7 +72,7 @@ def users_search_queryset(*, query: str, after: list | None) -> QuerySet:
     return keyset_filter(users, fields=SEARCH_PAGE_KEY, after=after, descending=False)
 
 
-def users_search_page(*, query: str, page: PageRequest) -> tuple[list[User], str | None]:
+def users_search_page(*, query: str, page: PageRequest) -> Page:
     """One page of `users_search_queryset` and the next page's cursor."""
     users = users_search_queryset(query=query, after=page.after)
     return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))

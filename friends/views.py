@@ -33,9 +33,9 @@ class FriendsAllView(APIView):
     )
     def get(self, request):
         page = page_request(request.query_params, key_size=len(selectors.FRIENDS_PAGE_KEY))
-        friends, cursor = selectors.friends_page(user=request.user, page=page)
-        body = UserSerializer(friends, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, cursor))
+        friends = selectors.friends_page(user=request.user, page=page)
+        body = UserSerializer(friends.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, friends.next_cursor))
 
 
 class FriendCheckView(APIView):
@@ -78,9 +78,9 @@ class UserSearchView(APIView):
         data = SearchInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         page = page_request(request.query_params, key_size=len(selectors.SEARCH_PAGE_KEY))
-        users, cursor = selectors.users_search_page(query=data.validated_data["search"], page=page)
-        body = AuthorSerializer(users, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, cursor))
+        users = selectors.users_search_page(query=data.validated_data["search"], page=page)
+        body = AuthorSerializer(users.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, users.next_cursor))
 
 
 class ProfileView(APIView):

@@ -56,9 +56,9 @@ from accounts.models import User
 from friends.models import Friendship
 from posts.models import Like, Post, PostView
 from posts.scores import popularity
-from posts.selectors import Page, post_refs
+from posts.selectors import post_refs
 from social.exceptions import InvalidCursor
-from social.pagination import decode_cursor, encode_cursor
+from social.pagination import Page, decode_cursor, encode_cursor
 
 STALE_CURSOR = "Подборка рекомендаций устарела: запросите первую страницу заново, без cursor."
 SNAPSHOT_KEY = "posts:recommended:{}"

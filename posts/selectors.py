@@ -20,16 +20,10 @@ from accounts.models import User
 from posts.models import Like, Post, PostImage
 from social.db import prepared_cursor
 from social.exceptions import PostNotFound, UserNotFound
-from social.pagination import PageRequest, cursor_values, keyset_filter, page_cut, take_page
+from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
 KEY_FIELDS = ("created_at", "id")
 KEY_SIZE = len(KEY_FIELDS)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list
-    next_cursor: str | None
 
 
 def _row_key(row) -> tuple:
@@ -187,8 +181,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
         if author_id is not None:
             queryset = queryset.filter(author_id=author_id)
         queryset = keyset_filter(queryset, fields=KEY_FIELDS, after=page.after)
-        rows, cursor = take_page(queryset, limit=page.limit, key=_row_key)
-        return Page(items=rows, next_cursor=cursor)
+        return take_page(queryset, limit=page.limit, key=_row_key)
     params = {"viewer": viewer.pk, "limit": page.limit + 1}
     if author_id is not None:
         params["author"] = author_id
@@ -200,8 +193,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
     with prepared_cursor(connection) as db:
         db.execute(sql, params)
         rows = [PostRef(*row) for row in db.fetchall()]
-    rows, next_cursor = page_cut(rows, limit=page.limit, key=_row_key)
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_cut(rows, limit=page.limit, key=_row_key)
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
@@ -241,5 +233,5 @@ def post_likers_page(*, post_id, page: PageRequest) -> Page:
         raise PostNotFound()
     likes = Like.objects.filter(post_id=post_id).select_related("user").order_by("-created_at", "-id")
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
-    rows, cursor = take_page(likes, limit=page.limit, key=_row_key)
-    return Page(items=[like.user for like in rows], next_cursor=cursor)
+    rows = take_page(likes, limit=page.limit, key=_row_key)
+    return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)

@@ -22,6 +22,15 @@ MAX_CURSOR_LENGTH = 512
 
 
 @dataclass(frozen=True)
+class Page:
+    """What every paged selector returns: the page's rows and the next page's cursor (None on
+    the last page, or for lists paged by other means, like a chat's history by offset)."""
+
+    items: list
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
 class PageRequest:
     limit: int
     after: list | None  # the cursor's key values, or None for the first page
@@ -116,18 +125,18 @@ def _field_of(queryset: QuerySet, name: str):
     return field.target_field if field.is_relation else field
 
 
-def take_page(queryset: QuerySet, *, limit: int, key) -> tuple[list, str | None]:
+def take_page(queryset: QuerySet, *, limit: int, key) -> Page:
     """Fetch one page (limit + 1 rows tell whether a next page exists) and its next cursor."""
     return page_cut(list(queryset[: limit + 1]), limit=limit, key=key)
 
 
-def page_cut(rows: list, *, limit: int, key) -> tuple[list, str | None]:
+def page_cut(rows: list, *, limit: int, key) -> Page:
     """One page of `rows`, fetched `limit + 1` at a time, and the next page's cursor: the
     extra row only tells that there is one."""
     if len(rows) <= limit:
-        return rows, None
+        return Page(items=rows)
     rows = rows[:limit]
-    return rows, encode_cursor(key(rows[-1]))
+    return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))
 
 
 def next_link(request, cursor: str | None) -> dict:
