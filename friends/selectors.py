@@ -9,7 +9,6 @@ from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from friends.models import Friendship
-from posts.models import Post
 from social.db import count_subquery
 from social.exceptions import UserNotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
@@ -24,6 +23,11 @@ def user_active_get(*, user_id: uuid.UUID) -> User:
     if user is None:
         raise UserNotFound()
     return user
+
+
+def friend_ids(*, user: User) -> list:
+    """The ids of `user`'s friends (every one: a list the recommendations rank with)."""
+    return list(Friendship.objects.filter(user=user).values_list("friend_id", flat=True))
 
 
 def is_friend(*, user: User, friend: User) -> bool:
@@ -78,17 +82,18 @@ def users_search_page(*, query: str, page: PageRequest) -> Page:
     return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))
 
 
-def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
+def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = None) -> User:
     """The public profile of an active user, as seen by `viewer`: the user annotated with
-    `friends_count` (active friends), `posts_count` and `is_friend` (of the viewer), in one
-    query. Unknown or deactivated → NotFound (404)."""
+    `friends_count` (active friends), `is_friend` (of the viewer) and the `counts` that the
+    apps above add (name → a correlated count on OuterRef("pk"); posts adds `posts_count`), in
+    one query. Unknown or deactivated → NotFound (404)."""
     profile = (
         User.objects.filter(pk=user_id, is_active=True)
         .only("id", "username", "avatar")
         .annotate(
             friends_count=count_subquery(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
-            posts_count=count_subquery(Post.objects.filter(author=OuterRef("pk"))),
             is_friend=Exists(Friendship.objects.filter(user=viewer, friend=OuterRef("pk"))),
+            **(counts or {}),
         )
         .first()
     )

@@ -5,7 +5,7 @@ from rest_framework.views import APIView
 
 from accounts.serializers import AuthorSerializer, DetailOutput, UserSerializer
 from friends import selectors, services
-from friends.serializers import FriendCheckOutput, ProfileOutput, SearchInput
+from friends.serializers import FriendCheckOutput, SearchInput
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request
 from social.schema import error_responses
@@ -81,10 +81,3 @@ class UserSearchView(APIView):
         users = selectors.users_search_page(query=data.validated_data["search"], page=page)
         body = AuthorSerializer(users.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, users.next_cursor))
-
-
-class ProfileView(APIView):
-    @extend_schema(responses={200: ProfileOutput, **NO_SUCH_USER})
-    def get(self, request, user_id):
-        profile = selectors.profile_detail(user_id=user_id, viewer=request.user)
-        return Response(ProfileOutput(profile, context={"request": request}).data)

@@ -53,7 +53,7 @@ from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from accounts.models import User
-from friends.models import Friendship
+from friends.selectors import friend_ids as friends_of
 from posts.models import Like, Post, PostView
 from posts.scores import popularity
 from posts.selectors import post_refs
@@ -76,10 +76,6 @@ class Candidate:
 
 
 # --- Candidates: a bounded number of aggregate queries, once per walk ---------------------------
-
-
-def _friend_ids(viewer: User) -> list:
-    return list(Friendship.objects.filter(user=viewer).values_list("friend_id", flat=True))
 
 
 def _friends_posts(friend_ids: list, *, since: datetime, size: int) -> list:
@@ -170,7 +166,7 @@ def recommendations_rank(*, viewer: User, now: datetime) -> list[Candidate]:
     """Every candidate for `viewer`, best first (ties: newer first, then by id)."""
     size = settings.RECO_CANDIDATES
     since = now - timedelta(days=settings.RECO_WINDOW_DAYS)
-    friend_ids = _friend_ids(viewer)
+    friend_ids = friends_of(user=viewer)
     # A user with no friends skips the two pools that would be empty anyway.
     friends_posts = _friends_posts(friend_ids, since=since, size=size) if friend_ids else []
     friend_liked = _friend_liked(friend_ids, since=since, size=size) if friend_ids else {}

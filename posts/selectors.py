@@ -18,7 +18,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from posts.models import Like, Post, PostImage
-from social.db import prepared_cursor
+from social.db import count_subquery, prepared_cursor
 from social.exceptions import PostNotFound, UserNotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
@@ -224,6 +224,12 @@ def post_get(*, post_id) -> Post:
     if post is None:
         raise PostNotFound()
     return post
+
+
+def posts_count_of_author():
+    """How many posts the user of the outer query (OuterRef("pk")) wrote: a correlated count,
+    for a query of users (a public profile)."""
+    return count_subquery(Post.objects.filter(author=OuterRef("pk")))
 
 
 def post_likers_page(*, post_id, page: PageRequest) -> Page:

@@ -8,6 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import UserSerializer
+from friends import selectors as friends_selectors
+from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
@@ -144,3 +146,12 @@ class PostLikersView(APIView):
         )
         body = UserSerializer(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class ProfileView(APIView):
+    @extend_schema(responses={200: ProfileOutput, **error_responses({404: "Нет такого активного пользователя"})})
+    def get(self, request, user_id):
+        profile = friends_selectors.profile_detail(
+            user_id=user_id, viewer=request.user, counts={"posts_count": selectors.posts_count_of_author()}
+        )
+        return Response(ProfileOutput(profile, context={"request": request}).data)
