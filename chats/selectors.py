@@ -19,7 +19,11 @@ def chat_for_member(chat_id, user) -> Chat:
     Raises NotFound for no such chat (or a malformed id) and Forbidden for a non-member.
     """
     membership = ChatMember.objects.filter(chat=OuterRef("pk"), user_id=user.pk)
-    chat = Chat.objects.filter(pk=chat_id).annotate(is_member=Exists(membership)).first() if _is_uuid(chat_id) else None
+    chat = (
+        Chat.objects.filter(pk=chat_id).annotate(is_member=Exists(membership)).first()
+        if uuid_or_none(chat_id)
+        else None
+    )
     if chat is None:
         raise NotFound(CHAT_NOT_FOUND)
     if not chat.is_member:
@@ -27,14 +31,14 @@ def chat_for_member(chat_id, user) -> Chat:
     return chat
 
 
-def _is_uuid(value) -> bool:
+def uuid_or_none(value) -> UUID | None:
+    """`value` as a UUID, or None when it is not one (a malformed id in a path)."""
     if isinstance(value, UUID):
-        return True
+        return value
     try:
-        UUID(str(value))
+        return UUID(str(value))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def chat_with_users(*, chat_id) -> Chat:
