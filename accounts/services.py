@@ -37,7 +37,6 @@ SHOWN_FIELDS = frozenset({"username", "email", "avatar"})
 class TokenPair:
     access: str
     refresh: str
-    session_id: str
 
 
 def user_register(*, username: str, email: str, password: str) -> User:
@@ -86,9 +85,8 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
 def session_start(*, user: User) -> TokenPair:
     """Mint the first token pair of a new session for an authenticated, active user."""
     refresh = RefreshToken.for_user(user)
-    session_id = uuid.uuid4().hex
-    refresh[SESSION_CLAIM] = session_id
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), session_id=session_id)
+    refresh[SESSION_CLAIM] = uuid.uuid4().hex
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
 def session_refresh(*, raw_refresh: str) -> TokenPair:
@@ -101,7 +99,6 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
         refresh = RefreshToken(raw_refresh)
     except TokenError as error:
         raise Unauthenticated() from error
-    session_id = refresh.get(SESSION_CLAIM)
     if token_user(refresh) is None:
         raise Unauthenticated()
     with transaction.atomic():
@@ -114,7 +111,7 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
         refresh.set_exp()
         refresh.set_iat()
         refresh.outstand()
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), session_id=session_id)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
 def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> None:

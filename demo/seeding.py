@@ -4,9 +4,9 @@ Everything a run writes is new (fresh users with a run tag in their names), so a
 data beside the first and never collides with it. Distributions have the long tail of a real
 network: a few authors write most posts, a few posts get most likes, a few chats most messages.
 
-On PostgreSQL the big tables go in through COPY (psycopg's `cursor.copy`), elsewhere through
-`bulk_create` in batches (`--bulk-create` forces it). Measured here for 50,000 posts and 500,000
-likes: COPY 12.8 s, bulk_create 26.0 s.
+On PostgreSQL the big tables go in through COPY (psycopg's `cursor.copy`, about twice as fast;
+README "Performance and tuning"), elsewhere through `bulk_create` in batches (`--bulk-create`
+forces it).
 """
 
 import io
@@ -264,7 +264,7 @@ def seed(
     if connection.vendor == "postgresql":
         # Fresh planner statistics: right after a bulk load, autovacuum has not analyzed the
         # tables yet, and stale row estimates turn the feed's likers query into a parallel hash
-        # join over every user (measured: 15 ms instead of 1 ms per feed page at 50k posts).
+        # join over every user (README "Performance and tuning").
         tables = [User, Friendship, Post, PostImage, Like, PostView, Chat, ChatMember, Message]
         timed("analyze", lambda: _analyze(tables))
     return counts

@@ -152,7 +152,7 @@ def with_details(posts: list[Post]) -> list[Post]:
 
 # The page query of the feed and of a user's posts, written out for PostgreSQL: it runs on
 # every page read, and building and compiling it with the ORM cost more than PostgreSQL spends
-# running it (0.86 vs 0.36 ms a page in process; README "Performance and tuning"). The same
+# running it (README "Performance and tuning"). The same
 # query as post_refs + keyset_filter, which serve the embedded SQLite default. The redundant
 # bound on created_at starts the index range scan at the cursor (see keyset_filter).
 # The page is cut before `liked_by_me` is looked up: with the EXISTS beside the ORDER BY ...

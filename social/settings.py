@@ -198,11 +198,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
+# Rotation and blacklisting on refresh are ours (accounts.services.session_refresh), not
+# simplejwt's refresh view, so its rotation flags would be inert here.
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": ACCESS_TOKEN_LIFETIME,
     "REFRESH_TOKEN_LIFETIME": REFRESH_TOKEN_LIFETIME,
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "SIGNING_KEY": SECRET_KEY,
     "USER_ID_FIELD": "id",
