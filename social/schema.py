@@ -62,7 +62,11 @@ def error_responses(described: dict[int, str]) -> dict[int, OpenApiResponse]:
 
 class AutoSchema(BaseAutoSchema):
     """Documents the error answers every view can give, from what the view is: the exception
-    handler (social/errors.py) gives them all the same bodies, so each view need not list them."""
+    handler (social/errors.py) gives them all the same bodies, so each view need not list them.
+
+    Private `_get_response_bodies`, because drf-spectacular has no public hook for responses
+    shared by every view (tfranzel/drf-spectacular#101, open) and a postprocessing hook sees
+    the finished document, not each view's authenticators, parameters and throttles."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
