@@ -254,7 +254,7 @@ POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
 
-# --- Recommended feed (posts/recommendations.py; README "Recommended feed") -------------------
+# --- Recommended feed (posts/recommendations/; README "Recommended feed") ---------------------
 # Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks
 # one popular among people with similar likes, which outranks one that is merely popular.
 RECO_WEIGHT_FRIEND = env.float("RECO_WEIGHT_FRIEND", default=8.0)
