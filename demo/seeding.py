@@ -202,49 +202,11 @@ def seed(
     joined = [_moment(start, now) for _ in range(users)]
 
     with transaction.atomic():
-        counts.users = timed(
-            "users",
-            lambda: write(
-                User,
-                ["id", "password", "email", "username", "avatar", "date_joined"],
-                (
-                    (
-                        user_id,
-                        password,
-                        f"demo-{tag}-{i}@demo.example",
-                        f"demo_{tag}_{i}",
-                        random.choice(avatar_pool) if i % 2 == 0 else "",
-                        joined[i],
-                    )
-                    for i, user_id in enumerate(user_ids)
-                ),
-            ),
-        )
+        counts.users = timed("users", lambda: _users(write, user_ids, joined, tag, password, avatar_pool))
         counts.friendships = timed("friendships", lambda: _friendships(write, user_ids, friends_per_user, start, now))
         post_rows, like_counts, view_counts = _posts_plan(user_ids, posts, likes, views, start, now)
-        counts.posts = timed(
-            "posts",
-            lambda: write(
-                Post,
-                ["id", "author", "description", "created_at", *STATE_FIELDS],
-                (
-                    (pid, author, _text(3, 40), created, *_post_state(created, like_counts[i], view_counts[i]))
-                    for i, (pid, author, created) in enumerate(post_rows)
-                ),
-            ),
-        )
-        counts.images = timed(
-            "images",
-            lambda: write(
-                PostImage,
-                ["post", "file", "position"],
-                (
-                    (pid, name, position)
-                    for pid, _, _ in post_rows
-                    for position, name in enumerate(random.sample(post_pool, random.randint(1, 4)))
-                ),
-            ),
-        )
+        counts.posts = timed("posts", lambda: _posts(write, post_rows, like_counts, view_counts))
+        counts.images = timed("images", lambda: _images(write, post_rows, post_pool))
         counts.likes = timed(
             "likes",
             lambda: write(Like, ["post", "user", "created_at"], _reactions(post_rows, like_counts, user_ids, now)),
@@ -274,6 +236,50 @@ def _analyze(models_) -> int:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE " + ", ".join(f'"{model._meta.db_table}"' for model in models_))
     return len(models_)
+
+
+def _users(write, user_ids, joined, tag, password, avatar_pool) -> int:
+    """Users named after the run's tag, every other one with an avatar from the pool."""
+    return write(
+        User,
+        ["id", "password", "email", "username", "avatar", "date_joined"],
+        (
+            (
+                user_id,
+                password,
+                f"demo-{tag}-{i}@demo.example",
+                f"demo_{tag}_{i}",
+                random.choice(avatar_pool) if i % 2 == 0 else "",
+                joined[i],
+            )
+            for i, user_id in enumerate(user_ids)
+        ),
+    )
+
+
+def _posts(write, post_rows, like_counts, view_counts) -> int:
+    """The planned posts, with the counters (and the popularity) of the reactions planned for them."""
+    return write(
+        Post,
+        ["id", "author", "description", "created_at", *STATE_FIELDS],
+        (
+            (pid, author, _text(3, 40), created, *_post_state(created, like_counts[i], view_counts[i]))
+            for i, (pid, author, created) in enumerate(post_rows)
+        ),
+    )
+
+
+def _images(write, post_rows, post_pool) -> int:
+    """1–4 images from the pool per post (shared files, never deleted with a post)."""
+    return write(
+        PostImage,
+        ["post", "file", "position"],
+        (
+            (pid, name, position)
+            for pid, _, _ in post_rows
+            for position, name in enumerate(random.sample(post_pool, random.randint(1, 4)))
+        ),
+    )
 
 
 def _friendships(write, user_ids, per_user, start, now) -> int:
