@@ -182,10 +182,11 @@ def user_delete(*, user: User) -> None:
     back, in the same transaction, what the cascade alone would leave wrong (counters, stored
     files; `signals.user_deleting`). Their tokens die with the row."""
     with transaction.atomic():
+        # The one service that ends sessions, as for every other way out: its record goes
+        # with the row, its sockets close after commit.
+        user_sessions_end(user=user)
         signals.user_deleting.send(sender=User, user_id=user.pk)
-        user_id = user.pk
         user.delete()
-        events.user_sessions_ended(user_id=user_id)
 
 
 def user_reactivate(*, user: User) -> None:
