@@ -93,7 +93,10 @@ clean:
 
 .PHONY: bench
 ## make bench: load figures of the production shape on this machine -> bench/RESULTS.md (~7 min).
-## Own services only: database social_bench (recreated), Redis DB 9, a moto S3 server it starts.
+## Own services only: BENCH_DB_URL's database (recreated), BENCH_REDIS_URL's Redis DB (flushed),
+## a moto S3 server it starts.
+BENCH_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 bench: $(VENV)/.dev services nginx
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --database-url $(BENCH_DB_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)

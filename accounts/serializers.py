@@ -39,8 +39,8 @@ class UserSerializer(AvatarUrlMixin, serializers.ModelSerializer):
 
     def to_representation(self, user):
         # The same output as the declared fields, built directly: a feed page embeds up to
-        # 20 × POST_LIKES_EMBEDDED of these, where DRF's per-field machinery cost ~40 µs each
-        # (README "Performance and tuning").
+        # 20 × POST_LIKES_EMBEDDED of these, where DRF's per-field machinery costs more than
+        # the rest of the encoding.
         return user_representation(
             user_id=user.pk,
             username=user.username,

@@ -26,15 +26,15 @@ from accounts.serializers import (
     UserSerializer,
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle
-from social.exceptions import Forbidden, Unauthenticated
+from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
+from social.schema import error_responses
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
 LOGGED_OUT = "Вы успешно вышли из аккаунта"
-CREDENTIALS = "Не удалось подтвердить учетные данные"
 
-ERRORS_401 = {401: OpenApiResponse(DetailOutput, description=CREDENTIALS)}
-NOT_JSON = {415: OpenApiResponse(DetailOutput, description="Тело не JSON (форма, multipart, text/plain)")}
+NOT_JSON = error_responses({415: "Тело не JSON (форма, multipart, text/plain)"})
+CREDENTIAL_ERRORS = error_responses({401: selectors.WRONG_CREDENTIALS, 404: selectors.USER_NOT_FOUND})
 
 
 class PublicView(APIView):
@@ -62,7 +62,7 @@ class RegisterView(CredentialsView):
         responses={
             201: RegisterOutput,
             400: OpenApiResponse(description="Ошибки полей"),
-            403: DetailOutput,
+            **error_responses({403: "Неверный токен в заголовке Authorization"}),
             **NOT_JSON,
         },
     )
@@ -73,7 +73,7 @@ class RegisterView(CredentialsView):
                 if BearerAuthentication().authenticate(request) is None:
                     raise AuthenticationFailed()
             except AuthenticationFailed as error:
-                raise Forbidden(CREDENTIALS) from error
+                raise Forbidden(Unauthenticated.default_message) from error
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
@@ -89,7 +89,7 @@ class LoginView(CredentialsView):
 
     @extend_schema(
         request=CredentialsInput,
-        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput, **NOT_JSON},
+        responses={200: LoginOutput, **CREDENTIAL_ERRORS, **NOT_JSON},
         description="Sets the access/refresh cookies (HttpOnly) and the csrftoken cookie.",
     )
     def post(self, request):
@@ -107,10 +107,7 @@ class LoginView(CredentialsView):
 class TokenView(CredentialsView):
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(
-        request=CredentialsInput,
-        responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput, **NOT_JSON},
-    )
+    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, **CREDENTIAL_ERRORS, **NOT_JSON})
     def post(self, request):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -122,7 +119,7 @@ class TokenView(CredentialsView):
 class TokenRefreshView(PublicView):
     @extend_schema(
         request=RefreshInput,
-        responses={200: TokenPairOutput, 401: DetailOutput},
+        responses={200: TokenPairOutput, **error_responses({401: Unauthenticated.default_message})},
         description="With `refresh` in the body: a new pair in the body. With an empty body: "
         "the refresh cookie is rotated, both cookies are set again and the body is `{}`.",
     )
@@ -165,7 +162,7 @@ def _session_of(request) -> tuple[str | None, str | None, bool]:
 
 
 class LogoutView(PublicView):
-    @extend_schema(request=None, responses={200: DetailOutput, 403: DetailOutput})
+    @extend_schema(request=None, responses={200: DetailOutput, **error_responses({403: CSRF_MESSAGE})})
     def delete(self, request):
         session_id, raw_refresh, from_cookie = _session_of(request)
         if session_id and from_cookie:
@@ -178,7 +175,7 @@ class LogoutView(PublicView):
 
 
 class CurrentUserView(APIView):
-    @extend_schema(responses={200: UserSerializer, 401: DetailOutput})
+    @extend_schema(responses={200: UserSerializer})
     def get(self, request):
         return Response(UserSerializer(request.user, context={"request": request}).data)
 

@@ -1,25 +1,26 @@
 """WebSocket transport of a chat: `/api/chats/ws/<chat_id>/<client_id>` (docs/websocket.md).
 
 Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
-consumer checks `client_id` and membership, joins the channel-layer groups, turns frames into
-calls of `chats.services.message_send` (the service REST would use) and channel-layer events
-into frames. Domain and validation errors become `{"detail"}` frames with the services' texts.
+consumer checks `client_id` and membership, joins the channel-layer groups (named in
+`social.events`), turns frames into calls of `chats.services.message_send` (the service REST
+would use) and channel-layer events into frames. Domain and validation errors become
+`{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames; frames
+are decoded here, since it refuses binary ones (clients may send JSON as binary) with a 1011.
 """
 
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
-from uuid import UUID
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
-from accounts.services import session_group, user_group
 from chats import selectors, services
 from social import limits
+from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -96,12 +97,28 @@ def _send(chat_id, user, text):
     return services.message_send(chat=chat, author=user, text=text)
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, ensure_ascii=False)
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        """A frame's JSON object; DomainError(NOT_JSON) for anything else."""
+        try:
+            content = json.loads(text_data)
+        except (ValueError, UnicodeDecodeError):
+            raise DomainError(NOT_JSON) from None
+        if not isinstance(content, dict):
+            raise DomainError(NOT_JSON)
+        return content
+
     async def connect(self):
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
-        chat_id = _uuid(kwargs["chat_id"])
-        if user is None or not user.is_authenticated or chat_id is None or _uuid(kwargs["client_id"]) != user.pk:
+        chat_id = selectors.uuid_or_none(kwargs["chat_id"])
+        client_id = selectors.uuid_or_none(kwargs["client_id"])
+        if user is None or not user.is_authenticated or chat_id is None or client_id != user.pk:
             await self.close()
             return
         self.user = user
@@ -110,8 +127,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it.
         self.groups = [
-            services.chat_group(chat_id),
-            services.chat_member_group(chat_id, user.pk),
+            chat_group(chat_id),
+            chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
         if self.scope.get("session_id"):
@@ -160,13 +177,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._detail(TOO_FAST)
             return
         try:
-            content = json.loads(text_data if text_data is not None else bytes_data)
-        except (ValueError, UnicodeDecodeError):
-            await self._detail(NOT_JSON)
+            content = await self.decode_json(text_data if text_data is not None else bytes_data)
+        except DomainError as error:
+            await self._detail(error.message)
             return
-        if not isinstance(content, dict):
-            await self._detail(NOT_JSON)
-            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content):
         text = content.get("message")
         if not isinstance(text, str):
             await self._detail(NO_MESSAGE)
@@ -187,7 +204,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
     async def _detail(self, text: str):
-        await self.send(text_data=json.dumps({"detail": text}, ensure_ascii=False))
+        await self.send_json({"detail": text})
 
     # --- channel-layer events -----------------------------------------------------------------
     async def chat_message(self, event):
@@ -197,10 +214,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Local media URLs are relative in the event (it has no request); make them absolute
             # against the host this socket was opened on.
             message = {**message, "user": {**message["user"], "avatar": self._absolute(avatar)}}
-        await self.send(text_data=json.dumps(message, ensure_ascii=False))
+        await self.send_json(message)
 
     async def message_deleted(self, event):
-        await self.send(text_data=json.dumps({"type": "message.deleted", "message_id": event["message_id"]}))
+        await self.send_json({"type": "message.deleted", "message_id": event["message_id"]})
 
     async def chat_member_removed(self, event):
         await self.close(code=CLOSE_NOT_A_MEMBER)
@@ -213,13 +230,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         host = headers.get(b"host", b"").decode("latin-1")
         scheme = "https" if self.scope.get("scheme") == "wss" else "http"
         return f"{scheme}://{host}{path}" if host else path
-
-
-def _uuid(raw: str) -> UUID | None:
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):

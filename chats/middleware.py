@@ -64,7 +64,6 @@ class TokenAuthMiddleware:
         scope = dict(scope)
         scope["user"] = AnonymousUser()
         scope["session_id"] = None
-        scope["auth_via"] = None
         raw, via = credentials_from_scope(scope)
         if raw and (via != "cookie" or origin_allowed(scope)):
             result = await database_sync_to_async(user_from_access_token)(raw)
@@ -72,5 +71,4 @@ class TokenAuthMiddleware:
                 user, token = result
                 scope["user"] = user
                 scope["session_id"] = token.get(SESSION_CLAIM)
-                scope["auth_via"] = via
         return await self.app(scope, receive, send)

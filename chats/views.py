@@ -5,17 +5,13 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput
 from chats import selectors, services
 from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
+from social.schema import error_responses
 from social.throttles import per_user
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput),
-    403: OpenApiResponse(DetailOutput),
-    404: OpenApiResponse(DetailOutput),
-}
+ERRORS = error_responses({403: "Не участник чата / действие от имени другого пользователя", 404: "Не найдено"})
 
 
 class ChatCreateView(APIView):
@@ -56,8 +52,8 @@ class ChatMessagesView(APIView):
         chat = selectors.chat_for_member(chat_id, request.user)
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
-        messages = selectors.chat_messages_page(chat=chat, **query.validated_data)
-        return Response(MessageOutput(messages, many=True, context={"request": request}).data)
+        page = selectors.chat_messages_page(chat=chat, **query.validated_data)
+        return Response(MessageOutput(page.items, many=True, context={"request": request}).data)
 
 
 class UserChatsView(APIView):

@@ -7,21 +7,20 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput, UserSerializer
+from accounts.serializers import UserSerializer
+from friends import selectors as friends_selectors
+from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
+from social.schema import error_responses
 from social.throttles import per_user
 
 NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput, description="Не удалось подтвердить учетные данные"),
-    403: OpenApiResponse(DetailOutput, description="Действие от имени другого пользователя"),
-    404: OpenApiResponse(DetailOutput, description="Не найдено"),
-}
+ERRORS = error_responses({403: "Действие от имени другого пользователя", 404: "Не найдено"})
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Из заголовка Link rel=next предыдущей страницы"),
@@ -65,7 +64,7 @@ class PostCreateView(APIView):
         fields = {key: request.data.get(key) for key in ("author", "description") if key in request.data}
         data = PostCreateInput(data=fields)
         data.is_valid(raise_exception=True)
-        services.post_author_check(author_id=data.validated_data["author"], caller=request.user)
+        acting_as_check(user_id=data.validated_data["author"], caller=request.user, message=services.NOT_THE_AUTHOR)
         post = services.post_create(
             author=request.user, description=data.validated_data["description"], images=_uploads(request)
         )
@@ -87,7 +86,6 @@ class RecommendedView(APIView):
         responses={
             200: PostSerializer(many=True),
             400: OpenApiResponse(description="`limit` out of range, a malformed cursor or an expired walk"),
-            401: ERRORS[401],
         },
         description=(
             "The caller's recommendations: the feed's post objects ranked by friends' posts, posts "
@@ -151,3 +149,12 @@ class PostLikersView(APIView):
         )
         body = UserSerializer(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class ProfileView(APIView):
+    @extend_schema(responses={200: ProfileOutput, **error_responses({404: "Нет такого активного пользователя"})})
+    def get(self, request, user_id):
+        profile = friends_selectors.profile_detail(
+            user_id=user_id, viewer=request.user, counts={"posts_count": selectors.posts_count_of_author()}
+        )
+        return Response(ProfileOutput(profile, context={"request": request}).data)

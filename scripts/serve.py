@@ -15,23 +15,17 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from scripts.processes import BIN, daphne_command, free_port, stop, wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
 REDACT_TOKENS = ROOT / "deploy" / "redact-tokens.awk"
-BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def render_nginx(*, listen: str, api: str, ws: str, run_dir: str, num_proxies: int = 1) -> str:
@@ -103,18 +97,7 @@ class Shape:
             DB_POOL=0,
             **common,
         )
-        self._spawn(
-            [
-                str(BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(ws_port),
-                "social.asgi:application",
-            ],
-            DB_POOL=1,
-            **common,
-        )
+        self._spawn(daphne_command(ws_port), DB_POOL=1, **common)
         config = Path(self.run_dir) / "nginx.conf"
         config.write_text(
             render_nginx(
@@ -141,39 +124,15 @@ class Shape:
         self.log_filters.append(redactor)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + timeout
         # Through nginx (which reaches gunicorn), and daphne directly: both must be up.
-        pending = [f"http://127.0.0.1:{self.port}/api/health"] + [
+        for url in [f"http://127.0.0.1:{self.port}/api/health"] + [
             f"http://{upstream}/api/health" for upstream in self.upstreams[1:]
-        ]
-        while pending and time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(pending[0], timeout=2) as response:
-                    if response.status == 200:
-                        pending.pop(0)
-                        continue
-            except OSError:
-                pass
-            time.sleep(0.2)
-        if pending:
-            raise TimeoutError(f"{pending[0]} did not answer 200 within {timeout}s")
+        ]:
+            wait_http(url, timeout=max(0.1, deadline - time.monotonic()), processes=self.processes)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(self.processes)
         for log_filter in self.log_filters:  # they have read everything once their writers ended
             try:
                 log_filter.wait(timeout=5)

@@ -8,11 +8,11 @@ from django.http import JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from social.exceptions import CSRF_MESSAGE, DomainError, Forbidden, PayloadTooLarge
+from social.exceptions import CSRF_MESSAGE, DomainError, Forbidden, PayloadTooLarge, Unauthenticated
 
 logger = logging.getLogger(__name__)
 
-CREDENTIALS_MESSAGE = "Не удалось подтвердить учетные данные"
+CREDENTIALS_MESSAGE = Unauthenticated.default_message
 NOT_FOUND_MESSAGE = "Не найдено."
 SERVER_ERROR_MESSAGE = "Внутренняя ошибка сервера."
 TOO_LARGE_MESSAGE = PayloadTooLarge.default_message

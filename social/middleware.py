@@ -13,7 +13,7 @@ logger = logging.getLogger("social.request")
 MB = 1024 * 1024
 # Routes that take uploads, and how large a whole body may be there. Everything else is bounded
 # by DEFAULT_BODY_LIMIT; JSON/form fields are further bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
-# The proxy config (deploy/nginx.conf) carries the same figures.
+# The proxy config (deploy/nginx.conf.template) carries the same figures.
 UPLOAD_BODY_LIMITS = (
     ("/api/auth/create", 105 * MB),  # 10 images of at most 10 MB, plus the form
     ("/api/posts/create", 105 * MB),

@@ -2,8 +2,8 @@
 
 A limit is `count/period` (`20/min`, `50/day`). A window opens with a caller's first request in
 a scope and lasts one period; past `count` requests in it the caller is refused until it ends,
-and told when (`Retry-After`). `hit` is the one function that talks to the cache (social.limits' `limits_cache`: the shared
-cache, or this process's own count while Redis is down).
+and told when (`Retry-After`). `hit` is the one function that talks to the cache (social.limits'
+`limits_cache`: the shared cache, or this process's own count while Redis is down).
 
 Two families use it, through the DRF throttles of social/throttles.py: per client IP before
 sign-in (`AUTH_RATE_LIMIT`: login and token share a bucket, register has its own;

@@ -2,7 +2,10 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
+
+from social.exceptions import Unauthenticated
 
 
 class BearerScheme(OpenApiAuthenticationExtension):
@@ -50,9 +53,20 @@ FIELD_ERRORS = {
 }
 
 
+def error_responses(described: dict[int, str]) -> dict[int, OpenApiResponse]:
+    """The error answers that mean something particular for one view, documented with the one
+    `{"detail"}` body of the exception handler. AutoSchema below documents the generic ones of
+    every view (401, 403, 404, 400, 413, 429); a view names only what it adds or says better."""
+    return {code: OpenApiResponse(_ErrorDetail, description=text) for code, text in described.items()}
+
+
 class AutoSchema(BaseAutoSchema):
     """Documents the error answers every view can give, from what the view is: the exception
-    handler (social/errors.py) gives them all the same bodies, so each view need not list them."""
+    handler (social/errors.py) gives them all the same bodies, so each view need not list them.
+
+    Private `_get_response_bodies`, because drf-spectacular has no public hook for responses
+    shared by every view (tfranzel/drf-spectacular#101, open) and a postprocessing hook sees
+    the finished document, not each view's authenticators, parameters and throttles."""
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -69,7 +83,7 @@ class AutoSchema(BaseAutoSchema):
         if has_body or has_query or has_path_params:
             add("400", FIELD_ERRORS, "Некорректные данные")
         if self.view.get_authenticators():
-            add("401", detail, "Не удалось подтвердить учетные данные")
+            add("401", detail, Unauthenticated.default_message)
             add("403", detail, "Нет прав (или нет CSRF-токена при входе по cookie)")
         if has_path_params:
             add("404", detail, "Не найдено")

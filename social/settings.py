@@ -34,6 +34,8 @@ CORS_URLS_REGEX = r"^/api/.*$"
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
+    # Before django.contrib.auth: its `changepassword` ends the user's sessions (accounts/management).
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -45,7 +47,6 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
     "channels",
-    "accounts",
     "posts",
     "friends",
     "chats",
@@ -201,11 +202,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
+# Rotation and blacklisting on refresh are ours (accounts.services.session_refresh), not
+# simplejwt's refresh view, so its rotation flags would be inert here.
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": ACCESS_TOKEN_LIFETIME,
     "REFRESH_TOKEN_LIFETIME": REFRESH_TOKEN_LIFETIME,
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "SIGNING_KEY": SECRET_KEY,
     "USER_ID_FIELD": "id",
@@ -274,7 +275,7 @@ REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
 
-# --- Recommended feed (posts/recommendations.py; README "Recommended feed") -------------------
+# --- Recommended feed (posts/recommendations/; README "Recommended feed") ---------------------
 # Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks
 # one popular among people with similar likes, which outranks one that is merely popular.
 RECO_WEIGHT_FRIEND = env.float("RECO_WEIGHT_FRIEND", default=8.0)
