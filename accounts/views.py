@@ -159,8 +159,9 @@ class CurrentUserView(APIView):
         return Response(UserSerializer(request.user, context={"request": request}).data)
 
     @extend_schema(
-        request={"multipart/form-data": ProfileUpdateInput, "application/json": ProfileUpdateInput},
+        request={"multipart/form-data": ProfileUpdateInput},
         responses={200: UserSerializer, 400: OpenApiResponse(description="Ошибки полей"), 401: DetailOutput},
+        description='Multipart, as it may carry the avatar file; a JSON body `{"username"}` is accepted too.',
     )
     def patch(self, request):
         data = ProfileUpdateInput(data=request.data)

@@ -21,6 +21,13 @@ class ChatCreateInput(serializers.Serializer):
     avatar = CleanImageField(required=False, max_length=255)
 
 
+class ChatCreateJSON(ChatCreateInput):
+    """The JSON body, for the API schema only: a file cannot travel in JSON, and a generated
+    client needs one media type per operation (the server still takes the multipart form)."""
+
+    avatar = None
+
+
 class MessagesQuery(serializers.Serializer):
     """Query parameters of a history page (and the offset from the path)."""
 
@@ -60,6 +67,8 @@ class MessageOutput(serializers.ModelSerializer):
     """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
 
     message = serializers.CharField(source="text")
+    # Declared, not derived from the model: the model's default made it optional in the schema.
+    created_at = serializers.DateTimeField(read_only=True)
     user = UserSerializer()
 
     class Meta:

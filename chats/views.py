@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from accounts.serializers import DetailOutput
 from chats import selectors, services
-from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
+from chats.serializers import ChatCreateInput, ChatCreateJSON, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
 
 ERRORS = {
@@ -19,13 +19,14 @@ ERRORS = {
 
 class ChatCreateView(APIView):
     @extend_schema(
-        request={"application/json": ChatCreateInput, "multipart/form-data": ChatCreateInput},
+        request={"application/json": ChatCreateJSON},
         responses={
             201: ChatOutput,
             200: OpenApiResponse(ChatOutput, description="The untitled two-person chat already existed."),
             400: OpenApiResponse(description="Ошибки полей"),
             **ERRORS,
         },
+        description="JSON. A multipart form with the same fields plus an `avatar` image is accepted too.",
     )
     def post(self, request):
         data = ChatCreateInput(data=request.data)

@@ -52,7 +52,14 @@ FIELD_ERRORS = {
 
 class AutoSchema(BaseAutoSchema):
     """Documents the error answers every view can give, from what the view is: the exception
-    handler (social/errors.py) gives them all the same bodies, so each view need not list them."""
+    handler (social/errors.py) gives them all the same bodies, so each view need not list them.
+
+    Each operation offers one request media type: JSON, unless the view names multipart (where
+    files go). The parsers still accept JSON, multipart and urlencoded alike, but a generated
+    client (openapi-python-client) cannot express one component under several media types."""
+
+    def map_parsers(self):
+        return ["application/json"]
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -63,6 +70,9 @@ class AutoSchema(BaseAutoSchema):
                 code, {"description": description, "content": {"application/json": {"schema": schema}}}
             )
 
+        if "400" in responses and "content" not in responses["400"]:
+            # A view that names its 400 by a description only: the body is still the handler's.
+            responses["400"]["content"] = {"application/json": {"schema": FIELD_ERRORS}}
         has_body = self.method in ("POST", "PUT", "PATCH")
         has_path_params = "{" in self.path
         has_query = bool(self._get_parameters()) and any(p.get("in") == "query" for p in self._get_parameters())
