@@ -2,6 +2,7 @@
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 
@@ -61,23 +62,42 @@ class AutoSchema(BaseAutoSchema):
     def map_parsers(self):
         return ["application/json"]
 
+    def get_auth(self):
+        # drf-spectacular writes `security: [{}]` ("auth optional") for AllowAny views; a view
+        # that reads no credentials at all (register, login, token, refresh, logout, csrf,
+        # health) has none, and a generator must not demand an authenticated client for it.
+        if not self.view.get_authenticators():
+            return []
+        return super().get_auth()
+
+    def _field_errors_ref(self) -> dict:
+        """FIELD_ERRORS as one named component: inline, a generator writes a model per operation."""
+        component = ResolvedComponent(
+            name="FieldErrors", type=ResolvedComponent.SCHEMA, object="FieldErrors", schema=FIELD_ERRORS
+        )
+        self.registry.register_on_missing(component)
+        return component.ref
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         detail = self.resolve_serializer(_ErrorDetail, direction).ref
+        field_errors = self._field_errors_ref()
 
         def add(code: str, schema: dict, description: str) -> None:
             responses.setdefault(
                 code, {"description": description, "content": {"application/json": {"schema": schema}}}
             )
 
-        if "400" in responses and "content" not in responses["400"]:
-            # A view that names its 400 by a description only: the body is still the handler's.
-            responses["400"]["content"] = {"application/json": {"schema": FIELD_ERRORS}}
+        bad_request = responses.get("400")
+        if bad_request and "$ref" not in bad_request.get("content", {}).get("application/json", {}).get("schema", {}):
+            # A view that names its 400 by a description or a bare object: the body is still the
+            # exception handler's, and a generated client needs its shape to read it.
+            bad_request["content"] = {"application/json": {"schema": field_errors}}
         has_body = self.method in ("POST", "PUT", "PATCH")
         has_path_params = "{" in self.path
         has_query = bool(self._get_parameters()) and any(p.get("in") == "query" for p in self._get_parameters())
         if has_body or has_query or has_path_params:
-            add("400", FIELD_ERRORS, "Некорректные данные")
+            add("400", field_errors, "Некорректные данные")
         if self.view.get_authenticators():
             add("401", detail, "Не удалось подтвердить учетные данные")
             add("403", detail, "Нет прав (или нет CSRF-токена при входе по cookie)")

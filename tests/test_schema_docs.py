@@ -93,9 +93,15 @@ def test_files_go_as_multipart_and_chat_create_as_json(schema):
 
 
 def test_every_400_has_a_body_schema(schema):
+    field_errors = schema["components"]["schemas"]["FieldErrors"]
+    assert field_errors["additionalProperties"]
     for name, operation in _operations(schema):
         if "400" in operation["responses"]:
-            assert operation["responses"]["400"]["content"]["application/json"]["schema"], name
+            body = operation["responses"]["400"]["content"]["application/json"]["schema"]
+            # FieldErrors, or the view's own named body (friends add: DetailOutput for "self").
+            assert body["$ref"].startswith("#/components/schemas/"), name
+    feed_400 = schema["paths"]["/api/posts/all"]["get"]["responses"]["400"]
+    assert feed_400["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/FieldErrors"}
 
 
 # Fields an answer may leave out: `failing` is present only in a 503 of the health check.
@@ -128,3 +134,11 @@ def test_the_server_still_takes_every_media_type_it_took(anon_client, media):
         response = anon_client.post("/api/auth/token", body, format=media)
     assert response.status_code == 200
     assert set(response.json()) == {"access", "refresh"}
+
+
+def test_public_operations_demand_no_credentials(schema):
+    """`security: [{}]` made generators demand an authenticated client for register and login."""
+    for path in ("/api/auth/register", "/api/auth/login", "/api/auth/token", "/api/auth/token/refresh"):
+        assert "security" not in schema["paths"][path]["post"], path
+    assert "security" not in schema["paths"]["/api/auth/logout"]["delete"]
+    assert schema["paths"]["/api/posts/all"]["get"]["security"] == [{"bearerAuth": []}, {"cookieAuth": []}]
