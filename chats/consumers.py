@@ -118,7 +118,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         try:
             content = json.loads(text_data if text_data is not None else bytes_data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[…` nested too deep
             await self._detail(NOT_JSON)
             return
         if not isinstance(content, dict):

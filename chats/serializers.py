@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from accounts.serializers import UserSerializer
 from chats.models import Chat, Message
+from social.exceptions import INVALID_USER_ID
 from social.files import absolute_file_url
 from social.images import CleanImageField
 
@@ -16,7 +17,10 @@ OFFSET_TOO_DEEP = f"Смещение не может быть больше {MAX_
 
 class ChatCreateInput(serializers.Serializer):
     # The member limit itself is the service's rule; this only bounds what is parsed at all.
-    users = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=1000)
+    # DRF's Russian catalogue lacks the UUID message (it would answer in English).
+    users = serializers.ListField(
+        child=serializers.UUIDField(error_messages={"invalid": INVALID_USER_ID}), allow_empty=False, max_length=1000
+    )
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     avatar = CleanImageField(required=False, max_length=255)
 

@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
+from social.daphne_bodies import leave_request_bodies_to_django  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -20,6 +21,8 @@ application = ProtocolTypeRouter(
         "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+leave_request_bodies_to_django()
 
 # Start-up objects out of every later collection; rarer collections (figures in the module).
 tune_for_server()

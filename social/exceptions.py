@@ -9,6 +9,10 @@ error frames, so each message a client sees is written once, here or in the serv
 CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
 
 
+# A malformed user id in a body: DRF's Russian catalogue has no UUID message (it answers in English).
+INVALID_USER_ID = "Некорректный идентификатор пользователя."
+
+
 class DomainError(Exception):
     status_code = 400
     default_message = "Некорректный запрос."

@@ -307,6 +307,7 @@ async def test_a_token_of_an_ended_session_is_refused(trio):
     [
         ("not json", NOT_JSON),
         ("[1, 2]", NOT_JSON),
+        ("[" * 50_000, NOT_JSON),  # deeper than Python's recursion limit, within the 64 KB frame
         ("{}", NO_MESSAGE),
         ('{"message": 5}', NO_MESSAGE),
         ('{"message": ""}', services.EMPTY_MESSAGE),
