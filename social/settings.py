@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "accounts",
     "posts",
@@ -244,6 +245,11 @@ SPECTACULAR_SETTINGS = {
     # The docs are public (CONTRACT-NOTES), and a stale cookie must not hide them.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI's files from this app's static files (drf-spectacular-sidecar), not a CDN: the
+    # docs work offline and under the docs page's own Content-Security-Policy (social/schema.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Domain settings ------------------------------------------------------------------------

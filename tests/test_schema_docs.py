@@ -142,3 +142,22 @@ def test_public_operations_demand_no_credentials(schema):
         assert "security" not in schema["paths"][path]["post"], path
     assert "security" not in schema["paths"]["/api/auth/logout"]["delete"]
     assert schema["paths"]["/api/posts/all"]["get"]["security"] == [{"bearerAuth": []}, {"cookieAuth": []}]
+
+
+def test_docs_load_swagger_ui_from_this_app_under_a_strict_csp(anon_client):
+    """No CDN: the docs work offline, and no inline script is needed (strict CSP)."""
+    import re
+
+    page = anon_client.get("/api/docs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(asset.startswith("/") and not asset.startswith("//") for asset in assets), assets
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in assets
+    assert not re.search(r"<script>", html)  # every script is a file of this origin
+    csp = page["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "default-src 'self'" in csp
+    script = anon_client.get("/api/docs/?script=")
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"/api/schema" in script.content
