@@ -104,7 +104,7 @@ def test_daphne_leaves_an_empty_multipart_body_to_the_api(body):
 
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
-def test_the_production_shape_answers_long_urls_in_json():
+def test_the_production_shape_answers_long_urls_and_headers_in_json():
     user = UserFactory()
     headers = {"Authorization": f"Bearer {session_start(user=user).access}"}
     with Shape(free_port(), env=live.server_env(COOKIE_SECURE=0), workers=1) as shape:
@@ -119,3 +119,7 @@ def test_the_production_shape_answers_long_urls_in_json():
             assert response.status_code == 414
             assert response.headers["Content-Type"].startswith("application/json")
             assert response.json() == {"detail": "Слишком длинный адрес запроса."}
+        # A header past the same buffer (a grown cookie jar): nginx's 400, in JSON.
+        too_large = requests.get(base, headers={**headers, "Cookie": "a=" + "b" * 10_000}, timeout=10)
+        assert too_large.status_code == 400
+        assert too_large.json() == {"detail": "Слишком большие заголовки запроса."}
