@@ -322,6 +322,8 @@ CSRF_FAILURE_VIEW = "social.errors.csrf_failure"
 
 # --- I18N ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ru"
+# Our catalogue first: the Russian for messages DRF's own catalogue lacks (locale/ru/…/django.po).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

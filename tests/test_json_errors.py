@@ -1,6 +1,8 @@
 """Every client reads the API's error language: JSON `{"detail"}` or field errors, in Russian,
 whatever it sends (no cookies, odd bodies, long URLs) and whichever process answers it."""
 
+import uuid
+
 import pytest
 import requests
 from rest_framework.test import APIClient
@@ -123,3 +125,66 @@ def test_the_production_shape_answers_long_urls_and_headers_in_json():
         too_large = requests.get(base, headers={**headers, "Cookie": "a=" + "b" * 10_000}, timeout=10)
         assert too_large.status_code == 400
         assert too_large.json() == {"detail": "Слишком большие заголовки запроса."}
+
+
+# --- Russian throughout --------------------------------------------------------------------------
+def _drf_messages():
+    """Every error message DRF's fields and exceptions can put in an answer, as (where, msgid)."""
+    import inspect
+
+    from rest_framework import exceptions, fields, serializers
+
+    classes = {cls for module in (fields, serializers) for _, cls in inspect.getmembers(module, inspect.isclass)}
+    for cls in sorted(classes, key=lambda c: c.__name__):
+        for key, message in vars(cls).get("default_error_messages", {}).items():
+            yield f"{cls.__name__}.{key}", message
+    for _, cls in inspect.getmembers(exceptions, inspect.isclass):
+        if isinstance(getattr(cls, "default_detail", None), str | type(exceptions._(""))):
+            yield cls.__name__, cls.default_detail
+    yield "Throttled.singular", exceptions.Throttled.extra_detail_singular
+    yield "Throttled.plural", exceptions.Throttled.extra_detail_plural
+
+
+def test_every_drf_error_message_reads_in_russian():
+    from django.utils import translation
+
+    with translation.override("ru"):
+        english = [where for where, message in _drf_messages() if str(message) == message._args[0]]
+    assert not english, english
+
+
+def test_the_message_catalogue_is_compiled():
+    """locale/ru/LC_MESSAGES/django.mo says what the .po says (msgfmt after every edit)."""
+    import gettext
+    import re
+
+    from django.conf import settings
+
+    folder = settings.BASE_DIR / "locale" / "ru" / "LC_MESSAGES"
+    compiled = gettext.GNUTranslations((folder / "django.mo").open("rb"))
+    entries = re.findall(r'^msgid "(.+)"\nmsgstr "(.+)"$', (folder / "django.po").read_text(), re.MULTILINE)
+    assert len(entries) >= 15
+    for msgid, msgstr in entries:
+        assert compiled.gettext(msgid.replace('\\"', '"')) == msgstr.replace('\\"', '"'), msgid
+
+
+def test_a_rate_limited_answer_is_all_russian(anon_client, user):
+    import re
+
+    from django.conf import settings
+
+    limit = int(settings.AUTH_RATE_LIMIT.split("/")[0])
+    for _ in range(limit + 1):
+        response = anon_client.post("/api/auth/token", {"email": user.email, "password": "wrong"}, format="json")
+    assert response.status_code == 429
+    detail = response.json()["detail"]
+    assert "Повторите через" in detail and not re.search(r"[A-Za-z]", detail), detail
+
+
+def test_too_many_members_and_a_non_string_are_told_in_russian(api):
+    too_many = api.post("/api/chats/create", {"users": [str(uuid.uuid4()) for _ in range(1001)]}, format="json")
+    assert too_many.status_code == 400
+    assert too_many.json() == {"users": ["Убедитесь, что в списке не больше 1000 элементов."]}
+    not_a_string = api.post("/api/chats/create", {"users": [str(uuid.uuid4())], "title": ["x"]}, format="json")
+    assert not_a_string.status_code == 400
+    assert not_a_string.json() == {"title": ["Требуется строка."]}
