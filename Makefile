@@ -17,7 +17,7 @@ SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)}
 
-.PHONY: run test e2e fuzz lint audit services serve nginx chromium compose-cli clean
+.PHONY: run test e2e fuzz sdk-check lint audit services serve nginx chromium compose-cli clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,20 @@ e2e: $(VENV)/.e2e services nginx chromium
 ## make fuzz: schemathesis checks the OpenAPI schema against the live production shape
 fuzz: $(VENV)/.dev services nginx
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest fuzz $(PYTEST_ARGS)
+
+$(VENV)/.sdk: requirements-sdk.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-sdk.txt
+	touch $@
+
+sdk/typescript/node_modules/.installed: sdk/typescript/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## make sdk-check: TypeScript (openapi-typescript + openapi-fetch) and Python (openapi-python-client)
+## clients generated from a live server's schema, type-checked, run through the whole flow
+sdk-check: $(VENV)/.sdk sdk/typescript/node_modules/.installed services
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest sdk $(PYTEST_ARGS)
 
 services:
 	@scripts/ensure-services.sh

@@ -142,7 +142,10 @@ class TokenRefreshView(PublicView):
 def _session_of(request) -> tuple[str | None, str | None, bool]:
     """(session id, raw refresh token, came from a cookie) for whatever the caller presents."""
     header = BearerAuthentication()
-    raw_access = header.get_raw_token(header.get_header(request) or b"")
+    try:
+        raw_access = header.get_raw_token(header.get_header(request) or b"")
+    except AuthenticationFailed:
+        raw_access = None  # a bare or malformed `Authorization: Bearer` names no session
     from_cookie = False
     if raw_access is None and request.COOKIES.get(settings.AUTH_COOKIE_ACCESS):
         raw_access = request.COOKIES[settings.AUTH_COOKIE_ACCESS].encode()
@@ -180,8 +183,9 @@ class CurrentUserView(APIView):
         return Response(UserSerializer(request.user, context={"request": request}).data)
 
     @extend_schema(
-        request={"multipart/form-data": ProfileUpdateInput, "application/json": ProfileUpdateInput},
+        request={"multipart/form-data": ProfileUpdateInput},
         responses={200: UserSerializer, 400: OpenApiResponse(description="Ошибки полей"), 401: DetailOutput},
+        description='Multipart, as it may carry the avatar file; a JSON body `{"username"}` is accepted too.',
     )
     def patch(self, request):
         data = ProfileUpdateInput(data=request.data)

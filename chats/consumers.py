@@ -107,7 +107,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         """A frame's JSON object; DomainError(NOT_JSON) for anything else."""
         try:
             content = json.loads(text_data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[…` nested too deep
             raise DomainError(NOT_JSON) from None
         if not isinstance(content, dict):
             raise DomainError(NOT_JSON)

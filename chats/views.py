@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chats import selectors, services
-from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
+from chats.serializers import ChatCreateInput, ChatCreateJSON, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
 from social.schema import error_responses
 from social.throttles import per_user
@@ -18,13 +18,14 @@ class ChatCreateView(APIView):
     throttle_classes = [per_user("chat_create")]
 
     @extend_schema(
-        request={"application/json": ChatCreateInput, "multipart/form-data": ChatCreateInput},
+        request={"application/json": ChatCreateJSON},
         responses={
             201: ChatOutput,
             200: OpenApiResponse(ChatOutput, description="The untitled two-person chat already existed."),
             400: OpenApiResponse(description="Ошибки полей"),
             **ERRORS,
         },
+        description="JSON. A multipart form with the same fields plus an `avatar` image is accepted too.",
     )
     def post(self, request):
         data = ChatCreateInput(data=request.data)

@@ -4,6 +4,7 @@ from rest_framework import serializers
 from accounts.privacy import embedded_email
 from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
 from posts.services import MAX_DESCRIPTION
+from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
 
 
@@ -16,7 +17,7 @@ class PostCreateInput(serializers.Serializer):
         error_messages={
             "required": "Укажите автора поста.",
             "null": "Укажите автора поста.",
-            "invalid": "Некорректный идентификатор пользователя.",
+            "invalid": INVALID_USER_ID,
         }
     )
     description = serializers.CharField(

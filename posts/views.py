@@ -54,9 +54,10 @@ class PostCreateView(APIView):
     throttle_classes = [per_user("post_create")]
 
     @extend_schema(
-        request={"multipart/form-data": PostCreateForm, "application/json": PostCreateInput},
+        request={"multipart/form-data": PostCreateForm},
         responses={201: PostSerializer, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
-        description="`author` must be the caller. 0–10 JPEG/PNG/WebP/GIF images, each ≤ 10 MB.",
+        description="`author` must be the caller. 0–10 JPEG/PNG/WebP/GIF images, each ≤ 10 MB. "
+        "A JSON body `{author, description}` (no images) is accepted too.",
     )
     def post(self, request):
         if not isinstance(request.data, Mapping):

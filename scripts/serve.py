@@ -89,6 +89,10 @@ class Shape:
                 str(self.workers),
                 "--graceful-timeout",
                 "5",
+                # nginx passes a request line up to its 8 KB header buffer; gunicorn's default
+                # 4094 would answer the lines between with its own HTML 414.
+                "--limit-request-line",
+                "8190",
                 # gunicorn 23+ opens a control socket at a fixed path; one per shape, so two
                 # shapes side by side do not fight over it.
                 "--control-socket",

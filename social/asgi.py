@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chats.daphne_close import allow_protocol_close_codes  # noqa: E402
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
+from social.daphne_bodies import leave_request_bodies_to_django  # noqa: E402
 from social.daphne_body_limit import enforce_body_limits  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
 
@@ -25,6 +26,8 @@ application = ProtocolTypeRouter(
         "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
     }
 )
+
+leave_request_bodies_to_django()
 
 # What an ASGI server process needs once: start-up objects out of every later collection and
 # rarer collections (social/gc_tuning.py), and daphne able to close with 1009 (chats/daphne_close.py).

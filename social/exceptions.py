@@ -11,6 +11,10 @@ from django.core.exceptions import ValidationError
 CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
 
 
+# A malformed user id in a body: DRF's Russian catalogue has no UUID message (it answers in English).
+INVALID_USER_ID = "Некорректный идентификатор пользователя."
+
+
 class DomainError(Exception):
     status_code = 400
     default_message = "Некорректный запрос."

@@ -1,10 +1,13 @@
-"""Request-level middleware: body size limits and one structured log line per request."""
+"""Request-level middleware: body size limits, private caching of personal answers and one
+structured log line per request."""
 
 import logging
 import re
 import time
 import uuid
 from urllib.parse import quote
+
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from social.errors import TOO_LARGE_MESSAGE, detail_response
 
@@ -48,6 +51,26 @@ class BodySizeLimitMiddleware:
         if length > body_limit_for(request.path):
             return detail_response(TOO_LARGE_MESSAGE, 413)
         return self.get_response(request)
+
+
+class PrivateAnswersMiddleware:
+    """An /api answer to a signed-in caller (or one that sets auth cookies: login, refresh) is
+    that caller's own: `Cache-Control: private` keeps shared caches (a CDN, a company proxy)
+    from serving it to someone else, and `Vary` names the headers that make it personal. DRF
+    puts the user it authenticated (Bearer or cookie) on the Django request, read here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return response
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or response.cookies:
+            patch_cache_control(response, private=True)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
 
 
 class RequestLogMiddleware:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "posts",
     "friends",
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "social.middleware.RequestLogMiddleware",
     "social.middleware.BodySizeLimitMiddleware",
+    "social.middleware.PrivateAnswersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -237,7 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["social.renderers.UTF8JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "social.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
@@ -257,6 +259,11 @@ SPECTACULAR_SETTINGS = {
     # The docs are public (CONTRACT-NOTES), and a stale cookie must not hide them.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI's files from this app's static files (drf-spectacular-sidecar), not a CDN: the
+    # docs work offline and under the docs page's own Content-Security-Policy (social/schema.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Domain settings ------------------------------------------------------------------------
@@ -351,6 +358,8 @@ CSRF_FAILURE_VIEW = "social.errors.csrf_failure"
 
 # --- I18N ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ru"
+# Our catalogue first: the Russian for messages DRF's own catalogue lacks (locale/ru/…/django.po).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

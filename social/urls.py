@@ -2,10 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve as serve_file
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from accounts.admin_login import admin_login
 from social import errors
+from social.docs import SwaggerView
 from social.health import health
 from social.routes import route
 
@@ -18,7 +19,7 @@ api = [
     path("", include("friends.urls")),
     path("", include("accounts.urls")),
     *route("schema", SpectacularAPIView.as_view(), name="schema"),
-    *route("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *route("docs", SwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^.*$", errors.api_not_found),
 ]
 

@@ -124,3 +124,24 @@ async def test_the_flood_bucket_and_the_socket_cap_are_shared_by_two_daphnes(pai
                 with pytest.raises(ConnectionClosed) as closed:
                     await asyncio.wait_for(third.recv(), timeout=5)
             assert closed.value.rcvd.code == 4429
+
+
+async def test_a_cookie_socket_from_its_own_origin_with_a_port_opens_on_live_daphne(pair):
+    """`make run` is one daphne on a port: the page's Origin carries that port. Another port of
+    the same host (another service there) is another origin."""
+    chat, alice, _, _ = pair
+    access = (await database_sync_to_async(session_start)(user=alice)).access
+    cookie = {"Cookie": f'ajs_user={{"id": 1}}; access_token={access}'}
+    with live.daphne() as address:
+        port = int(address.rsplit(":", 1)[1])
+        async with connect(
+            socket_url(address, chat, alice), origin=f"http://{address}", additional_headers=cookie
+        ) as socket:
+            await socket.send(json.dumps({"message": "из браузера"}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["message"] == "из браузера"
+        with pytest.raises(Exception) as refused:
+            async with connect(
+                socket_url(address, chat, alice), origin=f"http://127.0.0.1:{port + 1}", additional_headers=cookie
+            ):
+                pass
+    assert "403" in str(refused.value)

@@ -188,19 +188,108 @@ async def test_the_bearer_header_is_accepted_without_origin(trio):
     await socket.disconnect()
 
 
-@override_settings(ALLOWED_HOSTS=["chat.example"], CSRF_TRUSTED_ORIGINS=["https://app.example"])
-async def test_the_cookie_is_accepted_only_from_an_allowed_origin(trio):
+async def cookie_handshake(path: str, tokens, host: str | None, origin: str | None, *extra) -> bool:
+    """True when a handshake authenticated by the access cookie alone is accepted."""
+    headers = [(b"cookie", f"access_token={tokens.access}".encode()), *extra]
+    if host is not None:
+        headers.append((b"host", host.encode()))
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    socket = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await socket.connect()
+    if connected:
+        await socket.disconnect()
+    return connected
+
+
+FORWARDED_HTTPS = (b"x-forwarded-proto", b"https")
+SERVED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "staging.example", "chat.example"]
+
+# (host, origin, extra headers): the page's own origin, with the ports of `make run` / `make
+# serve` (8000), a custom PORT, a default port, and TLS ended at a trusted proxy (NUM_PROXIES=1).
+OWN_ORIGINS = [
+    ("127.0.0.1:8000", "http://127.0.0.1:8000", ()),
+    ("localhost:8000", "http://localhost:8000", ()),
+    ("127.0.0.1:8123", "http://127.0.0.1:8123", ()),
+    ("localhost", "http://localhost", ()),
+    ("[::1]:8000", "http://[::1]:8000", ()),
+    ("staging.example:8443", "https://staging.example:8443", (FORWARDED_HTTPS,)),
+    ("chat.example", "https://chat.example", (FORWARDED_HTTPS,)),
+]
+# Another origin: another port of the same host (another service there), another scheme, a
+# host we do not serve, a sandboxed page, or no Origin at all.
+FOREIGN_ORIGINS = [
+    ("127.0.0.1:8000", "http://127.0.0.1:8001", ()),
+    ("127.0.0.1:8000", "http://127.0.0.1", ()),
+    ("localhost:8000", "ftp://localhost:8000", ()),
+    ("localhost", "ftp://localhost", ()),
+    ("staging.example:8443", "http://staging.example:8443", (FORWARDED_HTTPS,)),
+    ("staging.example:8443", "https://staging.example:8443", ()),
+    ("127.0.0.1:8000", "https://evil.example", ()),
+    ("evil.example:8000", "http://evil.example:8000", ()),
+    ("127.0.0.1:8000", "null", ()),
+    ("127.0.0.1:8000", None, ()),
+    (None, "http://127.0.0.1:8000", ()),
+]
+
+
+@pytest.mark.parametrize(("host", "origin", "extra"), OWN_ORIGINS)
+@override_settings(ALLOWED_HOSTS=SERVED_HOSTS, NUM_PROXIES=1)
+async def test_the_cookie_is_accepted_from_the_sockets_own_origin(trio, host, origin, extra):
+    chat, alice, *_ = trio
+    assert await cookie_handshake(ws_path(chat, alice), await new_session(alice), host, origin, *extra)
+
+
+@pytest.mark.parametrize(("host", "origin", "extra"), FOREIGN_ORIGINS)
+@override_settings(ALLOWED_HOSTS=SERVED_HOSTS, NUM_PROXIES=1)
+async def test_the_cookie_is_refused_from_another_origin(trio, host, origin, extra):
+    chat, alice, *_ = trio
+    assert not await cookie_handshake(ws_path(chat, alice), await new_session(alice), host, origin, *extra)
+
+
+@override_settings(NUM_PROXIES=0)
+async def test_x_forwarded_proto_counts_only_behind_a_trusted_proxy(trio):
     chat, alice, *_ = trio
     tokens = await new_session(alice)
-    cookie = (b"cookie", f"access_token={tokens.access}".encode())
     path = ws_path(chat, alice)
-    assert await refused(path, [cookie, (b"origin", b"https://evil.example")])
-    assert await refused(path, [cookie])  # no Origin at all
-    for origin in (b"https://chat.example", b"https://app.example"):
-        socket = WebsocketCommunicator(application, path, headers=[cookie, (b"origin", origin)])
-        connected, _ = await socket.connect()
-        assert connected, origin
-        await socket.disconnect()
+    assert not await cookie_handshake(path, tokens, "localhost:8443", "https://localhost:8443", FORWARDED_HTTPS)
+    assert await cookie_handshake(path, tokens, "localhost:8443", "http://localhost:8443", FORWARDED_HTTPS)
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://app.example", "https://*.web.example"])
+async def test_the_cookie_is_accepted_from_a_trusted_origin(trio):
+    chat, alice, *_ = trio
+    tokens = await new_session(alice)
+    path = ws_path(chat, alice)
+    for origin in ("https://app.example", "https://m.web.example", "https://a.b.web.example"):
+        assert await cookie_handshake(path, tokens, "127.0.0.1:8000", origin), origin
+    for origin in (
+        "http://app.example",
+        "https://app.example:8443",
+        "https://web.example.evil",
+        "http://m.web.example",
+    ):
+        assert not await cookie_handshake(path, tokens, "127.0.0.1:8000", origin), origin
+
+
+@pytest.mark.parametrize(
+    "others",
+    ['ajs_user={"id": 1}', "filter[sort]=new", 'utm="unclosed', "a=b c", "tz=Europe/Moscow"],
+)
+async def test_the_cookie_is_read_beside_cookies_the_stdlib_parser_rejects(trio, others):
+    """Cookies other scripts of the site set (JSON values, PHP-style keys) must not hide ours:
+    the REST cookie auth reads them with the same parser."""
+    chat, alice, *_ = trio
+    tokens = await new_session(alice)
+    headers = [
+        (b"cookie", f"{others}; access_token={tokens.access}".encode()),
+        (b"host", b"127.0.0.1:8000"),
+        (b"origin", b"http://127.0.0.1:8000"),
+    ]
+    socket = WebsocketCommunicator(application, ws_path(chat, alice), headers=headers)
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.disconnect()
 
 
 async def test_a_token_of_an_ended_session_is_refused(trio):
@@ -218,6 +307,7 @@ async def test_a_token_of_an_ended_session_is_refused(trio):
     [
         ("not json", NOT_JSON),
         ("[1, 2]", NOT_JSON),
+        ("[" * 50_000, NOT_JSON),  # deeper than Python's recursion limit, within the 64 KB frame
         ("{}", NO_MESSAGE),
         ('{"message": 5}', NO_MESSAGE),
         ('{"message": ""}', services.EMPTY_MESSAGE),
