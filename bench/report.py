@@ -24,8 +24,9 @@ def photo_lines(f: dict) -> list[str]:
     return [
         f"## Post creation with one 4000 × 3000 JPEG (7), in process ({f['photo_post_kb']:.0f} KB upload)",
         "",
-        f"- `posts.services.post_create`: {fmt(f['photo_post_s'], 3, ' s')} per post (decode, re-encode, "
-        "variants and blurhash, S3 writes, rows). Alone: `make bench BENCH_ARGS=--only-photo`.",
+        f"- `posts.services.post_create`: {fmt(f['photo_post_s'], 3, ' s')} per post, "
+        f"{fmt(f['photo_post_cpu_s'], 3, ' s')} of CPU (decode, re-encode, variants and blurhash, S3 "
+        "writes, rows). Alone: `make bench BENCH_ARGS=--only-photo`.",
         "",
     ]
 

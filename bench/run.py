@@ -139,7 +139,11 @@ def main() -> None:
     try:
         if options.only_photo:
             figures = photo_bench(processes, settings, database_url=options.database_url, redis_url=options.redis_url)
-            print(f"post_create, one 4000x3000 JPEG: {fmt(figures['photo_post_s'], 3, ' s')}", flush=True)
+            print(
+                f"post_create, one 4000x3000 JPEG: {fmt(figures['photo_post_s'], 3, ' s')}, "
+                f"CPU {fmt(figures['photo_post_cpu_s'], 3, ' s')}",
+                flush=True,
+            )
             return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
