@@ -12,6 +12,8 @@ decodes an image twice.
 """
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import blurhash
@@ -50,6 +52,12 @@ AVATAR_SIDE = 256
 # a picture this small: the hash holds 4 × 3 colours, more pixels add only time.
 BLURHASH_COMPONENTS = (4, 3)
 BLURHASH_SOURCE_SIDE = 32
+
+
+# Threads that make the media while the request's thread encodes the original (image_clean):
+# post creation waits for the longer of the two instead of their sum. One per core: daphne
+# serves several requests of a process at once, a gunicorn sync worker one.
+_MEDIA_THREADS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="image-media")
 
 
 @dataclass(frozen=True)
@@ -340,9 +348,14 @@ def image_clean(upload, *, media: bool = False, square: bool = False) -> CleanIm
                 first = ImageOps.exif_transpose(image)
                 if square:
                     first = _square(first)
+                # The media from the same pixels, on another core while the original encodes:
+                # both only read them, and Pillow's resampling and encoders release the GIL.
+                making = _MEDIA_THREADS.submit(media_make, first, name) if media else None
                 clean = _flatten(first, target)
                 output = _encode_within(clean, target, source_options, budget=_size(upload))
-            made = media_make(first, name) if media else None
+            if media and frames > 1:
+                making = _MEDIA_THREADS.submit(media_make, first, name)
+            made = making.result() if media else None
     except ValidationError:
         raise
     except UNREADABLE as error:
