@@ -106,7 +106,7 @@ class RefreshInput(serializers.Serializer):
 
 class ProfileUpdateInput(serializers.Serializer):
     username = UsernameField(required=False)
-    avatar = CleanImageField(required=False, max_length=255)
+    avatar = CleanImageField(square=True, required=False, max_length=255)
 
 
 class RegisterOutput(serializers.Serializer):

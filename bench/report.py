@@ -17,6 +17,20 @@ CPU_ROWS = [
 ]
 
 
+def photo_lines(f: dict) -> list[str]:
+    """(7), when the run had it (bench/photo.py)."""
+    if "photo_post_s" not in f:
+        return []
+    return [
+        f"## Post creation with one 4000 × 3000 JPEG (7), in process ({f['photo_post_kb']:.0f} KB upload)",
+        "",
+        f"- `posts.services.post_create`: {fmt(f['photo_post_s'], 3, ' s')} per post, "
+        f"{fmt(f['photo_post_cpu_s'], 3, ' s')} of CPU (decode, re-encode, variants and blurhash, S3 "
+        "writes, rows). Alone: `make bench BENCH_ARGS=--only-photo`.",
+        "",
+    ]
+
+
 def write_results(path: Path, f: dict, *, quick: bool) -> None:
     m = f["machine"]
     floor = f["floor"]["rps"]["median"]
@@ -181,6 +195,7 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         f"- Growth: {fmt(idle['growth_mb'], 1, ' MB')} ≈ **{per_socket_kb:.0f} KB per socket** "
         f"(each: autobahn protocol, consumer, 4 channel-layer group memberships).",
         "",
+        *photo_lines(f),
         "## Seeding (`manage.py seed_demo`, COPY)",
         "",
         f"- {f['seed_small']['counts']}: {f['seed_small']['command_s']:.1f} s "

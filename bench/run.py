@@ -35,9 +35,10 @@ from bench.common import CORES, RESULTS, log, run  # noqa: E402
 from bench.load import wrk_config, wrk_series  # noqa: E402
 from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E402
 from bench.machine import load_average, machine  # noqa: E402
+from bench.photo import photo_post_figures  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from bench.sockets import chat_fanout, idle_sockets  # noqa: E402
-from bench.stats import mmm  # noqa: E402
+from bench.stats import fmt, mmm  # noqa: E402
 from scripts.processes import BIN, daphne_command, free_port, stop, wait_http  # noqa: E402
 from scripts.serve import Shape  # noqa: E402
 
@@ -59,6 +60,7 @@ SETTINGS = {
     "idle_sockets": 1000,
     "logins": 30,
     "deep_pages": 2000,  # random cursors of the "pages from anywhere" feed figure
+    "photo_runs": 5,  # posts with one 4000 × 3000 JPEG, timed in process (bench/photo.py)
 }
 QUICK = {
     **SETTINGS,
@@ -69,6 +71,7 @@ QUICK = {
     "chat_flood": 100,
     "idle_sockets": 200,
     "logins": 8,
+    "photo_runs": 2,
 }
 QUICK["large"] = {"users": 500, "posts": 8000, "likes": 80000, "views": 8000, "chats": 20, "messages": 5000}
 
@@ -115,6 +118,11 @@ def main() -> None:
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--database-url", default=DATABASE_URL, help="dropped and recreated")
     parser.add_argument("--redis-url", default=REDIS_URL, help="its database is flushed")
+    parser.add_argument(
+        "--only-photo",
+        action="store_true",
+        help="only step (7), post creation with one 4000 × 3000 JPEG; prints it, writes nothing",
+    )
     options = parser.parse_args()
     settings = QUICK if options.quick else SETTINGS
 
@@ -129,6 +137,14 @@ def main() -> None:
     processes = Processes(work)
     began = time.monotonic()
     try:
+        if options.only_photo:
+            figures = photo_bench(processes, settings, database_url=options.database_url, redis_url=options.redis_url)
+            print(
+                f"post_create, one 4000x3000 JPEG: {fmt(figures['photo_post_s'], 3, ' s')}, "
+                f"CPU {fmt(figures['photo_post_cpu_s'], 3, ' s')}",
+                flush=True,
+            )
+            return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
         write_results(Path(options.output), figures, quick=options.quick)
@@ -407,10 +423,22 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     log("(4) login")
     figures["login"] = login_figures(servers.shape.port, settings, work)
     chat_figures(figures, processes, env, settings)
+    photo_post_figures(figures, settings)
 
     processes.stop_all()
     servers.shape_log.close()
     figures["load_after"] = load_average()
+    return figures
+
+
+def photo_bench(processes: Processes, settings: dict, *, database_url: str, redis_url: str) -> dict:
+    """Step (7) alone, on the bench's own services: a minute instead of the whole run's seven."""
+    figures: dict = {"settings": settings}
+    services_reset(database_url=database_url, redis_url=redis_url)
+    env = environment(processes, database_url=database_url, redis_url=redis_url)
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    driver_setup(env)
+    photo_post_figures(figures, settings)
     return figures
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.db.models import OuterRef
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 
 from accounts.admin import UserAdmin
 from posts import services
@@ -10,16 +10,28 @@ from social.db import count_subquery
 
 PREVIEWS = 3  # thumbnails per post in the changelist
 
+
+def _preview_url(image: PostImage) -> str:
+    """The thumb variant (a few KB) rather than the original (up to 10 MB) a list page would
+    otherwise load per row; the original until manage.py backfill_media made the thumb."""
+    return (image.thumb or image.file).url
+
+
 UserAdmin.count_column("posts_total", "посты", lambda: count_subquery(Post.objects.filter(author=OuterRef("pk"))))
 
 
 class PostImageInline(admin.TabularInline):
     model = PostImage
     extra = 0
-    fields = ["file", "position"]
+    fields = ["preview", "file", "position", "width", "height", "thumb", "medium", "blurhash"]
     # Images come through the API, where they are decoded and stripped of EXIF; the admin
     # only shows them.
-    readonly_fields = ["file", "position"]
+    readonly_fields = fields
+
+    @admin.display(description="превью")
+    def preview(self, image):
+        return format_html('<img src="{}" alt="" style="max-height:96px">', _preview_url(image))
+
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -51,7 +63,7 @@ class PostAdmin(admin.ModelAdmin):
         return format_html_join(
             "",
             '<img src="{}" alt="" style="height:48px;width:48px;object-fit:cover;margin-right:2px">',
-            ((image.file.url,) for image in images),
+            ((_preview_url(image),) for image in images),
         )
 
     @admin.display(description="описание")

@@ -52,6 +52,19 @@ class PostImage(models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
     file = models.ImageField(upload_to=post_image_path, max_length=255)
     position = models.PositiveSmallIntegerField(default=0)
+    # The post object's `media` (EXTENSIONS.md §7), made at upload by social.images from the
+    # same decoded pixels as `file`. Empty on images stored before #24 until
+    # `manage.py backfill_media` fills them (an empty `thumb` is what it looks for).
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    blurhash = models.CharField(max_length=64, blank=True, default="")
+    # WebP variants, each under its own random name (nothing to guess from the original's).
+    thumb = models.ImageField(upload_to=post_image_path, max_length=255, blank=True, default="")
+    thumb_width = models.PositiveIntegerField(null=True, blank=True)
+    thumb_height = models.PositiveIntegerField(null=True, blank=True)
+    medium = models.ImageField(upload_to=post_image_path, max_length=255, blank=True, default="")
+    medium_width = models.PositiveIntegerField(null=True, blank=True)
+    medium_height = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "изображение"

@@ -41,6 +41,14 @@ class Liker:
     avatar_name: str | None
 
 
+# One stored image of a post with its media (EXTENSIONS.md §7), read as bare values like Liker.
+ImageMedia = namedtuple(
+    "ImageMedia",
+    ["file", "width", "height", "blurhash", "thumb", "thumb_width", "thumb_height"]
+    + ["medium", "medium_width", "medium_height"],
+)
+
+
 _DETAIL_FIELDS = (
     "id",
     "description",
@@ -133,19 +141,23 @@ def _recent_likers(post_ids: list, per_post: int) -> dict:
 
 
 def with_details(posts: list[Post]) -> list[Post]:
-    """Attach to each post `image_names` (in position order) and `recent_likers` (at most
+    """Attach to each post `image_names` and `image_media` (in position order) and `recent_likers` (at most
     POST_LIKES_EMBEDDED, most recent first): two queries for the whole page."""
     if not posts:
         return posts
     ids = [post.pk for post in posts]
     images: dict = {}
-    for post_id, name in (
-        PostImage.objects.filter(post_id__in=ids).order_by("post_id", "position").values_list("post_id", "file")
+    # The media columns come in the same query as the names: `media` costs no query.
+    for row in (
+        PostImage.objects.filter(post_id__in=ids)
+        .order_by("post_id", "position")
+        .values_list("post_id", *ImageMedia._fields, named=True)
     ):
-        images.setdefault(post_id, []).append(name)
+        images.setdefault(row.post_id, []).append(ImageMedia(*row[1:]))
     likers = _recent_likers(ids, settings.POST_LIKES_EMBEDDED)
     for post in posts:
-        post.image_names = images.get(post.pk, [])
+        post.image_media = images.get(post.pk, [])
+        post.image_names = [image.file for image in post.image_media]
         post.recent_likers = likers.get(post.pk, [])
     return posts
 

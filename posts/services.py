@@ -17,7 +17,7 @@ from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
 from social.exceptions import DomainError, Forbidden, PostNotFound
-from social.images import images_clean
+from social.images import Media, images_clean
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,11 @@ def _files_release(names: Sequence[str]) -> None:
     keeps them), except the shared demo files."""
     kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
     transaction.on_commit(lambda: _files_delete(kept))
+
+
+def _stored_names(images) -> list[str]:
+    """Every stored file of these PostImage rows: the original and its variants."""
+    return [name for row in images.values_list("file", "thumb", "medium") for name in row if name]
 
 
 def _files_delete(names: Sequence[str]) -> None:
@@ -66,15 +71,13 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
     if len(description) > MAX_DESCRIPTION:
         raise ValidationError({"description": [f"Не больше {MAX_DESCRIPTION} символов."]})
     try:
-        cleaned = images_clean(images)
+        cleaned = images_clean(images, media=True)
     except ValidationError as error:
         raise ValidationError({"images": error.messages}) from error
 
     saved: list[str] = []
     try:
-        for clean in cleaned:
-            name = post_image_path(None, f"image.{clean.extension}")
-            saved.append(default_storage.save(name, clean.content))
+        rows = [_image_store(clean.content, clean.extension, clean.media, saved) for clean in cleaned]
     except Exception as error:
         _files_delete(saved)
         logger.exception("storing post images failed")
@@ -87,12 +90,50 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
                 author=author, description=description, created_at=now, **post_state_initial(created_at=now)
             )
             PostImage.objects.bulk_create(
-                PostImage(post=post, file=name, position=position) for position, name in enumerate(saved)
+                PostImage(post=post, position=position, **fields) for position, fields in enumerate(rows)
             )
     except BaseException:
         _files_delete(saved)
         raise
     return post
+
+
+def _image_store(content, extension: str | None, media: Media, saved: list[str]) -> dict:
+    """Store an image's original (unless `extension` is None: it is stored already) and its
+    variants, each under a random name, appending every stored name to `saved` (the caller
+    deletes them if anything fails); the PostImage fields that name them."""
+    fields: dict = {}
+    if extension is not None:
+        saved.append(default_storage.save(post_image_path(None, f"image.{extension}"), content))
+        fields["file"] = saved[-1]
+    fields.update(width=media.width, height=media.height, blurhash=media.blurhash)
+    for variant, made in media.variants.items():
+        saved.append(default_storage.save(post_image_path(None, "image.webp"), made.content))
+        fields.update({variant: saved[-1], f"{variant}_width": made.width, f"{variant}_height": made.height})
+    return fields
+
+
+def post_image_media_add(*, image_id: int, media: Media) -> bool:
+    """Store the variants of an existing post image (manage.py backfill_media) and record
+    them, unless it has them already; True when this call added them.
+
+    Idempotent and safe to race: the row is updated only while its `thumb` is still empty, in
+    the same transaction as the post's rev (its cached encodings then show `media`); a losing
+    or failing call deletes what it stored."""
+    saved: list[str] = []
+    try:
+        fields = _image_store(None, None, media, saved)
+        with transaction.atomic():
+            updated = PostImage.objects.filter(pk=image_id, thumb="").update(**fields)
+            if updated:
+                post_id = PostImage.objects.filter(pk=image_id).values_list("post_id", flat=True)
+                post_state_move(posts=Post.objects.filter(pk__in=post_id))
+    except BaseException:
+        _files_delete(saved)
+        raise
+    if not updated:
+        _files_delete(saved)
+    return bool(updated)
 
 
 def post_delete(*, post: Post, actor: User) -> None:
@@ -108,7 +149,7 @@ def post_delete(*, post: Post, actor: User) -> None:
         # post's DELETE fails the deferred foreign key at commit: a 500.
         if not list(Post.objects.select_for_update().filter(pk=post.pk).values_list("pk", flat=True)):
             return  # already deleted by a concurrent request
-        names = list(PostImage.objects.filter(post=post).values_list("file", flat=True))
+        names = _stored_names(PostImage.objects.filter(post=post))
         post.delete()
         _files_release(names)
 
@@ -197,8 +238,7 @@ def post_representations_touch(*, user_id) -> int:
 def user_posts_files_release(*, user_id) -> None:
     """Before a user is deleted (their posts go with them by cascade): delete their posts'
     stored files once the deletion has committed, as post_delete does for one post."""
-    names = list(PostImage.objects.filter(post__author_id=user_id).values_list("file", flat=True))
-    _files_release(names)
+    _files_release(_stored_names(PostImage.objects.filter(post__author_id=user_id)))
 
 
 def user_reactions_withdraw(*, user_id) -> None:
