@@ -27,7 +27,18 @@ pytestmark = pytest.mark.django_db
 CREATE_PATHS = ["/api/auth/create", "/api/auth/create/", "/api/posts/create", "/api/posts/create/"]
 CREDENTIALS = {"detail": "Не удалось подтвердить учетные данные"}
 NOT_FOUND = {"detail": "Не найдено."}
-POST_KEYS = {"id", "author", "description", "images", "likes", "likes_count", "liked_by_me", "created_at", "views"}
+POST_KEYS = {
+    "id",
+    "author",
+    "description",
+    "images",
+    "likes",
+    "likes_count",
+    "liked_by_me",
+    "created_at",
+    "views",
+    "comments_count",
+}
 
 
 def create(client, author, *, images=(), description="Привет!", field="images", path="/api/auth/create"):
