@@ -1,4 +1,4 @@
-"""How notifications react to the domain signals of friends and posts, connected in
+"""How notifications react to the domain signals of friends, posts and chats, connected in
 NotificationsConfig.ready(). Each runs inside the transaction of its cause."""
 
 from notifications import services
@@ -27,4 +27,10 @@ def on_comment_created(sender, *, comment, post_id, author_id, **kwargs) -> None
         post_id=post_id,
         comment_id=comment.pk,
         text=comment.text,
+    )
+
+
+def on_chat_members_added(sender, *, chat_id, actor_id, user_ids, **kwargs) -> None:
+    services.notifications_create(
+        recipient_ids=user_ids, actor_id=actor_id, type=Notification.Type.CHAT_ADDED, chat_id=chat_id
     )

@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.models import User
 from notifications import selectors
 from notifications.models import TEXT_EXCERPT, Notification
 from notifications.serializers import notification_representation
@@ -50,6 +51,30 @@ def notification_create(
         unread_count=selectors.unread_count(user_id=recipient_id),
     )
     return notification
+
+
+def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_id=None) -> list[Notification]:
+    """Write one notification for each of many recipients (the members put in a chat) and send
+    each after commit: a fixed number of queries whatever their number (the rows in one insert,
+    the actor, every recipient's unread count in one query). The actor is never notified."""
+    recipient_ids = [user_id for user_id in dict.fromkeys(recipient_ids) if user_id != actor_id]
+    if not recipient_ids:
+        return []
+    now = timezone.now()
+    created = Notification.objects.bulk_create(
+        Notification(recipient_id=user_id, actor_id=actor_id, type=type, chat_id=chat_id, created_at=now)
+        for user_id in recipient_ids
+    )
+    actor = User.objects.only("id", "username", "avatar").get(pk=actor_id)
+    counts = selectors.unread_counts(user_ids=recipient_ids)
+    for notification in created:
+        notification.actor = actor
+        events.notification_created(
+            user_id=notification.recipient_id,
+            notification=notification_representation(notification),
+            unread_count=counts.get(notification.recipient_id, 0),
+        )
+    return created
 
 
 def like_notification_withdraw(*, post_id, actor_id) -> int:

@@ -66,6 +66,22 @@ def test_a_friend_add_notifies_the_added_user(client_for):
     assert not Notification.objects.filter(recipient=adder).exists()
 
 
+def test_being_put_in_a_new_chat_notifies_each_other_member(client_for, user):
+    others = UserFactory.create_batch(2)
+
+    response = client_for(user).post(
+        "/api/chats/create", {"users": [str(other.pk) for other in others], "title": "план"}, format="json"
+    )
+
+    assert response.status_code in (200, 201), response.content
+    chat_id = response.json()["id"]
+    for other in others:
+        (notification,) = client_for(other).get("/api/notifications").json()
+        assert notification["type"] == "chat.added" and notification["chat_id"] == chat_id
+        assert notification["actor"]["id"] == str(user.pk)
+    assert not Notification.objects.filter(recipient=user).exists()
+
+
 def test_your_own_actions_never_notify_you(user):
     post = PostFactory(author=user)
 
@@ -345,3 +361,19 @@ def test_mark_read_tells_the_users_other_devices(client_for, user):
     # Nothing changed: nothing sent.
     client_for(user).post("/api/notifications/read", {"all": True}, format="json")
     assert listener.nothing()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_member_put_in_a_chat_gets_the_event_with_their_own_unread_count(client_for, user):
+    others = UserFactory.create_batch(2)
+    Notification.objects.create(recipient=others[0], actor=user, type="friend.added")
+    listeners = [UserGroupListener(other) for other in others]
+
+    response = client_for(user).post("/api/chats/create", {"users": [str(o.pk) for o in others]}, format="json")
+
+    frames = [listener.receive() for listener in listeners]
+    assert [frame["unread_count"] for frame in frames] == [2, 1]
+    for frame in frames:
+        assert frame["type"] == "notification" and frame["notification"]["type"] == "chat.added"
+        assert frame["notification"]["chat_id"] == response.json()["id"]
+        assert frame["notification"]["actor"]["id"] == str(user.pk)
