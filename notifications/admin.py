@@ -5,7 +5,9 @@ from notifications.models import Notification
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    """Viewable, not editable: notifications are written by their causes only."""
+    """Viewable, not editable: notifications are written by their causes only. Deleting stays
+    with Django's delete permission: deleting a comment or a post in the admin takes its
+    notifications along, which the admin allows only to whoever may delete those."""
 
     list_display = ["id", "type", "recipient", "actor", "read", "created_at"]
     list_select_related = ["recipient", "actor"]
@@ -20,7 +22,4 @@ class NotificationAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
