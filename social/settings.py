@@ -265,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A name a generated SDK can read, instead of the generic "TypeEnum".
+    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.Notification.Type"},
 }
 
 # --- Domain settings ------------------------------------------------------------------------
