@@ -289,7 +289,7 @@ class UserGroupListener:
     def receive(self) -> dict:
         return async_to_sync(self._receive)()
 
-    async def _receive(self, timeout=5):
+    async def _receive(self, timeout=15):
         import asyncio
 
         return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
