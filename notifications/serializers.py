@@ -49,7 +49,10 @@ class UnreadCountOutput(serializers.Serializer):
 class MarkReadInput(serializers.Serializer):
     """`{"ids": [...]}` or `{"all": true}`: exactly one of them."""
 
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=1000)
+    # Bounded like the bigint ids they name: a larger number is a 400, not a database error.
+    ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=1000
+    )
     all = serializers.BooleanField(required=False)
 
     def validate(self, data):

@@ -240,7 +240,17 @@ def test_unread_count_stops_at_its_cap(user, monkeypatch):
 
 @pytest.mark.parametrize(
     "body",
-    [{}, {"ids": "1"}, {"ids": ["x"]}, {"ids": [0]}, {"all": False}, {"ids": [1], "all": True}, {"all": "maybe"}],
+    [
+        {},
+        {"ids": "1"},
+        {"ids": ["x"]},
+        {"ids": [0]},
+        {"ids": [2**63]},
+        {"ids": list(range(1, 1002))},
+        {"all": False},
+        {"ids": [1], "all": True},
+        {"all": "maybe"},
+    ],
 )
 def test_bad_mark_read_bodies_are_a_400(api, body):
     assert api.post("/api/notifications/read", body, format="json").status_code == 400
