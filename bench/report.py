@@ -151,6 +151,16 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
             "recommended_large",
             "ranking + snapshot on every request",
         ),
+        http_row(
+            "(2) notification list `/api/notifications?limit=20`",
+            "notifications_list",
+            f"{s['notifications']:,} per reader, actors embedded",
+        ),
+        http_row(
+            "(2) a post's comments page `/api/posts/<id>/comments?limit=20`",
+            "comments_page",
+            f"{s['comments']:,} comments per post, authors embedded",
+        ),
         http_row("(3) like toggle `PATCH /api/posts/<id>/like/<me>`", "like_toggle", "answers the post"),
         http_row(
             "(3) post create, one image",

@@ -61,6 +61,8 @@ SETTINGS = {
     "logins": 30,
     "deep_pages": 2000,  # random cursors of the "pages from anywhere" feed figure
     "photo_runs": 5,  # posts with one 4000 × 3000 JPEG, timed in process (bench/photo.py)
+    "comments": 1000,  # per post, on 20 posts (a post's comments page)
+    "notifications": 1000,  # per reader (the notification list)
 }
 QUICK = {
     **SETTINGS,
@@ -347,6 +349,55 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     figures["recommended_large"] = wrk_series(shape_base, recommended, settings)
 
 
+def social_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
+    """(2) the notification list and a post's comments page at the large data, each paired
+    with floor runs (their ratio to the floor). The seeding makes neither, so they are written
+    here: `settings["comments"]` comments on each of 20 recent posts (counters through
+    posts/state.py, as the service moves them) and `settings["notifications"]` notifications
+    for each reader."""
+    from accounts.models import User
+    from notifications.models import Notification
+    from posts.models import Comment, Post
+    from posts.state import post_state_move
+
+    recent = list(Post.objects.order_by("-created_at").values_list("pk", "author_id")[:20])
+    authors = list(User.objects.order_by("?").values_list("pk", flat=True)[:200])
+    per_post = settings["comments"]
+    for post_id, _ in recent:
+        Comment.objects.bulk_create(
+            Comment(post_id=post_id, author_id=authors[i % len(authors)], text=f"Комментарий {i}")
+            for i in range(per_post)
+        )
+        post_state_move(posts=Post.objects.filter(pk=post_id), comments=per_post)
+    for user_id, _ in readers:
+        Notification.objects.bulk_create(
+            Notification(
+                recipient_id=user_id,
+                actor_id=authors[i % len(authors)],
+                type=Notification.Type.POST_COMMENTED,
+                post_id=recent[i % len(recent)][0],
+                text=f"Комментарий {i}",
+                read=i % 3 == 0,
+            )
+            for i in range(settings["notifications"])
+        )
+    floor = wrk_config(work / "floor.lua", [{"path": "/floor"}])
+    paired = {"floor": (servers.floor_base, floor)}
+    log("(2) notification list, a post's comments page")
+    notifications = wrk_config(
+        work / "notifications.lua", [{"path": "/api/notifications?limit=20", "token": token} for _, token in readers]
+    )
+    figures["notifications_list"] = wrk_series(servers.shape_base, notifications, settings, **paired)
+    comments = wrk_config(
+        work / "comments.lua",
+        [
+            {"path": f"/api/posts/{recent[i % len(recent)][0]}/comments?limit=20", "token": token}
+            for i, (_, token) in enumerate(readers)
+        ],
+    )
+    figures["comments_page"] = wrk_series(servers.shape_base, comments, settings, **paired)
+
+
 def write_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
     """(3) like toggles and post creation through the shape."""
     from posts.models import Post
@@ -419,6 +470,7 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     servers = servers_start(processes, work, env)
     figures["workers"] = servers.shape.workers
     feed_figures(figures, servers, processes, settings, work, readers)
+    social_figures(figures, servers, settings, work, readers)
     write_figures(figures, servers, settings, work, readers)
     log("(4) login")
     figures["login"] = login_figures(servers.shape.port, settings, work)

@@ -15,6 +15,7 @@ from django.db.models import Count, F, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from accounts.models import User
+from chats import signals
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from social import events
@@ -79,6 +80,9 @@ def chat_create(
         with transaction.atomic():
             chat.save()
             ChatMember.objects.bulk_create([ChatMember(chat=chat, user=member) for member in [creator, *others]])
+            signals.chat_members_added.send(
+                sender=Chat, chat_id=chat.pk, actor_id=creator.pk, user_ids=[member.pk for member in others]
+            )
     except IntegrityError:
         # Two creates of the same direct chat raced past the lookup; the unique index decided.
         if key is None:

@@ -17,9 +17,9 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
-from posts.models import Like, Post, PostImage
+from posts.models import Comment, Like, Post, PostImage
 from social.db import count_subquery, prepared_cursor
-from social.exceptions import PostNotFound, UserNotFound
+from social.exceptions import CommentNotFound, PostNotFound, UserNotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
 KEY_FIELDS = ("created_at", "id")
@@ -55,6 +55,7 @@ _DETAIL_FIELDS = (
     "created_at",
     "likes_count",
     "views_count",
+    "comments_count",
     "rev",
     "author__id",
     "author__username",
@@ -253,3 +254,31 @@ def post_likers_page(*, post_id, page: PageRequest) -> Page:
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
     rows = take_page(likes, limit=page.limit, key=_row_key)
     return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)
+
+
+def post_comments_page(*, post_id, page: PageRequest) -> Page:
+    """One page of a post's comments with their authors, oldest first: two queries (the post's
+    existence, the page) however many comments it has. NotFound for an unknown post. Keyset
+    on (created_at, id) within the post, served by `comment_post_page_idx`."""
+    if not Post.objects.filter(pk=post_id).exists():
+        raise PostNotFound()
+    comments = (
+        Comment.objects.filter(post_id=post_id)
+        .select_related("author")
+        .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
+        .order_by("created_at", "id")
+    )
+    comments = keyset_filter(comments, fields=KEY_FIELDS, after=page.after, descending=False)
+    return take_page(comments, limit=page.limit, key=_row_key)
+
+
+def comment_get(*, post_id, comment_id) -> Comment:
+    """A comment of this post with the post's author (for the delete permission). NotFound for
+    an unknown post or a comment not on it."""
+    if not Post.objects.filter(pk=post_id).exists():
+        raise PostNotFound()
+    comment = Comment.objects.select_related("post").only("id", "author_id", "post__id", "post__author_id")
+    comment = comment.filter(pk=comment_id, post_id=post_id).first()
+    if comment is None:
+        raise CommentNotFound()
+    return comment

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from accounts.privacy import embedded_email
 from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
+from posts.models import COMMENT_MAX_LENGTH
 from posts.services import MAX_DESCRIPTION
 from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
@@ -88,6 +89,7 @@ class PostSerializer(serializers.Serializer):
     liked_by_me = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     views = serializers.IntegerField(source="views_count")
+    comments_count = serializers.IntegerField()
 
     @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
     def get_images(self, post) -> list[str]:
@@ -128,4 +130,30 @@ class PostSerializer(serializers.Serializer):
             "liked_by_me": bool(post.liked_by_me),
             "created_at": self.fields["created_at"].to_representation(post.created_at),
             "views": post.views_count,
+            "comments_count": post.comments_count,
         }
+
+
+class CommentInput(serializers.Serializer):
+    """A new comment: 1–2000 characters, not only whitespace (kept as typed)."""
+
+    text = serializers.CharField(max_length=COMMENT_MAX_LENGTH, trim_whitespace=False)
+
+    def validate_text(self, text: str) -> str:
+        if not text.strip():
+            raise serializers.ValidationError(COMMENT_BLANK)
+        return text
+
+
+# Kept beside the input that raises it: the one text of a blank comment.
+COMMENT_BLANK = "Комментарий не может быть пустым."
+
+
+class CommentOutput(serializers.Serializer):
+    """A comment: `{id, post_id, text, created_at, user: {id, username, avatar}}`."""
+
+    id = serializers.UUIDField()
+    post_id = serializers.UUIDField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    user = AuthorSerializer(source="author")

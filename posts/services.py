@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
-from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
+from posts import signals
+from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
@@ -26,6 +27,7 @@ MAX_DESCRIPTION = 5000
 NOT_THE_AUTHOR = "Нельзя создать пост от имени другого пользователя."
 NOT_YOUR_POST = "Удалить пост может только его автор."
 NOT_YOUR_LIKE = "Нельзя поставить лайк от имени другого пользователя."
+NOT_YOUR_COMMENT = "Удалить комментарий может только его автор, автор поста или модератор."
 TOO_MANY_IMAGES = f"Не больше {MAX_IMAGES} изображений в посте."
 STORAGE_FAILED = "Не удалось сохранить изображения, попробуйте позже."
 
@@ -173,6 +175,7 @@ def like_toggle(*, post_id, user: User) -> bool:
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
                 post_state_move(posts=Post.objects.filter(pk=post_id), likes=-1)
+                _reaction_send(signals.post_unliked, post_id=post_id, actor_id=user.pk)
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
@@ -180,10 +183,17 @@ def like_toggle(*, post_id, user: User) -> bool:
             if not moved:
                 raise PostNotFound()
             Like.objects.create(post_id=post_id, user=user)
+            _reaction_send(signals.post_liked, post_id=post_id, actor_id=user.pk)
             return True
     except IntegrityError:
         # The post was deleted between our update and the commit.
         raise PostNotFound() from None
+
+
+def _reaction_send(signal, *, post_id, actor_id) -> None:
+    """Tell the apps above (notifications) of a like or unlike, in its transaction."""
+    author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
+    signal.send(sender=Post, post_id=post_id, author_id=author_id, actor_id=actor_id)
 
 
 def post_view_record(*, post_id, viewer: User) -> bool:
@@ -249,10 +259,50 @@ def user_reactions_withdraw(*, user_id) -> None:
         # Their own like toggles wait (or find their likes gone), as in like_toggle.
         list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
         reactions = [
-            (Like.objects.filter(user_id=user_id), {"likes": -1}),
-            (PostView.objects.filter(viewer_id=user_id), {"views": -1}),
+            (Like.objects.filter(user_id=user_id), "likes"),
+            (PostView.objects.filter(viewer_id=user_id), "views"),
+            (Comment.objects.filter(author_id=user_id), "comments"),
         ]
-        for rows, delta in reactions:
-            post_ids = list(rows.values_list("post_id", flat=True))
-            post_state_move(posts=Post.objects.filter(pk__in=post_ids), **delta)
+        for rows, counter in reactions:
+            # One UPDATE per distinct number of rows on a post (one like per post; comments
+            # may be many on one post).
+            per_post = rows.values("post_id").annotate(n=Count("pk")).values_list("post_id", "n")
+            by_count: dict[int, list] = {}
+            for post_id, n in per_post:
+                by_count.setdefault(n, []).append(post_id)
+            for n, post_ids in by_count.items():
+                post_state_move(posts=Post.objects.filter(pk__in=post_ids), **{counter: -n})
             rows.delete()
+
+
+def comment_create(*, post_id, author: User, text: str) -> Comment:
+    """Write a comment on a post and move its `comments_count` (and rev) in the same
+    transaction. Preconditions: `text` is checked (1–2000 characters, not only whitespace).
+    PostNotFound when the post does not exist or vanishes meanwhile."""
+    try:
+        with transaction.atomic():
+            # The counter first, as like_toggle: it locks the post row and proves the post
+            # exists, since PostgreSQL checks our (deferred) foreign keys only at commit.
+            if not post_state_move(posts=Post.objects.filter(pk=post_id), comments=+1):
+                raise PostNotFound()
+            comment = Comment.objects.create(post_id=post_id, author=author, text=text)
+            post_author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
+            signals.comment_created.send(sender=Comment, comment=comment, post_id=post_id, author_id=post_author_id)
+    except IntegrityError:
+        raise PostNotFound() from None  # the post went between our update and the commit
+    return comment
+
+
+def comment_delete(*, comment: Comment, actor: User) -> None:
+    """Delete a comment (its author, the post's author or staff; Forbidden otherwise) and move
+    the post's counter back, once however many deletes race.
+
+    The post row is locked first (the order comment_create and post_delete take), then the
+    comment deleted: a concurrent second delete waits, then deletes no row and moves nothing."""
+    if actor.pk not in (comment.author_id, comment.post.author_id) and not actor.is_staff:
+        raise Forbidden(NOT_YOUR_COMMENT)
+    with transaction.atomic():
+        list(Post.objects.select_for_update(no_key=True).filter(pk=comment.post_id).values_list("pk", flat=True))
+        deleted = Comment.objects.filter(pk=comment.pk).delete()[1].get(Comment._meta.label, 0)
+        if deleted:
+            post_state_move(posts=Post.objects.filter(pk=comment.post_id), comments=-1)

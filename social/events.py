@@ -74,3 +74,18 @@ def chat_message_deleted(*, chat_id, message_id: int) -> None:
 def chat_member_removed(*, chat_id, user_id) -> None:
     """A member was removed from a chat: their sockets of that chat close with 4403."""
     send_on_commit(chat_member_group(chat_id, user_id), {"type": "chat.member_removed"})
+
+
+def notification_created(*, user_id, notification: dict, unread_count: int) -> None:
+    """A notification was written for `user_id`: each of their user sockets gets
+    `{"type": "notification", "notification": <notification>, "unread_count": n}`
+    (`notification` as `notifications.serializers.notification_representation` gives it)."""
+    send_on_commit(
+        user_group(user_id), {"type": "notification", "notification": notification, "unread_count": unread_count}
+    )
+
+
+def notifications_read(*, user_id, unread_count: int) -> None:
+    """Some of `user_id`'s notifications were marked read: each of their user sockets (the
+    other devices) gets `{"type": "notifications.read", "unread_count": n}`."""
+    send_on_commit(user_group(user_id), {"type": "notifications.read", "unread_count": unread_count})

@@ -33,6 +33,10 @@ class PostNotFound(NotFound):
     default_message = "Пост не найден."
 
 
+class CommentNotFound(NotFound):
+    default_message = "Комментарий не найден."
+
+
 class UserNotFound(NotFound):
     """No such user, or a deactivated one (which the API treats alike)."""
 

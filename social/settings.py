@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "posts",
     "friends",
     "chats",
+    "notifications",
     "demo",
 ]
 
@@ -264,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A name a generated SDK can read, instead of the generic "TypeEnum".
+    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.Notification.Type"},
 }
 
 # --- Domain settings ------------------------------------------------------------------------
@@ -275,6 +278,8 @@ CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
 WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Read notifications older than this go with `manage.py notifications_prune` (a daily cron).
+NOTIFICATIONS_KEEP_DAYS = env.int("NOTIFICATIONS_KEEP_DAYS", default=90)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)

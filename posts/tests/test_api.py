@@ -29,6 +29,7 @@ CREDENTIALS = {"detail": "Не удалось подтвердить учетн�
 NOT_FOUND = {"detail": "Не найдено."}
 POST_KEYS = {
     *("id", "author", "description", "images", "likes", "likes_count", "liked_by_me", "created_at", "views"),
+    "comments_count",  # EXTENSIONS.md §3 (posts/tests/test_comments.py)
     "media",  # EXTENSIONS.md §7 (posts/tests/test_media.py)
 }
 

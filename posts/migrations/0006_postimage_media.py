@@ -15,7 +15,7 @@ def _variant():
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('posts', '0004_post_rev'),
+        ('posts', '0005_comments'),
     ]
 
     operations = [
