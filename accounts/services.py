@@ -25,6 +25,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts.models import EndedSession, User, UserSessionsEnd
 from accounts.selectors import SESSION_CLAIM, token_user
 from posts.services import post_representations_touch
+from social import metrics
 from social.exceptions import Unauthenticated
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
@@ -51,7 +52,8 @@ def user_group(user_id) -> str:
 def _close_sockets(group: str) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "session.ended"})
+        with metrics.channel_send():
+            async_to_sync(layer.group_send)(group, {"type": "session.ended"})
 
 
 def user_register(*, username: str, email: str, password: str) -> User:

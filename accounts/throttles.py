@@ -1,5 +1,7 @@
 from rest_framework.throttling import SimpleRateThrottle
 
+from social import metrics
+
 
 class _PerClientIP(SimpleRateThrottle):
     """Per client IP through the shared cache. `get_ident` honours REST_FRAMEWORK's
@@ -7,6 +9,10 @@ class _PerClientIP(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def throttle_failure(self):
+        metrics.RATE_LIMIT_REFUSALS.labels(self.scope).inc()
+        return super().throttle_failure()
 
 
 class LoginThrottle(_PerClientIP):

@@ -7,6 +7,7 @@ into frames. Domain and validation errors become `{"detail"}` frames with the se
 """
 
 import json
+import logging
 import time
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from django.core.exceptions import ValidationError
 from accounts.selectors import session_is_ended
 from accounts.services import session_group, user_group
 from chats import selectors, services
+from social import logs, metrics
 from social.exceptions import DomainError, Forbidden
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -30,6 +32,8 @@ CLOSE_NOT_A_MEMBER = 4403
 NOT_JSON = 'Кадр должен быть JSON-объектом вида {"message": "текст"}.'
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
+
+logger = logging.getLogger("social.socket")
 
 
 class TokenBucket:
@@ -72,7 +76,14 @@ def _send(chat_id, user, text):
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
+    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+
     async def connect(self):
+        # The handshake's request id (the proxy's, or the client's when well formed): every
+        # line logged for this socket carries it, the services' lines included (the context
+        # variable lives as long as this consumer's task).
+        self.request_id = logs.request_id_from_scope(self.scope)
+        logs.request_id_set(self.request_id)
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         chat_id = _uuid(kwargs["chat_id"])
@@ -101,6 +112,37 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         self.bucket = TokenBucket(settings.CHAT_MESSAGE_RATE, settings.CHAT_MESSAGE_BURST)
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.labels("chat").inc()
+        self._log("socket connect", event="connect")
+
+    async def disconnect(self, code):
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.labels("chat").dec()
+            self._log("socket close", event="close", code=code)
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if text_data is not None or bytes_data is not None:
+            metrics.WEBSOCKET_FRAMES.labels("out").inc()
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+
+    def _log(self, message: str, **fields):
+        user = getattr(self, "user", None)
+        logger.info(
+            "%s chat=%s user=%s request_id=%s %s",
+            message,
+            self.chat_id,
+            user.pk if user is not None else "-",
+            self.request_id,
+            " ".join(f"{key}={value}" for key, value in fields.items()),
+            extra={
+                "request_id": self.request_id,
+                "user_id": str(user.pk) if user else "-",
+                "chat_id": str(self.chat_id),
+                **fields,
+            },
+        )
 
     async def _leave_groups(self):
         for group in self.groups:
@@ -108,12 +150,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.groups = []
 
     async def receive(self, text_data=None, bytes_data=None):
+        metrics.WEBSOCKET_FRAMES.labels("in").inc()
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
         if not self.bucket.take():
+            metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
             await self._detail(TOO_FAST)
             return
         try:
@@ -144,6 +188,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
     async def _detail(self, text: str):
+        # The server's record of an error frame, under the socket's request id.
+        self._log("socket error frame", event="error", detail=text)
         await self.send(text_data=json.dumps({"detail": text}, ensure_ascii=False))
 
     # --- channel-layer events -----------------------------------------------------------------

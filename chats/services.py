@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
+from social import metrics
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -46,7 +47,8 @@ def _group_send_on_commit(group: str, event: dict) -> None:
     def send() -> None:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(group, event)
+            with metrics.channel_send():
+                async_to_sync(layer.group_send)(group, event)
 
     transaction.on_commit(send)
 
@@ -152,6 +154,7 @@ def message_send(*, chat: Chat, author: User, text: str) -> Message:
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
         _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload})
+    metrics.MESSAGES_STORED.inc()
     return message
 
 

@@ -5,9 +5,10 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
 
 Every process gets the same environment (README, configuration), plus what its role needs:
 gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
-both trust exactly one proxy (NUM_PROXIES=1). Ctrl-C (or SIGTERM) stops every process it
-started. gunicorn listens on a Unix socket in the shape's own directory and daphne on a free
-port, so a second shape on another port runs beside it.
+both trust exactly one proxy (NUM_PROXIES=1), and all write their metrics to one fresh
+PROMETHEUS_MULTIPROC_DIR, so `/api/metrics` shows them summed (social/metrics.py). Ctrl-C (or
+SIGTERM) stops every process it started. gunicorn listens on a Unix socket in the shape's own
+directory and daphne on a free port, so a second shape on another port runs beside it.
 """
 
 import os
@@ -74,6 +75,11 @@ class Shape:
         api_socket = Path(self.run_dir) / "gunicorn.sock"
         self.upstreams = [f"unix:{api_socket}", f"127.0.0.1:{ws_port}"]
         common = {"NUM_PROXIES": 1}
+        if self.env.get("METRICS_ENABLED", "1").lower() not in ("0", "false", "off", "no"):
+            # A new, empty folder per start: no counts of an earlier run are summed in.
+            metrics_dir = Path(self.run_dir) / "metrics"
+            metrics_dir.mkdir()
+            common["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         self._spawn(
             [
                 str(BIN / "gunicorn"),
@@ -84,6 +90,8 @@ class Shape:
                 str(self.workers),
                 "--graceful-timeout",
                 "5",
+                "--config",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),
                 # gunicorn 23+ opens a control socket at a fixed path; one per shape, so two
                 # shapes side by side do not fight over it.
                 "--control-socket",

@@ -13,6 +13,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
+from social.metrics import pool_sampler_start  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -23,3 +24,5 @@ application = ProtocolTypeRouter(
 
 # Start-up objects out of every later collection; rarer collections (figures in the module).
 tune_for_server()
+# The psycopg pool's connections in use / waiting, into the metrics (daphne holds the pools).
+pool_sampler_start()

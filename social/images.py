@@ -13,6 +13,8 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, ImageSequence
 from rest_framework import serializers
 
+from social import metrics
+
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_FRAME_PIXELS = 40_000_000
 MAX_FRAMES = 100
@@ -46,6 +48,7 @@ def _flatten(frame: Image.Image, target: str) -> Image.Image:
     return frame
 
 
+@metrics.IMAGE_PROCESSING_SECONDS.time()
 def image_clean(upload) -> CleanImage:
     """Validate an uploaded file and return its re-encoded copy.
 
