@@ -107,6 +107,10 @@ class Shape:
                 "127.0.0.1",
                 "-p",
                 str(ws_port),
+                # Our own lines (social.request, social.socket) replace daphne's access log,
+                # which is neither JSON with LOG_FORMAT=json nor carries the request id.
+                "--access-log",
+                os.devnull,
                 "social.asgi:application",
             ],
             DB_POOL=1,

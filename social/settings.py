@@ -6,6 +6,7 @@ layer, local-memory cache and local media. Each service switches on when its var
 """
 
 import ipaddress
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -339,6 +340,9 @@ except ValueError as error:
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
+if LOG_FORMAT == "json":
+    # Python's warnings too become log records (logger py.warnings), not raw stderr lines.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
