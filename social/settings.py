@@ -335,6 +335,17 @@ try:
 except ValueError as error:
     raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {error}") from None
 
+# Errors to Sentry when SENTRY_DSN is set; absent, sentry_sdk is not even imported.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from social.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # --- Logging: one line per request, never a secret --------------------------------------------
 # LOG_FORMAT=json: one JSON object per line (social/logs.py); the default is the readable line.
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
