@@ -18,6 +18,11 @@ from contextlib import contextmanager
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # A one-off command in a container that shares the app's environment (compose's migrate)
+    # has no prepared folder: prometheus-client would fail at the first metric below.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 # Requests: what fails, what is slow.
 HTTP_REQUESTS = Counter(
     "social_http_requests_total",
