@@ -33,12 +33,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.metrics_cost import metrics_cost, metrics_cost_lines  # noqa: E402
 from scripts.serve import Shape, free_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
-DB_NAME = "social_bench"
+# Overridable, so a bench beside other users of the machine's services keeps to its own.
+DB_NAME = os.environ.get("BENCH_DB_NAME", "social_bench")
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
-REDIS_DB = 9
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "9"))
 REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 BUCKET = "bench-media"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -574,6 +576,23 @@ def bench(processes: Processes, work: Path, settings: dict) -> dict:
     figures["feed_small"] = wrk_series(shape_base, feed, settings, **paired)
     figures["feed_small_daphne"] = wrk_series(daphne_base, feed, settings)
 
+    log("(2b) metrics on vs off: health and feed at 2k posts, paired")
+
+    def start_shape(extra: dict) -> Shape:
+        other = Shape(free_port(), env={**env, **extra}, log=shape_log)
+        processes.shapes.append(other)
+        other.start()
+        other.wait_ready()
+        return other
+
+    figures["metrics_cost"] = metrics_cost(
+        wrk_series=wrk_series,
+        start_shape=start_shape,
+        on_base=shape_base,
+        configs={"`/api/health`": health, "feed at 2k posts": feed},
+        settings=settings,
+    )
+
     log(f"seeding {settings['large']}")
     figures["seed_large"] = seed(settings["large"])
     from posts.models import Like, Post
@@ -847,6 +866,7 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         f"beside the feed at 50k {fmt(f['feed_large']['floor_rps'])}; "
         f"on its own at the start {fmt(f['floor']['rps'])}.",
         "",
+        *(metrics_cost_lines(f["metrics_cost"], fmt) if "metrics_cost" in f else []),
         "## HTTP (wrk -t2 -c16)",
         "",
         "| what | req/s | p50 ms | p99 ms | × floor | errors | notes |",

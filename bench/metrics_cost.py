@@ -1,0 +1,56 @@
+"""What the metrics cost (README "Operations"; issue: within the noise, at most 10 %).
+
+The shape `make bench` measures runs with the metrics on (the default). Beside it, the same
+shape with METRICS_ENABLED=0. Each figure is paired runs side by side (`wrk_series` with the
+other shape as its `floor`): on/off ratios, and off/off ratios of back-to-back runs of the
+same shape, which measure the noise the on/off ratio must be read against.
+"""
+
+
+def metrics_cost(*, wrk_series, start_shape, on_base: str, configs: dict, settings: dict) -> dict:
+    """{name: {"on_off": series, "off_off": series}} for each wrk config in `configs`.
+
+    `start_shape(env_extra)` starts a shape, ready, and returns it; it is stopped here, so the
+    bench's later figures run beside nothing more than before."""
+    off = start_shape({"METRICS_ENABLED": "0"})
+    off_base = f"http://127.0.0.1:{off.port}"
+    figures = {}
+    try:
+        for name, config in configs.items():
+            wrk_series(off_base, config, settings)  # the new shape's warm-up
+            figures[name] = {
+                "on_off": wrk_series(on_base, config, settings, floor=(off_base, config)),
+                "off_off": wrk_series(off_base, config, settings, floor=(off_base, config)),
+            }
+    finally:
+        off.stop()
+    return figures
+
+
+def metrics_cost_lines(figures: dict, fmt) -> list[str]:
+    """The RESULTS.md section."""
+    lines = [
+        "## Metrics cost",
+        "",
+        "The shape with `/api/metrics` and per-request counting on (as deployed) against the same shape "
+        "with `METRICS_ENABLED=0`, paired runs side by side (`bench/metrics_cost.py`). The noise is the "
+        "ratio of back-to-back runs of the metrics-off shape with itself. Goal: the on/off ratio within "
+        "that noise, and its cost at most 10 %.",
+        "",
+        "| what | req/s on | req/s off | on/off (median, min–max) | noise: off/off (min–max) | cost | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, pair in figures.items():
+        on_off, off_off = pair["on_off"]["ratio"], pair["off_off"]["ratio"]
+        cost = 1 - on_off["median"]
+        within = off_off["min"] <= on_off["median"] <= off_off["max"] or abs(cost) <= max(
+            abs(1 - off_off["min"]), abs(1 - off_off["max"])
+        )
+        result = "met" if within and cost <= 0.10 else "**missed**"
+        lines.append(
+            f"| {name} | {fmt(pair['on_off']['rps'])} | {fmt(pair['on_off']['floor_rps'])} | "
+            f"{on_off['median']:.3f} ({on_off['min']:.3f}–{on_off['max']:.3f}) | "
+            f"{off_off['min']:.3f}–{off_off['max']:.3f} | {cost * 100:.1f} % | {result} |"
+        )
+    lines.append("")
+    return lines
