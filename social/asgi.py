@@ -9,20 +9,24 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
-from social.metrics import pool_sampler_start  # noqa: E402
+from social.metrics import live_gauges_drop_at_exit, pool_sampler_start  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": TokenAuthMiddleware(URLRouter(websocket_urlpatterns)),
-    }
-)
+websocket_app = TokenAuthMiddleware(URLRouter(websocket_urlpatterns))
+if settings.SENTRY_DSN:
+    from social.sentry import asgi_wrap
+
+    websocket_app = asgi_wrap(websocket_app)
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websocket_app})
 
 # Start-up objects out of every later collection; rarer collections (figures in the module).
 tune_for_server()
-# The psycopg pool's connections in use / waiting, into the metrics (daphne holds the pools).
+# The psycopg pool's connections in use / waiting, into the metrics (daphne holds the pools);
+# on a clean exit this process's open-socket and pool gauges leave the deployment's sum.
 pool_sampler_start()
+live_gauges_drop_at_exit()

@@ -10,6 +10,7 @@ Labels stay bounded: a request is counted by its route *template* (`api/posts/<i
 never its raw path, and every other label takes a value from a fixed set in the code.
 """
 
+import atexit
 import os
 import threading
 import time
@@ -130,6 +131,13 @@ def worker_exit(pid: int) -> None:
     """A gunicorn worker ended: its live gauges (sockets, pool) stop counting."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.mark_process_dead(pid)
+
+
+def live_gauges_drop_at_exit() -> None:
+    """A daphne that stops (a restart under a supervisor) takes its sockets with it: drop its
+    live gauges on a clean exit. A killed process's stay until the folder is emptied at start."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        atexit.register(multiprocess.mark_process_dead, os.getpid())
 
 
 def pool_sampler_start() -> None:

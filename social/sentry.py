@@ -18,9 +18,16 @@ def _with_request_id(event, hint):
     return event
 
 
+def asgi_wrap(application):
+    """Errors of the WebSocket consumers to Sentry too: the Django integration patches only
+    Channels 2's HTTP handler, so Channels 4's consumers need sentry-sdk's ASGI middleware."""
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+    return SentryAsgiMiddleware(application)
+
+
 def sentry_init(*, dsn: str, environment: str, traces_sample_rate: float) -> None:
-    # sentry-sdk's Django integration is also its Channels one: it wraps Channels' ASGI
-    # application itself. Personal data (emails, cookies, addresses) is never sent.
+    # Personal data (emails, cookies, addresses) is never sent.
     sentry_sdk.init(
         dsn=dsn,
         environment=environment,

@@ -16,6 +16,7 @@ import django
 django.setup()
 import social.asgi, social.wsgi  # every entry point, as the servers import them
 print("sentry_sdk imported:", "sentry_sdk" in sys.modules)
+print("sockets wrapped:", type(social.asgi.websocket_app).__name__)
 if "sentry_sdk" in sys.modules:
     import sentry_sdk
     from django.test import Client
@@ -67,7 +68,9 @@ def run_probe(**env) -> str:
 
 def test_without_a_dsn_nothing_is_imported_and_nothing_sent(fake_sentry):
     _, received = fake_sentry
-    assert "sentry_sdk imported: False" in run_probe(LOG_LEVEL="CRITICAL")
+    output = run_probe(LOG_LEVEL="CRITICAL")
+    assert "sentry_sdk imported: False" in output
+    assert "sockets wrapped: TokenAuthMiddleware" in output
     assert received == []
 
 
@@ -75,6 +78,8 @@ def test_with_a_dsn_an_unhandled_error_reaches_sentry_with_its_request_id(fake_s
     dsn, received = fake_sentry
     output = run_probe(SENTRY_DSN=dsn, LOG_LEVEL="CRITICAL")
     assert "sentry_sdk imported: True" in output
+    # Channels 4's consumers are outside the Django integration: sentry-sdk's ASGI middleware.
+    assert "sockets wrapped: SentryAsgiMiddleware" in output
     assert "status: 500" in output
     events = [body for body in received if b"a failure for Sentry" in body]
     assert len(events) == 1
