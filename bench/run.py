@@ -457,7 +457,7 @@ def log(text: str) -> None:
 def bench(processes: Processes, work: Path, settings: dict) -> dict:
     figures: dict = {"load_before": load_average(), "settings": settings}
     run(["scripts/ensure-services.sh"])
-    log("database social_bench (recreated), Redis DB 9 (flushed)")
+    log(f"database {DB_NAME} (recreated), Redis DB {REDIS_DB} (flushed)")
     run(["dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", DB_NAME])
     run(["createdb", "-h", "127.0.0.1", "-U", "postgres", DB_NAME])
     run(["redis-cli", "-h", "127.0.0.1", "-n", str(REDIS_DB), "FLUSHDB"])
@@ -592,6 +592,8 @@ def bench(processes: Processes, work: Path, settings: dict) -> dict:
         configs={"`/api/health`": health, "feed at 2k posts": feed},
         settings=settings,
     )
+    for line in metrics_cost_lines(figures["metrics_cost"], fmt)[-3:-1]:
+        log(line)  # now: the run may end early, its figures are written at the end
 
     log(f"seeding {settings['large']}")
     figures["seed_large"] = seed(settings["large"])
