@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from django.test import override_settings
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.settings import api_settings
 
@@ -119,9 +120,14 @@ def test_only_get_reads_the_metrics(anon_client):
 
 
 def test_metrics_off_hides_the_path_and_counts_nothing(anon_client, settings):
-    settings.METRICS_ENABLED = False
-    assert anon_client.get("/api/metrics").status_code == 404
-    settings.METRICS_ENABLED = True
+    settings.METRICS_ENABLED = False  # before this client's first request builds its middleware
+    health = {"route": "api/health", "method": "GET", "status": "200"}
+    before = REGISTRY.get_sample_value("social_http_requests_total", health) or 0
+    assert anon_client.get("/api/health").status_code == 200
+    assert (REGISTRY.get_sample_value("social_http_requests_total", health) or 0) == before
+    response = anon_client.get("/api/metrics")
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail"}
 
 
 def test_a_refused_login_is_counted_by_its_limit_name(anon_client, settings, user):
