@@ -5,7 +5,14 @@ the app judge who may read them."""
 import asyncio
 import http.client
 import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
@@ -15,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.services import session_start
 from accounts.tests.factories import UserFactory
 from chats.services import chat_create
-from scripts.serve import Shape, free_port
+from scripts.serve import Shape, free_port, nginx_binary, render_nginx
 from social.exceptions import Forbidden
 from testsupport import live
 
@@ -135,3 +142,56 @@ def test_the_request_id_is_kept_when_well_formed_and_replaced_otherwise(shape):
         assert response.status_code == 200
         assert response.headers["X-Request-ID"] not in (bad, "")
     assert requests.get(base, timeout=10).headers["X-Request-ID"]
+
+
+@pytest.fixture
+def proxy_before_a_stub_app():
+    """deploy/nginx.conf.template in front of a stub upstream that answers "app" to everything,
+    with only 127.0.0.1 counted as this machine (127.0.0.2 then plays a client from elsewhere)."""
+
+    class App(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"app")
+
+        def log_message(self, *args):
+            pass
+
+    upstream = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    run_dir = tempfile.mkdtemp(prefix="social-nginx-test-")
+    os.chmod(run_dir, 0o755)
+    port = free_port()
+    app = f"127.0.0.1:{upstream.server_port}"
+    config = render_nginx(listen=f"127.0.0.1:{port}", api=app, ws=app, run_dir=run_dir)
+    assert "127.0.0.0/8 1;" in config
+    config_path = Path(run_dir) / "nginx.conf"
+    config_path.write_text(config.replace("127.0.0.0/8 1;", "127.0.0.1/32 1;"))
+    nginx = subprocess.Popen(
+        [nginx_binary(), "-p", run_dir, "-c", str(config_path), "-e", "stderr", "-g", "daemon off;"],
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        live.wait_http(f"http://127.0.0.1:{port}/api/health", process=nginx)
+        yield port
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        upstream.shutdown()
+        upstream.server_close()
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_the_proxy_refuses_the_metrics_to_a_client_from_elsewhere_without_a_bearer_token(proxy_before_a_stub_app):
+    port = proxy_before_a_stub_app
+    for path in ("/api/metrics", "/api/metrics/", "/api/metrics?format=text"):
+        status, headers, body = get_from("127.0.0.2", port, path)
+        assert status == 403
+        assert headers["Content-Type"].startswith("application/json")
+        assert json.loads(body) == {"detail": Forbidden.default_message}
+    # With a bearer token the app decides (it checks the token); from this machine too.
+    assert get_from("127.0.0.2", port, "/api/metrics", {"Authorization": "Bearer some-token"})[2] == b"app"
+    assert get_from("127.0.0.1", port, "/api/metrics")[2] == b"app"
+    # Only the metrics are fenced.
+    assert get_from("127.0.0.2", port, "/api/health")[2] == b"app"
