@@ -6,6 +6,32 @@ other shape as its `floor`): on/off ratios, and off/off ratios of back-to-back r
 same shape, which measure the noise the on/off ratio must be read against.
 """
 
+# What the request middleware adds per request with metrics on, timed in a process of its own
+# in multiprocess mode (CPU time: other load on the machine does not move it).
+_PER_REQUEST = """
+import os, sys, tempfile, time
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp()
+from social import metrics
+def request():
+    metrics.HTTP_REQUESTS.labels("api/health", "GET", "200").inc()
+    metrics.HTTP_DURATION.labels("api/health", "GET").observe(0.0012)
+runs = []
+for _ in range(5):
+    started = time.process_time()
+    for _ in range(100_000):
+        request()
+    runs.append((time.process_time() - started) / 100_000 * 1e6)
+print(sorted(runs)[2])
+"""
+
+
+def metric_ops_us(python: str, root) -> float:
+    """Median CPU µs of one request's counter and histogram updates (multiprocess mode)."""
+    import subprocess
+
+    done = subprocess.run([python, "-c", _PER_REQUEST], cwd=root, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip())
+
 
 def metrics_cost(*, wrk_series, start_shape, on_base: str, configs: dict, settings: dict) -> dict:
     """{name: {"on_off": series, "off_off": series}} for each wrk config in `configs`.
@@ -45,6 +71,8 @@ def metrics_cost_lines(figures: dict, fmt) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, pair in figures.items():
+        if name == "ops_us":
+            continue
         on_off, off_off = pair["on_off"]["ratio"], pair["off_off"]["ratio"]
         corrected = on_off["median"] / off_off["median"]
         cost = 1 - on_off["median"]
@@ -57,6 +85,15 @@ def metrics_cost_lines(figures: dict, fmt) -> list[str]:
             f"{on_off['median']:.3f} ({on_off['min']:.3f}–{on_off['max']:.3f}) | "
             f"{off_off['median']:.3f} ({off_off['min']:.3f}–{off_off['max']:.3f}) | {corrected:.3f} | "
             f"{cpu_on:.3f} / {cpu_off:.3f} | {cost * 100:.1f} % | {result} |"
+        )
+    if "ops_us" in figures:
+        health_cpu_us = figures["`/api/health`"]["off_off"]["cpu_ms_per_request"].get("gunicorn", 0) * 1000
+        lines.append("")
+        lines.append(
+            f"The metrics' own work per request (request counter and latency histogram, multiprocess mode, "
+            f"timed alone): {figures['ops_us']:.1f} µs of CPU, "
+            f"{figures['ops_us'] / max(health_cpu_us, 1e-9) * 100:.1f} % of a `/api/health` request's "
+            "gunicorn CPU time measured above with metrics off."
         )
     lines.append("")
     return lines
