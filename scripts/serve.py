@@ -4,8 +4,9 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
     python -m scripts.serve [PORT]
 
 Every process gets the same environment (README, configuration), plus what its role needs:
-gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
-both trust exactly one proxy (NUM_PROXIES=1), and all write their metrics to one fresh
+gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool.
+NUM_PROXIES (default 1: nginx alone; 2 behind a TLS proxy) goes to the app and to nginx's
+configuration alike (deploy/nginx.conf.template). All write their metrics to one fresh
 PROMETHEUS_MULTIPROC_DIR, so `/api/metrics` shows them summed (social/metrics.py). Ctrl-C (or
 SIGTERM) stops every process it started. gunicorn listens on a Unix socket in the shape's own
 directory and daphne on a free port, so a second shape on another port runs beside it.
@@ -15,26 +16,27 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from scripts.processes import BIN, daphne_command, free_port, stop, wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
-BIN = Path(sys.executable).parent
+REDACT_TOKENS = ROOT / "deploy" / "redact-tokens.awk"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def render_nginx(*, listen: str, api: str, ws: str, run_dir: str) -> str:
-    values = {"LISTEN_PORT": listen, "API_UPSTREAM": api, "WS_UPSTREAM": ws, "RUN_DIR": run_dir}
+def render_nginx(*, listen: str, api: str, ws: str, run_dir: str, num_proxies: int = 1) -> str:
+    values = {
+        "LISTEN_PORT": listen,
+        "API_UPSTREAM": api,
+        "WS_UPSTREAM": ws,
+        "RUN_DIR": run_dir,
+        "NUM_PROXIES": str(num_proxies),
+    }
     # Only our placeholders: nginx's own $variables stay as they are (like envsubst with a list).
     return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), TEMPLATE.read_text())
 
@@ -53,6 +55,7 @@ class Shape:
         self.workers = workers or int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.processes: list[subprocess.Popen] = []
+        self.log_filters: list[subprocess.Popen] = []
         self.run_dir = ""
         self.upstreams: list[str] = []
 
@@ -74,7 +77,9 @@ class Shape:
         # close it after each answer), and a local socket costs less to open than TCP.
         api_socket = Path(self.run_dir) / "gunicorn.sock"
         self.upstreams = [f"unix:{api_socket}", f"127.0.0.1:{ws_port}"]
-        common = {"NUM_PROXIES": 1}
+        # nginx is always one of the proxies; a TLS proxy in front of it makes two.
+        num_proxies = max(1, int(self.env.get("NUM_PROXIES") or 1))
+        common = {"NUM_PROXIES": num_proxies}
         if self.env.get("METRICS_ENABLED", "1").lower() not in ("0", "false", "off", "no"):
             # A new, empty folder per start: no counts of an earlier run are summed in.
             metrics_dir = Path(self.run_dir) / "metrics"
@@ -92,6 +97,10 @@ class Shape:
                 "5",
                 "--config",
                 str(ROOT / "deploy" / "gunicorn.conf.py"),
+                # nginx passes a request line up to its 8 KB header buffer; gunicorn's default
+                # 4094 would answer the lines between with its own HTML 414.
+                "--limit-request-line",
+                "8190",
                 # gunicorn 23+ opens a control socket at a fixed path; one per shape, so two
                 # shapes side by side do not fight over it.
                 "--control-socket",
@@ -100,22 +109,7 @@ class Shape:
             DB_POOL=0,
             **common,
         )
-        self._spawn(
-            [
-                str(BIN / "daphne"),
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(ws_port),
-                # Our own lines (social.request, social.socket) replace daphne's access log,
-                # which is neither JSON with LOG_FORMAT=json nor carries the request id.
-                "--access-log",
-                os.devnull,
-                "social.asgi:application",
-            ],
-            DB_POOL=1,
-            **common,
-        )
+        self._spawn(daphne_command(ws_port), DB_POOL=1, **common)
         config = Path(self.run_dir) / "nginx.conf"
         config.write_text(
             render_nginx(
@@ -123,45 +117,40 @@ class Shape:
                 api=f"unix:{api_socket}",
                 ws=f"127.0.0.1:{ws_port}",
                 run_dir=self.run_dir,
+                num_proxies=num_proxies,
             )
         )
-        self._spawn([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        self._spawn_nginx([nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
         return self
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
+    def _spawn_nginx(self, command: list[str]) -> None:
+        # nginx's error log prints request lines with their query string: a `?token=` of a
+        # socket handshake that failed upstream would be logged. Its output passes through
+        # deploy/redact-tokens.awk (as in compose), which ends by itself when nginx does.
+        nginx = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.PIPE)
+        self.processes.append(nginx)
+        redactor = subprocess.Popen(
+            ["awk", "-f", str(REDACT_TOKENS)], stdin=nginx.stderr, stdout=self.log or sys.stderr, stderr=self.log
+        )
+        nginx.stderr.close()  # the redactor holds the pipe now
+        self.log_filters.append(redactor)
 
+    def wait_ready(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         # Through nginx (which reaches gunicorn), and daphne directly: both must be up.
-        pending = [f"http://127.0.0.1:{self.port}/api/health"] + [
+        for url in [f"http://127.0.0.1:{self.port}/api/health"] + [
             f"http://{upstream}/api/health" for upstream in self.upstreams[1:]
-        ]
-        while pending and time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(pending[0], timeout=2) as response:
-                    if response.status == 200:
-                        pending.pop(0)
-                        continue
-            except OSError:
-                pass
-            time.sleep(0.2)
-        if pending:
-            raise TimeoutError(f"{pending[0]} did not answer 200 within {timeout}s")
+        ]:
+            wait_http(url, timeout=max(0.1, deadline - time.monotonic()), processes=self.processes)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.processes:
+        stop(self.processes)
+        for log_filter in self.log_filters:  # they have read everything once their writers ended
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                log_filter.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                log_filter.kill()
+                log_filter.wait()
         if self.run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 

@@ -12,22 +12,13 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpResponse
-from rest_framework.throttling import BaseThrottle
 
 from social import metrics
+from social.client_ip import client_ip
 from social.errors import NOT_FOUND_MESSAGE, detail_response
 from social.exceptions import Forbidden
 
 METHOD_NOT_ALLOWED = 'Метод "{method}" не разрешен.'
-
-
-def client_ip(request) -> str:
-    """The client's address, NUM_PROXIES hops from the end of X-Forwarded-For.
-
-    DRF's reading of NUM_PROXIES (the one the rate limits use), so metrics and throttles agree
-    on who the client is. To be pointed at the project's one client-IP function once it exists.
-    """
-    return BaseThrottle().get_ident(request)
 
 
 def _allowed_networks() -> tuple:

@@ -1,9 +1,12 @@
-"""Request-level middleware: body size limits, and one log line and the metrics of each request."""
+"""Request-level middleware: body size limits, private caching of personal answers, and one
+log line and the metrics of each request."""
 
 import logging
 import time
+from urllib.parse import quote
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from social import logs, metrics
 from social.errors import TOO_LARGE_MESSAGE, detail_response
@@ -13,7 +16,7 @@ logger = logging.getLogger("social.request")
 MB = 1024 * 1024
 # Routes that take uploads, and how large a whole body may be there. Everything else is bounded
 # by DEFAULT_BODY_LIMIT; JSON/form fields are further bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
-# The proxy config (deploy/nginx.conf) carries the same figures.
+# The proxy config (deploy/nginx.conf.template) carries the same figures.
 UPLOAD_BODY_LIMITS = (
     ("/api/auth/create", 105 * MB),  # 10 images of at most 10 MB, plus the form
     ("/api/posts/create", 105 * MB),
@@ -47,6 +50,26 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class PrivateAnswersMiddleware:
+    """An /api answer to a signed-in caller (or one that sets auth cookies: login, refresh) is
+    that caller's own: `Cache-Control: private` keeps shared caches (a CDN, a company proxy)
+    from serving it to someone else, and `Vary` names the headers that make it personal. DRF
+    puts the user it authenticated (Bearer or cookie) on the Django request, read here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return response
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or response.cookies:
+            patch_cache_control(response, private=True)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
+
+
 class RequestLogMiddleware:
     """One line per request: method, path (never the query string: it may hold a token),
     status, duration, user id and request id. Cookies and headers are never logged.
@@ -77,7 +100,8 @@ class RequestLogMiddleware:
         logger.info(
             "method=%s path=%s status=%s duration_ms=%.1f user=%s request_id=%s",
             request.method,
-            request.path,
+            # Percent-encoded as on the wire: a space or a newline in a path cannot forge a field.
+            quote(request.path, safe="/:@!$&'()*+,;=-._~"),
             response.status_code,
             duration * 1000,
             user_id,

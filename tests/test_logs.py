@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import os
 
 import pytest
 import requests
@@ -12,7 +11,6 @@ import websockets
 from accounts.services import session_start
 from accounts.tests.factories import UserFactory
 from chats.services import chat_create
-from scripts.serve import free_port
 from social.logs import request_id_accept
 from testsupport import live
 
@@ -58,12 +56,8 @@ def test_json_logs_are_one_object_per_line_for_rest_and_sockets(tmp_path):
     chat, _ = chat_create(creator=user, user_ids=[other.pk])
     token = session_start(user=user).access
     log_path = tmp_path / "daphne.log"
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    # As scripts/serve.py runs it: our lines replace daphne's access log.
-    command = [str(live.BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "--access-log", os.devnull]
-    env = live.server_env(LOG_FORMAT="json", LOG_LEVEL="INFO")
-    with live.running([*command, "social.asgi:application"], f"http://{address}/api/health", env, log_path=log_path):
+    # daphne_command, as scripts/serve.py runs it: our lines replace daphne's access log.
+    with live.daphne(log_path=log_path, LOG_FORMAT="json", LOG_LEVEL="INFO") as address:
         assert requests.get(f"http://{address}/api/health", headers={"X-Request-ID": "rest-1"}, timeout=10).ok
         me = requests.get(
             f"http://{address}/api/auth/current_user",

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from accounts.services import session_start
 from accounts.tests.factories import UserFactory
 from chats.services import chat_create
+from scripts.processes import wait_http
 from scripts.serve import Shape, free_port, nginx_binary, render_nginx
 from social.exceptions import Forbidden
 from testsupport import live
@@ -173,7 +174,7 @@ def proxy_before_a_stub_app():
         stderr=subprocess.DEVNULL,
     )
     try:
-        live.wait_http(f"http://127.0.0.1:{port}/api/health", process=nginx)
+        wait_http(f"http://127.0.0.1:{port}/api/health", processes=[nginx])
         yield port
     finally:
         nginx.terminate()
