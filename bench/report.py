@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.metrics_cost import metrics_cost_lines
 from bench.stats import fmt
 
 CPU_ROWS = [
@@ -118,6 +119,7 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         f"beside the feed at 50k {fmt(f['feed_large']['floor_rps'])}; "
         f"on its own at the start {fmt(f['floor']['rps'])}.",
         "",
+        *(metrics_cost_lines(f["metrics_cost"], fmt) if "metrics_cost" in f else []),
         "## HTTP (wrk -t2 -c16)",
         "",
         "| what | req/s | p50 ms | p99 ms | × floor | errors | notes |",

@@ -35,6 +35,7 @@ from bench.common import CORES, RESULTS, log, run  # noqa: E402
 from bench.load import wrk_config, wrk_series  # noqa: E402
 from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E402
 from bench.machine import load_average, machine  # noqa: E402
+from bench.metrics_cost import metric_ops_us, metrics_cost, metrics_cost_lines  # noqa: E402
 from bench.photo import photo_post_figures  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from bench.sockets import chat_fanout, idle_sockets  # noqa: E402
@@ -314,6 +315,26 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     log("(2) feed at 2k posts")
     figures["feed_small"] = wrk_series(shape_base, feed, settings, **paired)
     figures["feed_small_daphne"] = wrk_series(daphne_base, feed, settings)
+
+    log("(2b) metrics on vs off: health and feed at 2k posts, paired")
+
+    def start_shape(extra: dict) -> Shape:
+        other = Shape(free_port(), env={**servers.env, **extra}, log=servers.shape_log)
+        processes.shapes.append(other)
+        other.start()
+        other.wait_ready()
+        return other
+
+    figures["metrics_cost"] = metrics_cost(
+        wrk_series=wrk_series,
+        start_shape=start_shape,
+        on_base=shape_base,
+        configs={"`/api/health`": health, "feed at 2k posts": feed},
+        settings=settings,
+    )
+    figures["metrics_cost"]["ops_us"] = metric_ops_us(str(BIN / "python"), ROOT)
+    for line in metrics_cost_lines(figures["metrics_cost"], fmt)[-5:-1]:
+        log(line)  # now: the run may end early, its figures are written at the end
 
     figures["seed_large"] = seed(settings["large"], env=servers.env)
     from accounts.models import User

@@ -10,6 +10,7 @@ are decoded here, since it refuses binary ones (clients may send JSON as binary)
 
 import asyncio
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -19,7 +20,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
 from chats import selectors, services
-from social import limits
+from social import limits, logs, metrics
 from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 
@@ -35,6 +36,8 @@ NOT_JSON = 'Кадр должен быть JSON-объектом вида {"mess
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
 TOO_MANY_SOCKETS = "Слишком много открытых соединений. Закройте лишние вкладки или устройства."
+
+logger = logging.getLogger("social.socket")
 
 
 def _flood_take(user_id) -> bool:
@@ -98,6 +101,8 @@ def _send(chat_id, user, text):
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+
     @classmethod
     async def encode_json(cls, content):
         return json.dumps(content, ensure_ascii=False)
@@ -114,6 +119,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return content
 
     async def connect(self):
+        # The handshake's request id (the proxy's, or the client's when well formed): every
+        # line logged for this socket carries it, the services' lines included (the context
+        # variable lives as long as this consumer's task).
+        self.request_id = logs.request_id_from_scope(self.scope)
+        logs.request_id_set(self.request_id)
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         chat_id = selectors.uuid_or_none(kwargs["chat_id"])
@@ -142,6 +152,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close()
             return
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.labels("chat").inc()
+        self._log("socket connect", event="connect")
         # Over the cap the socket is accepted first, so the client reads why it is closed.
         if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
             await self._detail(TOO_MANY_SOCKETS)
@@ -156,11 +169,38 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
 
     async def disconnect(self, code):
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.labels("chat").dec()
+            self._log("socket close", event="close", code=code)
         keeper = getattr(self, "slot_keeper", None)
         if keeper is not None:
             keeper.cancel()
             self.slot_keeper = None
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
+
+    async def send_json(self, content, close=False):
+        # Every frame this consumer sends goes through here (Channels' send_json calls the
+        # base class's send, not an override of it).
+        metrics.WEBSOCKET_FRAMES.labels("out").inc()
+        await super().send_json(content, close=close)
+
+    def _log(self, message: str, **fields):
+        user = getattr(self, "user", None)
+        logger.info(
+            "%s chat=%s user=%s request_id=%s %s",
+            message,
+            self.chat_id,
+            user.pk if user is not None else "-",
+            self.request_id,
+            " ".join(f"{key}={value}" for key, value in fields.items()),
+            extra={
+                "request_id": self.request_id,
+                "user_id": str(user.pk) if user else "-",
+                "chat_id": str(self.chat_id),
+                **fields,
+            },
+        )
 
     async def _leave_groups(self):
         for group in self.groups:
@@ -168,12 +208,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.groups = []
 
     async def receive(self, text_data=None, bytes_data=None):
+        metrics.WEBSOCKET_FRAMES.labels("in").inc()
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
         if not await _in_thread(_flood_take)(self.user.pk):
+            metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
             await self._detail(TOO_FAST)
             return
         try:
@@ -204,6 +246,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
     async def _detail(self, text: str):
+        # The server's record of an error frame, under the socket's request id.
+        self._log("socket error frame", event="error", detail=text)
         await self.send_json({"detail": text})
 
     # --- channel-layer events -----------------------------------------------------------------

@@ -18,7 +18,7 @@ from accounts.models import User
 from chats import signals
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
-from social import events
+from social import events, metrics
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -155,6 +155,7 @@ def message_send(*, chat: Chat, author: User, text: str) -> Message:
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
         events.chat_message_stored(chat_id=chat.pk, message=payload)
+    metrics.MESSAGES_STORED.inc()
     return message
 
 

@@ -2,6 +2,7 @@
 (testsupport/live.py) and the bench (bench/): a free port, daphne's command line, waiting for
 an HTTP answer, and stopping what was started."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -22,8 +23,14 @@ def free_port() -> int:
 
 
 def daphne_command(port: int) -> list[str]:
-    """One daphne serving the whole API (social.asgi) on 127.0.0.1:`port`."""
-    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
+    """One daphne serving the whole API (social.asgi) on 127.0.0.1:`port`.
+
+    Our own lines (social.request, social.socket) replace daphne's access log, which is neither
+    JSON with LOG_FORMAT=json nor carries the request id."""
+    return [
+        *(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)),
+        *("--access-log", os.devnull, "social.asgi:application"),
+    ]
 
 
 def wait_http(

@@ -6,9 +6,10 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
 Every process gets the same environment (README, configuration), plus what its role needs:
 gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool.
 NUM_PROXIES (default 1: nginx alone; 2 behind a TLS proxy) goes to the app and to nginx's
-configuration alike (deploy/nginx.conf.template). Ctrl-C (or SIGTERM) stops every process it
-started. gunicorn listens on a Unix socket in the shape's own directory and daphne on a free
-port, so a second shape on another port runs beside it.
+configuration alike (deploy/nginx.conf.template). All write their metrics to one fresh
+PROMETHEUS_MULTIPROC_DIR, so `/api/metrics` shows them summed (social/metrics.py). Ctrl-C (or
+SIGTERM) stops every process it started. gunicorn listens on a Unix socket in the shape's own
+directory and daphne on a free port, so a second shape on another port runs beside it.
 """
 
 import os
@@ -79,6 +80,11 @@ class Shape:
         # nginx is always one of the proxies; a TLS proxy in front of it makes two.
         num_proxies = max(1, int(self.env.get("NUM_PROXIES") or 1))
         common = {"NUM_PROXIES": num_proxies}
+        if self.env.get("METRICS_ENABLED", "1").lower() not in ("0", "false", "off", "no"):
+            # A new, empty folder per start: no counts of an earlier run are summed in.
+            metrics_dir = Path(self.run_dir) / "metrics"
+            metrics_dir.mkdir()
+            common["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
         self._spawn(
             [
                 str(BIN / "gunicorn"),
@@ -89,6 +95,8 @@ class Shape:
                 str(self.workers),
                 "--graceful-timeout",
                 "5",
+                "--config",
+                str(ROOT / "deploy" / "gunicorn.conf.py"),
                 # nginx passes a request line up to its 8 KB header buffer; gunicorn's default
                 # 4094 would answer the lines between with its own HTML 414.
                 "--limit-request-line",

@@ -14,6 +14,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from social import metrics
+
 
 # --- Groups -------------------------------------------------------------------------------------
 def session_group(session_id: str) -> str:
@@ -43,7 +45,8 @@ def send_on_commit(group: str, event: dict) -> None:
     def send() -> None:
         layer = get_channel_layer()
         if layer is not None:
-            async_to_sync(layer.group_send)(group, event)
+            with metrics.channel_send():
+                async_to_sync(layer.group_send)(group, event)
 
     transaction.on_commit(send)
 

@@ -23,6 +23,8 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin
 from rest_framework import serializers
 
+from social import metrics
+
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_FRAME_PIXELS = 40_000_000
 MAX_FRAMES = 100
@@ -313,6 +315,7 @@ def _check_size(upload, name: str) -> None:
         raise _invalid(name, "размер больше 10 МБ.")
 
 
+@metrics.IMAGE_PROCESSING_SECONDS.time()
 def image_clean(upload, *, media: bool = False, square: bool = False) -> CleanImage:
     """Validate an uploaded file and return its re-encoded copy.
 

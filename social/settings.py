@@ -5,6 +5,8 @@ configuration table). The defaults are the embedded quick start: SQLite, in-memo
 layer, local-memory cache and local media. Each service switches on when its variable is set.
 """
 
+import ipaddress
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -369,15 +371,52 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Observability (README "Operations") ------------------------------------------------------
+# Prometheus metrics at /api/metrics (social/metrics.py). Off: no per-request counting and the
+# path answers 404 (what `make bench` compares against).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# Who may scrape: client addresses (judged with NUM_PROXIES, like the rate limits) ...
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
+# ... or anyone with `Authorization: Bearer <METRICS_TOKEN>` (empty: no token accepted).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    for _cidr in METRICS_ALLOWED_CIDRS:
+        ipaddress.ip_network(_cidr, strict=False)
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {error}") from None
+
+# Errors to Sentry when SENTRY_DSN is set; absent, sentry_sdk is not even imported.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from social.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # --- Logging: one line per request, never a secret --------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (social/logs.py); the default is the readable line.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
+if LOG_FORMAT == "json":
+    # Python's warnings too become log records (logger py.warnings), not raw stderr lines.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "social.logs.RequestIdFilter"}},
     # Control characters of a message (a `%0a` in a path) are escaped: no forged log lines.
+    # The JSON lines escape them by being JSON.
     "formatters": {
-        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "social.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Our own request line replaces these (which would print query strings).
