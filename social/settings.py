@@ -11,6 +11,10 @@ from pathlib import Path
 import environ
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry as RedisRetry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -113,8 +117,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
             "max_size": env.int("DB_POOL_MAX", default=10),
-            # Waiting for a free pooled connection ends well before the worker timeout.
-            "timeout": env.float("DB_POOL_TIMEOUT", default=5.0),
+            # Waiting for a free pooled connection ends well before the worker timeout, and
+            # below daphne's 5 s handshake timeout (past it nginx answers the socket 502).
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         # The pool checks a connection before it hands it out (psycopg's check_connection):
@@ -130,6 +135,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: channel layer and cache -----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
+# After a Redis restart every pooled connection is dead: a command on one fails with "Connection
+# closed by server" (redis-py 8 retries nothing by default here). Reconnect and retry twice,
+# quickly; a timeout is not retried, so a frozen Redis still fails in REDIS_TIMEOUT.
+REDIS_RETRY = {
+    "backoff": ExponentialBackoff(cap=0.5, base=0.05),
+    "retries": 2,
+    "supported_errors": (RedisConnectionError,),
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -147,6 +160,7 @@ if REDIS_URL:
                         "socket_timeout": None,
                         "socket_connect_timeout": REDIS_TIMEOUT,
                         "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
+                        "retry": AsyncRedisRetry(**REDIS_RETRY),
                     }
                 ],
                 "capacity": env.int("CHANNEL_CAPACITY", default=1000),
@@ -161,7 +175,11 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "social",
             # Every cache call is short: a Redis that hangs fails it in seconds (JSON 503).
-            "OPTIONS": {"socket_timeout": REDIS_TIMEOUT, "socket_connect_timeout": REDIS_TIMEOUT},
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "retry": RedisRetry(**REDIS_RETRY),
+            },
         }
     }
 else:
