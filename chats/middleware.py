@@ -4,7 +4,8 @@ Accepted credentials, first match wins: `Authorization: Bearer <access>`, `?toke
 then the access cookie. A cookie rides along with any cross-site request a browser makes, so a
 cookie-authenticated handshake must come from an allowed Origin (a host in ALLOWED_HOSTS or an
 origin in CSRF_TRUSTED_ORIGINS); header and query-token clients (mobile apps) send no Origin
-and need none. The session id of the token goes to `scope["session_id"]`.
+and need none. The session id of the token goes to `scope["session_id"]`; a dependency outage
+while checking the token sets `scope["outage"]`.
 """
 
 from http.cookies import SimpleCookie
@@ -17,6 +18,7 @@ from django.http.request import validate_host
 
 from accounts.authentication import user_from_access_token
 from accounts.services import SESSION_CLAIM
+from social.outages import is_outage, log_outage
 
 
 def _headers(scope) -> dict[bytes, bytes]:
@@ -66,8 +68,18 @@ class TokenAuthMiddleware:
         scope["session_id"] = None
         scope["auth_via"] = None
         raw, via = credentials_from_scope(scope)
+        scope["outage"] = False
         if raw and (via != "cookie" or origin_allowed(scope)):
-            result = await database_sync_to_async(user_from_access_token)(raw)
+            try:
+                result = await database_sync_to_async(user_from_access_token)(raw)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # The token could not be checked (database or cache down): the consumer
+                # accepts and closes 4503 ("try again later"), never an HTTP 500 handshake.
+                log_outage(error, "the socket handshake")
+                scope["outage"] = True
+                result = None
             if result is not None:
                 user, token = result
                 scope["user"] = user

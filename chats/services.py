@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce, Greatest
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
+from social.outages import is_outage, log_outage
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -45,8 +46,16 @@ def chat_member_group(chat_id, user_id) -> str:
 def _group_send_on_commit(group: str, event: dict) -> None:
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None:
+        if layer is None:
+            return
+        try:
             async_to_sync(layer.group_send)(group, event)
+        except Exception as error:
+            # The write is committed: a channel layer outage must not turn it into an error
+            # (a sender told "not stored" would store it twice). Sockets catch up over REST.
+            if not is_outage(error):
+                raise
+            log_outage(error, f"group_send to {group}")
 
     transaction.on_commit(send)
 
@@ -134,11 +143,12 @@ def message_text_clean(text: str) -> str:
     return text
 
 
-def message_send(*, chat: Chat, author: User, text: str) -> Message:
+def message_send(*, chat: Chat, author: User, text: str, origin: str | None = None) -> Message:
     """Store a message of `author` in `chat`, then (after commit) send it to every member socket.
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
-    Raises ValidationError on `message` for an empty or too long text.
+    Raises ValidationError on `message` for an empty or too long text. `origin` is the channel
+    of a sending socket, which answers its sender itself and skips the event.
     """
     text = message_text_clean(text)
     with transaction.atomic():
@@ -151,7 +161,7 @@ def message_send(*, chat: Chat, author: User, text: str) -> Message:
         )
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
-        _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload})
+        _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload, "origin": origin})
     return message
 
 
