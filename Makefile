@@ -16,7 +16,7 @@ SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
 
-.PHONY: run test e2e fuzz lint audit services serve nginx chromium clean
+.PHONY: run test e2e fuzz chaos lint audit services serve nginx chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ e2e: $(VENV)/.e2e services nginx chromium
 ## make fuzz: schemathesis checks the OpenAPI schema against the live production shape
 fuzz: $(VENV)/.dev services nginx
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest fuzz $(PYTEST_ARGS)
+
+## make chaos: fault tests (README "Operations: failure modes"): the production shape on a private
+## PostgreSQL, Redis and S3 (testsupport/faults.py) that the tests stop, freeze and restart (~3 min)
+chaos: $(VENV)/.dev services nginx
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest chaos $(PYTEST_ARGS)
 
 services:
 	@scripts/ensure-services.sh

@@ -1,9 +1,9 @@
 """Private dependencies for fault tests: a PostgreSQL cluster, a Redis and a moto S3 server of
 the test's own, on free ports, that the test may stop, start again, freeze and resume.
 
-Never the machine's shared services (127.0.0.1:5432 / :6379): other test runs use those. Each
-service runs in its own process group, so `freeze()` (SIGSTOP) stops the PostgreSQL postmaster
-*and* its backends: a frozen server keeps its sockets open and accepts connections into the
+Never the machine's shared services (127.0.0.1:5432 / :6379): other test runs use those. `freeze()`
+(SIGSTOP) stops a server and all its descendants (the PostgreSQL postmaster *and* its
+backends): a frozen server keeps its sockets open and accepts connections into the
 kernel's backlog, but answers nothing, which is what a hung host looks like to a client.
 
     with PrivatePostgres() as pg, PrivateRedis() as redis, PrivateS3() as s3:
@@ -67,7 +67,7 @@ class PrivateService:
 
     # --- lifecycle ------------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> "PrivateService":
-        # A new session: the process leads its own group, which freeze/stop signal as a whole.
+        # A new session: Ctrl-C at the terminal reaches the test, not the server directly.
         self.process = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, **self.popen_extra()
         )
@@ -82,17 +82,43 @@ class PrivateService:
         self.after_start()
         return self
 
-    def _signal_group(self, signum: int) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signum)
+    def _processes(self) -> list[int]:
+        """The server's pid and its descendants' (PostgreSQL's backends each lead a session of
+        their own, so a process-group signal would miss them)."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        parents: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(ppid, []).append(int(entry.name))
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            queue.extend(parents.get(pid, []))
+        return found
+
+    def _signal_all(self, signum: int, pids: list[int]) -> None:
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
 
     def freeze(self) -> None:
-        """SIGSTOP the whole process group: connections stay open, nothing answers."""
-        self._signal_group(signal.SIGSTOP)
+        """SIGSTOP the server and every descendant: connections stay open, nothing answers.
+        The parent first, so it forks nothing new meanwhile."""
+        self._signal_all(signal.SIGSTOP, self._processes())
         self.frozen = True
 
     def resume(self) -> None:
-        self._signal_group(signal.SIGCONT)
+        self._signal_all(signal.SIGCONT, list(reversed(self._processes())))
         self.frozen = False
 
     def stop_signal(self) -> int:
@@ -104,17 +130,15 @@ class PrivateService:
             return
         if self.frozen:
             self.resume()
-        os.killpg(self.process.pid, self.stop_signal())
+        everyone = self._processes()
+        self.process.send_signal(self.stop_signal())
         try:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.kill()
             self.process.wait()
         # Backends of a stopped cluster may linger an instant after the postmaster.
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        self._signal_all(signal.SIGKILL, everyone[1:])
 
     def close(self) -> None:
         self.stop()
