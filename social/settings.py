@@ -130,6 +130,18 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         # Sync workers (gunicorn) keep one persistent connection each.
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default under a few concurrent writers (daphne runs views in threads): a
+    # deferred transaction that reads, then writes, cannot wait for the lock and fails at once
+    # with "database is locked". IMMEDIATE takes the write lock at BEGIN, where SQLite waits
+    # up to `timeout` seconds for it; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache -----------------------------------------------------------
