@@ -37,8 +37,9 @@ def app_env(deps, **extra) -> dict:
             "COOKIE_SECURE": "0",
             "LOG_LEVEL": "WARNING",
             "AUTH_RATE_LIMIT": "10000/min",
-            # The worker is started by the tests that need it, never by the shape here.
-            "TASKS_WORKER": "0",
+            # The production queue; its worker is started by the tests that need it.
+            "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+            "STORAGE_DELETE_RETRY_SECONDS": "4",
         }
     )
     env.update({key: str(value) for key, value in extra.items()})

@@ -12,7 +12,8 @@ free port, so a second shape on another port runs beside it.
 Supervision (`make serve`): a child that exits is started again, after a backoff that doubles
 with each quick crash (1 s up to 30 s; back to 1 s once it ran for a minute), and logged; the
 others keep serving. With WS_PROCESSES ≥ 2 daphnes (the default of `make serve`), nginx sends
-the sockets of a crashed daphne's clients, when they reconnect, to the others.
+the sockets of a crashed daphne's clients, when they reconnect, to the others. `make serve`
+also runs the background tasks' worker (`manage.py db_worker`, django-tasks).
 """
 
 import os
@@ -76,11 +77,20 @@ class Child:
 
 
 class Shape:
-    def __init__(self, port: int, env: dict | None = None, workers: int | None = None, log=None, ws_processes: int = 1):
+    def __init__(
+        self,
+        port: int,
+        env: dict | None = None,
+        workers: int | None = None,
+        log=None,
+        ws_processes: int = 1,
+        tasks_worker: bool = False,
+    ):
         self.port = port
         self.env = dict(os.environ if env is None else env)
         self.workers = workers or int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
         self.ws_processes = max(1, ws_processes)
+        self.tasks_worker = tasks_worker  # django-tasks' db_worker (posts/tasks.py)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.children: list[Child] = []
         self.run_dir = ""
@@ -160,6 +170,8 @@ class Shape:
                 DB_POOL=1,
                 **common,
             )
+        if self.tasks_worker:
+            self._spawn("tasks-worker", [sys.executable, "manage.py", "db_worker"], DB_POOL=0)
         config = Path(self.run_dir) / "nginx.conf"
         config.write_text(
             render_nginx(
@@ -229,7 +241,7 @@ def _say(line: str) -> None:
 
 def main() -> None:
     port = int(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("PORT", "8000"))
-    shape = Shape(port, ws_processes=int(os.environ.get("WS_PROCESSES") or 2))
+    shape = Shape(port, ws_processes=int(os.environ.get("WS_PROCESSES") or 2), tasks_worker=True)
     stopping = False
 
     def on_signal(signum, frame):
@@ -240,7 +252,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     shape.start()
     print(
-        f"serving on http://127.0.0.1:{port} (nginx -> gunicorn x{shape.workers} + daphne x{shape.ws_processes}); "
+        f"serving on http://127.0.0.1:{port} (nginx -> gunicorn x{shape.workers} + daphne x{shape.ws_processes}"
+        ", tasks worker); "
         "Ctrl-C stops",
         flush=True,
     )
