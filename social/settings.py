@@ -119,8 +119,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
             "max_size": env.int("DB_POOL_MAX", default=10),
-            # Waiting for a free pooled connection ends well before the worker timeout, and
-            # below daphne's 5 s handshake timeout (past it nginx answers the socket 502).
+            # Waiting for a free pooled connection ends well before the worker timeout and
+            # daphne's handshake timeout (past it nginx answers the socket 502): a JSON 503 or
+            # a close 4503 instead.
             "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
