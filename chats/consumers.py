@@ -136,7 +136,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
         except Exception as error:
             if is_outage(error):
-                # Close at once: the handshake must finish within daphne's 5 s. The groups
+                # Close at once, within daphne's handshake timeout (past it nginx answers 502). The groups
                 # joined so far are left (with retries) by websocket_disconnect, after the close.
                 log_outage(error, "a chat socket handshake")
                 await self._close_try_again_later()
