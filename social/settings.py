@@ -370,7 +370,7 @@ if not (0 < RECO_SEEN_PENALTY <= 1 and 0 < RECO_OWN_PENALTY <= 1):
 
 # --- Health and outages ------------------------------------------------------------------------
 # /api/health waits this long (seconds) for all its checks together (social/health.py).
-HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=0.8)
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=0.5)
 # Retry-After (seconds) of the JSON 503 an outage answers (social/outages.py).
 OUTAGE_RETRY_AFTER = env.int("OUTAGE_RETRY_AFTER", default=5)
 
