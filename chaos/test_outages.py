@@ -192,3 +192,36 @@ def test_a_message_sent_while_postgres_is_down_is_answered_not_stored_and_a_rese
     history = requests.get(f"{base}/api/chats/{chat_id}/messages/0", headers=owner["headers"], timeout=10)
     assert history.status_code == 200
     assert [item["message"] for item in history.json()] == ["не потеряй меня"]
+
+
+def test_a_message_in_flight_when_redis_stops_is_never_lost_and_a_resend_stores_it_once(healthy, deps):
+    base = healthy.base
+    owner, other = signed_up(base), signed_up(base)
+    chat_id = chat_between(base, owner, other)
+    frame = json.dumps({"message": "в полёте", "client_ref": "flight-1"}, ensure_ascii=False)
+
+    async def first_try():
+        async with websockets.connect(ws_url(healthy, chat_id, owner), open_timeout=15) as socket:
+            deps["redis"].stop()
+            await socket.send(frame)
+            try:
+                return json.loads(await asyncio.wait_for(socket.recv(), 20))
+            except websockets.ConnectionClosed as closed:
+                return {"closed": closed.rcvd.code if closed.rcvd else None}
+
+    async def resend():
+        async with websockets.connect(ws_url(healthy, chat_id, owner), open_timeout=15) as socket:
+            await socket.send(frame)
+            return json.loads(await asyncio.wait_for(socket.recv(), 20))
+
+    try:
+        answer = asyncio.run(first_try())
+    finally:
+        deps["redis"].start()
+    # Answered: the stored message, "not stored", or 4503 (then the client resends).
+    assert answer.get("client_ref") == "flight-1" or answer == {"closed": 4503}, answer
+    wait_healthy(base)
+    stored = asyncio.run(resend())
+    assert stored["client_ref"] == "flight-1" and stored["message"] == "в полёте"
+    history = requests.get(f"{base}/api/chats/{chat_id}/messages/0", headers=owner["headers"], timeout=10)
+    assert [item["message"] for item in history.json()] == ["в полёте"]

@@ -72,11 +72,11 @@ def _admit(chat_id, user, session_id):
     return selectors.chat_for_member(chat_id, user)
 
 
-def _send(chat_id, user, text, origin):
+def _send(chat_id, user, text, origin, client_ref):
     """The stored message's frame. Membership is checked again on every message: a removal
     whose close event was lost (a full channel, say) must still not let the socket write."""
     chat = selectors.chat_for_member(chat_id, user)
-    message = services.message_send(chat=chat, author=user, text=text, origin=origin)
+    message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
     return dict(MessageOutput(message).data)
 
 
@@ -185,7 +185,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Every frame that gets here is answered: the stored message (to this socket directly,
         # so a broken channel layer cannot swallow it) or an error frame saying it was not stored.
         try:
-            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.channel_name)
+            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.channel_name, client_ref)
         except Forbidden:
             await self.close(code=CLOSE_NOT_A_MEMBER)
             return

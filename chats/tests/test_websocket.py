@@ -257,6 +257,27 @@ async def test_the_senders_answer_echoes_its_client_ref_and_others_get_the_plain
         await socket.disconnect()
 
 
+async def test_a_resend_with_the_same_client_ref_stores_nothing_new_and_answers_the_stored_message(trio):
+    chat, alice, bob, _ = trio
+    sender, other = await open_socket(chat, alice), await open_socket(chat, bob)
+    await sender.send_json_to({"message": "один раз", "client_ref": "r-1"})
+    first = await sender.receive_json_from(timeout=3)
+    assert (await other.receive_json_from(timeout=3))["id"] == first["id"]
+    # A reconnecting client that never saw the answer resends (any text, same ref).
+    resent = await open_socket(chat, alice)
+    await resent.send_json_to({"message": "один раз (повтор)", "client_ref": "r-1"})
+    again = await resent.receive_json_from(timeout=3)
+    assert again == first
+    assert await database_sync_to_async(Message.objects.count)() == 1
+    assert await nothing_more(other)  # nothing new was sent to the others
+    # Another sender may use the same ref: refs are per sender.
+    await other.send_json_to({"message": "мой", "client_ref": "r-1"})
+    assert (await other.receive_json_from(timeout=3))["message"] == "мой"
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    for socket in (sender, other, resent):
+        await socket.disconnect()
+
+
 @pytest.mark.parametrize(
     ("frame", "detail"),
     [
