@@ -10,13 +10,14 @@ DEV_ENV := DEBUG=1 SECRET_KEY=dev-only-key-not-for-production-$(shell hostname)
 TEST_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-# `make serve` defaults: the local services, plain HTTP. Override any of them from the environment.
+# `make serve` defaults: the local services, plain HTTP, and the production cookie flags (Secure:
+# browsers keep them from http://localhost and 127.0.0.1). Override any of them from the environment.
 SERVE_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_serve
 SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
-	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)} COOKIE_SECURE=$${COOKIE_SECURE:-0}
+	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)}
 
-.PHONY: run test e2e fuzz chaos lint audit services serve nginx chromium clean
+.PHONY: run test e2e fuzz chaos sdk-check lint audit services serve nginx chromium compose-cli clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,12 +38,17 @@ run: $(VENV)/.runtime
 	$(DEV_ENV) exec $(BIN)/daphne -b 127.0.0.1 -p $(PORT) social.asgi:application
 
 ## make test: the whole suite against real PostgreSQL, Redis and an S3 endpoint (moto)
-test: $(VENV)/.dev services nginx
+test: $(VENV)/.dev services nginx compose-cli
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 $(VENV)/.e2e: requirements-e2e.txt $(VENV)/.dev
 	$(BIN)/pip install --quiet -r requirements-e2e.txt
 	touch $@
+
+# Debian's docker-compose validates and renders docker-compose.yml without an engine (tests/test_compose.py).
+compose-cli:
+	@command -v docker-compose >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose)
 
 chromium:
 	@[ -x /usr/bin/chromium ] || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
@@ -56,6 +62,19 @@ e2e: $(VENV)/.e2e services nginx chromium
 fuzz: $(VENV)/.dev services nginx
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest fuzz $(PYTEST_ARGS)
 
+$(VENV)/.sdk: requirements-sdk.txt $(VENV)/.dev
+	$(BIN)/pip install --quiet -r requirements-sdk.txt
+	touch $@
+
+sdk/typescript/node_modules/.installed: sdk/typescript/package-lock.json
+	@command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	cd sdk/typescript && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## make sdk-check: TypeScript (openapi-typescript + openapi-fetch) and Python (openapi-python-client)
+## clients generated from a live server's schema, type-checked, run through the whole flow
+sdk-check: $(VENV)/.sdk sdk/typescript/node_modules/.installed services
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest sdk $(PYTEST_ARGS)
 ## make chaos: fault tests (README "Operations: failure modes"): the production shape on a private
 ## PostgreSQL, Redis and S3 (testsupport/faults.py) that the tests stop, freeze and restart (~3 min)
 chaos: $(VENV)/.dev services nginx
@@ -92,7 +111,10 @@ clean:
 
 .PHONY: bench
 ## make bench: load figures of the production shape on this machine -> bench/RESULTS.md (~7 min).
-## Own services only: database social_bench (recreated), Redis DB 9, a moto S3 server it starts.
+## Own services only: BENCH_DB_URL's database (recreated), BENCH_REDIS_URL's Redis DB (flushed),
+## a moto S3 server it starts.
+BENCH_DB_URL    ?= postgres://postgres@127.0.0.1:5432/social_bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9
 bench: $(VENV)/.dev services nginx
 	@command -v wrk >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk)
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.run --database-url $(BENCH_DB_URL) --redis-url $(BENCH_REDIS_URL) $(BENCH_ARGS)

@@ -12,8 +12,8 @@ from social import health
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    # Throttle counters and revoked sessions live in the cache: no test sees another's. The
-    # per-process caches are emptied too, so query counts do not depend on test order.
+    # Throttle counters and recommendation snapshots live in the cache: no test sees another's.
+    # The per-process caches are emptied too, so query counts do not depend on test order.
     cache.clear()
     health.reset_cache()
     fragments.cache_clear()

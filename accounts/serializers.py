@@ -1,8 +1,9 @@
-from django.contrib.auth.validators import UnicodeUsernameValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
+from accounts.privacy import email_for, embedded_email
+from accounts.usernames import UsernameValidator, username_normalize
 from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
 
@@ -25,7 +26,10 @@ class AvatarUrlMixin:
 
 
 class UserSerializer(AvatarUrlMixin, serializers.ModelSerializer):
-    """The contract's `user` object."""
+    """The contract's `user` object in an answer to one caller. The email follows
+    accounts.privacy.email_for: the viewer is `context["viewer"]` (register and login, where the
+    request has no user yet) or the request's user; `context["friends"]` says every user rendered
+    is the viewer's friend (their friends list)."""
 
     avatar = serializers.SerializerMethodField()
 
@@ -35,15 +39,28 @@ class UserSerializer(AvatarUrlMixin, serializers.ModelSerializer):
 
     def to_representation(self, user):
         # The same output as the declared fields, built directly: a feed page embeds up to
-        # 20 × POST_LIKES_EMBEDDED of these, where DRF's per-field machinery cost ~40 µs each
-        # (README "Performance and tuning").
+        # 20 × POST_LIKES_EMBEDDED of these, where DRF's per-field machinery costs more than
+        # the rest of the encoding.
         return user_representation(
             user_id=user.pk,
             username=user.username,
-            email=user.email,
+            email=self.email_of(user),
             avatar_name=user.avatar.name if user.avatar else None,
             request=self.context.get("request"),
         )
+
+    def email_of(self, user) -> str:
+        request = self.context.get("request")
+        viewer = self.context.get("viewer") or getattr(request, "user", None)
+        return email_for(user=user, viewer=viewer, friend=self.context.get("friends", False))
+
+
+class EmbeddedUserSerializer(UserSerializer):
+    """A `user` object embedded in a shared object (chat members, message authors): the same
+    encoding for every viewer, so the email is `""` unless `USER_EMAIL_VISIBILITY=everyone`."""
+
+    def email_of(self, user) -> str:
+        return embedded_email(user.email)
 
 
 class AuthorSerializer(AvatarUrlMixin, serializers.ModelSerializer):
@@ -60,8 +77,20 @@ class AuthorSerializer(AvatarUrlMixin, serializers.ModelSerializer):
         return {"id": str(user.pk), "username": user.username, "avatar": self.get_avatar(user)}
 
 
+class UsernameField(serializers.CharField):
+    """A username, NFKC-normalized before it is checked (accounts/usernames.py): fullwidth
+    `ａｌｉｃｅ` is `alice`; invisible and format characters are refused."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=150, validators=[UsernameValidator()], **kwargs)
+
+    def to_internal_value(self, data):
+        # Validators (max_length too: NFKC can lengthen a name) run on the normalized name.
+        return username_normalize(super().to_internal_value(data))
+
+
 class RegisterInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+    username = UsernameField()
     email = serializers.EmailField(max_length=254)
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
@@ -76,7 +105,7 @@ class RefreshInput(serializers.Serializer):
 
 
 class ProfileUpdateInput(serializers.Serializer):
-    username = serializers.CharField(max_length=150, required=False, validators=[UnicodeUsernameValidator()])
+    username = UsernameField(required=False)
     avatar = CleanImageField(required=False, max_length=255)
 
 

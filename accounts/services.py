@@ -11,52 +11,50 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts import signals
 from accounts.models import EndedSession, User, UserSessionsEnd
 from accounts.selectors import SESSION_CLAIM, token_user
-from posts.services import post_representations_touch
+from accounts.usernames import username_normalize, username_skeleton
+from social import events
 from social.exceptions import Unauthenticated
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
 EMAIL_TAKEN = "Пользователь с таким email уже существует."
+
+# What the apps above show of a user (a post's author, its likers, a chat message's author).
+SHOWN_FIELDS = frozenset({"username", "email", "avatar"})
 
 
 @dataclass(frozen=True)
 class TokenPair:
     access: str
     refresh: str
-    session_id: str
 
 
-def session_group(session_id: str) -> str:
-    """Channel-layer group of every socket opened with a token of this session."""
-    return f"session.{session_id}"
-
-
-def user_group(user_id) -> str:
-    """Channel-layer group of every socket of this user, whatever the session."""
-    return f"user.{user_id}"
-
-
-def _close_sockets(group: str) -> None:
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(group, {"type": "session.ended"})
+def _username_taken(username: str, *, by_other_than=None) -> bool:
+    """Whether another user has this name, in any case, or one that looks the same (its
+    confusable skeleton: `аlice` with a Cyrillic а is `alice`)."""
+    others = User.objects.filter(Q(username__iexact=username) | Q(username_skeleton=username_skeleton(username)))
+    if by_other_than is not None:
+        others = others.exclude(pk=by_other_than.pk)
+    return others.exists()
 
 
 def user_register(*, username: str, email: str, password: str) -> User:
-    """Create an active user. Raises ValidationError naming the field that is taken or weak."""
-    if User.objects.filter(username__iexact=username).exists():
+    """Create an active user. Raises ValidationError naming the field that is taken or weak.
+    `username` is stored NFKC-normalized (accounts/usernames.py)."""
+    username = username_normalize(username)
+    if _username_taken(username):
         raise ValidationError({"username": [USERNAME_TAKEN]})
     if User.objects.filter(email__iexact=email).exists():
         raise ValidationError({"email": [EMAIL_TAKEN]})
@@ -70,6 +68,8 @@ def user_register(*, username: str, email: str, password: str) -> User:
             return User.objects.create_user(email=email, username=username, password=password)
     except IntegrityError as error:
         # Two registrations raced past the checks above; the unique indexes decided.
+        if _username_taken(username):
+            raise ValidationError({"username": [USERNAME_TAKEN]}) from error
         raise ValidationError({"email": [EMAIL_TAKEN]}) from error
 
 
@@ -77,8 +77,10 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
     """Change the caller's username and/or avatar (an already validated, re-encoded file)."""
     fields = []
     old_avatar = user.avatar.name if user.avatar else None
+    if username is not None:
+        username = username_normalize(username)
     if username is not None and username != user.username:
-        if User.objects.filter(username__iexact=username).exclude(pk=user.pk).exists():
+        if _username_taken(username, by_other_than=user):
             raise ValidationError({"username": [USERNAME_TAKEN]})
         user.username = username
         fields.append("username")
@@ -89,8 +91,7 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
         try:
             with transaction.atomic():
                 user.save(update_fields=fields)
-                # Their posts and the posts they liked show the old name or avatar.
-                post_representations_touch(user_id=user.pk)
+                signals.user_shown_fields_changed.send(sender=User, user_id=user.pk)
         except IntegrityError as error:
             raise ValidationError({"username": [USERNAME_TAKEN]}) from error
         if avatar is not None and old_avatar:
@@ -101,9 +102,8 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
 def session_start(*, user: User) -> TokenPair:
     """Mint the first token pair of a new session for an authenticated, active user."""
     refresh = RefreshToken.for_user(user)
-    session_id = uuid.uuid4().hex
-    refresh[SESSION_CLAIM] = session_id
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), session_id=session_id)
+    refresh[SESSION_CLAIM] = uuid.uuid4().hex
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
 def session_refresh(*, raw_refresh: str) -> TokenPair:
@@ -116,7 +116,6 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
         refresh = RefreshToken(raw_refresh)
     except TokenError as error:
         raise Unauthenticated() from error
-    session_id = refresh.get(SESSION_CLAIM)
     if token_user(refresh) is None:
         raise Unauthenticated()
     with transaction.atomic():
@@ -129,7 +128,7 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
         refresh.set_exp()
         refresh.set_iat()
         refresh.outstand()
-    return TokenPair(access=str(refresh.access_token), refresh=str(refresh), session_id=session_id)
+    return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
 def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> None:
@@ -149,7 +148,7 @@ def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> No
     EndedSession.objects.filter(expires_at__lt=now).delete()
     ended = EndedSession(session_id=session_id, expires_at=now + settings.REFRESH_TOKEN_LIFETIME)
     EndedSession.objects.bulk_create([ended], ignore_conflicts=True)  # ended twice: the first stands
-    transaction.on_commit(lambda: _close_sockets(session_group(session_id)))
+    events.session_ended(session_id=session_id)
 
 
 def user_sessions_end(*, user: User) -> None:
@@ -158,16 +157,53 @@ def user_sessions_end(*, user: User) -> None:
     # Whole seconds, as a token's `iat`: a token issued in this very second is refused too.
     ended_at = datetime.fromtimestamp(int(time.time()), tz=UTC)
     UserSessionsEnd.objects.update_or_create(user_id=user.pk, defaults={"ended_at": ended_at})
-    transaction.on_commit(lambda: _close_sockets(user_group(user.pk)))
+    events.user_sessions_ended(user_id=user.pk)
 
 
 def user_deactivate(*, user: User) -> None:
     """Deactivate a user and log them out everywhere at once (see user_sessions_end).
     Authentication also checks `is_active` on every request."""
-    if user.is_active:
-        user.is_active = False
-        user.save(update_fields=["is_active"])
-    user_sessions_end(user=user)
+    with transaction.atomic():
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        user_sessions_end(user=user)
+
+
+def user_password_set(*, user: User, password: str | None) -> None:
+    """Give a user a new password (None: an unusable one, no password login) and end every
+    session of theirs, sockets included: a new password is how a stolen session is taken back.
+    Precondition: `password` passed the validators (the form or command that asked for it)."""
+    with transaction.atomic():
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        user.save(update_fields=["password"])
+        user_sessions_end(user=user)
+
+
+def user_edited(*, user: User, fields) -> None:
+    """After a staff edit saved `fields` of `user` (the admin's change form), in its
+    transaction: what shows the user is refreshed, and unticking "active" ends their sessions
+    as the deactivate action does, so ticking it again brings no old token back."""
+    if SHOWN_FIELDS & set(fields):
+        signals.user_shown_fields_changed.send(sender=User, user_id=user.pk)
+    if "is_active" in fields and not user.is_active:
+        user_deactivate(user=user)
+
+
+def user_delete(*, user: User) -> None:
+    """Delete a user, whichever way they go (the admin's page or bulk action, a future
+    "delete my account"): their sockets close with 4401 after commit, and the apps above take
+    back, in the same transaction, what the cascade alone would leave wrong (counters, stored
+    files; `signals.user_deleting`). Their tokens die with the row."""
+    with transaction.atomic():
+        # The one service that ends sessions, as for every other way out: its record goes
+        # with the row, its sockets close after commit.
+        user_sessions_end(user=user)
+        signals.user_deleting.send(sender=User, user_id=user.pk)
+        user.delete()
 
 
 def user_reactivate(*, user: User) -> None:

@@ -1,12 +1,20 @@
-from rest_framework.throttling import SimpleRateThrottle
+from django.conf import settings
+
+from social.client_ip import client_ip
+from social.ratelimit import Rate, rate_parse
+from social.throttles import RateThrottle
 
 
-class _PerClientIP(SimpleRateThrottle):
-    """Per client IP through the shared cache. `get_ident` honours REST_FRAMEWORK's
-    NUM_PROXIES, so a client cannot dodge the limit with its own X-Forwarded-For."""
+class _PerClientIP(RateThrottle):
+    """Per client IP at `AUTH_RATE_LIMIT` (read on each request). The client IP honours
+    NUM_PROXIES, so a client cannot dodge the limit with its own X-Forwarded-For; the count is
+    per process while Redis is down (social/limits.py)."""
 
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+    def rate(self) -> Rate:
+        return rate_parse(settings.AUTH_RATE_LIMIT)
+
+    def ident(self, request) -> str:
+        return client_ip(request)
 
 
 class LoginThrottle(_PerClientIP):

@@ -3,6 +3,7 @@ from django.middleware.csrf import get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -25,14 +26,15 @@ from accounts.serializers import (
     UserSerializer,
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle
-from social.exceptions import Forbidden, Unauthenticated
+from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
+from social.schema import error_responses
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
 LOGGED_OUT = "Вы успешно вышли из аккаунта"
-CREDENTIALS = "Не удалось подтвердить учетные данные"
 
-ERRORS_401 = {401: OpenApiResponse(DetailOutput, description=CREDENTIALS)}
+NOT_JSON = error_responses({415: "Тело не JSON (форма, multipart, text/plain)"})
+CREDENTIAL_ERRORS = error_responses({401: selectors.WRONG_CREDENTIALS, 404: selectors.USER_NOT_FOUND})
 
 
 class PublicView(APIView):
@@ -43,12 +45,26 @@ class PublicView(APIView):
     permission_classes = [AllowAny]
 
 
-class RegisterView(PublicView):
+class CredentialsView(PublicView):
+    """Register, login and token: JSON bodies only. They need no cookie, so CSRF cannot guard
+    them, and a cross-site HTML form (urlencoded, multipart or text/plain: the bodies a form can
+    send without a CORS preflight) could sign the victim's browser into the attacker's account
+    (login CSRF). A form body answers 415 before anything is read."""
+
+    parser_classes = [JSONParser]
+
+
+class RegisterView(CredentialsView):
     throttle_classes = [RegisterThrottle]
 
     @extend_schema(
         request=RegisterInput,
-        responses={201: RegisterOutput, 400: OpenApiResponse(description="Ошибки полей"), 403: DetailOutput},
+        responses={
+            201: RegisterOutput,
+            400: OpenApiResponse(description="Ошибки полей"),
+            **error_responses({403: "Неверный токен в заголовке Authorization"}),
+            **NOT_JSON,
+        },
     )
     def post(self, request):
         # The contract's 403: a client that sends a token which fails verification.
@@ -57,20 +73,23 @@ class RegisterView(PublicView):
                 if BearerAuthentication().authenticate(request) is None:
                     raise AuthenticationFailed()
             except AuthenticationFailed as error:
-                raise Forbidden(CREDENTIALS) from error
+                raise Forbidden(Unauthenticated.default_message) from error
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = services.user_register(**data.validated_data)
-        body = {"message": REGISTERED, "new_user": UserSerializer(user, context={"request": request}).data}
+        body = {
+            "message": REGISTERED,
+            "new_user": UserSerializer(user, context={"request": request, "viewer": user}).data,
+        }
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class LoginView(PublicView):
+class LoginView(CredentialsView):
     throttle_classes = [LoginThrottle]
 
     @extend_schema(
         request=CredentialsInput,
-        responses={200: LoginOutput, 401: DetailOutput, 404: DetailOutput},
+        responses={200: LoginOutput, **CREDENTIAL_ERRORS, **NOT_JSON},
         description="Sets the access/refresh cookies (HttpOnly) and the csrftoken cookie.",
     )
     def post(self, request):
@@ -78,15 +97,17 @@ class LoginView(PublicView):
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
         tokens = services.session_start(user=user)
-        response = Response({"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request}).data})
+        response = Response(
+            {"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request, "viewer": user}).data}
+        )
         set_auth_cookies(request, response, tokens)
         return response
 
 
-class TokenView(PublicView):
+class TokenView(CredentialsView):
     throttle_classes = [LoginThrottle]
 
-    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, 401: DetailOutput, 404: DetailOutput})
+    @extend_schema(request=CredentialsInput, responses={200: TokenPairOutput, **CREDENTIAL_ERRORS, **NOT_JSON})
     def post(self, request):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -98,7 +119,7 @@ class TokenView(PublicView):
 class TokenRefreshView(PublicView):
     @extend_schema(
         request=RefreshInput,
-        responses={200: TokenPairOutput, 401: DetailOutput},
+        responses={200: TokenPairOutput, **error_responses({401: Unauthenticated.default_message})},
         description="With `refresh` in the body: a new pair in the body. With an empty body: "
         "the refresh cookie is rotated, both cookies are set again and the body is `{}`.",
     )
@@ -121,7 +142,10 @@ class TokenRefreshView(PublicView):
 def _session_of(request) -> tuple[str | None, str | None, bool]:
     """(session id, raw refresh token, came from a cookie) for whatever the caller presents."""
     header = BearerAuthentication()
-    raw_access = header.get_raw_token(header.get_header(request) or b"")
+    try:
+        raw_access = header.get_raw_token(header.get_header(request) or b"")
+    except AuthenticationFailed:
+        raw_access = None  # a bare or malformed `Authorization: Bearer` names no session
     from_cookie = False
     if raw_access is None and request.COOKIES.get(settings.AUTH_COOKIE_ACCESS):
         raw_access = request.COOKIES[settings.AUTH_COOKIE_ACCESS].encode()
@@ -141,7 +165,7 @@ def _session_of(request) -> tuple[str | None, str | None, bool]:
 
 
 class LogoutView(PublicView):
-    @extend_schema(request=None, responses={200: DetailOutput, 403: DetailOutput})
+    @extend_schema(request=None, responses={200: DetailOutput, **error_responses({403: CSRF_MESSAGE})})
     def delete(self, request):
         session_id, raw_refresh, from_cookie = _session_of(request)
         if session_id and from_cookie:
@@ -154,13 +178,14 @@ class LogoutView(PublicView):
 
 
 class CurrentUserView(APIView):
-    @extend_schema(responses={200: UserSerializer, 401: DetailOutput})
+    @extend_schema(responses={200: UserSerializer})
     def get(self, request):
         return Response(UserSerializer(request.user, context={"request": request}).data)
 
     @extend_schema(
-        request={"multipart/form-data": ProfileUpdateInput, "application/json": ProfileUpdateInput},
+        request={"multipart/form-data": ProfileUpdateInput},
         responses={200: UserSerializer, 400: OpenApiResponse(description="Ошибки полей"), 401: DetailOutput},
+        description='Multipart, as it may carry the avatar file; a JSON body `{"username"}` is accepted too.',
     )
     def patch(self, request):
         data = ProfileUpdateInput(data=request.data)

@@ -1,24 +1,27 @@
 """WebSocket transport of a chat: `/api/chats/ws/<chat_id>/<client_id>` (docs/websocket.md).
 
 Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
-consumer checks `client_id` and membership, joins the channel-layer groups, turns frames into
-calls of `chats.services.message_send` (the service REST would use) and channel-layer events
-into frames. Domain and validation errors become `{"detail"}` frames with the services' texts.
+consumer checks `client_id` and membership, joins the channel-layer groups (named in
+`social.events`), turns frames into calls of `chats.services.message_send` (the service REST
+would use) and channel-layer events into frames. Domain and validation errors become
+`{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames; frames
+are decoded here, since it refuses binary ones (clients may send JSON as binary) with a 1011.
 """
 
+import asyncio
 import json
-import time
-from uuid import UUID
+from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
-from accounts.services import session_group, user_group
 from chats import selectors, services
 from chats.serializers import MessageOutput
+from social import limits
+from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 from social.layer import layer_groups_discard
 from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
@@ -29,10 +32,12 @@ CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_MESSAGE_TOO_BIG_FALLBACK = 4009
 CLOSE_SESSION_ENDED = 4401
 CLOSE_NOT_A_MEMBER = 4403
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 NOT_JSON = 'Кадр должен быть JSON-объектом вида {"message": "текст"}.'
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
+TOO_MANY_SOCKETS = "Слишком много открытых соединений. Закройте лишние вкладки или устройства."
 BAD_CLIENT_REF = "Поле «client_ref» должно быть строкой не длиннее 64 символов."
 # The answer to a frame whose message a dependency outage kept from being stored: resending
 # it later is safe (EXTENSIONS.md §1, "no silent loss").
@@ -40,23 +45,44 @@ NOT_STORED = "Сообщение не сохранено: сервис врем�
 MAX_CLIENT_REF = 64
 
 
-class TokenBucket:
-    """Flood control of one socket: `rate` tokens per second refill a bucket `burst` deep."""
+def _flood_take(user_id) -> bool:
+    """One token of the user's flood bucket, shared by all their sockets on every process."""
+    return limits.bucket_take(
+        f"chat-flood:{user_id}", rate=settings.CHAT_MESSAGE_RATE, burst=settings.CHAT_MESSAGE_BURST
+    )
 
-    def __init__(self, rate: float, burst: int):
-        self.rate = rate
-        self.capacity = float(burst)
-        self.tokens = float(burst)
-        self.updated = time.monotonic()
 
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
+def _sockets_key(user_id) -> str:
+    return f"ws-sockets:{user_id}"
+
+
+def _slot_claim(user_id, socket_id) -> bool:
+    """One of the user's WS_MAX_SOCKETS_PER_USER socket slots. Slots expire unless refreshed,
+    so the slots of a process that died with open sockets free themselves."""
+    return limits.slot_claim(
+        _sockets_key(user_id), socket_id, cap=settings.WS_MAX_SOCKETS_PER_USER, ttl=settings.WS_SOCKET_SLOT_TTL
+    )
+
+
+def _slot_refresh(user_id, socket_id) -> None:
+    limits.slot_refresh(_sockets_key(user_id), socket_id, ttl=settings.WS_SOCKET_SLOT_TTL)
+
+
+def _slot_release(user_id, socket_id) -> None:
+    limits.slot_release(_sockets_key(user_id), socket_id)
+
+
+# Redis calls of the limits run off the event loop (a slow Redis must not stall every socket of
+# the process) and off Django's one thread for database work, on one thread of their own: one
+# Redis connection for all of a process's sockets, however many open at once.
+_limits_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-limits")
+
+
+def _in_thread(func):
+    async def call(*args):
+        return await asyncio.get_running_loop().run_in_executor(_limits_thread, func, *args)
+
+    return call
 
 
 def _error_text(error: Exception) -> str:
@@ -80,7 +106,7 @@ def _send(chat_id, user, text, origin, client_ref):
     return dict(MessageOutput(message).data)
 
 
-class ChatConsumer(AsyncWebsocketConsumer):
+class ChatConsumer(AsyncJsonWebsocketConsumer):
     accepted = False
 
     async def __call__(self, scope, receive, send):
@@ -107,14 +133,30 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await super().accept(subprotocol, headers)
         self.accepted = True
 
+    @classmethod
+    async def encode_json(cls, content):
+        return json.dumps(content, ensure_ascii=False)
+
+    @classmethod
+    async def decode_json(cls, text_data):
+        """A frame's JSON object; DomainError(NOT_JSON) for anything else."""
+        try:
+            content = json.loads(text_data)
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: `[[[[…` nested too deep
+            raise DomainError(NOT_JSON) from None
+        if not isinstance(content, dict):
+            raise DomainError(NOT_JSON)
+        return content
+
     async def connect(self):
         if self.scope.get("outage"):
             await self._close_try_again_later()
             return
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
-        chat_id = _uuid(kwargs["chat_id"])
-        if user is None or not user.is_authenticated or chat_id is None or _uuid(kwargs["client_id"]) != user.pk:
+        chat_id = selectors.uuid_or_none(kwargs["chat_id"])
+        client_id = selectors.uuid_or_none(kwargs["client_id"])
+        if user is None or not user.is_authenticated or chat_id is None or client_id != user.pk:
             await self.close()
             return
         self.user = user
@@ -123,12 +165,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it.
         groups = [
-            services.chat_group(chat_id),
-            services.chat_member_group(chat_id, user.pk),
+            chat_group(chat_id),
+            chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
+        self.groups = []
         try:
             for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
@@ -136,8 +179,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
         except Exception as error:
             if is_outage(error):
-                # Close at once, within daphne's handshake timeout (past it nginx answers 502). The groups
-                # joined so far are left (with retries) by websocket_disconnect, after the close.
+                # Close at once, within daphne's handshake timeout (past it nginx answers 502).
+                # The groups joined so far are left (with retries) by websocket_disconnect,
+                # after the close.
                 log_outage(error, "a chat socket handshake")
                 await self._close_try_again_later()
             elif isinstance(error, DomainError):
@@ -146,8 +190,26 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else:
                 raise
             return
-        self.bucket = TokenBucket(settings.CHAT_MESSAGE_RATE, settings.CHAT_MESSAGE_BURST)
         await self.accept()
+        # Over the cap the socket is accepted first, so the client reads why it is closed.
+        if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
+            await self._detail(TOO_MANY_SOCKETS)
+            await self._leave_groups()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
+            return
+        self.slot_keeper = asyncio.create_task(self._keep_slot())
+
+    async def _keep_slot(self):
+        while True:
+            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
+            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
+
+    async def disconnect(self, code):
+        keeper = getattr(self, "slot_keeper", None)
+        if keeper is not None:
+            keeper.cancel()
+            self.slot_keeper = None
+            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
     async def _leave_groups(self):
         groups, self.groups = self.groups, []
@@ -163,17 +225,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
-        if not self.bucket.take():
+        if not await _in_thread(_flood_take)(self.user.pk):
             await self._detail(TOO_FAST)
             return
         try:
-            content = json.loads(text_data if text_data is not None else bytes_data)
-        except (ValueError, UnicodeDecodeError):
-            await self._detail(NOT_JSON)
+            content = await self.decode_json(text_data if text_data is not None else bytes_data)
+        except DomainError as error:
+            await self._detail(error.message)
             return
-        if not isinstance(content, dict):
-            await self._detail(NOT_JSON)
-            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content):
         client_ref = content.get("client_ref")
         if client_ref is not None and not (isinstance(client_ref, str) and len(client_ref) <= MAX_CLIENT_REF):
             await self._detail(BAD_CLIENT_REF)
@@ -201,7 +263,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = self._message_frame(message)
         if client_ref is not None:
             frame["client_ref"] = client_ref
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        await self.send_json(frame)
 
     async def _close_too_big(self):
         try:
@@ -215,7 +277,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         frame = {"detail": text}
         if client_ref is not None:
             frame["client_ref"] = client_ref
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False))
+        await self.send_json(frame)
 
     def _message_frame(self, message: dict) -> dict:
         avatar = message["user"].get("avatar")
@@ -228,11 +290,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     # --- channel-layer events -----------------------------------------------------------------
     async def chat_message(self, event):
         if event.get("origin") == self.channel_name:
-            return  # the sending socket was answered directly (see receive)
-        await self.send(text_data=json.dumps(self._message_frame(event["message"]), ensure_ascii=False))
+            return  # the sending socket was answered directly (see receive_json)
+        await self.send_json(self._message_frame(event["message"]))
 
     async def message_deleted(self, event):
-        await self.send(text_data=json.dumps({"type": "message.deleted", "message_id": event["message_id"]}))
+        await self.send_json({"type": "message.deleted", "message_id": event["message_id"]})
 
     async def chat_member_removed(self, event):
         await self.close(code=CLOSE_NOT_A_MEMBER)
@@ -245,13 +307,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         host = headers.get(b"host", b"").decode("latin-1")
         scheme = "https" if self.scope.get("scheme") == "wss" else "http"
         return f"{scheme}://{host}{path}" if host else path
-
-
-def _uuid(raw: str) -> UUID | None:
-    try:
-        return UUID(raw)
-    except ValueError:
-        return None
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):

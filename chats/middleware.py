@@ -2,19 +2,21 @@
 
 Accepted credentials, first match wins: `Authorization: Bearer <access>`, `?token=<access>`,
 then the access cookie. A cookie rides along with any cross-site request a browser makes, so a
-cookie-authenticated handshake must come from an allowed Origin (a host in ALLOWED_HOSTS or an
-origin in CSRF_TRUSTED_ORIGINS); header and query-token clients (mobile apps) send no Origin
-and need none. The session id of the token goes to `scope["session_id"]`; a dependency outage
-while checking the token sets `scope["outage"]`.
+cookie-authenticated handshake must come from an allowed Origin: the socket's own origin or one
+listed in CSRF_TRUSTED_ORIGINS, the rule Django's CSRF check applies to a request's Origin
+(CONTRACT-NOTES "Chats"). Header and query-token clients (mobile apps) send no Origin and need
+none. The session id of the token goes to `scope["session_id"]`; a dependency outage while
+checking the token sets `scope["outage"]`.
 """
 
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import validate_host
+from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
 
 from accounts.authentication import user_from_access_token
 from accounts.services import SESSION_CLAIM
@@ -35,27 +37,57 @@ def credentials_from_scope(scope) -> tuple[str | None, str | None]:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     if query.get("token") and query["token"][0]:
         return query["token"][0], "token"
-    cookie_header = headers.get(b"cookie", b"").decode("latin-1")
-    if cookie_header:
-        cookies = SimpleCookie()
-        try:
-            cookies.load(cookie_header)
-        except Exception:  # a malformed Cookie header is the client's problem: no cookie auth
-            return None, None
-        morsel = cookies.get(settings.AUTH_COOKIE_ACCESS)
-        if morsel and morsel.value:
-            return morsel.value, "cookie"
+    # Django's own parser, as request.COOKIES (the REST cookie auth) and Channels use: the stdlib
+    # SimpleCookie gives up on a whole header over one cookie it dislikes (`a[b]=1`, a JSON value
+    # an analytics script set), which would turn socket auth off while REST accepts the cookie.
+    cookie = parse_cookie(headers.get(b"cookie", b"").decode("latin-1")).get(settings.AUTH_COOKIE_ACCESS)
+    if cookie:
+        return cookie, "cookie"
     return None, None
 
 
+def _is_secure(scope, headers: dict[bytes, bytes]) -> bool:
+    """Whether the browser reached us over TLS. Behind a proxy the handshake arrives as plain ws,
+    so the proxy's word counts, and only when a proxy is trusted: Django's
+    SECURE_PROXY_SSL_HEADER when set, else X-Forwarded-Proto when NUM_PROXIES says a proxy
+    stands in front (deploy/nginx.conf.template sets it)."""
+    proxy_header = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy_header:
+        name, secure_value = proxy_header
+        wsgi_name = name.removeprefix("HTTP_").replace("_", "-").lower().encode("latin-1")
+        value = headers.get(wsgi_name, b"").decode("latin-1")
+        return value.split(",")[0].strip() == secure_value
+    if settings.NUM_PROXIES > 0 and b"x-forwarded-proto" in headers:
+        return headers[b"x-forwarded-proto"].decode("latin-1").split(",")[0].strip() == "https"
+    return scope.get("scheme") in ("wss", "https")
+
+
+def own_origin(scope) -> str | None:
+    """`scheme://host[:port]` of the handshake itself, or None when its Host is not one we serve
+    (as `request.get_host()` refuses a Host outside ALLOWED_HOSTS)."""
+    headers = _headers(scope)
+    host = headers.get(b"host", b"").decode("latin-1")
+    domain, _ = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return None
+    return f"{'https' if _is_secure(scope, headers) else 'http'}://{host}"
+
+
 def origin_allowed(scope) -> bool:
+    """The Origin is the socket's own origin (scheme, host and port: another service on another
+    port of the same host is another origin) or listed in CSRF_TRUSTED_ORIGINS (exactly, or a
+    `https://*.example.com` wildcard, as Django's CsrfViewMiddleware reads it)."""
     origin = _headers(scope).get(b"origin", b"").decode("latin-1")
-    if not origin:
+    if not origin or origin == "null":
         return False
-    if origin in settings.CSRF_TRUSTED_ORIGINS:
+    if origin == own_origin(scope) or origin in settings.CSRF_TRUSTED_ORIGINS:
         return True
-    host = urlsplit(origin).netloc
-    return bool(host) and validate_host(host, settings.ALLOWED_HOSTS)
+    parsed = urlsplit(origin)
+    wildcards = (urlsplit(trusted) for trusted in settings.CSRF_TRUSTED_ORIGINS if "*" in trusted)
+    return any(
+        parsed.scheme == trusted.scheme and is_same_domain(parsed.netloc, trusted.netloc.lstrip("*"))
+        for trusted in wildcards
+    )
 
 
 class TokenAuthMiddleware:
@@ -66,7 +98,6 @@ class TokenAuthMiddleware:
         scope = dict(scope)
         scope["user"] = AnonymousUser()
         scope["session_id"] = None
-        scope["auth_via"] = None
         raw, via = credentials_from_scope(scope)
         scope["outage"] = False
         if raw and (via != "cookie" or origin_allowed(scope)):
@@ -84,5 +115,4 @@ class TokenAuthMiddleware:
                 user, token = result
                 scope["user"] = user
                 scope["session_id"] = token.get(SESSION_CLAIM)
-                scope["auth_via"] = via
         return await self.app(scope, receive, send)

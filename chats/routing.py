@@ -1,10 +1,6 @@
 from django.urls import re_path
 
 from chats.consumers import ChatConsumer, RefuseConsumer
-from chats.daphne_close import allow_protocol_close_codes
-
-# Imported by social.asgi only, i.e. in ASGI server processes (see the module's docstring).
-allow_protocol_close_codes()
 
 websocket_urlpatterns: list = [
     # Loose segments on purpose: a malformed id is refused by the consumer, not an app error.

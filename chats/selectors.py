@@ -7,6 +7,7 @@ from django.db.models.functions import Coalesce
 
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
+from social.pagination import Page
 
 CHAT_NOT_FOUND = "Чат не найден."
 NOT_A_MEMBER = "Вы не участник этого чата."
@@ -18,7 +19,11 @@ def chat_for_member(chat_id, user) -> Chat:
     Raises NotFound for no such chat (or a malformed id) and Forbidden for a non-member.
     """
     membership = ChatMember.objects.filter(chat=OuterRef("pk"), user_id=user.pk)
-    chat = Chat.objects.filter(pk=chat_id).annotate(is_member=Exists(membership)).first() if _is_uuid(chat_id) else None
+    chat = (
+        Chat.objects.filter(pk=chat_id).annotate(is_member=Exists(membership)).first()
+        if uuid_or_none(chat_id)
+        else None
+    )
     if chat is None:
         raise NotFound(CHAT_NOT_FOUND)
     if not chat.is_member:
@@ -26,14 +31,14 @@ def chat_for_member(chat_id, user) -> Chat:
     return chat
 
 
-def _is_uuid(value) -> bool:
+def uuid_or_none(value) -> UUID | None:
+    """`value` as a UUID, or None when it is not one (a malformed id in a path)."""
     if isinstance(value, UUID):
-        return True
+        return value
     try:
-        UUID(str(value))
+        return UUID(str(value))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def chat_with_users(*, chat_id) -> Chat:
@@ -46,17 +51,18 @@ def _members_prefetch() -> Prefetch:
     return Prefetch("memberships", queryset=ChatMember.objects.select_related("user").order_by("id"))
 
 
-def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> list[Message]:
+def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> Page:
     """One page of a chat's history, newest first, with authors (one query).
 
     `before` (a message id) pages by keyset and then `offset` is ignored; otherwise `offset`
     counts back from the newest message. Both walk the (chat, -id) index, so a page costs the
-    same at 100 or 1,000,000 messages (offset is bounded by the caller).
+    same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
+    by offset and `before`, so the page has no cursor.
     """
     messages = Message.objects.filter(chat=chat).select_related("user").order_by("-id")
     if before is not None:
-        return list(messages.filter(id__lt=before)[:limit])
-    return list(messages[offset : offset + limit])
+        return Page(items=list(messages.filter(id__lt=before)[:limit]))
+    return Page(items=list(messages[offset : offset + limit]))
 
 
 def user_chats(*, user) -> list[Chat]:

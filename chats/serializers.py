@@ -3,8 +3,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import UserSerializer
+from accounts.serializers import EmbeddedUserSerializer
 from chats.models import Chat, Message
+from social.exceptions import INVALID_USER_ID
 from social.files import absolute_file_url
 from social.images import CleanImageField
 
@@ -16,9 +17,19 @@ OFFSET_TOO_DEEP = f"Смещение не может быть больше {MAX_
 
 class ChatCreateInput(serializers.Serializer):
     # The member limit itself is the service's rule; this only bounds what is parsed at all.
-    users = serializers.ListField(child=serializers.UUIDField(), allow_empty=False, max_length=1000)
+    # DRF's Russian catalogue lacks the UUID message (it would answer in English).
+    users = serializers.ListField(
+        child=serializers.UUIDField(error_messages={"invalid": INVALID_USER_ID}), allow_empty=False, max_length=1000
+    )
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
     avatar = CleanImageField(required=False, max_length=255)
+
+
+class ChatCreateJSON(ChatCreateInput):
+    """The JSON body, for the API schema only: a file cannot travel in JSON, and a generated
+    client needs one media type per operation (the server still takes the multipart form)."""
+
+    avatar = None
 
 
 class MessagesQuery(serializers.Serializer):
@@ -50,17 +61,19 @@ class ChatOutput(serializers.ModelSerializer):
     def get_avatar(self, chat) -> str | None:
         return absolute_file_url(chat.avatar, self.context.get("request"))
 
-    @extend_schema_field(UserSerializer(many=True))
+    @extend_schema_field(EmbeddedUserSerializer(many=True))
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.memberships.all()]
-        return UserSerializer(members, many=True, context=self.context).data
+        return EmbeddedUserSerializer(members, many=True, context=self.context).data
 
 
 class MessageOutput(serializers.ModelSerializer):
     """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
 
     message = serializers.CharField(source="text")
-    user = UserSerializer()
+    # Declared, not derived from the model: the model's default made it optional in the schema.
+    created_at = serializers.DateTimeField(read_only=True)
+    user = EmbeddedUserSerializer()
 
     class Meta:
         model = Message

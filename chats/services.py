@@ -1,25 +1,23 @@
 """Every write of the chats app: creating chats, sending and deleting messages, removing members.
 
-REST views and the WebSocket consumer call these same functions. Real-time events go out through
-the channel layer only after the transaction commits (`transaction.on_commit`), so no client ever
-sees a message that was rolled back, and a message is always stored before anyone sees it.
+REST views and the WebSocket consumer call these same functions. Real-time events are described
+and sent in `social.events`, only after the transaction commits, so no client ever sees a message
+that was rolled back, and a message is always stored before anyone sees it.
 """
 
 from collections.abc import Sequence
 from uuid import UUID
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import Count, F, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
-from social.outages import is_outage, log_outage
+from social import events
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -30,34 +28,6 @@ TOO_MANY_MEMBERS = f"В чате может быть не больше {MAX_MEMB
 UNKNOWN_USERS = "Пользователи не найдены: {ids}."
 EMPTY_MESSAGE = "Сообщение не может быть пустым."
 LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
-
-
-# --- Channel-layer groups -----------------------------------------------------------------------
-def chat_group(chat_id) -> str:
-    """Every open socket of this chat (all members, all processes)."""
-    return f"chat.{chat_id}"
-
-
-def chat_member_group(chat_id, user_id) -> str:
-    """Every open socket of one member in one chat: what removal from the chat closes."""
-    return f"chat.{chat_id}.user.{user_id}"
-
-
-def _group_send_on_commit(group: str, event: dict) -> None:
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(group, event)
-        except Exception as error:
-            # The write is committed: a channel layer outage must not turn it into an error
-            # (a sender told "not stored" would store it twice). Sockets catch up over REST.
-            if not is_outage(error):
-                raise
-            log_outage(error, f"group_send to {group}")
-
-    transaction.on_commit(send)
 
 
 # --- Chats --------------------------------------------------------------------------------------
@@ -130,7 +100,32 @@ def chat_member_remove(*, chat: Chat, user: User) -> None:
         if chat.direct_key is not None:
             chat.direct_key = None
             chat.save(update_fields=["direct_key"])
-        _group_send_on_commit(chat_member_group(chat.pk, user.pk), {"type": "chat.member_removed"})
+        events.chat_member_removed(chat_id=chat.pk, user_id=user.pk)
+
+
+# --- A chat's denormalized state ------------------------------------------------------------------
+def chat_counters_move(*, chat_ids, delta: int, at=None) -> int:
+    """The one writer of a chat's `messages_count` (and `last_message_at` when a message
+    arrives at `at`): every message write and the seeding call it. Returns the chats moved.
+
+    One statement per call: the counter moves atomically (never below 0), and last_message_at
+    only ever moves forward, so two concurrent sends cannot move it back in time.
+    """
+    changes = {"messages_count": Greatest(F("messages_count") + delta, Value(0))}
+    if at is not None:
+        changes["last_message_at"] = Greatest(Coalesce("last_message_at", Value(at)), Value(at))
+    return Chat.objects.filter(pk__in=list(chat_ids)).update(**changes)
+
+
+def user_messages_withdraw(*, user_id) -> None:
+    """Before a user is deleted (their messages go by cascade): take their messages out of the
+    chats' counters, which the cascade alone would leave behind."""
+    written = Message.objects.filter(user_id=user_id).values("chat_id").annotate(total=Count("pk")).order_by()
+    by_total: dict[int, list] = {}
+    for row in written:
+        by_total.setdefault(row["total"], []).append(row["chat_id"])
+    for total, chat_ids in by_total.items():
+        chat_counters_move(chat_ids=chat_ids, delta=-total)
 
 
 # --- Messages -----------------------------------------------------------------------------------
@@ -171,15 +166,10 @@ def message_send(
 def _message_store(*, chat: Chat, author: User, text: str, origin: str | None, client_ref: str | None) -> Message:
     with transaction.atomic():
         message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref or "")
-        # One statement: the counter moves atomically, and last_message_at only ever moves
-        # forward, so two concurrent sends cannot move it back in time.
-        Chat.objects.filter(pk=chat.pk).update(
-            messages_count=F("messages_count") + 1,
-            last_message_at=Greatest(Coalesce("last_message_at", Value(message.created_at)), Value(message.created_at)),
-        )
+        chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
-        _group_send_on_commit(chat_group(chat.pk), {"type": "chat.message", "message": payload, "origin": origin})
+        events.chat_message_stored(chat_id=chat.pk, message=payload, origin=origin)
     return message
 
 
@@ -188,5 +178,5 @@ def message_delete(*, message: Message) -> None:
     with transaction.atomic():
         message_id, chat_id = message.pk, message.chat_id
         if message.delete()[0]:
-            Chat.objects.filter(pk=chat_id, messages_count__gt=0).update(messages_count=F("messages_count") - 1)
-        _group_send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})
+            chat_counters_move(chat_ids=[chat_id], delta=-1)
+        events.chat_message_deleted(chat_id=chat_id, message_id=message_id)

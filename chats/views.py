@@ -5,27 +5,27 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput
 from chats import selectors, services
-from chats.serializers import ChatCreateInput, ChatOutput, MessageOutput, MessagesQuery
+from chats.serializers import ChatCreateInput, ChatCreateJSON, ChatOutput, MessageOutput, MessagesQuery
 from social.exceptions import acting_as_check
+from social.schema import error_responses
+from social.throttles import per_user
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput),
-    403: OpenApiResponse(DetailOutput),
-    404: OpenApiResponse(DetailOutput),
-}
+ERRORS = error_responses({403: "Не участник чата / действие от имени другого пользователя", 404: "Не найдено"})
 
 
 class ChatCreateView(APIView):
+    throttle_classes = [per_user("chat_create")]
+
     @extend_schema(
-        request={"application/json": ChatCreateInput, "multipart/form-data": ChatCreateInput},
+        request={"application/json": ChatCreateJSON},
         responses={
             201: ChatOutput,
             200: OpenApiResponse(ChatOutput, description="The untitled two-person chat already existed."),
             400: OpenApiResponse(description="Ошибки полей"),
             **ERRORS,
         },
+        description="JSON. A multipart form with the same fields plus an `avatar` image is accepted too.",
     )
     def post(self, request):
         data = ChatCreateInput(data=request.data)
@@ -53,8 +53,8 @@ class ChatMessagesView(APIView):
         chat = selectors.chat_for_member(chat_id, request.user)
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
-        messages = selectors.chat_messages_page(chat=chat, **query.validated_data)
-        return Response(MessageOutput(messages, many=True, context={"request": request}).data)
+        page = selectors.chat_messages_page(chat=chat, **query.validated_data)
+        return Response(MessageOutput(page.items, many=True, context={"request": request}).data)
 
 
 class UserChatsView(APIView):

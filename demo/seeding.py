@@ -4,9 +4,9 @@ Everything a run writes is new (fresh users with a run tag in their names), so a
 data beside the first and never collides with it. Distributions have the long tail of a real
 network: a few authors write most posts, a few posts get most likes, a few chats most messages.
 
-On PostgreSQL the big tables go in through COPY (psycopg's `cursor.copy`), elsewhere through
-`bulk_create` in batches (`--bulk-create` forces it). Measured here for 50,000 posts and 500,000
-likes: COPY 12.8 s, bulk_create 26.0 s.
+On PostgreSQL the big tables go in through COPY (psycopg's `cursor.copy`, about twice as fast;
+README "Performance and tuning"), elsewhere through `bulk_create` in batches (`--bulk-create`
+forces it).
 """
 
 import io
@@ -25,9 +25,11 @@ from django.core.files.storage import default_storage
 from django.db import connection, models, transaction
 
 from accounts.models import User
+from accounts.usernames import username_skeleton
 from chats.models import Chat, ChatMember, Message
 from friends.models import Friendship
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
+from posts.state import post_state_initial
 
 # Every demo user signs in with this password (its Argon2 hash is computed once per run).
 DEMO_PASSWORD = "demo-Parol-2026"
@@ -201,49 +203,11 @@ def seed(
     joined = [_moment(start, now) for _ in range(users)]
 
     with transaction.atomic():
-        counts.users = timed(
-            "users",
-            lambda: write(
-                User,
-                ["id", "password", "email", "username", "avatar", "date_joined"],
-                (
-                    (
-                        user_id,
-                        password,
-                        f"demo-{tag}-{i}@demo.example",
-                        f"demo_{tag}_{i}",
-                        random.choice(avatar_pool) if i % 2 == 0 else "",
-                        joined[i],
-                    )
-                    for i, user_id in enumerate(user_ids)
-                ),
-            ),
-        )
+        counts.users = timed("users", lambda: _users(write, user_ids, joined, tag, password, avatar_pool))
         counts.friendships = timed("friendships", lambda: _friendships(write, user_ids, friends_per_user, start, now))
         post_rows, like_counts, view_counts = _posts_plan(user_ids, posts, likes, views, start, now)
-        counts.posts = timed(
-            "posts",
-            lambda: write(
-                Post,
-                ["id", "author", "description", "created_at", "likes_count", "views_count"],
-                (
-                    (pid, author, _text(3, 40), created, like_counts[i], view_counts[i])
-                    for i, (pid, author, created) in enumerate(post_rows)
-                ),
-            ),
-        )
-        counts.images = timed(
-            "images",
-            lambda: write(
-                PostImage,
-                ["post", "file", "position"],
-                (
-                    (pid, name, position)
-                    for pid, _, _ in post_rows
-                    for position, name in enumerate(random.sample(post_pool, random.randint(1, 4)))
-                ),
-            ),
-        )
+        counts.posts = timed("posts", lambda: _posts(write, post_rows, like_counts, view_counts))
+        counts.images = timed("images", lambda: _images(write, post_rows, post_pool))
         counts.likes = timed(
             "likes",
             lambda: write(Like, ["post", "user", "created_at"], _reactions(post_rows, like_counts, user_ids, now)),
@@ -263,7 +227,7 @@ def seed(
     if connection.vendor == "postgresql":
         # Fresh planner statistics: right after a bulk load, autovacuum has not analyzed the
         # tables yet, and stale row estimates turn the feed's likers query into a parallel hash
-        # join over every user (measured: 15 ms instead of 1 ms per feed page at 50k posts).
+        # join over every user (README "Performance and tuning").
         tables = [User, Friendship, Post, PostImage, Like, PostView, Chat, ChatMember, Message]
         timed("analyze", lambda: _analyze(tables))
     return counts
@@ -273,6 +237,51 @@ def _analyze(models_) -> int:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE " + ", ".join(f'"{model._meta.db_table}"' for model in models_))
     return len(models_)
+
+
+def _users(write, user_ids, joined, tag, password, avatar_pool) -> int:
+    """Users named after the run's tag, every other one with an avatar from the pool."""
+    return write(
+        User,
+        ["id", "password", "email", "username", "username_skeleton", "avatar", "date_joined"],
+        (
+            (
+                user_id,
+                password,
+                f"demo-{tag}-{i}@demo.example",
+                f"demo_{tag}_{i}",
+                username_skeleton(f"demo_{tag}_{i}"),
+                random.choice(avatar_pool) if i % 2 == 0 else "",
+                joined[i],
+            )
+            for i, user_id in enumerate(user_ids)
+        ),
+    )
+
+
+def _posts(write, post_rows, like_counts, view_counts) -> int:
+    """The planned posts, with the counters (and the popularity) of the reactions planned for them."""
+    return write(
+        Post,
+        ["id", "author", "description", "created_at", *STATE_FIELDS],
+        (
+            (pid, author, _text(3, 40), created, *_post_state(created, like_counts[i], view_counts[i]))
+            for i, (pid, author, created) in enumerate(post_rows)
+        ),
+    )
+
+
+def _images(write, post_rows, post_pool) -> int:
+    """1–4 images from the pool per post (shared files, never deleted with a post)."""
+    return write(
+        PostImage,
+        ["post", "file", "position"],
+        (
+            (pid, name, position)
+            for pid, _, _ in post_rows
+            for position, name in enumerate(random.sample(post_pool, random.randint(1, 4)))
+        ),
+    )
 
 
 def _friendships(write, user_ids, per_user, start, now) -> int:
@@ -299,6 +308,16 @@ def _friendships(write, user_ids, per_user, start, now) -> int:
             yield (user_ids[b], user_ids[a], created)
 
     return write(Friendship, ["user", "friend", "created_at"], rows())
+
+
+# A seeded post's counters come with their rows (`_reactions` writes exactly that many), and
+# its popularity from them, through the owner of a post's state.
+STATE_FIELDS = ["likes_count", "views_count", "hot_score"]
+
+
+def _post_state(created_at, likes, views) -> list:
+    state = post_state_initial(created_at=created_at, likes=likes, views=views)
+    return [state[name] for name in STATE_FIELDS]
 
 
 def _posts_plan(user_ids, posts, likes, views, start, now):
@@ -338,7 +357,7 @@ def _chats(write, user_ids, chats, messages, start, now):
         created = _moment(start, now)
         chat_rows.append((uuid.uuid4(), f"Демо-чат {i + 1}", "", created, members))
     plan = spread(messages, long_tail_weights(chats, exponent=1.0), cap=messages or 1)
-    last = {}
+    last, written = {}, {}
 
     def message_rows():
         for (cid, _, _, created, members), k in zip(chat_rows, plan, strict=True):
@@ -346,14 +365,18 @@ def _chats(write, user_ids, chats, messages, start, now):
             for moment in moments:
                 yield (cid, random.choice(members), _text(1, 25), moment)
             if moments:
-                last[cid] = moments[-1]
+                last[cid], written[cid] = moments[-1], len(moments)
 
-    # Messages first (in memory) so each chat's last_message_at is known when the chat is written.
+    # Messages first (in memory) so each chat's counter and last_message_at are known when the
+    # chat is written: the state chats.services.chat_counters_move keeps from then on.
     planned = list(message_rows())
     write(
         Chat,
-        ["id", "title", "avatar", "created_at", "last_message_at"],
-        ((cid, title, avatar, created, last.get(cid)) for cid, title, avatar, created, _ in chat_rows),
+        ["id", "title", "avatar", "created_at", "last_message_at", "messages_count"],
+        (
+            (cid, title, avatar, created, last.get(cid), written.get(cid, 0))
+            for cid, title, avatar, created, _ in chat_rows
+        ),
     )
     member_count = write(
         ChatMember,

@@ -47,7 +47,9 @@ def test_staff_deactivates_a_user_and_the_users_session_and_socket_end():
     chat, _ = chat_create(creator=member, user_ids=[friend.pk], title="e2e")
     access = session_start(user=member).access
 
-    with Shape(free_port(), env=live.server_env(COOKIE_SECURE=0, DEBUG=0, STATIC_MANIFEST=1), workers=1) as shape:
+    # The production cookie flags (COOKIE_SECURE on with DEBUG off), as `make serve` runs: a
+    # browser keeps Secure cookies from http://127.0.0.1.
+    with Shape(free_port(), env=live.server_env(DEBUG=0, STATIC_MANIFEST=1), workers=1) as shape:
         base = f"http://127.0.0.1:{shape.port}"
         headers = {"Authorization": f"Bearer {access}"}
         assert requests.get(f"{base}/api/auth/current_user", headers=headers, timeout=10).status_code == 200

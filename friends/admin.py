@@ -1,9 +1,16 @@
 from django.contrib import admin
 from django.db import transaction
+from django.db.models import OuterRef
 
+from accounts.admin import UserAdmin
 from friends import services
 from friends.models import Friendship
+from social.db import count_subquery
 from social.exceptions import NotFound
+
+UserAdmin.count_column(
+    "friends_total", "друзья", lambda: count_subquery(Friendship.objects.filter(user=OuterRef("pk")))
+)
 
 
 @admin.register(Friendship)

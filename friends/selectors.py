@@ -9,12 +9,9 @@ from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from friends.models import Friendship
-from posts.models import Post
 from social.db import count_subquery
-from social.exceptions import NotFound
-from social.pagination import PageRequest, keyset_filter, take_page
-
-USER_NOT_FOUND = "Пользователь не найден."
+from social.exceptions import UserNotFound
+from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 FRIENDS_PAGE_KEY = ("created_at", "id")
 SEARCH_PAGE_KEY = ("username_key", "id")
@@ -24,8 +21,13 @@ def user_active_get(*, user_id: uuid.UUID) -> User:
     """The active user with this id; unknown or deactivated → NotFound (404)."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return user
+
+
+def friend_ids(*, user: User) -> list:
+    """The ids of `user`'s friends (every one: a list the recommendations rank with)."""
+    return list(Friendship.objects.filter(user=user).values_list("friend_id", flat=True))
 
 
 def is_friend(*, user: User, friend: User) -> bool:
@@ -33,7 +35,7 @@ def is_friend(*, user: User, friend: User) -> bool:
     return Friendship.objects.filter(user=user, friend=friend).exists()
 
 
-def friends_page(*, user: User, page: PageRequest) -> tuple[list[User], str | None]:
+def friends_page(*, user: User, page: PageRequest) -> Page:
     """One page of `user`'s active friends, newest friendship first, and the next cursor.
 
     Keyset on the friendship row's (created_at, id), served by `friendship_recent_idx`;
@@ -46,8 +48,8 @@ def friends_page(*, user: User, page: PageRequest) -> tuple[list[User], str | No
         .order_by("-created_at", "-id")
     )
     rows = keyset_filter(rows, fields=FRIENDS_PAGE_KEY, after=page.after)
-    friendships, cursor = take_page(rows, limit=page.limit, key=lambda row: (row.created_at.isoformat(), row.id))
-    return [friendship.friend for friendship in friendships], cursor
+    friendships = take_page(rows, limit=page.limit, key=lambda row: (row.created_at.isoformat(), row.id))
+    return Page(items=[friendship.friend for friendship in friendships.items], next_cursor=friendships.next_cursor)
 
 
 def _username_key():
@@ -74,26 +76,27 @@ def users_search_queryset(*, query: str, after: list | None) -> QuerySet:
     return keyset_filter(users, fields=SEARCH_PAGE_KEY, after=after, descending=False)
 
 
-def users_search_page(*, query: str, page: PageRequest) -> tuple[list[User], str | None]:
+def users_search_page(*, query: str, page: PageRequest) -> Page:
     """One page of `users_search_queryset` and the next page's cursor."""
     users = users_search_queryset(query=query, after=page.after)
     return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))
 
 
-def profile_detail(*, user_id: uuid.UUID, viewer: User) -> User:
+def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = None) -> User:
     """The public profile of an active user, as seen by `viewer`: the user annotated with
-    `friends_count` (active friends), `posts_count` and `is_friend` (of the viewer), in one
-    query. Unknown or deactivated → NotFound (404)."""
+    `friends_count` (active friends), `is_friend` (of the viewer) and the `counts` that the
+    apps above add (name → a correlated count on OuterRef("pk"); posts adds `posts_count`), in
+    one query. Unknown or deactivated → NotFound (404)."""
     profile = (
         User.objects.filter(pk=user_id, is_active=True)
         .only("id", "username", "avatar")
         .annotate(
             friends_count=count_subquery(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
-            posts_count=count_subquery(Post.objects.filter(author=OuterRef("pk"))),
             is_friend=Exists(Friendship.objects.filter(user=viewer, friend=OuterRef("pk"))),
+            **(counts or {}),
         )
         .first()
     )
     if profile is None:
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return profile

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from friends.models import Friendship
-from social.exceptions import Conflict, DomainError, NotFound, acting_as_check
+from social.exceptions import Conflict, DomainError, NotFound
 
 ADDED = "Пользователь {user} успешно добавил {friend} в друзья"
 REMOVED = "Пользователь {user} успешно удалил {friend} из друзей"
@@ -16,11 +16,6 @@ SELF_REMOVE = "Нельзя удалить из друзей самого себ
 ALREADY_FRIENDS = "Пользователь {friend} уже у вас в друзьях."
 NOT_FRIENDS = "Пользователя {friend} нет у вас в друзьях."
 NOT_YOURSELF = "Нельзя действовать от имени другого пользователя."
-
-
-def actor_check(*, user_id, caller: User) -> None:
-    """A `<user_id>` that says who acts must be the caller (CONTRACT-NOTES "General") → 403."""
-    acting_as_check(user_id=user_id, caller=caller, message=NOT_YOURSELF)
 
 
 def friendship_add(*, user: User, friend: User) -> Friendship:

@@ -1,42 +1,46 @@
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.serializers import AuthorSerializer, DetailOutput, UserSerializer
 from friends import selectors, services
-from friends.serializers import FriendCheckOutput, ProfileOutput, SearchInput
+from friends.serializers import FriendCheckOutput, SearchInput
+from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request
+from social.schema import error_responses
+from social.throttles import per_user
 
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="из заголовка Link предыдущей страницы"),
 ]
 PAGE_DESCRIPTION = 'Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header, absent on the last page.'
-ERRORS_401 = {401: DetailOutput}
-ERRORS_ACT = {
-    400: OpenApiResponse(DetailOutput, description="Сам себя"),
-    401: DetailOutput,
-    403: OpenApiResponse(DetailOutput, description="user_id — не вызывающий пользователь"),
-    404: OpenApiResponse(DetailOutput, description="Нет такого активного пользователя / не друзья"),
-}
+NO_SUCH_USER = error_responses({404: "Нет такого активного пользователя"})
+ERRORS_ACT = error_responses(
+    {
+        400: "Сам себя",
+        403: "user_id — не вызывающий пользователь",
+        404: "Нет такого активного пользователя / не друзья",
+    }
+)
 
 
 class FriendsAllView(APIView):
     @extend_schema(
         parameters=PAGE_PARAMETERS,
-        responses={200: UserSerializer(many=True), 400: OpenApiTypes.OBJECT, **ERRORS_401},
+        responses={200: UserSerializer(many=True), 400: OpenApiTypes.OBJECT},
         description="The caller's friends, newest friendship first. " + PAGE_DESCRIPTION,
     )
     def get(self, request):
         page = page_request(request.query_params, key_size=len(selectors.FRIENDS_PAGE_KEY))
-        friends, cursor = selectors.friends_page(user=request.user, page=page)
-        body = UserSerializer(friends, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, cursor))
+        friends = selectors.friends_page(user=request.user, page=page)
+        body = UserSerializer(friends.items, many=True, context={"request": request, "friends": True}).data
+        return Response(body, headers=next_link(request, friends.next_cursor))
 
 
 class FriendCheckView(APIView):
-    @extend_schema(responses={200: FriendCheckOutput, 404: DetailOutput, **ERRORS_401})
+    @extend_schema(responses={200: FriendCheckOutput, **NO_SUCH_USER})
     def get(self, request, user_id, friend_id):
         user = selectors.user_active_get(user_id=user_id)
         friend = selectors.user_active_get(user_id=friend_id)
@@ -44,9 +48,11 @@ class FriendCheckView(APIView):
 
 
 class FriendAddView(APIView):
-    @extend_schema(request=None, responses={200: DetailOutput, 409: DetailOutput, **ERRORS_ACT})
+    throttle_classes = [per_user("friend_add")]
+
+    @extend_schema(request=None, responses={200: DetailOutput, **ERRORS_ACT, **error_responses({409: "Уже друзья"})})
     def post(self, request, user_id, friend_id):
-        services.actor_check(user_id=user_id, caller=request.user)
+        acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOURSELF)
         friend = selectors.user_active_get(user_id=friend_id)
         services.friendship_add(user=request.user, friend=friend)
         return Response({"detail": services.ADDED.format(user=request.user.username, friend=friend.username)})
@@ -55,19 +61,21 @@ class FriendAddView(APIView):
 class FriendRemoveView(APIView):
     @extend_schema(request=None, responses={200: DetailOutput, **ERRORS_ACT})
     def post(self, request, user_id, friend_id):
-        services.actor_check(user_id=user_id, caller=request.user)
+        acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOURSELF)
         friend = selectors.user_active_get(user_id=friend_id)
         services.friendship_remove(user=request.user, friend=friend)
         return Response({"detail": services.REMOVED.format(user=request.user.username, friend=friend.username)})
 
 
 class UserSearchView(APIView):
+    throttle_classes = [per_user("search")]
+
     @extend_schema(
         parameters=[
             OpenApiParameter("search", OpenApiTypes.STR, required=True, description="начало имени, 1–150 символов"),
             *PAGE_PARAMETERS,
         ],
-        responses={200: AuthorSerializer(many=True), 400: OpenApiTypes.OBJECT, **ERRORS_401},
+        responses={200: AuthorSerializer(many=True), 400: OpenApiTypes.OBJECT},
         description="Active users whose username starts with `search` (case-insensitive), "
         "ordered by username. " + PAGE_DESCRIPTION,
     )
@@ -75,13 +83,6 @@ class UserSearchView(APIView):
         data = SearchInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         page = page_request(request.query_params, key_size=len(selectors.SEARCH_PAGE_KEY))
-        users, cursor = selectors.users_search_page(query=data.validated_data["search"], page=page)
-        body = AuthorSerializer(users, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, cursor))
-
-
-class ProfileView(APIView):
-    @extend_schema(responses={200: ProfileOutput, 404: DetailOutput, **ERRORS_401})
-    def get(self, request, user_id):
-        profile = selectors.profile_detail(user_id=user_id, viewer=request.user)
-        return Response(ProfileOutput(profile, context={"request": request}).data)
+        users = selectors.users_search_page(query=data.validated_data["search"], page=page)
+        body = AuthorSerializer(users.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, users.next_cursor))

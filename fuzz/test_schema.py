@@ -26,8 +26,8 @@ MAX_EXAMPLES = 30
 def test_every_operation_keeps_its_documented_contract(tmp_path):
     user = UserFactory()
     token = session_start(user=user).access
-    # The auth rate limit would turn generated logins into 429s; it has its own tests.
-    env = live.server_env(COOKIE_SECURE=0, AUTH_RATE_LIMIT="100000/min")
+    # The rate limits would turn generated calls into 429s; they have their own tests.
+    env = live.server_env(COOKIE_SECURE=0, AUTH_RATE_LIMIT="100000/min", SOCIAL_RATE_LIMITS="off")
     with Shape(free_port(), env=env, workers=2) as shape:
         base = f"http://127.0.0.1:{shape.port}"
         command = [

@@ -1,11 +1,16 @@
 from django.contrib import admin
+from django.db.models import OuterRef
 from django.utils.html import format_html_join
 
+from accounts.admin import UserAdmin
 from posts import services
 from posts.models import Post, PostImage
-from posts.scores import hot_score
+from posts.state import post_state_initial
+from social.db import count_subquery
 
 PREVIEWS = 3  # thumbnails per post in the changelist
+
+UserAdmin.count_column("posts_total", "посты", lambda: count_subquery(Post.objects.filter(author=OuterRef("pk"))))
 
 
 class PostImageInline(admin.TabularInline):
@@ -59,7 +64,8 @@ class PostAdmin(admin.ModelAdmin):
             services.post_edit(post=obj, fields=form.changed_data)
             return
         # As post_create does: a post added here is a recommendation candidate at once.
-        obj.hot_score = hot_score(created_at=obj.created_at, likes=obj.likes_count, views=obj.views_count)
+        for name, value in post_state_initial(created_at=obj.created_at).items():
+            setattr(obj, name, value)
         super().save_model(request, obj, form, change)
 
     def delete_model(self, request, obj):

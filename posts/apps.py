@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class PostsConfig(AppConfig):
     name = "posts"
+
+    def ready(self):
+        from accounts import signals
+        from posts import receivers
+
+        signals.user_shown_fields_changed.connect(receivers.on_user_shown_fields_changed, dispatch_uid="posts")
+        signals.user_deleting.connect(receivers.on_user_deleting, dispatch_uid="posts")

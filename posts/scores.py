@@ -9,10 +9,11 @@ half-life, and "now / half-life" is the same for every post, so it drops out of 
 That is what makes the score storable and indexable (`post_hot_idx`): it changes only when a
 post's likes or views change, never because time passes.
 
-Refreshed on write: `like_toggle` and `post_view_record` recompute it in the same UPDATE that
-moves the counter, from the row's own values (`hot_score_expression`), so it never lags the
-counters and needs no read-modify-write. `post_create` sets it. `refresh_post_scores`
-recomputes every post after RECO_VIEW_WEIGHT or RECO_HALF_LIFE_HOURS change.
+Refreshed on write by posts/state.py, the one owner of a post's counters: the UPDATE that
+moves a counter recomputes it from the row's own values (`hot_score_expression`), so it never
+lags the counters and needs no read-modify-write; a new row gets it with its counters.
+`refresh_post_scores` recomputes every post after RECO_VIEW_WEIGHT or RECO_HALF_LIFE_HOURS
+change.
 """
 
 import math

@@ -18,20 +18,12 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from posts.models import Like, Post, PostImage
-from social.db import prepared_cursor
-from social.exceptions import NotFound
-from social.pagination import PageRequest, cursor_values, keyset_filter, page_cut, take_page
+from social.db import count_subquery, prepared_cursor
+from social.exceptions import PostNotFound, UserNotFound
+from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
-POST_NOT_FOUND = "Пост не найден."
-USER_NOT_FOUND = "Пользователь не найден."
 KEY_FIELDS = ("created_at", "id")
 KEY_SIZE = len(KEY_FIELDS)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list
-    next_cursor: str | None
 
 
 def _row_key(row) -> tuple:
@@ -160,7 +152,7 @@ def with_details(posts: list[Post]) -> list[Post]:
 
 # The page query of the feed and of a user's posts, written out for PostgreSQL: it runs on
 # every page read, and building and compiling it with the ORM cost more than PostgreSQL spends
-# running it (0.86 vs 0.36 ms a page in process; README "Performance and tuning"). The same
+# running it (README "Performance and tuning"). The same
 # query as post_refs + keyset_filter, which serve the embedded SQLite default. The redundant
 # bound on created_at starts the index range scan at the cursor (see keyset_filter).
 # The page is cut before `liked_by_me` is looked up: with the EXISTS beside the ORDER BY ...
@@ -189,8 +181,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
         if author_id is not None:
             queryset = queryset.filter(author_id=author_id)
         queryset = keyset_filter(queryset, fields=KEY_FIELDS, after=page.after)
-        rows, cursor = take_page(queryset, limit=page.limit, key=_row_key)
-        return Page(items=rows, next_cursor=cursor)
+        return take_page(queryset, limit=page.limit, key=_row_key)
     params = {"viewer": viewer.pk, "limit": page.limit + 1}
     if author_id is not None:
         params["author"] = author_id
@@ -202,8 +193,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
     with prepared_cursor(connection) as db:
         db.execute(sql, params)
         rows = [PostRef(*row) for row in db.fetchall()]
-    rows, next_cursor = page_cut(rows, limit=page.limit, key=_row_key)
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_cut(rows, limit=page.limit, key=_row_key)
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
@@ -216,7 +206,7 @@ def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
     """One page of one user's posts as PostRef rows, newest first. NotFound for an unknown
     user."""
     if not User.objects.filter(pk=user_id).exists():
-        raise NotFound(USER_NOT_FOUND)
+        raise UserNotFound()
     return _refs_page(viewer=viewer, page=page, author_id=user_id)
 
 
@@ -224,7 +214,7 @@ def post_detail(*, post_id, viewer: User) -> Post:
     """One post with its representation's data. NotFound for an unknown post."""
     post = posts_for(viewer=viewer).filter(pk=post_id).first()
     if post is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     return with_details([post])[0]
 
 
@@ -232,16 +222,22 @@ def post_get(*, post_id) -> Post:
     """The bare post (for permission checks before a write). NotFound for an unknown post."""
     post = Post.objects.only("id", "author_id").filter(pk=post_id).first()
     if post is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     return post
+
+
+def posts_count_of_author():
+    """How many posts the user of the outer query (OuterRef("pk")) wrote: a correlated count,
+    for a query of users (a public profile)."""
+    return count_subquery(Post.objects.filter(author=OuterRef("pk")))
 
 
 def post_likers_page(*, post_id, page: PageRequest) -> Page:
     """One page of the users who liked a post, most recent like first. NotFound for an
     unknown post. Keyset on the like's (created_at, id), served by `like_recent_idx`."""
     if not Post.objects.filter(pk=post_id).exists():
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     likes = Like.objects.filter(post_id=post_id).select_related("user").order_by("-created_at", "-id")
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
-    rows, cursor = take_page(likes, limit=page.limit, key=_row_key)
-    return Page(items=[like.user for like in rows], next_cursor=cursor)
+    rows = take_page(likes, limit=page.limit, key=_row_key)
+    return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)

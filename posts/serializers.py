@@ -1,8 +1,10 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.privacy import embedded_email
 from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
 from posts.services import MAX_DESCRIPTION
+from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
 
 
@@ -15,7 +17,7 @@ class PostCreateInput(serializers.Serializer):
         error_messages={
             "required": "Укажите автора поста.",
             "null": "Укажите автора поста.",
-            "invalid": "Некорректный идентификатор пользователя.",
+            "invalid": INVALID_USER_ID,
         }
     )
     description = serializers.CharField(
@@ -56,7 +58,7 @@ class PostSerializer(serializers.Serializer):
             user_representation(
                 user_id=liker.user_id,
                 username=liker.username,
-                email=liker.email,
+                email=embedded_email(liker.email),
                 avatar_name=liker.avatar_name,
                 request=request,
             )

@@ -1,10 +1,7 @@
 """Every write of the posts app: create, delete, like toggles and view records.
 
-Counters on Post (`likes_count`, `views_count`) move with F() expressions in the same
-transaction as the Like/PostView row that justifies them, so they never drift from the rows.
-The post's `hot_score` (posts/scores.py) moves in the same UPDATE as the counters, and so does
-its `rev`: every write that changes what a post looks like to a client moves it, which is how
-the cached encodings of posts/fragments.py learn that they are stale.
+A post's counters, popularity and rev move only through posts/state.py, in the same
+transaction as the Like/PostView row that justifies them.
 """
 
 import logging
@@ -13,21 +10,20 @@ from collections.abc import Sequence
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
-from posts.scores import hot_score, hot_score_expression
+from posts.state import post_state_initial, post_state_move
 from posts.tasks import stored_files_delete
-from social.exceptions import DomainError, Forbidden, NotFound, acting_as_check
-from social.images import image_clean
+from social.exceptions import DomainError, Forbidden, PostNotFound
+from social.images import images_clean
 
 logger = logging.getLogger(__name__)
 
 MAX_IMAGES = 10
 MAX_DESCRIPTION = 5000
-POST_NOT_FOUND = "Пост не найден."
 NOT_THE_AUTHOR = "Нельзя создать пост от имени другого пользователя."
 NOT_YOUR_POST = "Удалить пост может только его автор."
 NOT_YOUR_LIKE = "Нельзя поставить лайк от имени другого пользователя."
@@ -38,23 +34,6 @@ STORAGE_FAILED = "Не удалось сохранить изображения,
 class StorageUnavailable(DomainError):
     status_code = 503
     default_message = STORAGE_FAILED
-
-
-# The popularity input each counter feeds (posts/scores.py).
-_SCORE_INPUTS = {"likes_count": "likes", "views_count": "views"}
-
-
-def _counter_move(counter: str, delta: int) -> dict:
-    """The UPDATE of a post whose `counter` moves by `delta`: the counter, the popularity from
-    its new value (every SET expression of an UPDATE reads the row as it was) and the rev (the
-    cached encodings of posts/fragments.py), always together."""
-    moved = F(counter) + delta
-    return {counter: moved, "hot_score": hot_score_expression(**{_SCORE_INPUTS[counter]: moved}), "rev": F("rev") + 1}
-
-
-def post_author_check(*, author_id, caller: User) -> None:
-    """A post is created only by its own author (CONTRACT-NOTES "General"): Forbidden otherwise."""
-    acting_as_check(user_id=author_id, caller=caller, message=NOT_THE_AUTHOR)
 
 
 def _files_release(names: Sequence[str]) -> None:
@@ -79,23 +58,21 @@ def _files_delete(names: Sequence[str]) -> None:
 def post_create(*, author: User, description: str, images: Sequence) -> Post:
     """Create a post with 0–10 images, atomically.
 
-    Preconditions: `author` is the caller (see `post_author_check`). Every image is decoded and
-    re-encoded (`image_clean`) before anything is stored, so one bad file (ValidationError
-    naming it, under `images`) stores nothing. The files are saved first and the rows written
-    in one transaction afterwards: a failed transaction deletes the saved files, and a storage
-    failure deletes those already saved (StorageUnavailable, 503), so no post ever points at a
-    missing file.
+    Preconditions: `author` is the caller (`acting_as_check` with NOT_THE_AUTHOR). Every image
+    is decoded and re-encoded (`images_clean`, within the request's decoded-pixel budget) before
+    anything is stored, so one bad file (ValidationError naming it, under `images`) stores
+    nothing. The files are saved first and the rows written in one transaction afterwards: a
+    failed transaction deletes the saved files, and a storage failure deletes those already
+    saved (StorageUnavailable, 503), so no post ever points at a missing file.
     """
     if len(images) > MAX_IMAGES:
         raise ValidationError({"images": [TOO_MANY_IMAGES]})
     if len(description) > MAX_DESCRIPTION:
         raise ValidationError({"description": [f"Не больше {MAX_DESCRIPTION} символов."]})
-    cleaned = []
-    for upload in images:
-        try:
-            cleaned.append(image_clean(upload))
-        except ValidationError as error:
-            raise ValidationError({"images": error.messages}) from error
+    try:
+        cleaned = images_clean(images)
+    except ValidationError as error:
+        raise ValidationError({"images": error.messages}) from error
 
     saved: list[str] = []
     try:
@@ -111,7 +88,7 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
         with transaction.atomic():
             now = timezone.now()
             post = Post.objects.create(
-                author=author, description=description, created_at=now, hot_score=hot_score(created_at=now)
+                author=author, description=description, created_at=now, **post_state_initial(created_at=now)
             )
             PostImage.objects.bulk_create(
                 PostImage(post=post, file=name, position=position) for position, name in enumerate(saved)
@@ -158,18 +135,18 @@ def like_toggle(*, post_id, user: User) -> bool:
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
             if removed:
-                Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", -1))
+                post_state_move(posts=Post.objects.filter(pk=post_id), likes=-1)
                 return False
             # The counter first: it locks the post row and proves the post exists, since
             # PostgreSQL checks our (deferred) foreign keys only at commit.
-            moved = Post.objects.filter(pk=post_id).update(**_counter_move("likes_count", +1))
+            moved = post_state_move(posts=Post.objects.filter(pk=post_id), likes=+1)
             if not moved:
-                raise NotFound(POST_NOT_FOUND)
+                raise PostNotFound()
             Like.objects.create(post_id=post_id, user=user)
             return True
     except IntegrityError:
         # The post was deleted between our update and the commit.
-        raise NotFound(POST_NOT_FOUND) from None
+        raise PostNotFound() from None
 
 
 def post_view_record(*, post_id, viewer: User) -> bool:
@@ -181,16 +158,16 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     """
     author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
     if author_id is None:
-        raise NotFound(POST_NOT_FOUND)
+        raise PostNotFound()
     if author_id == viewer.pk or PostView.objects.filter(post_id=post_id, viewer=viewer).exists():
         return False  # the common case of a repeated view costs no write
     try:
         with transaction.atomic():
             # The counter first: it locks the post row (concurrent first views queue here)
             # and proves the post still exists, since foreign keys are checked at commit.
-            moved = Post.objects.filter(pk=post_id).update(**_counter_move("views_count", +1))
+            moved = post_state_move(posts=Post.objects.filter(pk=post_id), views=+1)
             if not moved:
-                raise NotFound(POST_NOT_FOUND)
+                raise PostNotFound()
             try:
                 with transaction.atomic():
                     PostView.objects.create(post_id=post_id, viewer=viewer)
@@ -199,7 +176,7 @@ def post_view_record(*, post_id, viewer: User) -> bool:
     except _AlreadyCounted:
         return False  # a concurrent request of the same viewer counted it first
     except IntegrityError:
-        raise NotFound(POST_NOT_FOUND) from None  # the post went between update and commit
+        raise PostNotFound() from None  # the post went between update and commit
     return True
 
 
@@ -210,7 +187,7 @@ def post_edit(*, post: Post, fields: Sequence[str]) -> None:
         return
     with transaction.atomic():
         post.save(update_fields=list(fields))
-        Post.objects.filter(pk=post.pk).update(rev=F("rev") + 1)
+        post_state_move(posts=Post.objects.filter(pk=post.pk))
 
 
 def post_representations_touch(*, user_id) -> int:
@@ -218,7 +195,7 @@ def post_representations_touch(*, user_id) -> int:
     those they liked (the embedded likers). Call it after their username, email or avatar
     changed. A rare write, as wide as their likes; returns the number of posts touched."""
     liked = Like.objects.filter(user_id=user_id).values("post_id")
-    return Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)).update(rev=F("rev") + 1)
+    return post_state_move(posts=Post.objects.filter(Q(author_id=user_id) | Q(pk__in=liked)))
 
 
 def user_posts_files_release(*, user_id) -> None:
@@ -236,10 +213,10 @@ def user_reactions_withdraw(*, user_id) -> None:
         # Their own like toggles wait (or find their likes gone), as in like_toggle.
         list(User.objects.select_for_update(no_key=True).filter(pk=user_id).values_list("pk", flat=True))
         reactions = [
-            (Like.objects.filter(user_id=user_id), "likes_count"),
-            (PostView.objects.filter(viewer_id=user_id), "views_count"),
+            (Like.objects.filter(user_id=user_id), {"likes": -1}),
+            (PostView.objects.filter(viewer_id=user_id), {"views": -1}),
         ]
-        for rows, counter in reactions:
+        for rows, delta in reactions:
             post_ids = list(rows.values_list("post_id", flat=True))
-            Post.objects.filter(pk__in=post_ids).update(**_counter_move(counter, -1))
+            post_state_move(posts=Post.objects.filter(pk__in=post_ids), **delta)
             rows.delete()

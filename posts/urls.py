@@ -11,4 +11,7 @@ urlpatterns = [
     *route("posts/<uuid:post_id>/like/<uuid:user_id>", views.PostLikeView.as_view(), name="post-like"),
     *route("posts/<uuid:post_id>/likes", views.PostLikersView.as_view(), name="post-likers"),
     *route("users/<uuid:user_id>/posts", views.UserPostsView.as_view(), name="user-posts"),
+    # The public profile counts friends and posts: served here, where both are known (posts
+    # may ask friends; friends knows nothing of posts).
+    *route("users/<uuid:user_id>", views.ProfileView.as_view(), name="user-profile"),
 ]

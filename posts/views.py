@@ -7,20 +7,20 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import DetailOutput, UserSerializer
+from accounts.serializers import UserSerializer
+from friends import selectors as friends_selectors
+from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
+from social.schema import error_responses
+from social.throttles import per_user
 
 NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
 
-ERRORS = {
-    401: OpenApiResponse(DetailOutput, description="Не удалось подтвердить учетные данные"),
-    403: OpenApiResponse(DetailOutput, description="Действие от имени другого пользователя"),
-    404: OpenApiResponse(DetailOutput, description="Не найдено"),
-}
+ERRORS = error_responses({403: "Действие от имени другого пользователя", 404: "Не найдено"})
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Из заголовка Link rel=next предыдущей страницы"),
@@ -51,10 +51,13 @@ def _post_body(request, post_id) -> dict:
 
 
 class PostCreateView(APIView):
+    throttle_classes = [per_user("post_create")]
+
     @extend_schema(
-        request={"multipart/form-data": PostCreateForm, "application/json": PostCreateInput},
+        request={"multipart/form-data": PostCreateForm},
         responses={201: PostSerializer, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
-        description="`author` must be the caller. 0–10 JPEG/PNG/WebP/GIF images, each ≤ 10 MB.",
+        description="`author` must be the caller. 0–10 JPEG/PNG/WebP/GIF images, each ≤ 10 MB. "
+        "A JSON body `{author, description}` (no images) is accepted too.",
     )
     def post(self, request):
         if not isinstance(request.data, Mapping):
@@ -62,7 +65,7 @@ class PostCreateView(APIView):
         fields = {key: request.data.get(key) for key in ("author", "description") if key in request.data}
         data = PostCreateInput(data=fields)
         data.is_valid(raise_exception=True)
-        services.post_author_check(author_id=data.validated_data["author"], caller=request.user)
+        acting_as_check(user_id=data.validated_data["author"], caller=request.user, message=services.NOT_THE_AUTHOR)
         post = services.post_create(
             author=request.user, description=data.validated_data["description"], images=_uploads(request)
         )
@@ -84,7 +87,6 @@ class RecommendedView(APIView):
         responses={
             200: PostSerializer(many=True),
             400: OpenApiResponse(description="`limit` out of range, a malformed cursor or an expired walk"),
-            401: ERRORS[401],
         },
         description=(
             "The caller's recommendations: the feed's post objects ranked by friends' posts, posts "
@@ -148,3 +150,12 @@ class PostLikersView(APIView):
         )
         body = UserSerializer(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))
+
+
+class ProfileView(APIView):
+    @extend_schema(responses={200: ProfileOutput, **error_responses({404: "Нет такого активного пользователя"})})
+    def get(self, request, user_id):
+        profile = friends_selectors.profile_detail(
+            user_id=user_id, viewer=request.user, counts={"posts_count": selectors.posts_count_of_author()}
+        )
+        return Response(ProfileOutput(profile, context={"request": request}).data)

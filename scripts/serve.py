@@ -4,8 +4,9 @@ WebSockets. `make serve` runs it; the live tests start it through `Shape` too.
     python -m scripts.serve [PORT]
 
 Every process gets the same environment (README, configuration), plus what its role needs:
-gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool,
-both trust exactly one proxy (NUM_PROXIES=1). Ctrl-C (or SIGTERM) stops every process it
+gunicorn workers keep persistent database connections (DB_POOL=0), daphne uses psycopg's pool.
+NUM_PROXIES (default 1: nginx alone; 2 behind a TLS proxy) goes to the app and to nginx's
+configuration alike (deploy/nginx.conf.template). Ctrl-C (or SIGTERM) stops every process it
 started. gunicorn listens on a Unix socket in the shape's own directory and each daphne on a
 free port, so a second shape on another port runs beside it.
 
@@ -20,7 +21,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,19 +28,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from scripts.processes import BIN, daphne_command, free_port, stop, wait_http
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "nginx.conf.template"
-BIN = Path(sys.executable).parent
+REDACT_TOKENS = ROOT / "deploy" / "redact-tokens.awk"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def render_nginx(*, listen: str, api: str, ws: str, run_dir: str) -> str:
-    values = {"LISTEN_PORT": listen, "API_UPSTREAM": api, "WS_UPSTREAM": ws, "RUN_DIR": run_dir}
+def render_nginx(*, listen: str, api: str, ws: str, run_dir: str, num_proxies: int = 1) -> str:
+    values = {
+        "LISTEN_PORT": listen,
+        "API_UPSTREAM": api,
+        "WS_UPSTREAM": ws,
+        "RUN_DIR": run_dir,
+        "NUM_PROXIES": str(num_proxies),
+    }
 
     # Only our placeholders: nginx's own $variables stay as they are (like envsubst with a list).
     # Comment lines are left alone (a value may span lines: several daphnes).
@@ -59,7 +61,6 @@ def nginx_binary() -> str:
     return found
 
 
-WS_CONNECT_TIMEOUT = 20
 RESTART_BACKOFF_FIRST = 1.0
 RESTART_BACKOFF_MAX = 30.0
 RESTART_STABLE_AFTER = 60.0  # a child that ran this long crashed "for the first time" again
@@ -70,6 +71,7 @@ class Child:
     name: str
     command: list[str]
     env: dict
+    redact: bool = False  # stderr through deploy/redact-tokens.awk (nginx)
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     backoff: float = RESTART_BACKOFF_FIRST
@@ -94,6 +96,7 @@ class Shape:
         self.tasks_worker = tasks_worker  # django-tasks' db_worker (posts/tasks.py)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.children: list[Child] = []
+        self.log_filters: list[subprocess.Popen] = []
         self.run_dir = ""
         self.upstreams: list[str] = []
 
@@ -102,14 +105,30 @@ class Shape:
         return [child.process for child in self.children if child.process is not None]
 
     def _start_child(self, child: Child) -> None:
-        child.process = subprocess.Popen(
-            child.command, cwd=ROOT, env=child.env, stdout=self.log, stderr=subprocess.STDOUT if self.log else None
-        )
+        if child.redact:
+            # nginx's error log prints request lines with their query string: a `?token=` of a
+            # socket handshake that failed upstream would be logged. Its output passes through
+            # deploy/redact-tokens.awk (as in compose), which ends by itself when nginx does.
+            child.process = subprocess.Popen(
+                child.command, cwd=ROOT, env=child.env, stdout=self.log, stderr=subprocess.PIPE
+            )
+            redactor = subprocess.Popen(
+                ["awk", "-f", str(REDACT_TOKENS)],
+                stdin=child.process.stderr,
+                stdout=self.log or sys.stderr,
+                stderr=self.log,
+            )
+            child.process.stderr.close()  # the redactor holds the pipe now
+            self.log_filters.append(redactor)
+        else:
+            child.process = subprocess.Popen(
+                child.command, cwd=ROOT, env=child.env, stdout=self.log, stderr=subprocess.STDOUT if self.log else None
+            )
         child.started_at = time.monotonic()
         child.restart_at = None
 
-    def _spawn(self, name: str, command: list[str], **extra_env) -> subprocess.Popen:
-        child = Child(name, command, {**self.env, **{k: str(v) for k, v in extra_env.items()}})
+    def _spawn(self, name: str, command: list[str], *, redact: bool = False, **extra_env) -> subprocess.Popen:
+        child = Child(name, command, {**self.env, **{k: str(v) for k, v in extra_env.items()}}, redact=redact)
         self.children.append(child)
         self._start_child(child)
         return child.process
@@ -144,7 +163,9 @@ class Shape:
         # close it after each answer), and a local socket costs less to open than TCP.
         api_socket = Path(self.run_dir) / "gunicorn.sock"
         self.upstreams = [f"unix:{api_socket}", *(f"127.0.0.1:{port}" for port in ws_ports)]
-        common = {"NUM_PROXIES": 1}
+        # nginx is always one of the proxies; a TLS proxy in front of it makes two.
+        num_proxies = max(1, int(self.env.get("NUM_PROXIES") or 1))
+        common = {"NUM_PROXIES": num_proxies}
         self._spawn(
             "gunicorn",
             [
@@ -156,6 +177,10 @@ class Shape:
                 str(self.workers),
                 "--graceful-timeout",
                 "5",
+                # nginx passes a request line up to its 8 KB header buffer; gunicorn's default
+                # 4094 would answer the lines between with its own HTML 414.
+                "--limit-request-line",
+                "8190",
                 # gunicorn 23+ opens a control socket at a fixed path; one per shape, so two
                 # shapes side by side do not fight over it.
                 "--control-socket",
@@ -165,24 +190,7 @@ class Shape:
             **common,
         )
         for number, ws_port in enumerate(ws_ports, 1):
-            self._spawn(
-                f"daphne-{number}",
-                [
-                    str(BIN / "daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(ws_port),
-                    # A burst of handshakes (every client of a restarted daphne reconnecting)
-                    # queues past daphne's 5 s default on a busy machine: a slow handshake
-                    # beats a dropped one (nginx 502, measured: 35 of 200 under load).
-                    "--websocket_connect_timeout",
-                    str(WS_CONNECT_TIMEOUT),
-                    "social.asgi:application",
-                ],
-                DB_POOL=1,
-                **common,
-            )
+            self._spawn(f"daphne-{number}", daphne_command(ws_port), DB_POOL=1, **common)
         if self.tasks_worker:
             self._spawn("tasks-worker", [sys.executable, "manage.py", "db_worker"], DB_POOL=0)
         config = Path(self.run_dir) / "nginx.conf"
@@ -193,45 +201,30 @@ class Shape:
                 # The template has one `server ${WS_UPSTREAM};` line: further daphnes continue it.
                 ws=";\n        server ".join(f"127.0.0.1:{port}" for port in ws_ports),
                 run_dir=self.run_dir,
+                num_proxies=num_proxies,
             )
         )
-        self._spawn("nginx", [nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        self._spawn(
+            "nginx", [nginx, "-p", self.run_dir, "-c", str(config), "-e", "stderr", "-g", "daemon off;"], redact=True
+        )
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        import urllib.request
-
         deadline = time.monotonic() + timeout
         # Through nginx (which reaches gunicorn), and daphne directly: both must be up.
-        pending = [f"http://127.0.0.1:{self.port}/api/health"] + [
+        for url in [f"http://127.0.0.1:{self.port}/api/health"] + [
             f"http://{upstream}/api/health" for upstream in self.upstreams[1:]
-        ]
-        while pending and time.monotonic() < deadline:
-            for process in self.processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(pending[0], timeout=2) as response:
-                    if response.status == 200:
-                        pending.pop(0)
-                        continue
-            except OSError:
-                pass
-            time.sleep(0.2)
-        if pending:
-            raise TimeoutError(f"{pending[0]} did not answer 200 within {timeout}s")
+        ]:
+            wait_http(url, timeout=max(0.1, deadline - time.monotonic()), processes=self.processes)
 
     def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in self.processes:
+        stop(self.processes)
+        for log_filter in self.log_filters:  # they have read everything once their writers ended
             try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                log_filter.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+                log_filter.kill()
+                log_filter.wait()
         if self.run_dir:
             shutil.rmtree(self.run_dir, ignore_errors=True)
 

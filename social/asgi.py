@@ -10,9 +10,15 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from chats.daphne_close import allow_protocol_close_codes  # noqa: E402
 from chats.middleware import TokenAuthMiddleware  # noqa: E402
 from chats.routing import websocket_urlpatterns  # noqa: E402
+from social.daphne_bodies import leave_request_bodies_to_django  # noqa: E402
+from social.daphne_body_limit import enforce_body_limits  # noqa: E402
 from social.gc_tuning import tune_for_server  # noqa: E402
+
+# Body limits while the body streams in, chunked bodies included (see the module).
+enforce_body_limits()
 
 application = ProtocolTypeRouter(
     {
@@ -21,5 +27,9 @@ application = ProtocolTypeRouter(
     }
 )
 
-# Start-up objects out of every later collection; rarer collections (figures in the module).
+leave_request_bodies_to_django()
+
+# What an ASGI server process needs once: start-up objects out of every later collection and
+# rarer collections (social/gc_tuning.py), and daphne able to close with 1009 (chats/daphne_close.py).
 tune_for_server()
+allow_protocol_close_codes()

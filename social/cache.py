@@ -1,50 +1,38 @@
-"""Django's Redis cache with one connection pool, and one redis-py client, per process.
+"""Django's Redis cache with one connection pool per server and process.
 
 Django gives every thread, and every asyncio context, its own cache backend, and each backend
-opens its own connection pool. Under daphne each WebSocket runs in its own context, so every
-open socket kept its own Redis connection after its token check: 1,000 idle sockets held 1,000
-connections to Redis (Redis refuses clients beyond `maxclients`, 10,000 by default) and ~16 KB
-of memory each (measured with the idle-socket probe of `make bench`). Here every backend of a
-process shares one pool per server, so a process holds as many connections as it runs cache
-calls at once.
-
-Django also builds a new `redis.Redis` for every cache call, which cost about 0.07 ms (its
-table of response callbacks): a third of the token revocation check that every authenticated
-request makes. A `redis.Redis` is safe to share between threads (it takes a connection from
-the pool per command), and a pool reconnects by itself in a forked child.
+opens its own connection pool: under daphne every open WebSocket that touched the cache kept a
+Redis connection of its own (Redis refuses clients beyond `maxclients`). Django's public
+`pool_class` option decides how a backend gets its pool; this one hands every backend of the
+process the same pool for the same server and options (figures: README "Performance and
+tuning"). A pool is safe to share between threads, and reconnects by itself in a forked child.
 """
 
 import threading
 
+import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
-from django.core.cache.backends.redis import RedisCacheClient
 
 _pools: dict = {}
-_clients: dict = {}
 _lock = threading.Lock()
 
 
-class _SharedPoolClient(RedisCacheClient):
-    def _get_connection_pool(self, write):
-        server = self._servers[self._get_connection_pool_index(write)]
-        key = (server, self._pool_class)
+class SharedConnectionPool(redis.ConnectionPool):
+    @classmethod
+    def from_url(cls, url, **kwargs):
+        key = (url, tuple(sorted((name, repr(value)) for name, value in kwargs.items())))
         pool = _pools.get(key)
         if pool is None:
             with _lock:
                 pool = _pools.get(key)
                 if pool is None:
-                    pool = _pools[key] = self._pool_class.from_url(server, **self._pool_options)
+                    pool = _pools[key] = super().from_url(url, **kwargs)
         return pool
-
-    def get_client(self, key=None, *, write=False):
-        pool = self._get_connection_pool(write)
-        client = _clients.get(pool)
-        if client is None:
-            client = _clients.setdefault(pool, self._client(connection_pool=pool))
-        return client
 
 
 class RedisCache(DjangoRedisCache):
+    """Django's Redis cache, its backends sharing their pools (`SharedConnectionPool`)."""
+
     def __init__(self, server, params):
-        super().__init__(server, params)
-        self._class = _SharedPoolClient
+        options = {"pool_class": SharedConnectionPool, **params.get("OPTIONS", {})}
+        super().__init__(server, {**params, "OPTIONS": options})

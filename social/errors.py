@@ -6,15 +6,23 @@ import sys
 from django.core import exceptions as django_exceptions
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from social.exceptions import CSRF_MESSAGE, DomainError, Forbidden, PayloadTooLarge, ServiceUnavailable
+from social.exceptions import (
+    CSRF_MESSAGE,
+    DomainError,
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthenticated,
+)
 from social.outages import is_outage, log_outage, retry_after
 
 logger = logging.getLogger(__name__)
 
-CREDENTIALS_MESSAGE = "Не удалось подтвердить учетные данные"
+CREDENTIALS_MESSAGE = Unauthenticated.default_message
 NOT_FOUND_MESSAGE = "Не найдено."
 SERVER_ERROR_MESSAGE = "Внутренняя ошибка сервера."
 TOO_LARGE_MESSAGE = PayloadTooLarge.default_message
@@ -101,8 +109,11 @@ def csrf_failure(request, reason=""):
     return detail_response(CSRF_MESSAGE, 403)
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
     """Catch-all for unknown /api paths (and malformed ids, which match no route). It answers
     JSON itself rather than raising Http404, so that even with DEBUG on (where Django shows
-    its HTML 404 page instead of handler404) nothing under /api is HTML."""
+    its HTML 404 page instead of handler404) nothing under /api is HTML. CSRF-exempt: it
+    changes nothing, and a Bearer client's POST to an unknown path must read 404, not a CSRF
+    403 (the API's views are exempt through DRF; this one is a plain Django view)."""
     return json_404(request)

@@ -5,8 +5,14 @@ Services raise these (or Django's ValidationError / PermissionDenied / ObjectDoe
 error frames, so each message a client sees is written once, here or in the service.
 """
 
+from django.core.exceptions import ValidationError
+
 # A cookie-authenticated unsafe request without a valid X-CSRFToken (DRF and Django's view).
 CSRF_MESSAGE = "Ошибка проверки CSRF: отсутствует или неверный токен."
+
+
+# A malformed user id in a body: DRF's Russian catalogue has no UUID message (it answers in English).
+INVALID_USER_ID = "Некорректный идентификатор пользователя."
 
 
 class DomainError(Exception):
@@ -23,14 +29,25 @@ class NotFound(DomainError):
     default_message = "Не найдено."
 
 
+class PostNotFound(NotFound):
+    default_message = "Пост не найден."
+
+
+class UserNotFound(NotFound):
+    """No such user, or a deactivated one (which the API treats alike)."""
+
+    default_message = "Пользователь не найден."
+
+
 class Forbidden(DomainError):
     status_code = 403
     default_message = "У вас недостаточно прав для выполнения данного действия."
 
 
 def acting_as_check(*, user_id, caller, message: str | None = None) -> None:
-    """A `<user_id>` (or `author`) that names who acts must be the caller: acting as anyone
-    else is a 403 (CONTRACT-NOTES "General"), with the context's message when given."""
+    """The one "act as yourself" rule: a `<user_id>` (or `author`) that names who acts must be
+    the caller; acting as anyone else is a 403 (CONTRACT-NOTES "General"), with the context's
+    message when given (creating a post, liking, friendships)."""
     if user_id != caller.pk:
         raise Forbidden(message)
 
@@ -41,8 +58,19 @@ class Conflict(DomainError):
 
 
 class Unauthenticated(DomainError):
+    """Every authentication failure: one message (the contract's), whatever went wrong."""
+
     status_code = 401
     default_message = "Не удалось подтвердить учетные данные"
+
+
+class InvalidCursor(ValidationError):
+    """A page cursor that is malformed or no longer valid: `{"cursor": [message]}` (400)."""
+
+    default_message = "Некорректный курсор."
+
+    def __init__(self, message: str | None = None):
+        super().__init__({"cursor": [message or self.default_message]})
 
 
 class PayloadTooLarge(DomainError):

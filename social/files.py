@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from django.core.files.storage import default_storage
 
-# Presigned URLs, per stored name: signing one costs botocore ~0.2 ms of CPU, and a feed page
-# names ~70–200 files (images, authors' and likers' avatars). A URL is reused for half its
-# lifetime, so every URL handed out stays valid for at least AWS_QUERYSTRING_EXPIRE / 2
-# (30 min by default). Measured with `make bench`: see README "Performance and tuning".
+# Presigned URLs, per stored name: signing costs botocore CPU per URL, and a feed page names
+# many files (images, authors' and likers' avatars). A URL is reused for half its lifetime, so
+# every URL handed out stays valid for at least AWS_QUERYSTRING_EXPIRE / 2 (30 min by
+# default). Figures: README "Performance and tuning".
 _SIGNED: dict[tuple[str, str], tuple[float, str]] = {}
 _SIGNED_MAX = 50_000
 

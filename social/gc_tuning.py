@@ -1,12 +1,11 @@
 """Garbage-collector settings for long-running server processes (daphne).
 
-Measured with a 1 sender → 100 members chat on two daphnes (200 messages at 10/s): with
-CPython's defaults, full (generation 2) collections of the process's whole heap paused the
-event loop for 23–64 ms a dozen times a run, and every socket waiting on that process waited
-too: the slowest message reached its last member after ≈ 107 ms (p99), against a median of
-15 ms. Freezing what start-up allocated (Django, the URL conf, the models: never garbage)
-takes it out of every later collection, and a larger first threshold makes collections rarer:
-p99 ≈ 22–24 ms, the median unchanged. Memory: cyclic garbage lives a little longer, a few MB.
+With CPython's defaults, full (generation 2) collections of the process's whole heap pause the
+event loop, and every socket waiting on that process waits too: they set the chat fan-out's
+p99. Freezing what start-up allocated (Django, the URL conf, the models: never garbage) takes
+it out of every later collection, and a larger first threshold makes collections rarer; the
+median is unchanged, and cyclic garbage lives a little longer. Figures: README "Performance and
+tuning" (from `make bench`'s chat fan-out).
 """
 
 import gc

@@ -8,17 +8,20 @@ upright (`ImageOps.exif_transpose`) and without EXIF/GPS or text chunks.
 import io
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from PIL import Image, ImageOps, ImageSequence
+from PIL import Image, ImageOps, ImageSequence, JpegImagePlugin
 from rest_framework import serializers
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_FRAME_PIXELS = 40_000_000
 MAX_FRAMES = 100
-# Our own bound on an animation's total decoded size (frames × pixels), so that 100 frames of
-# 40 MP each (16 GB of RGBA) cannot be asked for; a 100-frame 1000×1000 GIF still fits.
-MAX_TOTAL_PIXELS = 150_000_000
+# Decoding costs time and memory by the pixel, whatever the file's size: a 305 KB GIF of 100
+# frames of 1224² (150 MP) held a worker for 6 s and 848 MB. So the pixels decoded (every frame
+# counted) are bounded per image and per request, from the headers, before any decoding:
+# IMAGE_MAX_PIXELS (default 40 MP: one 40 MP photo, or 40 frames of 1000²) and
+# REQUEST_MAX_PIXELS (default 160 MP: ten 12 MP phone photos in one post fit).
 # Pillow format -> (stored format, extension). MPO (a phone's multi-picture JPEG) keeps its
 # main picture as a plain JPEG.
 FORMATS = {
@@ -36,8 +39,85 @@ class CleanImage:
     extension: str
 
 
+def _image_max_pixels() -> int:
+    return settings.IMAGE_MAX_PIXELS
+
+
+def _request_max_pixels() -> int:
+    return settings.REQUEST_MAX_PIXELS
+
+
 def _invalid(name: str, why: str) -> ValidationError:
     return ValidationError(f"Файл «{name}»: {why}")
+
+
+# Encoder settings tried in turn until the stored copy is no larger than the upload: a fixed
+# quality of 90 turned a 9.2 MB JPEG into 22.8 MB. A JPEG first keeps its own quantization
+# tables and chroma subsampling (its own quality, so no visible loss and about its own size),
+# then steps down; other formats step down from 90 (WebP) or add the encoder's optimisation.
+QUALITY_STEPS = {"JPEG": (85, 75, 65, 50), "WEBP": (90, 80, 70, 55)}
+# Above this a JPEG upload is stored at it: finer tables cost bytes no eye sees.
+MAX_JPEG_QUALITY = 90
+# The IJG standard luminance table (JPEG Annex K), which libjpeg scales by the quality.
+_IJG_LUMA_SUM = sum(
+    (16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56)
+    + (14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92)
+    + (49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99)
+)
+
+
+def _jpeg_quality(luma_table) -> float:
+    """The libjpeg quality that would make about this luminance table (inverse of its scaling)."""
+    scale = 100 * sum(luma_table) / _IJG_LUMA_SUM
+    return (200 - scale) / 2 if scale <= 100 else 5000 / scale
+
+
+def _source_quality(image: Image.Image, target: str) -> dict:
+    """Encoder options that reproduce a JPEG upload's own quality (read before decoding), or
+    MAX_JPEG_QUALITY when the upload's is finer."""
+    if target != "JPEG" or image.format not in ("JPEG", "MPO") or not getattr(image, "quantization", None):
+        return {}
+    if _jpeg_quality(image.quantization[0]) > MAX_JPEG_QUALITY:
+        return {"quality": MAX_JPEG_QUALITY}
+    options = {"qtables": image.quantization}
+    if image.info.get("progressive") or image.info.get("progression"):
+        options["progressive"] = True  # smaller than baseline at the same quality
+    sampling = JpegImagePlugin.get_sampling(image)
+    if sampling != -1:
+        options["subsampling"] = sampling
+    return options
+
+
+def _size(upload) -> int | None:
+    size = getattr(upload, "size", None)
+    return size if size else None
+
+
+def _encode_within(picture: Image.Image, target: str, source_options: dict, *, budget: int | None) -> io.BytesIO:
+    """`picture` encoded as `target`, the first candidate no larger than `budget` bytes (the
+    upload's size), else the smallest candidate."""
+    if target == "JPEG":
+        candidates = [{**source_options, "optimize": True}] if source_options else []
+        candidates += [{"quality": quality, "optimize": True} for quality in QUALITY_STEPS["JPEG"]]
+    elif target == "WEBP":
+        candidates = [{"quality": quality} for quality in QUALITY_STEPS["WEBP"]]
+    else:
+        candidates = [{}, {"optimize": True}]
+    smallest = None
+    for options in candidates:
+        output = io.BytesIO()
+        try:
+            picture.save(output, format=target, **options)
+        except OSError:
+            # libjpeg's optimisation needs the whole output in one buffer, which Pillow sizes
+            # by guess; near-incompressible pixels overflow it. Then without optimisation.
+            output = io.BytesIO()
+            picture.save(output, format=target, **{**options, "optimize": False})
+        if budget is None or output.tell() <= budget:
+            return output
+        if smallest is None or output.tell() < smallest.tell():
+            smallest = output
+    return smallest
 
 
 def _flatten(frame: Image.Image, target: str) -> Image.Image:
@@ -46,32 +126,93 @@ def _flatten(frame: Image.Image, target: str) -> Image.Image:
     return frame
 
 
+def _frames(image: Image.Image) -> int:
+    # An MPO (a phone's multi-picture JPEG) is stored as its main picture only.
+    return 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+
+
+def _checked_header(image: Image.Image, name: str) -> int:
+    """The pixels decoding this image would produce (every frame), after the checks that need
+    only its header. Raises ValidationError naming the file."""
+    if image.format not in FORMATS:
+        raise _invalid(name, "поддерживаются только JPEG, PNG, WebP и GIF.")
+    width, height = image.size
+    if width * height > MAX_FRAME_PIXELS:
+        raise _invalid(name, "изображение больше 40 мегапикселей.")
+    frames = _frames(image)
+    if frames > MAX_FRAMES:
+        raise _invalid(name, f"больше {MAX_FRAMES} кадров.")
+    pixels = frames * width * height
+    if pixels > _image_max_pixels():
+        raise _invalid(name, f"больше {_image_max_pixels() // 1_000_000} млн пикселей во всех кадрах вместе.")
+    return pixels
+
+
+# What Pillow raises on a file it cannot read.
+UNREADABLE = (Image.DecompressionBombError, OSError, SyntaxError, ValueError, EOFError)
+
+
+def _unreadable(name: str, error: Exception) -> ValidationError:
+    if isinstance(error, Image.DecompressionBombError):
+        # Pillow refuses, already in open(), what exceeds twice its own pixel limit.
+        return _invalid(name, "изображение больше 40 мегапикселей.")
+    return _invalid(name, "не удалось прочитать изображение.")
+
+
+def _name(upload) -> str:
+    return getattr(upload, "name", None) or "без имени"
+
+
+def images_clean(uploads) -> list[CleanImage]:
+    """Validate the images of one request and return their re-encoded copies, in order.
+
+    Every file's header is read first and the decoded pixels of all of them (every frame) are
+    summed: over REQUEST_MAX_PIXELS, a ValidationError refuses the request before a single pixel
+    is decoded. Then each one goes through `image_clean`.
+    """
+    total = 0
+    for upload in uploads:
+        name = _name(upload)
+        _check_size(upload, name)
+        try:
+            upload.seek(0)
+            with Image.open(upload) as image:
+                total += _checked_header(image, name)
+        except ValidationError:
+            raise
+        except UNREADABLE as error:
+            raise _unreadable(name, error) from error
+    if total > _request_max_pixels():
+        raise ValidationError(
+            f"Изображения слишком велики вместе: больше {_request_max_pixels() // 1_000_000} млн пикселей "
+            "во всех файлах и кадрах."
+        )
+    return [image_clean(upload) for upload in uploads]
+
+
+def _check_size(upload, name: str) -> None:
+    size = getattr(upload, "size", None)
+    if size is not None and size > MAX_IMAGE_BYTES:
+        raise _invalid(name, "размер больше 10 МБ.")
+
+
 def image_clean(upload) -> CleanImage:
     """Validate an uploaded file and return its re-encoded copy.
 
     Raises ValidationError with a Russian message naming the file when it is too large, not
-    a JPEG/PNG/WebP/GIF, not decodable, or beyond the pixel and frame limits.
+    a JPEG/PNG/WebP/GIF, not decodable, or beyond the pixel and frame limits (IMAGE_MAX_PIXELS
+    decoded pixels in all its frames; a request of several images: `images_clean`).
     """
-    name = getattr(upload, "name", None) or "без имени"
-    size = getattr(upload, "size", None)
-    if size is not None and size > MAX_IMAGE_BYTES:
-        raise _invalid(name, "размер больше 10 МБ.")
+    name = _name(upload)
+    _check_size(upload, name)
     try:
         upload.seek(0)
         with Image.open(upload) as image:
-            if image.format not in FORMATS:
-                raise _invalid(name, "поддерживаются только JPEG, PNG, WebP и GIF.")
-            width, height = image.size
-            if width * height > MAX_FRAME_PIXELS:
-                raise _invalid(name, "изображение больше 40 мегапикселей.")
+            frames = _frames(image)
+            _checked_header(image, name)
             target, extension = FORMATS[image.format]
-            frames = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
-            if frames > MAX_FRAMES:
-                raise _invalid(name, f"больше {MAX_FRAMES} кадров.")
-            if frames * width * height > MAX_TOTAL_PIXELS:
-                raise _invalid(name, "анимация слишком велика.")
-            output = io.BytesIO()
             if frames > 1:
+                output = io.BytesIO()
                 info = image.info
                 clean = [ImageOps.exif_transpose(frame.copy()) for frame in ImageSequence.Iterator(image)]
                 options = {"save_all": True, "append_images": clean[1:], "loop": info.get("loop", 0)}
@@ -79,17 +220,14 @@ def image_clean(upload) -> CleanImage:
                     options["duration"] = info["duration"]
                 clean[0].save(output, format=target, **options)
             else:
+                source_options = _source_quality(image, target)
                 image.load()
                 clean = _flatten(ImageOps.exif_transpose(image), target)
-                options = {"quality": 90} if target in ("JPEG", "WEBP") else {}
-                clean.save(output, format=target, **options)
+                output = _encode_within(clean, target, source_options, budget=_size(upload))
     except ValidationError:
         raise
-    except Image.DecompressionBombError as error:
-        # Pillow refuses, already in open(), what exceeds twice its own pixel limit.
-        raise _invalid(name, "изображение больше 40 мегапикселей.") from error
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
-        raise _invalid(name, "не удалось прочитать изображение.") from error
+    except UNREADABLE as error:
+        raise _unreadable(name, error) from error
     return CleanImage(content=ContentFile(output.getvalue(), name=f"image.{extension}"), extension=extension)
 
 

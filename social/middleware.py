@@ -1,8 +1,13 @@
-"""Request-level middleware: body size limits and one structured log line per request."""
+"""Request-level middleware: body size limits, private caching of personal answers and one
+structured log line per request."""
 
 import logging
+import re
 import time
 import uuid
+from urllib.parse import quote
+
+from django.utils.cache import patch_cache_control, patch_vary_headers
 
 from social.errors import TOO_LARGE_MESSAGE, detail_response
 
@@ -11,7 +16,7 @@ logger = logging.getLogger("social.request")
 MB = 1024 * 1024
 # Routes that take uploads, and how large a whole body may be there. Everything else is bounded
 # by DEFAULT_BODY_LIMIT; JSON/form fields are further bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
-# The proxy config (deploy/nginx.conf) carries the same figures.
+# The proxy config (deploy/nginx.conf.template) carries the same figures.
 UPLOAD_BODY_LIMITS = (
     ("/api/auth/create", 105 * MB),  # 10 images of at most 10 MB, plus the form
     ("/api/posts/create", 105 * MB),
@@ -20,6 +25,9 @@ UPLOAD_BODY_LIMITS = (
     ("/admin/", 105 * MB),
 )
 DEFAULT_BODY_LIMIT = 1 * MB
+# A client's X-Request-ID is kept only when it is a plain token (a UUID, a hex id, a proxy's
+# "host-1234.5"): it is echoed in a header and written in logs.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def body_limit_for(path: str) -> int:
@@ -45,6 +53,26 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class PrivateAnswersMiddleware:
+    """An /api answer to a signed-in caller (or one that sets auth cookies: login, refresh) is
+    that caller's own: `Cache-Control: private` keeps shared caches (a CDN, a company proxy)
+    from serving it to someone else, and `Vary` names the headers that make it personal. DRF
+    puts the user it authenticated (Bearer or cookie) on the Django request, read here."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not request.path.startswith("/api/"):
+            return response
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or response.cookies:
+            patch_cache_control(response, private=True)
+            patch_vary_headers(response, ("Authorization", "Cookie"))
+        return response
+
+
 class RequestLogMiddleware:
     """One line per request: method, path (never the query string: it may hold a token),
     status, duration, user id and request id. Cookies and headers are never logged."""
@@ -55,7 +83,7 @@ class RequestLogMiddleware:
     def __call__(self, request):
         started = time.monotonic()
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if 0 < len(incoming) <= 64 and incoming.isascii() else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
         request.request_id = request_id
         response = self.get_response(request)
         user = getattr(request, "user", None)
@@ -63,7 +91,8 @@ class RequestLogMiddleware:
         logger.info(
             "method=%s path=%s status=%s duration_ms=%.1f user=%s request_id=%s",
             request.method,
-            request.path,
+            # Percent-encoded as on the wire: a space or a newline in a path cannot forge a field.
+            quote(request.path, safe="/:@!$&'()*+,;=-._~"),
             response.status_code,
             (time.monotonic() - started) * 1000,
             user_id,

@@ -14,9 +14,20 @@ from dataclasses import dataclass
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 
+from social.exceptions import InvalidCursor
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_CURSOR_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Page:
+    """What every paged selector returns: the page's rows and the next page's cursor (None on
+    the last page, or for lists paged by other means, like a chat's history by offset)."""
+
+    items: list
+    next_cursor: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,7 +54,7 @@ def encode_cursor(values: Sequence) -> str:
 def decode_cursor(raw: str | None, *, size: int) -> list | None:
     if raw is None or raw == "":
         return None
-    invalid = ValidationError({"cursor": ["Некорректный курсор."]})
+    invalid = InvalidCursor()
     if len(raw) > MAX_CURSOR_LENGTH:
         raise invalid
     try:
@@ -98,7 +109,7 @@ def cursor_values(fields: Sequence, after: list) -> list:
     try:
         return [field.to_python(value) for field, value in zip(fields, after, strict=True)]
     except (ValidationError, ValueError, TypeError):
-        raise ValidationError({"cursor": ["Некорректный курсор."]}) from None
+        raise InvalidCursor() from None
 
 
 def _field_of(queryset: QuerySet, name: str):
@@ -114,18 +125,18 @@ def _field_of(queryset: QuerySet, name: str):
     return field.target_field if field.is_relation else field
 
 
-def take_page(queryset: QuerySet, *, limit: int, key) -> tuple[list, str | None]:
+def take_page(queryset: QuerySet, *, limit: int, key) -> Page:
     """Fetch one page (limit + 1 rows tell whether a next page exists) and its next cursor."""
     return page_cut(list(queryset[: limit + 1]), limit=limit, key=key)
 
 
-def page_cut(rows: list, *, limit: int, key) -> tuple[list, str | None]:
+def page_cut(rows: list, *, limit: int, key) -> Page:
     """One page of `rows`, fetched `limit + 1` at a time, and the next page's cursor: the
     extra row only tells that there is one."""
     if len(rows) <= limit:
-        return rows, None
+        return Page(items=rows)
     rows = rows[:limit]
-    return rows, encode_cursor(key(rows[-1]))
+    return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))
 
 
 def next_link(request, cursor: str | None) -> dict:

@@ -16,6 +16,8 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.retry import Retry as RedisRetry
 
+from social.ratelimit import SOCIAL_RATE_DEFAULTS, rate_parse, social_rates_parse
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -37,6 +39,8 @@ CORS_URLS_REGEX = r"^/api/.*$"
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
+    # Before django.contrib.auth: its `changepassword` ends the user's sessions (accounts/management).
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -47,10 +51,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_tasks",
     "django_tasks_db",
-    "accounts",
     "posts",
     "friends",
     "chats",
@@ -60,6 +64,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "social.middleware.RequestLogMiddleware",
     "social.middleware.BodySizeLimitMiddleware",
+    "social.middleware.PrivateAnswersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -187,7 +192,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "social.cache.RedisCache",
-            "LOCATION": REDIS_URL,
+            # Its own instance in production (compose): bounded with an LRU policy, apart from
+            # the channel layer's, which must never evict.
+            "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
             "KEY_PREFIX": "social",
             # Every cache call is short: a Redis that hangs fails it in seconds (JSON 503).
             "OPTIONS": {
@@ -279,11 +286,11 @@ AUTH_PASSWORD_VALIDATORS = [
 
 ACCESS_TOKEN_LIFETIME = timedelta(minutes=15)
 REFRESH_TOKEN_LIFETIME = timedelta(days=14)
+# Rotation and blacklisting on refresh are ours (accounts.services.session_refresh), not
+# simplejwt's refresh view, so its rotation flags would be inert here.
 SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": ACCESS_TOKEN_LIFETIME,
     "REFRESH_TOKEN_LIFETIME": REFRESH_TOKEN_LIFETIME,
-    "ROTATE_REFRESH_TOKENS": True,
-    "BLACKLIST_AFTER_ROTATION": True,
     "UPDATE_LAST_LOGIN": False,
     "SIGNING_KEY": SECRET_KEY,
     "USER_ID_FIELD": "id",
@@ -293,7 +300,18 @@ AUTH_COOKIE_ACCESS = "access_token"
 AUTH_COOKIE_REFRESH = "refresh_token"
 COOKIE_SECURE = env.bool("COOKIE_SECURE", default=not DEBUG)
 AUTH_RATE_LIMIT = env.str("AUTH_RATE_LIMIT", default="20/min")
+rate_parse(AUTH_RATE_LIMIT)  # a bad value stops the process now, not at the first login
+# Per-user limits on what can harvest or spam (social/ratelimit.py, CONTRACT-NOTES "Privacy").
+SOCIAL_RATE_LIMITS = social_rates_parse(env.str("SOCIAL_RATE_LIMITS", default=SOCIAL_RATE_DEFAULTS))
+# Who reads a user's email (accounts/privacy.py): self (default), friends, everyone.
+USER_EMAIL_VISIBILITY = env.str("USER_EMAIL_VISIBILITY", default="self")
+if USER_EMAIL_VISIBILITY not in ("self", "friends", "everyone"):
+    raise ImproperlyConfigured("USER_EMAIL_VISIBILITY must be self, friends or everyone.")
+# Proxies in front of the app (social/client_ip.py): 0 when clients connect directly (make run),
+# 1 behind the shape's nginx, 2 behind a TLS proxy in front of it.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -303,14 +321,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["social.renderers.UTF8JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "social.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ],
     "EXCEPTION_HANDLER": "social.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "social.schema.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {"auth_login": AUTH_RATE_LIMIT, "auth_register": AUTH_RATE_LIMIT},
-    "NUM_PROXIES": NUM_PROXIES,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
@@ -325,17 +341,30 @@ SPECTACULAR_SETTINGS = {
     # The docs are public (CONTRACT-NOTES), and a stale cookie must not hide them.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI's files from this app's static files (drf-spectacular-sidecar), not a CDN: the
+    # docs work offline and under the docs page's own Content-Security-Policy (social/schema.py).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Domain settings ------------------------------------------------------------------------
 CHAT_MESSAGE_RATE = env.float("CHAT_MESSAGE_RATE", default=10.0)
 CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
+# Open sockets per user (EXTENSIONS.md §1): one more is accepted, told why, and closed with 4429.
+# Each socket holds a slot that expires WS_SOCKET_SLOT_TTL seconds after its last refresh (every
+# third of it), so a crashed process's sockets stop counting within that time.
+WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
+WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
 # Encoded post objects kept per process for the post lists (posts/fragments.py), in bytes; 0
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
 
-# --- Recommended feed (posts/recommendations.py; README "Recommended feed") -------------------
+# --- Recommended feed (posts/recommendations/; README "Recommended feed") ---------------------
 # Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks
 # one popular among people with similar likes, which outranks one that is merely popular.
 RECO_WEIGHT_FRIEND = env.float("RECO_WEIGHT_FRIEND", default=8.0)
@@ -360,6 +389,10 @@ RECO_CANDIDATES = env.int("RECO_CANDIDATES", default=500)
 RECO_WINDOW_DAYS = env.int("RECO_WINDOW_DAYS", default=14)
 # A walk's ranked snapshot lives this long in the shared cache after its last page was read.
 RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
+# Bounds of the snapshots (posts/recommendations.py): post ids per walk (16 bytes each; the walk
+# ends there) and walks kept per viewer (a new one replaces the viewer's oldest).
+RECO_SNAPSHOT_MAX_POSTS = env.int("RECO_SNAPSHOT_MAX_POSTS", default=500)
+RECO_SNAPSHOTS_PER_USER = env.int("RECO_SNAPSHOTS_PER_USER", default=5)
 # The similar-taste signal (the heavy one) is kept per viewer this long (seconds; 0: never).
 RECO_TASTE_TTL = env.int("RECO_TASTE_TTL", default=300)
 if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:
@@ -383,14 +416,24 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
 # --- HTTP security -------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+# Health probes (compose's healthchecks, load balancers) ask over plain HTTP on the inside.
+SECURE_REDIRECT_EXEMPT = [r"^api/health"]
+# Behind the proxy of the production shape (NUM_PROXIES >= 1), X-Forwarded-Proto is always the
+# proxy's word: nginx sets the scheme it served, or passes on the TLS proxy's in front of it
+# (deploy/nginx.conf.template). So NUM_PROXIES alone says whether to trust it.
+_proxy_ssl_header = env.str(
+    "SECURE_PROXY_SSL_HEADER", default="HTTP_X_FORWARDED_PROTO,https" if NUM_PROXIES > 0 else ""
+)
 if _proxy_ssl_header:
     # "HTTP_X_FORWARDED_PROTO,https"
     name, _, value = _proxy_ssl_header.partition(",")
     SECURE_PROXY_SSL_HEADER = (name.strip(), value.strip() or "https")
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000 if SECURE_SSL_REDIRECT else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+# HSTS goes only on answers to requests the app holds secure (HTTPS, or the proxy's
+# X-Forwarded-Proto: https), never over plain HTTP: so it is on by default wherever TLS is in
+# front. Subdomains and preloading commit more than this app, so they are the operator's choice.
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -403,6 +446,8 @@ CSRF_FAILURE_VIEW = "social.errors.csrf_failure"
 
 # --- I18N ----------------------------------------------------------------------------------
 LANGUAGE_CODE = "ru"
+# Our catalogue first: the Russian for messages DRF's own catalogue lacks (locale/ru/…/django.po).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -411,7 +456,10 @@ USE_TZ = True
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Control characters of a message (a `%0a` in a path) are escaped: no forged log lines.
+    "formatters": {
+        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {

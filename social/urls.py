@@ -2,9 +2,11 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path, re_path
 from django.views.static import serve as serve_file
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from accounts.admin_login import admin_login
 from social import errors
+from social.docs import SwaggerView
 from social.health import health, live
 from social.routes import route
 
@@ -18,12 +20,14 @@ api = [
     path("", include("friends.urls")),
     path("", include("accounts.urls")),
     *route("schema", SpectacularAPIView.as_view(), name="schema"),
-    *route("docs", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *route("docs", SwaggerView.as_view(url_name="schema"), name="docs"),
     re_path(r"^.*$", errors.api_not_found),
 ]
 
 urlpatterns = [
     path("api/", include(api)),
+    # Before the admin's own routes: its login page under the API login's rate limit.
+    path("admin/login/", admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,19 +2,15 @@
 
 import os
 import subprocess
-import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import requests
 from django.conf import settings
 
-from scripts.serve import free_port
+from scripts.processes import daphne_command, free_port, stop, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 
 
 def test_database_url() -> str:
@@ -30,19 +26,6 @@ def server_env(**extra) -> dict:
     return env
 
 
-def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.RequestException:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
-
-
 @contextmanager
 def running(command: list[str], health_url: str, env: dict, timeout: float = 30.0, log_path: Path | None = None):
     """Run a server process until the block ends. Its output goes to `log_path` (kept, for a
@@ -51,18 +34,13 @@ def running(command: list[str], health_url: str, env: dict, timeout: float = 30.
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         try:
-            wait_http(health_url, timeout, process)
+            wait_http(health_url, timeout=timeout, processes=[process], status=None)
         except Exception:
             log.seek(0)
             raise RuntimeError(log.read().decode(errors="replace")[-4000:]) from None
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop([process])
         log.close()
 
 
@@ -70,6 +48,6 @@ def running(command: list[str], health_url: str, env: dict, timeout: float = 30.
 def daphne(log_path: Path | None = None, **env_extra):
     """A live daphne on a free port serving social.asgi; yields its address (host:port)."""
     port = free_port()
-    command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
-    with running(command, f"http://127.0.0.1:{port}/api/health", server_env(**env_extra), log_path=log_path):
+    health = f"http://127.0.0.1:{port}/api/health"
+    with running(daphne_command(port), health, server_env(**env_extra), log_path=log_path):
         yield f"127.0.0.1:{port}"

@@ -101,3 +101,47 @@ async def test_the_query_string_token_works_on_live_daphne_and_stays_out_of_its_
     text = log.read_text()
     assert f"/api/chats/ws/{chat.pk}" in text  # the access log did record the socket
     assert token not in text
+
+
+async def test_the_flood_bucket_and_the_socket_cap_are_shared_by_two_daphnes(pair):
+    # One user, one socket on each of two processes: five messages in all, not five per
+    # process; and a third socket over a cap of two is refused whichever process it reaches.
+    chat, alice, _, headers = pair
+    limits = {"CHAT_MESSAGE_RATE": "0.01", "CHAT_MESSAGE_BURST": "5", "WS_MAX_SOCKETS_PER_USER": "2"}
+    with live.daphne(**limits) as first, live.daphne(**limits) as second:
+        async with (
+            connect(socket_url(first, chat, alice), additional_headers=headers[alice]) as on_first,
+            connect(socket_url(second, chat, alice), additional_headers=headers[alice]) as on_second,
+        ):
+            for n in range(4):
+                await on_first.send(json.dumps({"message": f"first {n}"}))
+                await on_second.send(json.dumps({"message": f"second {n}"}))
+            await asyncio.sleep(1)
+            assert await database_sync_to_async(Message.objects.count)() == 5
+
+            async with connect(socket_url(second, chat, alice), additional_headers=headers[alice]) as third:
+                assert "detail" in json.loads(await asyncio.wait_for(third.recv(), timeout=5))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(third.recv(), timeout=5)
+            assert closed.value.rcvd.code == 4429
+
+
+async def test_a_cookie_socket_from_its_own_origin_with_a_port_opens_on_live_daphne(pair):
+    """`make run` is one daphne on a port: the page's Origin carries that port. Another port of
+    the same host (another service there) is another origin."""
+    chat, alice, _, _ = pair
+    access = (await database_sync_to_async(session_start)(user=alice)).access
+    cookie = {"Cookie": f'ajs_user={{"id": 1}}; access_token={access}'}
+    with live.daphne() as address:
+        port = int(address.rsplit(":", 1)[1])
+        async with connect(
+            socket_url(address, chat, alice), origin=f"http://{address}", additional_headers=cookie
+        ) as socket:
+            await socket.send(json.dumps({"message": "из браузера"}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["message"] == "из браузера"
+        with pytest.raises(Exception) as refused:
+            async with connect(
+                socket_url(address, chat, alice), origin=f"http://127.0.0.1:{port + 1}", additional_headers=cookie
+            ):
+                pass
+    assert "403" in str(refused.value)

@@ -67,3 +67,18 @@ def test_after_a_member_leaves_a_direct_chat_the_pair_gets_a_fresh_one(make_chat
     assert created
     assert second.pk != first.pk
     assert set(second.users.all()) == {alice, bob}
+
+
+@pytest.mark.django_db
+def test_deleting_a_user_takes_their_messages_out_of_every_chats_counter(make_chat):
+    from accounts.services import user_delete
+
+    alice, bob, carol = UserFactory.create_batch(3)
+    pair, trio = make_chat(alice, bob), make_chat(alice, bob, carol, title="трое")
+    for chat, author in [(pair, alice), (pair, bob), (pair, bob), (trio, bob), (trio, carol)]:
+        services.message_send(chat=chat, author=author, text="привет")
+
+    user_delete(user=bob)
+
+    for chat in Chat.objects.filter(pk__in=[pair.pk, trio.pk]):
+        assert chat.messages_count == chat.messages.count() == 1

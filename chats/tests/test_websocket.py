@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from accounts.services import user_deactivate
 from accounts.tests.factories import UserFactory
 from chats import services
-from chats.consumers import BAD_CLIENT_REF, NO_MESSAGE, NOT_JSON, TOO_FAST
+from chats.consumers import BAD_CLIENT_REF, NO_MESSAGE, NOT_JSON, TOO_FAST, TOO_MANY_SOCKETS, _slot_claim
 from chats.models import Chat, Message
 from chats.tests.support import bearer_headers, new_session, open_socket, refused, ws_path
 from social.asgi import application
@@ -188,19 +188,108 @@ async def test_the_bearer_header_is_accepted_without_origin(trio):
     await socket.disconnect()
 
 
-@override_settings(ALLOWED_HOSTS=["chat.example"], CSRF_TRUSTED_ORIGINS=["https://app.example"])
-async def test_the_cookie_is_accepted_only_from_an_allowed_origin(trio):
+async def cookie_handshake(path: str, tokens, host: str | None, origin: str | None, *extra) -> bool:
+    """True when a handshake authenticated by the access cookie alone is accepted."""
+    headers = [(b"cookie", f"access_token={tokens.access}".encode()), *extra]
+    if host is not None:
+        headers.append((b"host", host.encode()))
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    socket = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await socket.connect()
+    if connected:
+        await socket.disconnect()
+    return connected
+
+
+FORWARDED_HTTPS = (b"x-forwarded-proto", b"https")
+SERVED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "staging.example", "chat.example"]
+
+# (host, origin, extra headers): the page's own origin, with the ports of `make run` / `make
+# serve` (8000), a custom PORT, a default port, and TLS ended at a trusted proxy (NUM_PROXIES=1).
+OWN_ORIGINS = [
+    ("127.0.0.1:8000", "http://127.0.0.1:8000", ()),
+    ("localhost:8000", "http://localhost:8000", ()),
+    ("127.0.0.1:8123", "http://127.0.0.1:8123", ()),
+    ("localhost", "http://localhost", ()),
+    ("[::1]:8000", "http://[::1]:8000", ()),
+    ("staging.example:8443", "https://staging.example:8443", (FORWARDED_HTTPS,)),
+    ("chat.example", "https://chat.example", (FORWARDED_HTTPS,)),
+]
+# Another origin: another port of the same host (another service there), another scheme, a
+# host we do not serve, a sandboxed page, or no Origin at all.
+FOREIGN_ORIGINS = [
+    ("127.0.0.1:8000", "http://127.0.0.1:8001", ()),
+    ("127.0.0.1:8000", "http://127.0.0.1", ()),
+    ("localhost:8000", "ftp://localhost:8000", ()),
+    ("localhost", "ftp://localhost", ()),
+    ("staging.example:8443", "http://staging.example:8443", (FORWARDED_HTTPS,)),
+    ("staging.example:8443", "https://staging.example:8443", ()),
+    ("127.0.0.1:8000", "https://evil.example", ()),
+    ("evil.example:8000", "http://evil.example:8000", ()),
+    ("127.0.0.1:8000", "null", ()),
+    ("127.0.0.1:8000", None, ()),
+    (None, "http://127.0.0.1:8000", ()),
+]
+
+
+@pytest.mark.parametrize(("host", "origin", "extra"), OWN_ORIGINS)
+@override_settings(ALLOWED_HOSTS=SERVED_HOSTS, NUM_PROXIES=1)
+async def test_the_cookie_is_accepted_from_the_sockets_own_origin(trio, host, origin, extra):
+    chat, alice, *_ = trio
+    assert await cookie_handshake(ws_path(chat, alice), await new_session(alice), host, origin, *extra)
+
+
+@pytest.mark.parametrize(("host", "origin", "extra"), FOREIGN_ORIGINS)
+@override_settings(ALLOWED_HOSTS=SERVED_HOSTS, NUM_PROXIES=1)
+async def test_the_cookie_is_refused_from_another_origin(trio, host, origin, extra):
+    chat, alice, *_ = trio
+    assert not await cookie_handshake(ws_path(chat, alice), await new_session(alice), host, origin, *extra)
+
+
+@override_settings(NUM_PROXIES=0)
+async def test_x_forwarded_proto_counts_only_behind_a_trusted_proxy(trio):
     chat, alice, *_ = trio
     tokens = await new_session(alice)
-    cookie = (b"cookie", f"access_token={tokens.access}".encode())
     path = ws_path(chat, alice)
-    assert await refused(path, [cookie, (b"origin", b"https://evil.example")])
-    assert await refused(path, [cookie])  # no Origin at all
-    for origin in (b"https://chat.example", b"https://app.example"):
-        socket = WebsocketCommunicator(application, path, headers=[cookie, (b"origin", origin)])
-        connected, _ = await socket.connect()
-        assert connected, origin
-        await socket.disconnect()
+    assert not await cookie_handshake(path, tokens, "localhost:8443", "https://localhost:8443", FORWARDED_HTTPS)
+    assert await cookie_handshake(path, tokens, "localhost:8443", "http://localhost:8443", FORWARDED_HTTPS)
+
+
+@override_settings(CSRF_TRUSTED_ORIGINS=["https://app.example", "https://*.web.example"])
+async def test_the_cookie_is_accepted_from_a_trusted_origin(trio):
+    chat, alice, *_ = trio
+    tokens = await new_session(alice)
+    path = ws_path(chat, alice)
+    for origin in ("https://app.example", "https://m.web.example", "https://a.b.web.example"):
+        assert await cookie_handshake(path, tokens, "127.0.0.1:8000", origin), origin
+    for origin in (
+        "http://app.example",
+        "https://app.example:8443",
+        "https://web.example.evil",
+        "http://m.web.example",
+    ):
+        assert not await cookie_handshake(path, tokens, "127.0.0.1:8000", origin), origin
+
+
+@pytest.mark.parametrize(
+    "others",
+    ['ajs_user={"id": 1}', "filter[sort]=new", 'utm="unclosed', "a=b c", "tz=Europe/Moscow"],
+)
+async def test_the_cookie_is_read_beside_cookies_the_stdlib_parser_rejects(trio, others):
+    """Cookies other scripts of the site set (JSON values, PHP-style keys) must not hide ours:
+    the REST cookie auth reads them with the same parser."""
+    chat, alice, *_ = trio
+    tokens = await new_session(alice)
+    headers = [
+        (b"cookie", f"{others}; access_token={tokens.access}".encode()),
+        (b"host", b"127.0.0.1:8000"),
+        (b"origin", b"http://127.0.0.1:8000"),
+    ]
+    socket = WebsocketCommunicator(application, ws_path(chat, alice), headers=headers)
+    connected, _ = await socket.connect()
+    assert connected
+    await socket.disconnect()
 
 
 async def test_a_token_of_an_ended_session_is_refused(trio):
@@ -218,6 +307,7 @@ async def test_a_token_of_an_ended_session_is_refused(trio):
     [
         ("not json", NOT_JSON),
         ("[1, 2]", NOT_JSON),
+        ("[" * 50_000, NOT_JSON),  # deeper than Python's recursion limit, within the 64 KB frame
         ("{}", NO_MESSAGE),
         ('{"message": 5}', NO_MESSAGE),
         ('{"message": ""}', services.EMPTY_MESSAGE),
@@ -333,6 +423,78 @@ async def test_a_flood_beyond_the_burst_gets_detail_frames_and_nothing_stored(tr
     assert (await socket.receive_json_from(timeout=3))["message"] == "снова можно"
     await socket.disconnect()
     await listener.disconnect()
+
+
+@override_settings(CHAT_MESSAGE_RATE=0.01, CHAT_MESSAGE_BURST=5)
+async def test_the_flood_bucket_is_per_user_across_all_their_sockets(trio):
+    # The attack: ten sockets used to flood ten times the rate. Five tokens for the user,
+    # whichever of their sockets spends them.
+    chat, alice, bob, _ = trio
+    sockets = [await open_socket(chat, alice) for _ in range(3)]
+    for i in range(3):
+        for n, socket in enumerate(sockets):
+            await socket.send_json_to({"message": f"flood {i}.{n}"})
+    refusals = 0
+    for socket in sockets:
+        frames = [await socket.receive_json_from(timeout=3) for _ in range(5)]  # the 5 stored
+        while not await socket.receive_nothing(timeout=0.3):
+            frames.append(await socket.receive_json_from())
+        refusals += sum(frame == {"detail": TOO_FAST} for frame in frames)
+    assert await database_sync_to_async(Message.objects.count)() == 5
+    assert refusals == 4
+    # Another user's bucket is their own.
+    bobs = await open_socket(chat, bob)
+    await bobs.send_json_to({"message": "я не флужу"})
+    assert (await bobs.receive_json_from(timeout=3))["message"] == "я не флужу"
+    for socket in [*sockets, bobs]:
+        await socket.disconnect()
+
+
+async def _refused_with_4429(chat, user) -> None:
+    socket = WebsocketCommunicator(application, ws_path(chat, user), headers=bearer_headers(await new_session(user)))
+    connected, _ = await socket.connect()
+    assert connected  # accepted first, so the client can read why
+    assert await socket.receive_json_from(timeout=3) == {"detail": TOO_MANY_SOCKETS}
+    assert await close_code(socket) == 4429
+
+
+@override_settings(WS_MAX_SOCKETS_PER_USER=3)
+async def test_a_socket_over_the_per_user_cap_is_told_why_and_closed_with_4429(trio):
+    chat, alice, bob, _ = trio
+    sockets = [await open_socket(chat, alice) for _ in range(3)]
+
+    await _refused_with_4429(chat, alice)
+
+    # The refused socket took no slot and receives nothing; the others still work.
+    await sockets[0].send_json_to({"message": "всё ещё здесь"})
+    assert (await sockets[2].receive_json_from(timeout=3))["message"] == "всё ещё здесь"
+    # Another user is not counted with alice.
+    bobs = await open_socket(chat, bob)
+    # A closed socket frees its slot.
+    await sockets[0].disconnect()
+    await asyncio.sleep(0.2)
+    sockets[0] = await open_socket(chat, alice)
+    for socket in [*sockets, bobs]:
+        await socket.disconnect()
+
+
+@override_settings(WS_MAX_SOCKETS_PER_USER=2, WS_SOCKET_SLOT_TTL=1.0)
+async def test_slots_left_by_a_crashed_process_expire(trio):
+    # A process that dies never releases its sockets' slots: here two slots claimed for sockets
+    # of no live process. They block a new socket only until they expire.
+    chat, alice, *_ = trio
+    for dead in ("dead-process.socket-1", "dead-process.socket-2"):
+        assert await database_sync_to_async(_slot_claim)(alice.pk, dead)
+
+    await _refused_with_4429(chat, alice)
+    await asyncio.sleep(1.2)
+
+    socket = await open_socket(chat, alice)
+    # A live socket refreshes its slot (every third of the TTL): it still counts long after.
+    await asyncio.sleep(1.5)
+    assert await database_sync_to_async(_slot_claim)(alice.pk, "another")
+    await _refused_with_4429(chat, alice)
+    await socket.disconnect()
 
 
 # --- server-initiated closes and events -------------------------------------------------------------

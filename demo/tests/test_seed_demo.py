@@ -12,6 +12,7 @@ from chats.models import Chat, ChatMember, Message
 from demo.seeding import DEMO_PASSWORD, spread
 from friends.models import Friendship
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView
+from posts.scores import hot_score
 
 SMALL = {"users": 30, "posts": 60, "likes": 400, "views": 150, "chats": 4, "messages": 80}
 
@@ -45,8 +46,17 @@ def test_seed_writes_the_requested_rows_with_consistent_counters():
     assert all(name.startswith(SEED_FILES_PREFIX) for name in PostImage.objects.values_list("file", flat=True))
     members = set(ChatMember.objects.values_list("chat_id", "user_id"))
     assert all(key in members for key in Message.objects.values_list("chat_id", "user_id"))
-    for chat in Chat.objects.annotate(last=Max("messages__created_at")):
+    for chat in Chat.objects.annotate(last=Max("messages__created_at"), rows=Count("messages")):
         assert chat.last_message_at == chat.last
+        assert chat.messages_count == chat.rows
+    # The popularity of the recommended feed, against a recount from the rows.
+    recounted = Post.objects.annotate(
+        likes_rows=Count("likes", distinct=True), view_rows=Count("views", distinct=True)
+    ).only("created_at", "hot_score")
+    for post in recounted:
+        expected = hot_score(created_at=post.created_at, likes=post.likes_rows, views=post.view_rows)
+        assert post.hot_score == pytest.approx(expected, rel=1e-12)
+    assert Chat.objects.filter(messages_count__gt=0).exists()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -2,6 +2,7 @@
 
 import base64
 import io
+import os
 import re
 import uuid
 from datetime import timedelta
@@ -278,7 +279,8 @@ def test_feed_lists_posts_newest_first_with_likes_and_liked_by_me(api, user, oth
     assert response.status_code == 200
     body = response.json()
     assert [post["id"] for post in body] == [str(new.pk), str(old.pk)]
-    assert body[1]["likes"] == [{"id": str(user.pk), "username": user.username, "email": user.email, "avatar": None}]
+    # Embedded likers carry no email, the caller's own neither (CONTRACT-NOTES "Privacy").
+    assert body[1]["likes"] == [{"id": str(user.pk), "username": user.username, "email": "", "avatar": None}]
     assert body[1]["likes_count"] == 1 and body[1]["liked_by_me"] is True
     assert body[0]["liked_by_me"] is False
     assert len(body[0]["images"]) == 1 and body[0]["images"][0].startswith("http")
@@ -569,9 +571,7 @@ def test_like_toggles_and_answers_the_post(api, user):
     liked = api.patch(path)
     assert liked.status_code == 200
     assert set(liked.json()) == POST_KEYS
-    assert liked.json()["likes"] == [
-        {"id": str(user.pk), "username": user.username, "email": user.email, "avatar": None}
-    ]
+    assert liked.json()["likes"] == [{"id": str(user.pk), "username": user.username, "email": "", "avatar": None}]
     assert liked.json()["likes_count"] == 1 and liked.json()["liked_by_me"] is True
 
     unliked = api.patch(path + "/")
@@ -679,3 +679,86 @@ def test_likers_cost_a_constant_number_of_queries(api, django_assert_num_queries
         response = api.get(f"/api/posts/{post.pk}/likes?limit=50")
 
     assert len(response.json()) == count
+
+
+def animated_gif(frames: int, side: int) -> bytes:
+    """A GIF of `frames` frames of side² pixels, each a different flat colour (identical frames
+    would be merged): a few hundred KB that decode to frames × side² pixels."""
+    pictures = [Image.new("P", (side, side), n % 256) for n in range(frames)]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], loop=0)
+    return buffer.getvalue()
+
+
+def test_a_gif_of_100_frames_of_1224_squared_is_refused_before_decoding(api, user, bucket_keys):
+    # The attack: 305 KB on the wire, 150 MP to decode (6 s and 848 MB of a worker before).
+    before = stored_images(bucket_keys)
+    content = animated_gif(100, 1224)
+    assert len(content) < 400_000
+
+    response = create(api, user, images=[upload("frames.gif", content, "image/gif")])
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"images": ["Файл «frames.gif»: больше 40 млн пикселей во всех кадрах вместе."]}
+    assert stored_images(bucket_keys) == before
+
+
+def test_images_over_the_request_pixel_budget_are_refused_together(api, user, bucket_keys):
+    # Five GIFs of 40 frames of 1000² each fit the per-image budget (40 MP) but not, together
+    # (200 MP), the request's (160 MP): nothing is decoded, nothing stored.
+    before = stored_images(bucket_keys)
+    gif = animated_gif(40, 1000)
+    response = create(api, user, images=[upload(f"{n}.gif", gif, "image/gif") for n in range(5)])
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {
+        "images": ["Изображения слишком велики вместе: больше 160 млн пикселей во всех файлах и кадрах."]
+    }
+    assert not Post.objects.exists()
+    assert stored_images(bucket_keys) == before
+
+
+def test_images_within_the_request_pixel_budget_are_stored(api, user):
+    gif = animated_gif(40, 1000)
+    response = create(api, user, images=[upload(f"{n}.gif", gif, "image/gif") for n in range(4)])
+
+    assert response.status_code == 201, response.content
+    assert len(response.json()["images"]) == 4
+
+
+@override_settings(IMAGE_MAX_PIXELS=1_000_000)
+def test_an_avatar_over_the_image_pixel_budget_is_refused(api, user):
+    response = api.patch(
+        "/api/auth/current_user",
+        {"avatar": upload("me.png", image_bytes("PNG", size=(1001, 1000)), "image/png")},
+        format="multipart",
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json() == {"avatar": ["Файл «me.png»: больше 1 млн пикселей во всех кадрах вместе."]}
+
+
+def noisy_jpeg(size=(1200, 900), **save) -> bytes:
+    """A photo-like JPEG that compresses poorly (random pixels) at the given quality."""
+    width, height = size
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", size, os.urandom(width * height * 3)).save(buffer, format="JPEG", **save)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "save",
+    [{"quality": 50}, {"quality": 75}, {"quality": 95, "subsampling": 0}, {"quality": 35, "progressive": True}],
+    ids=["q50", "q75", "q95-444", "q35-progressive"],
+)
+def test_a_stored_jpeg_is_no_larger_than_the_upload(api, user, save):
+    # A fixed quality of 90 turned a 9.2 MB JPEG into 22.8 MB.
+    content = noisy_jpeg(**save)
+
+    response = create(api, user, images=[upload("photo.jpg", content, "image/jpeg")])
+
+    assert response.status_code == 201, response.content
+    stored = PostImage.objects.get().file
+    assert stored.size <= len(content), (stored.size, len(content))
+    with Image.open(stored) as image:
+        assert image.format == "JPEG" and image.size == (1200, 900)

@@ -318,7 +318,7 @@ def test_an_expired_or_unknown_walk_is_400_asking_to_start_again(api):
     cache.clear()  # what RECO_SNAPSHOT_TTL does to a forgotten walk
 
     expired = api.get(URL, {"cursor": cursor})
-    unknown = api.get(URL, {"cursor": encode_cursor(["B" * 22, "1"])})
+    unknown = api.get(URL, {"cursor": encode_cursor(["0." + "B" * 22, "1"])})
 
     assert expired.status_code == unknown.status_code == 400
     assert expired.json() == unknown.json() == {"cursor": [STALE_CURSOR]}
@@ -329,8 +329,41 @@ def test_another_users_walk_is_400(api, client_for, other_user):
 
     response = client_for(other_user).get(URL, {"cursor": cursor})
 
+    # A walk is looked up among the caller's own: someone else's is unknown to them.
     assert response.status_code == 400
-    assert response.json() == BAD_CURSOR
+    assert response.json() == {"cursor": [STALE_CURSOR]}
+
+
+def _snapshots_in_redis() -> dict[bytes, int]:
+    """Every stored walk (key → bytes held), whoever it belongs to."""
+    client = cache._cache.get_client(write=False)
+    keys = [key for key in client.scan_iter(match=cache.make_key("posts:recommended:*")) if not key.endswith(b":walks")]
+    return {key: client.memory_usage(key) for key in keys}
+
+
+def test_a_viewer_keeps_at_most_reco_snapshots_per_user_walks(api, client_for, other_user):
+    # The attack: first pages in a loop, each one a snapshot kept for an hour (1.7 GB/h).
+    [PostFactory(author=UserFactory()) for _ in range(3)]
+    cursors = [re.search(r"cursor=([^&>]+)", next_url(api.get(URL + "?limit=1"))).group(1) for _ in range(12)]
+    client_for(other_user).get(URL + "?limit=1")
+
+    assert len(_snapshots_in_redis()) == 5 + 1  # the viewer's five slots and the other user's walk
+    # The newest walks go on; the oldest ones were replaced and ask to start again.
+    assert api.get(URL, {"cursor": cursors[-1]}).status_code == 200
+    stale = api.get(URL, {"cursor": cursors[0]})
+    assert stale.status_code == 400
+    assert stale.json() == {"cursor": [STALE_CURSOR]}
+
+
+@override_settings(RECO_SNAPSHOT_MAX_POSTS=4)
+def test_a_walk_keeps_at_most_reco_snapshot_max_posts_ids(api):
+    [PostFactory(author=UserFactory()) for _ in range(10)]
+
+    pages = walk(api, URL + "?limit=3")
+
+    assert [len(page) for page in pages] == [3, 1]
+    [size] = _snapshots_in_redis().values()
+    assert size < 300  # 4 ids of 16 bytes and the key's overhead
 
 
 @pytest.mark.parametrize("path", [URL, URL + "/"])

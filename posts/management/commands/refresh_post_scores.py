@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from posts.models import Post
-from posts.scores import hot_score_expression
+from posts.state import post_state_rescore
 
 
 class Command(BaseCommand):
@@ -26,6 +26,6 @@ class Command(BaseCommand):
             ids = list(posts.values_list("pk", flat=True)[:batch_size])
             if not ids:
                 break
-            updated += Post.objects.filter(pk__in=ids).update(hot_score=hot_score_expression())
+            updated += post_state_rescore(posts=Post.objects.filter(pk__in=ids))
             last = ids[-1]
         self.stdout.write(f"Refreshed the hot score of {updated} posts.")

@@ -1,0 +1,8 @@
+"""How chats react to account changes (`accounts.signals`), connected in ChatsConfig.ready()."""
+
+from chats import services
+
+
+def on_user_deleting(sender, *, user_id, **kwargs) -> None:
+    # Their messages go by cascade: the chats' counters must not keep counting them.
+    services.user_messages_withdraw(user_id=user_id)

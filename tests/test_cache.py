@@ -1,0 +1,32 @@
+"""The Redis cache: every backend of a process shares one connection pool (social/cache.py)."""
+
+import threading
+
+import redis
+from django.core.cache import cache
+
+
+def test_cache_backends_of_many_threads_share_their_connections(settings):
+    # Django builds a cache backend per thread (and per asyncio context, i.e. per socket):
+    # with a pool each, 20 threads held 20 connections while they lived.
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    cache.get("warm-up")
+    before = probe.info("clients")["connected_clients"]
+    used, release, one_at_a_time = threading.Barrier(21), threading.Event(), threading.Lock()
+
+    def use_the_cache():
+        with one_at_a_time:  # one command at a time: a shared pool needs one connection
+            cache.get("any")
+        used.wait()
+        release.wait(10)
+
+    threads = [threading.Thread(target=use_the_cache) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    used.wait()
+    during = probe.info("clients")["connected_clients"]
+    release.set()
+    for thread in threads:
+        thread.join()
+    probe.close()
+    assert during - before <= 3, f"{during - before} new Redis connections for 20 threads"
