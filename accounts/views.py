@@ -3,7 +3,6 @@ from django.middleware.csrf import get_token
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +26,7 @@ from accounts.serializers import (
 )
 from accounts.throttles import LoginThrottle, RegisterThrottle
 from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
+from social.parsers import JSONParser
 from social.schema import error_responses
 
 REGISTERED = "Вы успешно зарегистрировались!"

@@ -15,7 +15,8 @@ import uuid
 import pytest
 import requests
 
-from scripts.serve import ROOT, Shape, free_port
+from scripts.processes import free_port
+from scripts.serve import ROOT, Shape
 from testsupport.faults import PrivatePostgres, PrivateRedis, PrivateS3
 
 PASSWORD = "Slozhniy-Parol-2026"
@@ -37,6 +38,9 @@ def app_env(deps, **extra) -> dict:
             "COOKIE_SECURE": "0",
             "LOG_LEVEL": "WARNING",
             "AUTH_RATE_LIMIT": "10000/min",
+            # test_pools opens 200 sockets of one user against the channel layer's pool: over
+            # main's per-user socket cap (#19, tested in chats/tests) they would close 4429.
+            "WS_MAX_SOCKETS_PER_USER": "1000",
             # The production queue; its worker is started by the tests that need it.
             "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
             "STORAGE_DELETE_RETRY_SECONDS": "4",

@@ -9,8 +9,9 @@ import pytest
 import requests
 
 from chaos.conftest import signed_up
-from scripts.serve import ROOT, free_port
-from testsupport.live import BIN, running
+from scripts.processes import daphne_command, free_port
+from scripts.serve import ROOT
+from testsupport.live import running
 
 pytestmark = pytest.mark.chaos
 
@@ -45,8 +46,7 @@ def test_concurrent_likes_on_sqlite_never_answer_database_is_locked(tmp_path):
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    command = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
-    with running(command, f"{base}/api/health/live", env):
+    with running(daphne_command(port), f"{base}/api/health/live", env):
         users = [signed_up(base) for _ in range(WRITERS)]
         posts = []
         for user in users:

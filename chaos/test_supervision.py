@@ -13,7 +13,8 @@ import requests
 import websockets
 
 from chaos.conftest import app_env, chat_between, signed_up, wait_healthy
-from scripts.serve import ROOT, free_port, nginx_binary, render_nginx
+from scripts.processes import free_port
+from scripts.serve import ROOT, nginx_binary, render_nginx
 
 pytestmark = pytest.mark.chaos
 

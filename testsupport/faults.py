@@ -24,7 +24,7 @@ from pathlib import Path
 
 import requests
 
-from scripts.serve import free_port
+from scripts.processes import free_port
 
 BIN = Path(sys.executable).parent
 PG_USER = "postgres"  # initdb refuses root: the cluster belongs to this (non-root) user
