@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.admin_login import admin_login
 from social import errors
 from social.docs import SwaggerView
-from social.health import health
+from social.health import health, live
 from social.metrics_endpoint import metrics_view
 from social.routes import route
 
@@ -16,6 +16,7 @@ from social.routes import route
 api = [
     *route("health", health, name="health"),
     *route("metrics", metrics_view, name="metrics"),
+    *route("health/live", live, name="health-live"),
     path("", include("posts.urls")),
     path("", include("chats.urls")),
     path("", include("friends.urls")),
