@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "posts",
     "friends",
     "chats",
@@ -150,6 +152,21 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background tasks (django-tasks) -----------------------------------------------------------
+# Work that must not hold a request, and retries (posts/tasks.py). On PostgreSQL the database
+# backend keeps the queue in the same transactions as the writes, and `manage.py db_worker`
+# (started by `make serve` and compose) runs it; the embedded default runs tasks at once.
+TASKS = {
+    "default": {
+        "BACKEND": env.str(
+            "TASKS_BACKEND",
+            default="django_tasks_db.DatabaseBackend"
+            if DATABASES["default"]["ENGINE"] == "social.postgresql"
+            else "django_tasks.backends.immediate.ImmediateBackend",
+        )
+    }
+}
 
 # --- Storage -----------------------------------------------------------------------------------
 MEDIA_URL = "/media/"
