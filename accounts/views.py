@@ -18,23 +18,43 @@ from accounts.serializers import (
     CsrfOutput,
     DetailOutput,
     LoginOutput,
+    PasswordChangeInput,
+    PasswordResetConfirmInput,
+    PasswordResetInput,
     ProfileUpdateInput,
     RefreshInput,
     RegisterInput,
     RegisterOutput,
+    SessionOutput,
     TokenPairOutput,
     UserSerializer,
 )
-from accounts.throttles import LoginThrottle, RegisterThrottle
+from accounts.throttles import LoginThrottle, PasswordResetThrottle, RegisterThrottle
+from social.client_ip import client_ip
 from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
 from social.schema import error_responses
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
 LOGGED_OUT = "Вы успешно вышли из аккаунта"
+SESSIONS_NOT_FOUND = error_responses({404: services.SESSION_NOT_FOUND})
+PASSWORD_CHANGED = "Пароль изменён. Остальные сессии завершены."
+RESET_MAIL_SENT = "Если такой email зарегистрирован, мы отправили на него письмо со ссылкой для сброса пароля."
+PASSWORD_RESET_DONE = "Пароль изменён. Войдите с новым паролем."
+FIELD_ERRORS = OpenApiResponse(description="Ошибки полей")
 
 NOT_JSON = error_responses({415: "Тело не JSON (форма, multipart, text/plain)"})
 CREDENTIAL_ERRORS = error_responses({401: selectors.WRONG_CREDENTIALS, 404: selectors.USER_NOT_FOUND})
+
+
+def _client_of(request) -> dict:
+    """What a new session records of its client (its user agent and IP, through NUM_PROXIES)."""
+    return {"user_agent": request.META.get("HTTP_USER_AGENT", ""), "ip": client_ip(request)}
+
+
+def _current_session_id(request) -> str | None:
+    """The session of the token the request was authenticated with."""
+    return request.auth.get(services.SESSION_CLAIM) if request.auth is not None else None
 
 
 class PublicView(APIView):
@@ -96,7 +116,7 @@ class LoginView(CredentialsView):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
-        tokens = services.session_start(user=user)
+        tokens = services.session_start(user=user, **_client_of(request))
         response = Response(
             {"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request, "viewer": user}).data}
         )
@@ -112,7 +132,7 @@ class TokenView(CredentialsView):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
-        tokens = services.session_start(user=user)
+        tokens = services.session_start(user=user, **_client_of(request))
         return Response({"access": tokens.access, "refresh": tokens.refresh})
 
 
@@ -202,3 +222,72 @@ class CsrfView(PublicView):
     @extend_schema(responses={200: CsrfOutput})
     def get(self, request):
         return Response({"csrfToken": get_token(request._request)})
+
+
+class PasswordChangeView(APIView):
+    @extend_schema(
+        request=PasswordChangeInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS},
+        description="Every other session of the user ends (tokens refused, sockets closed 4401); this one goes on.",
+    )
+    def post(self, request):
+        data = PasswordChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_password_change(
+            user=request.user,
+            session_id=_current_session_id(request),
+            **data.validated_data,
+        )
+        return Response({"detail": PASSWORD_CHANGED})
+
+
+class PasswordResetView(CredentialsView):
+    throttle_classes = [PasswordResetThrottle]
+
+    @extend_schema(
+        request=PasswordResetInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS, **NOT_JSON},
+        description="The same answer whether or not the email is registered. At most one mail "
+        "per address per 5 minutes; the link is RESET_URL with `uid` and `token`.",
+    )
+    def post(self, request):
+        data = PasswordResetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(email=data.validated_data["email"])
+        return Response({"detail": RESET_MAIL_SENT})
+
+
+class PasswordResetConfirmView(CredentialsView):
+    throttle_classes = [PasswordResetThrottle]
+
+    @extend_schema(
+        request=PasswordResetConfirmInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS, **NOT_JSON},
+        description="Sets the new password from a reset link; the token works once, and every "
+        "session of the user ends.",
+    )
+    def post(self, request):
+        data = PasswordResetConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_confirm(**data.validated_data)
+        return Response({"detail": PASSWORD_RESET_DONE})
+
+
+class SessionsView(APIView):
+    @extend_schema(responses={200: SessionOutput(many=True)})
+    def get(self, request):
+        sessions = selectors.user_sessions_active(user=request.user)
+        context = {"current_session_id": _current_session_id(request)}
+        return Response(SessionOutput(sessions, many=True, context=context).data)
+
+    @extend_schema(request=None, responses={204: None}, description="Ends every session but this one.")
+    def delete(self, request):
+        services.user_sessions_end(user=request.user, keep_session_id=_current_session_id(request) or "")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionView(APIView):
+    @extend_schema(request=None, responses={204: None, **SESSIONS_NOT_FOUND})
+    def delete(self, request, session_id: str):
+        services.user_session_end(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
