@@ -105,6 +105,10 @@ class PasswordChangeInput(serializers.Serializer):
     new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
+class AccountDeleteInput(serializers.Serializer):
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
 class PasswordResetInput(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
 

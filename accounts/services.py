@@ -34,6 +34,7 @@ from social.ratelimit import Rate, hit
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
 SESSION_NOT_FOUND = "Сессия не найдена."
+PASSWORD_WRONG = "Неверный пароль."
 OLD_PASSWORD_WRONG = "Неверный текущий пароль."
 RESET_LINK_INVALID = "Ссылка для сброса пароля недействительна или устарела."
 # One reset mail per address in this window, whoever asks (EXTENSIONS.md §6).
@@ -297,6 +298,28 @@ def user_delete(*, user: User) -> None:
         user_sessions_end(user=user)
         signals.user_deleting.send(sender=User, user_id=user.pk)
         user.delete()
+
+
+def account_delete(*, user: User, password: str) -> None:
+    """The user deletes their own account, confirming with their password (ValidationError on
+    `password` otherwise, nothing deleted). At once, in this transaction: the account can no
+    longer sign in, every session ends (sockets 4401) and the email and username are free to
+    register again. The rows and stored files go after commit, in the background
+    (accounts.tasks.account_purge), through user_delete like every other way out."""
+    if not user.check_password(password):
+        raise ValidationError({"password": [PASSWORD_WRONG]})
+    with transaction.atomic():
+        # A placeholder unique to the user frees the email and the username at once.
+        user.email = f"deleted-{user.pk.hex}@deleted.invalid"
+        user.username = f"deleted-{user.pk.hex}"
+        user.is_active = False
+        user.set_unusable_password()
+        user.save(update_fields=["email", "username", "is_active", "password"])
+        user_sessions_end(user=user)
+        from accounts.tasks import account_purge  # the task module imports this one
+
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: account_purge.enqueue(user_id=user_id))
 
 
 def user_reactivate(*, user: User) -> None:

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django_tasks import task
 
 from accounts.models import User
-from accounts.services import password_reset_link
+from accounts.services import password_reset_link, user_delete
 
 RESET_MAIL_SUBJECT = "Сброс пароля"
 
@@ -34,3 +34,13 @@ def password_reset_mail_send(user_id: str) -> None:
     )
     mail.attach_alternative(render_to_string("accounts/password_reset_mail.html", context), "text/html")
     mail.send()
+
+
+@task()
+def account_purge(user_id: str) -> None:
+    """Remove what is left of an account its owner deleted (accounts.services.account_delete):
+    through user_delete, the one way out, so the apps above take back counters and stored
+    files (accounts.signals.user_deleting) before the cascade. Nothing if already gone."""
+    user = User.objects.filter(pk=user_id).first()
+    if user is not None:
+        user_delete(user=user)

@@ -14,6 +14,7 @@ from accounts import selectors, services
 from accounts.authentication import BearerAuthentication, CookieAuthentication
 from accounts.cookies import clear_auth_cookies, set_auth_cookies
 from accounts.serializers import (
+    AccountDeleteInput,
     CredentialsInput,
     CsrfOutput,
     DetailOutput,
@@ -291,3 +292,20 @@ class SessionView(APIView):
     def delete(self, request, session_id: str):
         services.user_session_end(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountDeleteView(APIView):
+    @extend_schema(
+        request=AccountDeleteInput,
+        responses={204: None, 400: FIELD_ERRORS},
+        description="At once the account can no longer sign in, every session ends and the "
+        "email and username are free; the rest is removed in the background. POST, not DELETE: "
+        "a DELETE with a body cannot be described in the schema.",
+    )
+    def post(self, request):
+        data = AccountDeleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.account_delete(user=request.user, password=data.validated_data["password"])
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_auth_cookies(response)
+        return response
