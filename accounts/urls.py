@@ -11,6 +11,7 @@ urlpatterns = [
     *route("auth/csrf", views.CsrfView.as_view(), name="auth-csrf"),
     *route("auth/sessions", views.SessionsView.as_view(), name="auth-sessions"),
     *route("auth/sessions/<str:session_id>", views.SessionView.as_view(), name="auth-session"),
+    *route("auth/export", views.ExportView.as_view(), name="auth-export"),
     *route("auth/account/delete", views.AccountDeleteView.as_view(), name="auth-account-delete"),
     *route("auth/password", views.PasswordChangeView.as_view(), name="auth-password"),
     *route("auth/password/reset", views.PasswordResetView.as_view(), name="auth-password-reset"),

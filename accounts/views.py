@@ -1,5 +1,7 @@
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.middleware.csrf import get_token
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
@@ -13,6 +15,7 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts import selectors, services
 from accounts.authentication import BearerAuthentication, CookieAuthentication
 from accounts.cookies import clear_auth_cookies, set_auth_cookies
+from accounts.export import EXPORT_FILENAME, export_stream
 from accounts.serializers import (
     AccountDeleteInput,
     CredentialsInput,
@@ -34,6 +37,7 @@ from accounts.throttles import LoginThrottle, PasswordResetThrottle, RegisterThr
 from social.client_ip import client_ip
 from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
 from social.schema import error_responses
+from social.throttles import per_user
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
@@ -308,4 +312,18 @@ class AccountDeleteView(APIView):
         services.account_delete(user=request.user, password=data.validated_data["password"])
         response = Response(status=status.HTTP_204_NO_CONTENT)
         clear_auth_cookies(response)
+        return response
+
+
+class ExportView(APIView):
+    throttle_classes = [per_user("export")]
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="ZIP attachment")},
+        description="A streamed ZIP: `data.json` (profile, posts, liked post ids, friends, chats with "
+        "the user's own messages) and the user's original images under `images/`.",
+    )
+    def get(self, request):
+        response = StreamingHttpResponse(export_stream(user=request.user), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}"'
         return response

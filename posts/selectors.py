@@ -9,11 +9,12 @@ post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function
 """
 
 from collections import namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, QuerySet, Window
+from django.db.models import Exists, F, OuterRef, Prefetch, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
@@ -241,3 +242,36 @@ def post_likers_page(*, post_id, page: PageRequest) -> Page:
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
     rows = take_page(likes, limit=page.limit, key=_row_key)
     return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)
+
+
+# --- Export (accounts.export, through the user_exporting signal) -------------------------------
+EXPORT_CHUNK = 500
+
+
+def user_posts_export(*, user_id) -> Iterator[dict]:
+    """A user's posts for their export, oldest first, read in chunks (10,000 posts must not
+    sit in memory): id, description, created_at and the archive paths of their images."""
+    posts = (
+        Post.objects.filter(author_id=user_id)
+        .order_by("created_at", "id")
+        .prefetch_related(Prefetch("images", queryset=PostImage.objects.order_by("position", "id")))
+    )
+    for post in posts.iterator(chunk_size=EXPORT_CHUNK):
+        yield {
+            "id": str(post.pk),
+            "description": post.description,
+            "created_at": post.created_at,
+            "images": [f"images/{image.file.name}" for image in post.images.all()],
+        }
+
+
+def user_liked_post_ids(*, user_id) -> Iterator[str]:
+    """The ids of the posts a user likes, oldest like first."""
+    likes = Like.objects.filter(user_id=user_id).order_by("created_at", "id").values_list("post_id", flat=True)
+    return (str(post_id) for post_id in likes.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def user_post_files(*, user_id) -> Iterator[str]:
+    """The stored names of the original images of a user's posts."""
+    images = PostImage.objects.filter(post__author_id=user_id).order_by("id").values_list("file", flat=True)
+    return images.iterator(chunk_size=EXPORT_CHUNK)
