@@ -285,14 +285,19 @@ class SessionsView(APIView):
         context = {"current_session_id": _current_session_id(request)}
         return Response(SessionOutput(sessions, many=True, context=context).data)
 
-    @extend_schema(request=None, responses={204: None}, description="Ends every session but this one.")
+    @extend_schema(
+        operation_id="auth_sessions_end_others",
+        request=None,
+        responses={204: None},
+        description="Ends every session but this one.",
+    )
     def delete(self, request):
         services.user_sessions_end(user=request.user, keep_session_id=_current_session_id(request) or "")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class SessionView(APIView):
-    @extend_schema(request=None, responses={204: None, **SESSIONS_NOT_FOUND})
+    @extend_schema(operation_id="auth_session_end", request=None, responses={204: None, **SESSIONS_NOT_FOUND})
     def delete(self, request, session_id: str):
         services.user_session_end(user=request.user, session_id=session_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

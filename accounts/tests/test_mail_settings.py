@@ -63,3 +63,24 @@ def test_a_bad_mail_setting_stops_the_process_at_start(env):
     result = mail_settings(**env)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
+
+
+@pytest.mark.django_db
+def test_the_lifecycle_operations_are_in_the_schema_once_each(anon_client):
+    import yaml
+
+    schema = yaml.safe_load(anon_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi").content)
+    operations = {
+        "/api/auth/password": {"post"},
+        "/api/auth/password/reset": {"post"},
+        "/api/auth/password/reset/confirm": {"post"},
+        "/api/auth/sessions": {"get", "delete"},
+        "/api/auth/sessions/{session_id}": {"delete"},
+        "/api/auth/account/delete": {"post"},
+        "/api/auth/export": {"get"},
+    }
+    for path, methods in operations.items():
+        assert set(schema["paths"][path]) - {"parameters"} == methods, path
+    assert "application/zip" in schema["paths"]["/api/auth/export"]["get"]["responses"]["200"]["content"]
+    reset = schema["paths"]["/api/auth/password/reset"]["post"]
+    assert "security" not in reset  # public: no credentials asked
