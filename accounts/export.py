@@ -36,9 +36,11 @@ class _Sink:
 
     def __init__(self):
         self.chunks: list[bytes] = []
+        self.size = 0
 
     def write(self, data) -> int:
         self.chunks.append(bytes(data))
+        self.size += len(data)
         return len(data)
 
     def flush(self) -> None:
@@ -47,6 +49,7 @@ class _Sink:
     def take(self) -> bytes:
         data = b"".join(self.chunks)
         self.chunks.clear()
+        self.size = 0
         return data
 
 
@@ -80,7 +83,7 @@ def export_stream(*, user: User) -> Iterator[bytes]:
         with archive.open("data.json", mode="w") as data:
             for piece in _json_pieces(user, parts):
                 data.write(piece.encode())
-                if sum(map(len, sink.chunks)) >= FILE_BLOCK:
+                if sink.size >= FILE_BLOCK:
                     yield sink.take()
         yield sink.take()
         names = [user.avatar.name] if user.avatar else []
