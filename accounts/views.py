@@ -35,7 +35,7 @@ from accounts.serializers import (
 from accounts.throttles import LoginThrottle, PasswordResetThrottle, RegisterThrottle
 from social.client_ip import client_ip
 from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
-from social.parsers import JSONParser  # the project's: refuses too-deep nesting with a 400
+from social.parsers import JSONParser
 from social.schema import error_responses
 from social.throttles import per_user
 

@@ -19,9 +19,12 @@ from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
 from chats import selectors, services
+from chats.serializers import MessageOutput
 from social import limits
 from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
+from social.layer import layer_groups_discard
+from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -35,6 +38,11 @@ NOT_JSON = 'Кадр должен быть JSON-объектом вида {"mess
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
 TOO_MANY_SOCKETS = "Слишком много открытых соединений. Закройте лишние вкладки или устройства."
+BAD_CLIENT_REF = "Поле «client_ref» должно быть строкой не длиннее 64 символов."
+# The answer to a frame whose message a dependency outage kept from being stored: resending
+# it later is safe (EXTENSIONS.md §1, "no silent loss").
+NOT_STORED = "Сообщение не сохранено: сервис временно недоступен. Отправьте его ещё раз позже."
+MAX_CLIENT_REF = 64
 
 
 def _flood_take(user_id) -> bool:
@@ -90,14 +98,41 @@ def _admit(chat_id, user, session_id):
     return selectors.chat_for_member(chat_id, user)
 
 
-def _send(chat_id, user, text):
-    # Membership is checked again on every message: a removal whose close event was lost (a
-    # full channel, say) must still not let the socket write to the chat.
+def _send(chat_id, user, text, origin, client_ref):
+    """The stored message's frame. Membership is checked again on every message: a removal
+    whose close event was lost (a full channel, say) must still not let the socket write."""
     chat = selectors.chat_for_member(chat_id, user)
-    return services.message_send(chat=chat, author=user, text=text)
+    message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
+    return dict(MessageOutput(message).data)
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        # The channel layer's receive loop runs outside any handler of ours: when Redis goes
+        # away it raises here, and daphne would close 1011 (or answer the handshake 500).
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log_outage(error, "a chat socket")
+            await self._close_try_again_later(send)
+
+    async def _close_try_again_later(self, send=None):
+        send = send or self.base_send
+        if not self.accepted:
+            # A close before accept is an HTTP 403 at the handshake: accept, so the client
+            # reads 4503 ("try again later") and reconnects with backoff.
+            await send({"type": "websocket.accept"})
+            self.accepted = True
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
     @classmethod
     async def encode_json(cls, content):
         return json.dumps(content, ensure_ascii=False)
@@ -114,6 +149,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return content
 
     async def connect(self):
+        if self.scope.get("outage"):
+            await self._close_try_again_later()
+            return
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         chat_id = selectors.uuid_or_none(kwargs["chat_id"])
@@ -126,20 +164,31 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.chat_id = chat_id
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it.
-        self.groups = [
+        groups = [
             chat_group(chat_id),
             chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
         if self.scope.get("session_id"):
-            self.groups.append(session_group(self.scope["session_id"]))
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            groups.append(session_group(self.scope["session_id"]))
+        self.groups = []
         try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)  # only those joined: what the disconnect leaves
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
-        except DomainError:
-            await self._leave_groups()
-            await self.close()
+        except Exception as error:
+            if is_outage(error):
+                # Close at once, within daphne's handshake timeout (past it nginx answers 502).
+                # The groups joined so far are left (with retries) by websocket_disconnect,
+                # after the close.
+                log_outage(error, "a chat socket handshake")
+                await self._close_try_again_later()
+            elif isinstance(error, DomainError):
+                await self._leave_groups()
+                await self.close()
+            else:
+                raise
             return
         await self.accept()
         # Over the cap the socket is accepted first, so the client reads why it is closed.
@@ -163,9 +212,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
     async def _leave_groups(self):
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups = []
+        groups, self.groups = self.groups, []
+        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
+
+    async def websocket_disconnect(self, message):
+        await self._leave_groups()  # with retries; channels' own loop stops at the first failure
+        await super().websocket_disconnect(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
@@ -184,16 +236,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content):
+        client_ref = content.get("client_ref")
+        if client_ref is not None and not (isinstance(client_ref, str) and len(client_ref) <= MAX_CLIENT_REF):
+            await self._detail(BAD_CLIENT_REF)
+            return
         text = content.get("message")
         if not isinstance(text, str):
-            await self._detail(NO_MESSAGE)
+            await self._detail(NO_MESSAGE, client_ref)
             return
+        # Every frame that gets here is answered: the stored message (to this socket directly,
+        # so a broken channel layer cannot swallow it) or an error frame saying it was not stored.
         try:
-            await database_sync_to_async(_send)(self.chat_id, self.user, text)
+            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.channel_name, client_ref)
         except Forbidden:
             await self.close(code=CLOSE_NOT_A_MEMBER)
-        except (ValidationError, DomainError) as error:
-            await self._detail(_error_text(error))
+            return
+        except Exception as error:
+            if is_outage(error):
+                log_outage(error, "a chat message send")
+                await self._detail(NOT_STORED, client_ref)
+            elif isinstance(error, ValidationError | DomainError):
+                await self._detail(_error_text(error), client_ref)
+            else:
+                raise
+            return
+        frame = self._message_frame(message)
+        if client_ref is not None:
+            frame["client_ref"] = client_ref
+        await self.send_json(frame)
 
     async def _close_too_big(self):
         try:
@@ -203,18 +273,25 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # (a daphne whose protocol class changed): still close, never a 1011 traceback.
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
-    async def _detail(self, text: str):
-        await self.send_json({"detail": text})
+    async def _detail(self, text: str, client_ref: str | None = None):
+        frame = {"detail": text}
+        if client_ref is not None:
+            frame["client_ref"] = client_ref
+        await self.send_json(frame)
 
-    # --- channel-layer events -----------------------------------------------------------------
-    async def chat_message(self, event):
-        message = event["message"]
+    def _message_frame(self, message: dict) -> dict:
         avatar = message["user"].get("avatar")
         if avatar and avatar.startswith("/"):
             # Local media URLs are relative in the event (it has no request); make them absolute
             # against the host this socket was opened on.
             message = {**message, "user": {**message["user"], "avatar": self._absolute(avatar)}}
-        await self.send_json(message)
+        return message
+
+    # --- channel-layer events -----------------------------------------------------------------
+    async def chat_message(self, event):
+        if event.get("origin") == self.channel_name:
+            return  # the sending socket was answered directly (see receive_json)
+        await self.send_json(self._message_frame(event["message"]))
 
     async def message_deleted(self, event):
         await self.send_json({"type": "message.deleted", "message_id": event["message_id"]})

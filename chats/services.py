@@ -138,19 +138,38 @@ def message_text_clean(text: str) -> str:
     return text
 
 
-def message_send(*, chat: Chat, author: User, text: str) -> Message:
+def message_send(
+    *, chat: Chat, author: User, text: str, origin: str | None = None, client_ref: str | None = None
+) -> Message:
     """Store a message of `author` in `chat`, then (after commit) send it to every member socket.
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
-    Raises ValidationError on `message` for an empty or too long text.
+    Raises ValidationError on `message` for an empty or too long text. `origin` is the channel
+    of a sending socket, which answers its sender itself and skips the event. A `client_ref`
+    the author already used in this chat stores nothing and returns that message (a resend).
     """
     text = message_text_clean(text)
+    client_ref = client_ref or None  # "" is no ref
+    if client_ref is not None:
+        existing = Message.objects.filter(chat=chat, user=author, client_ref=client_ref).first()
+        if existing is not None:
+            return existing
+    try:
+        return _message_store(chat=chat, author=author, text=text, origin=origin, client_ref=client_ref)
+    except IntegrityError:
+        if client_ref is None:
+            raise
+        # The same resend raced this one past the lookup: the unique constraint decided.
+        return Message.objects.get(chat=chat, user=author, client_ref=client_ref)
+
+
+def _message_store(*, chat: Chat, author: User, text: str, origin: str | None, client_ref: str | None) -> Message:
     with transaction.atomic():
-        message = Message.objects.create(chat=chat, user=author, text=text)
+        message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref or "")
         chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
         payload = dict(MessageOutput(message).data)
         payload["user"] = dict(payload["user"])
-        events.chat_message_stored(chat_id=chat.pk, message=payload)
+        events.chat_message_stored(chat_id=chat.pk, message=payload, origin=origin)
     return message
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import User
 from posts.models import SEED_FILES_PREFIX, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
+from posts.tasks import stored_files_delete
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import images_clean
 
@@ -38,17 +39,20 @@ class StorageUnavailable(DomainError):
 def _files_release(names: Sequence[str]) -> None:
     """Delete these stored post images once the transaction commits (a rolled-back deletion
     keeps them), except the shared demo files."""
-    kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
-    transaction.on_commit(lambda: _files_delete(kept))
+    transaction.on_commit(lambda: _files_delete(names))
 
 
 def _files_delete(names: Sequence[str]) -> None:
-    """Best effort: a file left behind is an orphan, never a broken post."""
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except Exception:  # noqa: BLE001 - storage backends raise anything (botocore, OSError)
-            logger.exception("could not delete stored file %s", name)
+    """Hand these stored files to the background deletion (posts/tasks.py), which retries
+    while the storage is down: a file left behind is an orphan, never a broken post, and the
+    request never waits on the storage for it."""
+    kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
+    if not kept:
+        return
+    try:
+        stored_files_delete.enqueue(names=kept)
+    except Exception:  # the queue's database is down too: say which files are left behind
+        logger.exception("could not schedule the deletion of stored files %s", kept)
 
 
 def post_create(*, author: User, description: str, images: Sequence) -> Post:

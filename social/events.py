@@ -14,6 +14,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from social.outages import is_outage, log_outage
+
 
 # --- Groups -------------------------------------------------------------------------------------
 def session_group(session_id: str) -> str:
@@ -38,12 +40,22 @@ def chat_member_group(chat_id, user_id) -> str:
 
 # --- The one sender -----------------------------------------------------------------------------
 def send_on_commit(group: str, event: dict) -> None:
-    """Send `event` to `group` once the current transaction commits (at once outside one)."""
+    """Send `event` to `group` once the current transaction commits (at once outside one).
+
+    A channel layer outage is logged, never raised: the write is committed, and turning it into
+    an error would tell a sender "not stored" (who would store it twice). Sockets catch up over
+    REST."""
 
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None:
+        if layer is None:
+            return
+        try:
             async_to_sync(layer.group_send)(group, event)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log_outage(error, f"group_send to {group}")
 
     transaction.on_commit(send)
 
@@ -60,10 +72,11 @@ def user_sessions_ended(*, user_id, kept_session_id: str = "") -> None:
     send_on_commit(user_group(user_id), {"type": "session.ended", "kept_session_id": kept_session_id})
 
 
-def chat_message_stored(*, chat_id, message: dict) -> None:
+def chat_message_stored(*, chat_id, message: dict, origin: str | None = None) -> None:
     """A message was stored: every socket of the chat gets the message object (`message`, as
-    `chats.serializers.MessageOutput` gives it)."""
-    send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message})
+    `chats.serializers.MessageOutput` gives it), except the sending socket (`origin`, its
+    channel name), which answered its sender directly."""
+    send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message, "origin": origin})
 
 
 def chat_message_deleted(*, chat_id, message_id: int) -> None:

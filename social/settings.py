@@ -10,7 +10,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import environ
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry as RedisRetry
 
 from social.ratelimit import SOCIAL_RATE_DEFAULTS, rate_parse, social_rates_parse
 
@@ -97,6 +102,7 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DB_POOL = env.bool("DB_POOL", default=True)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15000)
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 # Off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode
 # before 1.21): see social/postgresql/base.py.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
@@ -106,6 +112,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     # A runaway query is cut off by the server instead of holding a worker forever.
     options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    # A server that accepts but never answers (frozen, overloaded) fails the connect in
+    # seconds (libpq's timeout covers the whole start-up), well below gunicorn's worker timeout.
+    options["connect_timeout"] = DB_CONNECT_TIMEOUT
     # psycopg prepares nothing while prepare_threshold is None (Django's choice). A number lets
     # it prepare what asks to be: only social.postgresql's PreparingCursor does; Django's own
     # cursors bind parameters on the client and are never prepared.
@@ -116,17 +125,45 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
             "max_size": env.int("DB_POOL_MAX", default=10),
-            "timeout": 10,
+            # Waiting for a free pooled connection ends well before the worker timeout and
+            # daphne's handshake timeout (past it nginx answers the socket 502): a JSON 503 or
+            # a close 4503 instead.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # The pool checks a connection before it hands it out (psycopg's check_connection):
+        # after a server restart a pooled connection is dead, and would fail the request or
+        # socket handshake that got it.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     else:
         # Sync workers (gunicorn) keep one persistent connection each.
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default under a few concurrent writers (daphne runs views in threads): a
+    # deferred transaction that reads, then writes, cannot wait for the lock and fails at once
+    # with "database is locked". IMMEDIATE takes the write lock at BEGIN, where SQLite waits
+    # up to `timeout` seconds for it; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache -----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
+# After a Redis restart every pooled connection is dead: a command on one fails with "Connection
+# closed by server" (redis-py 8 retries nothing by default here). Reconnect and retry twice,
+# quickly; a timeout is not retried, so a frozen Redis still fails in REDIS_TIMEOUT.
+REDIS_RETRY = {
+    "backoff": ExponentialBackoff(cap=0.5, base=0.05),
+    "retries": 2,
+    "supported_errors": (RedisConnectionError,),
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -134,7 +171,19 @@ if REDIS_URL:
             "CONFIG": {
                 # socket_timeout=None: redis-py 8 defaults it to 5 s, which kills every idle
                 # consumer's blocking receive after 5 s (channels_redis issue #422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # A connect still fails fast (REDIS_TIMEOUT).
+                # max_connections: every handshake and disconnect borrows a connection for its
+                # group_add/discard, so size the pool for bursts of sockets; past it redis-py
+                # refuses ("Too many connections"), which the socket answers with close 4503.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": REDIS_TIMEOUT,
+                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
+                        "retry": AsyncRedisRetry(**REDIS_RETRY),
+                    }
+                ],
                 "capacity": env.int("CHANNEL_CAPACITY", default=1000),
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -148,6 +197,12 @@ if REDIS_URL:
             # the channel layer's, which must never evict.
             "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
             "KEY_PREFIX": "social",
+            # Every cache call is short: a Redis that hangs fails it in seconds (JSON 503).
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "retry": RedisRetry(**REDIS_RETRY),
+            },
         }
     }
 else:
@@ -168,6 +223,8 @@ TASKS = {
         )
     }
 }
+# First delay (seconds) before a stored-file deletion that failed is tried again; it doubles.
+STORAGE_DELETE_RETRY_SECONDS = env.float("STORAGE_DELETE_RETRY_SECONDS", default=5.0)
 
 # --- Storage -----------------------------------------------------------------------------------
 MEDIA_URL = "/media/"
@@ -175,6 +232,7 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+S3_TIMEOUT = env.float("S3_TIMEOUT", default=2.0)
 _static_backend = (
     "whitenoise.storage.CompressedManifestStaticFilesStorage"
     if not DEBUG and env.bool("STATIC_MANIFEST", default=True)
@@ -197,6 +255,13 @@ if AWS_STORAGE_BUCKET_NAME:
                 # Never overwrite an object: our names are random, a clash must not lose a file.
                 "file_overwrite": False,
                 "default_acl": None,
+                # botocore waits 60 s per read and retries: a hung store would hold a request
+                # past the worker timeout. Seconds instead, then a JSON 503.
+                "client_config": BotoConfig(
+                    connect_timeout=S3_TIMEOUT,
+                    read_timeout=S3_TIMEOUT,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                ),
             },
         },
         "staticfiles": {"BACKEND": _static_backend},
@@ -363,6 +428,12 @@ if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RE
 if not (0 < RECO_SEEN_PENALTY <= 1 and 0 < RECO_OWN_PENALTY <= 1):
     raise ImproperlyConfigured("RECO_SEEN_PENALTY and RECO_OWN_PENALTY must be in (0, 1].")
 # --- End of recommended feed -------------------------------------------------------------------
+
+# --- Health and outages ------------------------------------------------------------------------
+# /api/health waits this long (seconds) for all its checks together (social/health.py).
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=0.5)
+# Retry-After (seconds) of the JSON 503 an outage answers (social/outages.py).
+OUTAGE_RETRY_AFTER = env.int("OUTAGE_RETRY_AFTER", default=5)
 
 # --- Limits ----------------------------------------------------------------------------------
 # Non-file request data (JSON bodies, form fields). Multipart files are bounded per route by

@@ -7,13 +7,14 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.admin_login import admin_login
 from social import errors
 from social.docs import SwaggerView
-from social.health import health
+from social.health import health, live
 from social.routes import route
 
 # Django tries the patterns in order: the load balancer's probe and the post lists (the
 # hottest reads) come first. No two patterns match the same path, so the order changes nothing else.
 api = [
     *route("health", health, name="health"),
+    *route("health/live", live, name="health-live"),
     path("", include("posts.urls")),
     path("", include("chats.urls")),
     path("", include("friends.urls")),
