@@ -343,6 +343,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_NOT_A_MEMBER)
 
     async def session_ended(self, event):
+        if event.get("kept_session_id") and event["kept_session_id"] == self.scope.get("session_id"):
+            return  # the session a password change keeps
         await self.close(code=CLOSE_SESSION_ENDED)
 
     def _absolute(self, path: str) -> str:

@@ -8,8 +8,10 @@ their authors, their images, and their most recent likers (at most POST_LIKES_EM
 post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function elsewhere).
 """
 
-from collections import namedtuple
+from collections import defaultdict, namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from django.conf import settings
 from django.db import connection
@@ -282,3 +284,43 @@ def comment_get(*, post_id, comment_id) -> Comment:
     if comment is None:
         raise CommentNotFound()
     return comment
+
+
+# --- Export (accounts.export, through the user_exporting signal) -------------------------------
+EXPORT_CHUNK = 500
+
+
+def user_posts_export(*, user_id) -> Iterator[dict]:
+    """A user's posts for their export, oldest first, read in chunks (10,000 posts must not
+    sit in memory): id, description, created_at and the archive paths of their images. Bare
+    values and one image query per chunk: model instances and prefetching cost half the time."""
+    rows = (
+        Post.objects.filter(author_id=user_id)
+        .order_by("created_at", "id")
+        .values_list("id", "description", "created_at")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    while chunk := list(islice(rows, EXPORT_CHUNK)):
+        images = defaultdict(list)
+        names = PostImage.objects.filter(post_id__in=[row[0] for row in chunk]).order_by("post_id", "position")
+        for post_id, name in names.values_list("post_id", "file"):
+            images[post_id].append(f"images/{name}")
+        for post_id, description, created_at in chunk:
+            yield {
+                "id": str(post_id),
+                "description": description,
+                "created_at": created_at,
+                "images": images[post_id],
+            }
+
+
+def user_liked_post_ids(*, user_id) -> Iterator[str]:
+    """The ids of the posts a user likes, oldest like first."""
+    likes = Like.objects.filter(user_id=user_id).order_by("created_at", "id").values_list("post_id", flat=True)
+    return (str(post_id) for post_id in likes.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def user_post_files(*, user_id) -> Iterator[str]:
+    """The stored names of the original images of a user's posts."""
+    images = PostImage.objects.filter(post__author_id=user_id).order_by("id").values_list("file", flat=True)
+    return images.iterator(chunk_size=EXPORT_CHUNK)

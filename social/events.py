@@ -68,10 +68,10 @@ def session_ended(*, session_id: str) -> None:
     send_on_commit(session_group(session_id), {"type": "session.ended"})
 
 
-def user_sessions_ended(*, user_id) -> None:
+def user_sessions_ended(*, user_id, kept_session_id: str = "") -> None:
     """Every session of a user ended (deactivation, deletion, new password): every socket of
-    theirs closes with 4401."""
-    send_on_commit(user_group(user_id), {"type": "session.ended"})
+    theirs closes with 4401, but those of `kept_session_id` (a password change's own session)."""
+    send_on_commit(user_group(user_id), {"type": "session.ended", "kept_session_id": kept_session_id})
 
 
 def chat_message_stored(*, chat_id, message: dict, origin: str | None = None) -> None:

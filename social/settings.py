@@ -9,6 +9,7 @@ import ipaddress
 import logging
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import environ
 from botocore.config import Config as BotoConfig
@@ -315,6 +316,33 @@ if USER_EMAIL_VISIBILITY not in ("self", "friends", "everyone"):
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 if NUM_PROXIES < 0:
     raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+
+# --- Mail ----------------------------------------------------------------------------------------
+# EMAIL_URL: `smtp://user:pass@host:port` (plain; `smtp+tls://` for STARTTLS), `smtps://…` (TLS
+# from the start), or `console://` (the embedded default: mails are printed to the console).
+# Django's SMTP backend sends them.
+EMAIL_URL = env.str("EMAIL_URL", default="console://")
+_email = urlsplit(EMAIL_URL)
+if _email.scheme == "console":
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif _email.scheme in ("smtp", "smtps", "smtp+tls"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or {"smtps": 465, "smtp+tls": 587}.get(_email.scheme, 25)
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+    EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)  # a hung mail server holds no worker forever
+else:
+    raise ImproperlyConfigured("EMAIL_URL is smtp://, smtps://, smtp+tls:// or console://.")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+# The page of the client that asks for the new password: `{uid}` and `{token}` are filled in.
+RESET_URL = env.str("RESET_URL", default="") or "http://localhost:8000/reset-password?uid={uid}&token={token}"
+if "{uid}" not in RESET_URL or "{token}" not in RESET_URL:
+    raise ImproperlyConfigured("RESET_URL must contain {uid} and {token}.")
+# Seconds a password reset link works (Django's token generator reads it).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
