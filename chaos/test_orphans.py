@@ -1,5 +1,6 @@
 """Files whose post was deleted while the storage hung are deleted later, by the task worker."""
 
+import re
 import subprocess
 import sys
 import time
@@ -42,15 +43,19 @@ def test_a_post_deleted_while_the_storage_hangs_loses_its_files_once_the_storage
         started = time.monotonic()
         deleted = requests.delete(f"{base}/api/posts/{created.json()['id']}", headers=user["headers"], timeout=30)
         delete_seconds = time.monotonic() - started
-        # The worker's first try meets the hung storage and gives up on it (timeouts).
-        deadline = time.monotonic() + 30
-        while b"could not delete stored file" not in log_path.read_bytes():
+        # The worker's first try meets the hung storage and gives up on each file (timeouts): a
+        # post's original and its variants (#24), each in turn. The storage stays frozen until
+        # that try has ended, so each of them is in the retry.
+        deadline = time.monotonic() + 90
+        while b"stored_files_delete state=SUCCESSFUL" not in log_path.read_bytes():
             assert time.monotonic() < deadline, log_path.read_text(errors="replace")[-2000:]
             time.sleep(0.3)
+        failed = set(re.findall(r"could not delete stored file (\S+): ", log_path.read_text(errors="replace")))
+        assert failed == stored, (failed, stored)
         s3.resume()
-        # moto, woken up, may still carry out the request the worker gave up on: put the file
-        # back, so that only the retry can delete it (a real store that hung may do either).
-        for key in stored:
+        # moto, woken up, may still carry out the requests the worker gave up on: put the files
+        # back, so that only the retry can delete them (a real store that hung may do either).
+        for key in failed:
             s3.client().put_object(Bucket=s3.bucket, Key=key, Body=b"still here")
         assert stored <= s3.keys()
         deadline = time.monotonic() + 40
