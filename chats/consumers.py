@@ -12,6 +12,7 @@ import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
@@ -207,6 +208,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"detail": text})
 
     # --- channel-layer events -----------------------------------------------------------------
+    async def dispatch(self, message):
+        # The user's group also carries events meant for user sockets only (a later feature's
+        # `notification`, say): a chat socket has no frame for them and lets them pass.
+        if getattr(self, get_handler_name(message), None) is None:
+            return
+        await super().dispatch(message)
+
     async def chat_message(self, event):
         message = event["message"]
         avatar = message["user"].get("avatar")

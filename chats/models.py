@@ -51,9 +51,19 @@ class Message(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    # The sender's own id for a send (EXTENSIONS §1): a retry after a reconnect repeats it, and
+    # the unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
+    client_ref = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL: no ref, unconstrained)
 
     class Meta:
         verbose_name = "сообщение"
         verbose_name_plural = "сообщения"
         # History pages by (chat, id): the same cost at 100 or 1,000,000 messages.
         indexes = [models.Index(fields=["chat", "-id"], name="message_chat_history_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chat", "user", "client_ref"],
+                condition=models.Q(client_ref__isnull=False),
+                name="message_client_ref_unique",
+            )
+        ]

@@ -68,13 +68,16 @@ class ChatOutput(serializers.ModelSerializer):
 
 
 class MessageOutput(serializers.ModelSerializer):
-    """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
+    """The contract's message object `{id, message, created_at, user}` plus `chat_id` (REST and
+    both sockets)."""
 
     message = serializers.CharField(source="text")
     # Declared, not derived from the model: the model's default made it optional in the schema.
     created_at = serializers.DateTimeField(read_only=True)
     user = EmbeddedUserSerializer()
+    # EXTENSIONS §1's message object: additive to the contract's four keys.
+    chat_id = serializers.UUIDField(read_only=True)
 
     class Meta:
         model = Message
-        fields = ["id", "message", "created_at", "user"]
+        fields = ["id", "message", "created_at", "user", "chat_id"]

@@ -139,19 +139,50 @@ def message_text_clean(text: str) -> str:
 
 
 def message_send(*, chat: Chat, author: User, text: str) -> Message:
-    """Store a message of `author` in `chat`, then (after commit) send it to every member socket.
+    """Store a message of `author` in `chat` (as `message_send_once`, without a client_ref)."""
+    return message_send_once(chat=chat, author=author, text=text)[0]
+
+
+def message_send_once(*, chat: Chat, author: User, text: str, client_ref: str | None = None) -> tuple[Message, bool]:
+    """Store a message of `author` in `chat`, then (after commit) send it to every member's
+    sockets of both kinds; return (message, created).
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
-    Raises ValidationError on `message` for an empty or too long text.
+    Raises ValidationError on `message` for an empty or too long text. A `client_ref` the author
+    already used in this chat stores nothing: the existing message comes back with
+    created=False and only the author's user sockets get it again.
+
+    The chat's row is locked before the message takes its id, so within one chat a greater id
+    is never committed before a smaller one and `?after=<id>` catch-up never skips a message.
     """
     text = message_text_clean(text)
-    with transaction.atomic():
-        message = Message.objects.create(chat=chat, user=author, text=text)
-        chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
-        payload = dict(MessageOutput(message).data)
-        payload["user"] = dict(payload["user"])
-        events.chat_message_stored(chat_id=chat.pk, message=payload)
-    return message
+    try:
+        with transaction.atomic():
+            Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
+            message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref)
+            chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
+            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+            events.chat_message_stored(
+                chat_id=chat.pk, message=message_payload(message), member_ids=member_ids, client_ref=client_ref
+            )
+    except IntegrityError:
+        if client_ref is None:
+            raise
+        # A repeat of an earlier send (or a concurrent twin that won the unique index).
+        with transaction.atomic():
+            message = Message.objects.select_related("user").get(chat=chat, user=author, client_ref=client_ref)
+            events.chat_message_repeated(
+                chat_id=chat.pk, message=message_payload(message), author_id=author.pk, client_ref=client_ref
+            )
+        return message, False
+    return message, True
+
+
+def message_payload(message: Message) -> dict:
+    """The message object as events carry it (plain dicts, for the channel layer)."""
+    payload = dict(MessageOutput(message).data)
+    payload["user"] = dict(payload["user"])
+    return payload
 
 
 def message_delete(*, message: Message) -> None:
@@ -160,4 +191,5 @@ def message_delete(*, message: Message) -> None:
         message_id, chat_id = message.pk, message.chat_id
         if message.delete()[0]:
             chat_counters_move(chat_ids=[chat_id], delta=-1)
-        events.chat_message_deleted(chat_id=chat_id, message_id=message_id)
+        member_ids = list(ChatMember.objects.filter(chat_id=chat_id).values_list("user_id", flat=True))
+        events.chat_message_deleted(chat_id=chat_id, message_id=message_id, member_ids=member_ids)

@@ -10,6 +10,8 @@ Groups are named here too, so the services that send and the consumer that joins
 disagree on a name.
 """
 
+import asyncio
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -36,6 +38,14 @@ def chat_member_group(chat_id, user_id) -> str:
     return f"chat.{chat_id}.user.{user_id}"
 
 
+def user_inbox_group(user_id) -> str:
+    """Every user socket (`/api/ws`) of this user, and nothing else: each event sent here *is*
+    the frame its sockets send (its `type` is the frame's), forwarded verbatim. The contract's
+    chat sockets stay out of it, so a user socket's `message.deleted` of one chat can never
+    reach the chat socket of another."""
+    return f"inbox.{user_id}"
+
+
 # --- The one sender -----------------------------------------------------------------------------
 def send_on_commit(group: str, event: dict) -> None:
     """Send `event` to `group` once the current transaction commits (at once outside one)."""
@@ -44,6 +54,26 @@ def send_on_commit(group: str, event: dict) -> None:
         layer = get_channel_layer()
         if layer is not None:
             async_to_sync(layer.group_send)(group, event)
+
+    transaction.on_commit(send)
+
+
+def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
+    """Send `frame` to every user socket of each of `user_ids` once the transaction commits.
+
+    Per-user groups, one per member (docs/websocket.md "Fan-out"): a user in 1,000 chats holds
+    one group per socket, not 1,000, and a message to a chat of N members is one store plus N
+    group sends, issued together on one event loop after commit.
+    """
+    groups = [user_inbox_group(user_id) for user_id in dict.fromkeys(user_ids)]
+
+    async def fan_out(layer) -> None:
+        await asyncio.gather(*(layer.group_send(group, frame) for group in groups))
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is not None and groups:
+            async_to_sync(fan_out)(layer)
 
     transaction.on_commit(send)
 
@@ -60,15 +90,28 @@ def user_sessions_ended(*, user_id) -> None:
     send_on_commit(user_group(user_id), {"type": "session.ended"})
 
 
-def chat_message_stored(*, chat_id, message: dict) -> None:
-    """A message was stored: every socket of the chat gets the message object (`message`, as
-    `chats.serializers.MessageOutput` gives it)."""
+def chat_message_stored(*, chat_id, message: dict, member_ids, client_ref: str | None = None) -> None:
+    """A message was stored: every chat socket of the chat gets the message object (`message`,
+    as `chats.serializers.MessageOutput` gives it) and every user socket of every member
+    `{"type": "message.new", "chat_id", "message", "client_ref"}`."""
     send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message})
+    frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
 
-def chat_message_deleted(*, chat_id, message_id: int) -> None:
-    """A message was deleted: every socket of the chat gets `{"type": "message.deleted"}`."""
+def chat_message_repeated(*, chat_id, message: dict, author_id, client_ref: str) -> None:
+    """A send repeated an earlier `client_ref`: only the sender's user sockets get the existing
+    message again (as `message.new`), so a retry after a reconnect learns its id."""
+    frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
+    user_frames_send_on_commit(user_ids=[author_id], frame=frame)
+
+
+def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
+    """A message was deleted: every chat socket of the chat gets `{"type": "message.deleted",
+    "message_id"}`, every member's user sockets the same with `chat_id`."""
     send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})
+    frame = {"type": "message.deleted", "chat_id": str(chat_id), "message_id": message_id}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
 
 def chat_member_removed(*, chat_id, user_id) -> None:
