@@ -20,6 +20,10 @@ class Chat(models.Model):
     # makes "answer the existing direct chat" safe against two concurrent creates.
     direct_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The creator; null for a direct chat (EXTENSIONS §2 `owner_id`).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_chats"
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
     # Kept by message_send/message_delete with F(): the admin shows it without counting a
     # million rows per chat.
@@ -37,6 +41,9 @@ class ChatMember(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships")
     joined_at = models.DateTimeField(default=timezone.now)
+    # The member's read marker: the id of the last message they read (null: none). It only
+    # moves forward, through `chats.services.read_marker_move`.
+    last_read_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "участник чата"

@@ -2,12 +2,14 @@
 
 from uuid import UUID
 
-from django.db.models import Exists, F, OuterRef, Prefetch
+from django.conf import settings
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
-from social.pagination import Page
+from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 CHAT_NOT_FOUND = "Чат не найден."
 NOT_A_MEMBER = "Вы не участник этого чата."
@@ -77,3 +79,82 @@ def user_chats(*, user) -> list[Chat]:
         .prefetch_related(_members_prefetch())
     )
     return list(chats)
+
+
+# --- The chat list (EXTENSIONS §2) -----------------------------------------------------------------
+CHAT_LIST_KEY = ("activity", "chat_id")
+UNREAD_EXACT_UP_TO = 999
+
+# Messages after the member's marker not sent by them, counted over at most 1,000 rows of the
+# (chat, -id) index: exact up to 999, 999 above, whatever the chat's size. Sending moves the
+# sender's marker, so the member's own messages after it are rare and the scan stays bounded.
+_UNREAD_SQL = f"""
+    SELECT LEAST(COUNT(*), {UNREAD_EXACT_UP_TO}) FROM (
+        SELECT 1 FROM chats_message unread
+        WHERE unread.chat_id = chats_chatmember.chat_id
+          AND unread.id > COALESCE(chats_chatmember.last_read_message_id, 0)
+          AND unread.user_id <> chats_chatmember.user_id
+        LIMIT {UNREAD_EXACT_UP_TO + 1}
+    ) AS bounded
+"""
+
+
+def chat_list_rows(*, user):
+    """The caller's memberships with their chats and bounded counts, in list order (the query
+    behind `chat_list_page`)."""
+    return (
+        ChatMember.objects.filter(user_id=user.pk)
+        .select_related("chat")
+        .annotate(
+            activity=Coalesce(F("chat__last_message_at"), F("chat__created_at")),
+            unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()),
+            last_message_id=Subquery(
+                Message.objects.filter(chat_id=OuterRef("chat_id")).order_by("-id").values("id")[:1]
+            ),
+            members_count=Subquery(
+                ChatMember.objects.filter(chat_id=OuterRef("chat_id"))
+                .order_by()
+                .values("chat_id")
+                .annotate(total=Count("*"))
+                .values("total")
+            ),
+        )
+        .order_by("-activity", "-chat_id")
+    )
+
+
+def chat_list_page(*, user, page: PageRequest) -> Page:
+    """A page of `user`'s chats, most recent activity (last message, else creation) first, as
+    chat objects: each chat carries `last_message` (with its author, or None), `unread_count`,
+    `last_read_message_id`, `members_count` and at most CHAT_MEMBERS_EMBEDDED members.
+
+    Three queries whatever the number of chats, members or messages: the page (its counts as
+    bounded subqueries), the embedded members, the last messages with their authors.
+    """
+    rows = chat_list_rows(user=user)
+    rows = keyset_filter(rows, fields=CHAT_LIST_KEY, after=page.after)
+    memberships = take_page(rows, limit=page.limit, key=lambda row: (row.activity.isoformat(), row.chat_id))
+    chats = [_chat_view(row) for row in memberships.items]
+    chats_complete(chats)
+    return Page(items=chats, next_cursor=memberships.next_cursor)
+
+
+def _chat_view(membership: ChatMember) -> Chat:
+    chat = membership.chat
+    chat.unread_count = membership.unread_count
+    chat.last_read_message_id = membership.last_read_message_id
+    chat.last_message_id = membership.last_message_id
+    chat.members_count = membership.members_count
+    return chat
+
+
+def chats_complete(chats: list[Chat]) -> None:
+    """Attach the embedded members and the last message (with its author) to chats that carry
+    `last_message_id`: two queries for any number of chats."""
+    embedded = ChatMember.objects.select_related("user").order_by("id")[: settings.CHAT_MEMBERS_EMBEDDED]
+    # to_attr: Django applies a sliced prefetch (one window query) only into a list attribute.
+    prefetch_related_objects(chats, Prefetch("memberships", queryset=embedded, to_attr="embedded_memberships"))
+    ids = [chat.last_message_id for chat in chats if chat.last_message_id is not None]
+    last = Message.objects.select_related("user").in_bulk(ids) if ids else {}
+    for chat in chats:
+        chat.last_message = last.get(chat.last_message_id)

@@ -81,3 +81,37 @@ class MessageOutput(serializers.ModelSerializer):
     class Meta:
         model = Message
         fields = ["id", "message", "created_at", "user", "chat_id"]
+
+
+class ChatListOutput(ChatOutput):
+    """EXTENSIONS §2's chat object: the contract's `{id, title, avatar, users}` plus the keys a
+    messenger's chat list shows. Read from a chat completed by `chats.selectors`
+    (`chat_list_page`): at most CHAT_MEMBERS_EMBEDDED members are embedded."""
+
+    owner_id = serializers.UUIDField(read_only=True, allow_null=True)
+    is_direct = serializers.SerializerMethodField()
+    members_count = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    last_message = MessageOutput(read_only=True, allow_null=True)
+    unread_count = serializers.IntegerField(read_only=True, help_text="Exact up to 999; 999 above.")
+    last_read_message_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta(ChatOutput.Meta):
+        fields = [
+            *ChatOutput.Meta.fields,
+            "owner_id",
+            "is_direct",
+            "members_count",
+            "created_at",
+            "last_message",
+            "unread_count",
+            "last_read_message_id",
+        ]
+
+    def get_is_direct(self, chat) -> bool:
+        return chat.direct_key is not None
+
+    @extend_schema_field(EmbeddedUserSerializer(many=True))
+    def get_users(self, chat) -> list[dict]:
+        members = [membership.user for membership in chat.embedded_memberships]
+        return EmbeddedUserSerializer(members, many=True, context=self.context).data

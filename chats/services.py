@@ -72,7 +72,7 @@ def chat_create(
         if existing is not None:
             return existing, False
 
-    chat = Chat(title=title or _default_title(others), direct_key=key)
+    chat = Chat(title=title or _default_title(others), direct_key=key, owner=None if key else creator)
     if avatar is not None:
         chat.avatar.save(avatar.name, avatar, save=False)
     try:
@@ -128,6 +128,18 @@ def user_messages_withdraw(*, user_id) -> None:
         chat_counters_move(chat_ids=chat_ids, delta=-total)
 
 
+def read_marker_move(*, chat_id, user_id, message_id: int) -> int:
+    """The one writer of a member's read marker: move it to `message_id`, never back.
+
+    One UPDATE with GREATEST: the row lock it takes orders two concurrent moves, and the second
+    compares against what the first wrote, so the marker only ever moves forward.
+    Returns the rows moved (0 when the user is not a member).
+    """
+    return ChatMember.objects.filter(chat_id=chat_id, user_id=user_id).update(
+        last_read_message_id=Greatest(Coalesce("last_read_message_id", Value(0)), Value(message_id))
+    )
+
+
 # --- Messages -----------------------------------------------------------------------------------
 def message_text_clean(text: str) -> str:
     """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace."""
@@ -161,6 +173,8 @@ def message_send_once(*, chat: Chat, author: User, text: str, client_ref: str | 
             Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
             message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref)
             chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
+            # What one sends, one has read (EXTENSIONS §2).
+            read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
             member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
             events.chat_message_stored(
                 chat_id=chat.pk, message=message_payload(message), member_ids=member_ids, client_ref=client_ref

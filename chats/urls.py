@@ -2,6 +2,7 @@ from chats import views
 from social.routes import route
 
 urlpatterns = [
+    *route("chats", views.ChatListView.as_view(), name="chat-list"),
     *route("chats/create", views.ChatCreateView.as_view(), name="chat-create"),
     *route("chats/<uuid:chat_id>/messages/<int:offset>", views.ChatMessagesView.as_view(), name="chat-messages"),
     *route("users/<uuid:user_id>/chats", views.UserChatsView.as_view(), name="user-chats"),

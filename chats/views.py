@@ -1,13 +1,22 @@
 """HTTP surface of the chats app: parse, call one service or selector, render."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from chats import selectors, services
-from chats.serializers import ChatCreateInput, ChatCreateJSON, ChatOutput, MessageOutput, MessagesQuery
+from chats.serializers import (
+    ChatCreateInput,
+    ChatCreateJSON,
+    ChatListOutput,
+    ChatOutput,
+    MessageOutput,
+    MessagesQuery,
+)
 from social.exceptions import acting_as_check
+from social.pagination import next_link, page_request
 from social.schema import error_responses
 from social.throttles import per_user
 
@@ -63,3 +72,20 @@ class UserChatsView(APIView):
         acting_as_check(user_id=user_id, caller=request.user)
         chats = selectors.user_chats(user=request.user)
         return Response(ChatOutput(chats, many=True, context={"request": request}).data)
+
+
+class ChatListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="из заголовка Link предыдущей страницы"),
+        ],
+        responses={200: ChatListOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров")},
+        description="The caller's chats, most recent activity first, with the last message and the "
+        'unread count. Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
+    )
+    def get(self, request):
+        page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
+        chats = selectors.chat_list_page(user=request.user, page=page)
+        body = ChatListOutput(chats.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, chats.next_cursor))

@@ -275,6 +275,9 @@ CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
 WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Members embedded in a chat object of the new chat paths (EXTENSIONS.md §2); the rest page
+# through GET /api/chats/<id>/members.
+CHAT_MEMBERS_EMBEDDED = env.int("CHAT_MEMBERS_EMBEDDED", default=100)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
