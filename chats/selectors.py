@@ -158,3 +158,13 @@ def chats_complete(chats: list[Chat]) -> None:
     last = Message.objects.select_related("user").in_bulk(ids) if ids else {}
     for chat in chats:
         chat.last_message = last.get(chat.last_message_id)
+
+
+def chat_unread_count(*, chat_id, user_id) -> int:
+    """The member's unread count in one chat, bounded as in the chat list (one query)."""
+    return (
+        ChatMember.objects.filter(chat_id=chat_id, user_id=user_id)
+        .annotate(unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()))
+        .values_list("unread_count", flat=True)
+        .get()
+    )

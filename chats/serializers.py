@@ -115,3 +115,19 @@ class ChatListOutput(ChatOutput):
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.embedded_memberships]
         return EmbeddedUserSerializer(members, many=True, context=self.context).data
+
+
+class MessageSendInput(serializers.Serializer):
+    """POST /api/chats/<id>/messages (JSON). The text's rules are the service's."""
+
+    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    client_ref = serializers.CharField(max_length=64, required=False, allow_null=True)
+
+
+class ReadInput(serializers.Serializer):
+    message_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class ReadOutput(serializers.Serializer):
+    last_read_message_id = serializers.IntegerField(allow_null=True)
+    unread_count = serializers.IntegerField()

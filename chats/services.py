@@ -8,10 +8,11 @@ that was rolled back, and a message is always stored before anyone sees it.
 from collections.abc import Sequence
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Value
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from accounts.models import User
@@ -28,6 +29,7 @@ TOO_MANY_MEMBERS = f"В чате может быть не больше {MAX_MEMB
 UNKNOWN_USERS = "Пользователи не найдены: {ids}."
 EMPTY_MESSAGE = "Сообщение не может быть пустым."
 LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
+NOT_IN_CHAT = "В этом чате нет такого сообщения."
 
 
 # --- Chats --------------------------------------------------------------------------------------
@@ -128,16 +130,34 @@ def user_messages_withdraw(*, user_id) -> None:
         chat_counters_move(chat_ids=chat_ids, delta=-total)
 
 
-def read_marker_move(*, chat_id, user_id, message_id: int) -> int:
-    """The one writer of a member's read marker: move it to `message_id`, never back.
+def read_marker_move(*, chat_id, user_id, message_id: int) -> bool:
+    """The one writer of a member's read marker: move it to `message_id` if that is forward;
+    return whether it moved.
 
-    One UPDATE with GREATEST: the row lock it takes orders two concurrent moves, and the second
-    compares against what the first wrote, so the marker only ever moves forward.
-    Returns the rows moved (0 when the user is not a member).
+    One conditional UPDATE: the row lock orders two concurrent moves, and PostgreSQL checks the
+    second's condition again against what the first wrote, so the marker never moves back.
     """
-    return ChatMember.objects.filter(chat_id=chat_id, user_id=user_id).update(
-        last_read_message_id=Greatest(Coalesce("last_read_message_id", Value(0)), Value(message_id))
-    )
+    behind = Q(last_read_message_id__isnull=True) | Q(last_read_message_id__lt=message_id)
+    moved = ChatMember.objects.filter(behind, chat_id=chat_id, user_id=user_id).update(last_read_message_id=message_id)
+    return moved > 0
+
+
+def chat_read(*, chat: Chat, reader: User, message_id: int) -> int:
+    """Mark `chat` read by `reader` up to `message_id` (a marker never moves back); return the
+    marker after. When it moved, a `read` event goes (after commit) to the reader's user
+    sockets, and to the other members' in chats of at most READ_RECEIPTS_MAX_MEMBERS members.
+
+    Precondition: `reader` is a member. ValidationError on `message_id` when no such message is
+    in the chat.
+    """
+    if not Message.objects.filter(chat=chat, pk=message_id).exists():
+        raise ValidationError({"message_id": [NOT_IN_CHAT]})
+    with transaction.atomic():
+        if read_marker_move(chat_id=chat.pk, user_id=reader.pk, message_id=message_id):
+            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+            receivers = member_ids if len(member_ids) <= settings.READ_RECEIPTS_MAX_MEMBERS else [reader.pk]
+            events.chat_read(chat_id=chat.pk, reader_id=reader.pk, message_id=message_id, receiver_ids=receivers)
+        return ChatMember.objects.values_list("last_read_message_id", flat=True).get(chat=chat, user=reader)
 
 
 # --- Messages -----------------------------------------------------------------------------------

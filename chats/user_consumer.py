@@ -38,6 +38,7 @@ from chats.consumers import (
     _slot_refresh,
     _slot_release,
 )
+from social import limits
 from social.events import session_group, user_group, user_inbox_group
 from social.exceptions import DomainError
 
@@ -49,12 +50,26 @@ BAD_REF = f"Поле «ref» должно быть строкой не длин�
 BAD_CLIENT_REF = f"Поле «client_ref» должно быть строкой не длиннее {MAX_REF_LENGTH} символов."
 NO_CHAT_ID = "Поле «chat_id» обязательно и должно быть строкой."
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
+NO_MESSAGE_ID = "Поле «message_id» обязательно и должно быть положительным целым числом."
+TOO_MANY_READS = "Слишком много отметок о прочтении. Подождите немного."
+READS_PER_SECOND = 5
+MAX_MESSAGE_ID = 2**63 - 1
 
 
 def _send(user, chat_id: str, text: str, client_ref: str | None):
     # Membership is checked on every frame: the socket outlives any one chat.
     chat = selectors.chat_for_member(chat_id, user)
     services.message_send_once(chat=chat, author=user, text=text, client_ref=client_ref)
+
+
+def _read_mark(user, chat_id: str, message_id: int):
+    chat = selectors.chat_for_member(chat_id, user)
+    services.chat_read(chat=chat, reader=user, message_id=message_id)
+
+
+def _read_take(user_id) -> bool:
+    """One of the user's READS_PER_SECOND `read` frames per second, across their sockets."""
+    return limits.bucket_take(f"chat-read:{user_id}", rate=READS_PER_SECOND, burst=READS_PER_SECOND)
 
 
 class UserConsumer(AsyncJsonWebsocketConsumer):
@@ -146,7 +161,17 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
             raise DomainError(TOO_FAST)
         await database_sync_to_async(_send)(self.user, chat_id, text, client_ref)
 
-    FRAMES = {"ping": _ping, "message.send": _message_send}
+    async def _read(self, content):
+        chat_id, message_id = content.get("chat_id"), content.get("message_id")
+        if not isinstance(chat_id, str):
+            raise DomainError(NO_CHAT_ID)
+        if type(message_id) is not int or not 1 <= message_id <= MAX_MESSAGE_ID:
+            raise DomainError(NO_MESSAGE_ID)
+        if not await _in_thread(_read_take)(self.user.pk):
+            raise DomainError(TOO_MANY_READS)
+        await database_sync_to_async(_read_mark)(self.user, chat_id, message_id)
+
+    FRAMES = {"ping": _ping, "message.send": _message_send, "read": _read}
 
     async def _error(self, detail: str, ref: str | None = None):
         frame = {"type": "error", "detail": detail}

@@ -13,7 +13,10 @@ from chats.serializers import (
     ChatListOutput,
     ChatOutput,
     MessageOutput,
+    MessageSendInput,
     MessagesQuery,
+    ReadInput,
+    ReadOutput,
 )
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request
@@ -89,3 +92,41 @@ class ChatListView(APIView):
         chats = selectors.chat_list_page(user=request.user, page=page)
         body = ChatListOutput(chats.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, chats.next_cursor))
+
+
+class ChatMessageSendView(APIView):
+    @extend_schema(
+        request={"application/json": MessageSendInput},
+        responses={
+            201: MessageOutput,
+            200: OpenApiResponse(MessageOutput, description="A repeated client_ref: the message stored before."),
+            400: OpenApiResponse(description="Ошибки полей"),
+            **ERRORS,
+        },
+    )
+    def post(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = MessageSendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.message_send_once(
+            chat=chat,
+            author=request.user,
+            text=data.validated_data["message"],
+            client_ref=data.validated_data.get("client_ref"),
+        )
+        body = MessageOutput(message, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ChatReadView(APIView):
+    @extend_schema(
+        request={"application/json": ReadInput},
+        responses={200: ReadOutput, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+    )
+    def post(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = ReadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        marker = services.chat_read(chat=chat, reader=request.user, message_id=data.validated_data["message_id"])
+        unread = selectors.chat_unread_count(chat_id=chat.pk, user_id=request.user.pk)
+        return Response(ReadOutput({"last_read_message_id": marker, "unread_count": unread}).data)

@@ -117,3 +117,11 @@ def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
 def chat_member_removed(*, chat_id, user_id) -> None:
     """A member was removed from a chat: their sockets of that chat close with 4403."""
     send_on_commit(chat_member_group(chat_id, user_id), {"type": "chat.member_removed"})
+
+
+def chat_read(*, chat_id, reader_id, message_id: int, receiver_ids) -> None:
+    """A member's read marker moved: `{"type": "read", "chat_id", "user_id", "message_id"}` to
+    the user sockets of `receiver_ids` (the reader's own devices always; the other members only
+    where receipts are shown, as `chats.services.chat_read` decides)."""
+    frame = {"type": "read", "chat_id": str(chat_id), "user_id": str(reader_id), "message_id": message_id}
+    user_frames_send_on_commit(user_ids=receiver_ids, frame=frame)

@@ -278,6 +278,8 @@ POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 # Members embedded in a chat object of the new chat paths (EXTENSIONS.md §2); the rest page
 # through GET /api/chats/<id>/members.
 CHAT_MEMBERS_EMBEDDED = env.int("CHAT_MEMBERS_EMBEDDED", default=100)
+# Read receipts go to the other members only in chats up to this size (EXTENSIONS.md §1).
+READ_RECEIPTS_MAX_MEMBERS = env.int("READ_RECEIPTS_MAX_MEMBERS", default=50)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
