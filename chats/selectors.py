@@ -53,15 +53,22 @@ def _members_prefetch() -> Prefetch:
     return Prefetch("memberships", queryset=ChatMember.objects.select_related("user").order_by("id"))
 
 
-def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> Page:
+def chat_messages_page(
+    *, chat: Chat, limit: int, offset: int = 0, before: int | None = None, after: int | None = None
+) -> Page:
     """One page of a chat's history, newest first, with authors (one query).
 
+    `after` (a message id) answers the messages after it, oldest first (EXTENSIONS §2);
     `before` (a message id) pages by keyset and then `offset` is ignored; otherwise `offset`
     counts back from the newest message. Both walk the (chat, -id) index, so a page costs the
     same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
     by offset and `before`, so the page has no cursor.
     """
     messages = Message.objects.filter(chat=chat).select_related("user").order_by("-id")
+    if after is not None:
+        # Catch-up, oldest first: ids commit in order within a chat (message_send locks the chat
+        # first), so a page after the last id a client holds never skips a message.
+        return Page(items=list(messages.filter(id__gt=after).order_by("id")[:limit]))
     if before is not None:
         return Page(items=list(messages.filter(id__lt=before)[:limit]))
     return Page(items=list(messages[offset : offset + limit]))

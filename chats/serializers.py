@@ -41,7 +41,9 @@ class MessagesQuery(serializers.Serializer):
         error_messages={"max_value": OFFSET_TOO_DEEP},
     )
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
-    before = serializers.IntegerField(min_value=1, required=False)
+    before = serializers.IntegerField(min_value=1, required=False, max_value=2**63 - 1)
+    # Catch-up (EXTENSIONS §2): messages after this id, oldest first.
+    after = serializers.IntegerField(min_value=0, required=False, max_value=2**63 - 1)
 
 
 class ChatOutput(serializers.ModelSerializer):

@@ -58,6 +58,12 @@ class ChatMessagesView(APIView):
         parameters=[
             OpenApiParameter("limit", int, description="1–100, default 50"),
             OpenApiParameter("before", int, description="Message id: the page of older messages (offset ignored)"),
+            OpenApiParameter(
+                "after",
+                int,
+                description="Message id: the messages after it, oldest first (offset and before ignored); "
+                'the next page\'s URL is in the `Link: <…>; rel="next"` header',
+            ),
         ],
         responses={200: MessageOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров"), **ERRORS},
     )
@@ -66,7 +72,18 @@ class ChatMessagesView(APIView):
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
         page = selectors.chat_messages_page(chat=chat, **query.validated_data)
-        return Response(MessageOutput(page.items, many=True, context={"request": request}).data)
+        body = MessageOutput(page.items, many=True, context={"request": request}).data
+        headers = {}
+        if "after" in query.validated_data and len(page.items) == query.validated_data["limit"]:
+            headers = next_link_after(request, page.items[-1].pk)
+        return Response(body, headers=headers)
+
+
+def next_link_after(request, last_id: int) -> dict:
+    params = request.GET.copy()
+    params["after"] = str(last_id)
+    url = request.build_absolute_uri(request.path + "?" + params.urlencode())
+    return {"Link": f'<{url}>; rel="next"'}
 
 
 class UserChatsView(APIView):

@@ -211,3 +211,60 @@ async def test_read_frames_are_limited_to_five_per_second(make_chat):
     assert frames[0]["type"] == "read"
     assert frames[1] == {"type": "error", "detail": TOO_MANY_READS, "ref": "5"}
     await socket.disconnect()
+
+
+# --- catch-up and order ---------------------------------------------------------------------------
+@pytest.mark.django_db
+def test_after_answers_newer_messages_oldest_first_with_a_link(api, make_chat, user, other_user):
+    chat = make_chat(user, other_user)
+    ids = [services.message_send(chat=chat, author=other_user, text=str(n)).pk for n in range(5)]
+    response = api.get(f"/api/chats/{chat.pk}/messages/0?after={ids[0]}&limit=2")
+    assert [m["id"] for m in response.json()] == ids[1:3]
+    link = response.headers["Link"]
+    following = api.get(link[link.index("/api/") : link.index(">")])
+    assert [m["id"] for m in following.json()] == ids[3:5]
+    assert api.get(f"/api/chats/{chat.pk}/messages/0?after={ids[-1]}").json() == []
+    assert api.get(f"/api/chats/{chat.pk}/messages/0?after=-1").status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_senders_commit_ids_in_order_so_after_never_skips(make_chat):
+    # While 6 senders store messages, a reader polls ?after= from the last id it saw: had a
+    # greater id committed before a smaller one, the smaller would be skipped for good.
+    members = UserFactory.create_batch(6)
+    chat = make_chat(*members)
+    done = threading.Event()
+    seen: list[int] = []
+
+    def send(author):
+        try:
+            for n in range(15):
+                services.message_send(chat=chat, author=author, text=str(n))
+        finally:
+            close_old_connections()
+
+    def read():
+        try:
+            last = 0
+            while True:
+                finished = done.is_set()
+                page = selectors.chat_messages_page(chat=chat, limit=100, after=last).items
+                seen.extend(message.pk for message in page)
+                last = page[-1].pk if page else last
+                if finished and not page:
+                    return
+        finally:
+            close_old_connections()
+
+    reader = threading.Thread(target=read)
+    senders = [threading.Thread(target=send, args=(member,)) for member in members]
+    reader.start()
+    for thread in senders:
+        thread.start()
+    for thread in senders:
+        thread.join()
+    done.set()
+    reader.join()
+    assert sorted(seen) == seen
+    assert seen == list(Message.objects.filter(chat=chat).order_by("id").values_list("id", flat=True))
+    assert len(seen) == 90
