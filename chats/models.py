@@ -60,6 +60,18 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The sender's own id for a send (EXTENSIONS §1): a retry after a reconnect repeats it, and
     # the unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # The quoted message. No database constraint and no cascade: deleting the quoted message
+    # leaves the id, which answers as {"id", "message": null, "user": null} (EXTENSIONS §1).
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     client_ref = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL: no ref, unconstrained)
 
     class Meta:

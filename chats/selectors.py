@@ -12,6 +12,7 @@ from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 CHAT_NOT_FOUND = "Чат не найден."
+MESSAGE_NOT_FOUND = "Сообщение не найдено."
 NOT_A_MEMBER = "Вы не участник этого чата."
 
 
@@ -64,7 +65,7 @@ def chat_messages_page(
     same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
     by offset and `before`, so the page has no cursor.
     """
-    messages = Message.objects.filter(chat=chat).select_related("user").order_by("-id")
+    messages = Message.objects.filter(chat=chat).select_related("user", "reply_to__user").order_by("-id")
     if after is not None:
         # Catch-up, oldest first: ids commit in order within a chat (message_send locks the chat
         # first), so a page after the last id a client holds never skips a message.
@@ -162,7 +163,7 @@ def chats_complete(chats: list[Chat]) -> None:
     # to_attr: Django applies a sliced prefetch (one window query) only into a list attribute.
     prefetch_related_objects(chats, Prefetch("memberships", queryset=embedded, to_attr="embedded_memberships"))
     ids = [chat.last_message_id for chat in chats if chat.last_message_id is not None]
-    last = Message.objects.select_related("user").in_bulk(ids) if ids else {}
+    last = Message.objects.select_related("user", "reply_to__user").in_bulk(ids) if ids else {}
     for chat in chats:
         chat.last_message = last.get(chat.last_message_id)
 
@@ -175,3 +176,20 @@ def chat_unread_count(*, chat_id, user_id) -> int:
         .values_list("unread_count", flat=True)
         .get()
     )
+
+
+def message_for_member(message_id: int, user) -> Message:
+    """The message `message_id` (with its chat, author and quote) if `user` is a member of its
+    chat or staff (one query). NotFound for no such message, Forbidden for a non-member."""
+    membership = ChatMember.objects.filter(chat=OuterRef("chat_id"), user_id=user.pk)
+    message = (
+        Message.objects.select_related("chat", "user", "reply_to__user")
+        .annotate(is_member=Exists(membership))
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise NotFound(MESSAGE_NOT_FOUND)
+    if not (message.is_member or user.is_staff):
+        raise Forbidden(NOT_A_MEMBER)
+    return message

@@ -69,20 +69,55 @@ class ChatOutput(serializers.ModelSerializer):
         return EmbeddedUserSerializer(members, many=True, context=self.context).data
 
 
+class QuotedUserOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
+class QuotedMessageOutput(serializers.Serializer):
+    """`reply_to`: the quoted message's id, its first 200 characters and author; a deleted one
+    keeps its id with `message` and `user` null."""
+
+    id = serializers.IntegerField()
+    message = serializers.CharField(allow_null=True)
+    user = QuotedUserOutput(allow_null=True)
+
+
+QUOTE_LENGTH = 200
+
+
 class MessageOutput(serializers.ModelSerializer):
-    """The contract's message object `{id, message, created_at, user}` plus `chat_id` (REST and
-    both sockets)."""
+    """The contract's message object `{id, message, created_at, user}` plus EXTENSIONS §1's
+    `chat_id`, `edited_at`, `reply_to` (REST and both sockets). Read from a message with
+    `user` and `reply_to__user` selected (a quoted message is never fetched one by one)."""
 
     message = serializers.CharField(source="text")
     # Declared, not derived from the model: the model's default made it optional in the schema.
     created_at = serializers.DateTimeField(read_only=True)
     user = EmbeddedUserSerializer()
-    # EXTENSIONS §1's message object: additive to the contract's four keys.
     chat_id = serializers.UUIDField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    reply_to = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
-        fields = ["id", "message", "created_at", "user", "chat_id"]
+        fields = ["id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"]
+
+    @extend_schema_field(QuotedMessageOutput(allow_null=True))
+    def get_reply_to(self, message) -> dict | None:
+        if message.reply_to_id is None:
+            return None
+        try:
+            quoted = message.reply_to
+        except Message.DoesNotExist:
+            quoted = None
+        if quoted is None:
+            return {"id": message.reply_to_id, "message": None, "user": None}
+        return {
+            "id": quoted.pk,
+            "message": quoted.text[:QUOTE_LENGTH],
+            "user": {"id": str(quoted.user_id), "username": quoted.user.username},
+        }
 
 
 class ChatListOutput(ChatOutput):
@@ -124,6 +159,11 @@ class MessageSendInput(serializers.Serializer):
 
     message = serializers.CharField(allow_blank=True, trim_whitespace=False)
     client_ref = serializers.CharField(max_length=64, required=False, allow_null=True)
+    reply_to = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True)
+
+
+class MessageEditInput(serializers.Serializer):
+    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
 
 
 class ReadInput(serializers.Serializer):

@@ -14,11 +14,13 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from accounts.models import User
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from social import events
+from social.exceptions import Forbidden
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -30,6 +32,8 @@ UNKNOWN_USERS = "Пользователи не найдены: {ids}."
 EMPTY_MESSAGE = "Сообщение не может быть пустым."
 LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
 NOT_IN_CHAT = "В этом чате нет такого сообщения."
+NOT_YOUR_MESSAGE = "Изменять можно только свои сообщения."
+MAY_NOT_DELETE = "Удалить сообщение может только его автор, владелец чата или модератор."
 
 
 # --- Chats --------------------------------------------------------------------------------------
@@ -175,7 +179,9 @@ def message_send(*, chat: Chat, author: User, text: str) -> Message:
     return message_send_once(chat=chat, author=author, text=text)[0]
 
 
-def message_send_once(*, chat: Chat, author: User, text: str, client_ref: str | None = None) -> tuple[Message, bool]:
+def message_send_once(
+    *, chat: Chat, author: User, text: str, client_ref: str | None = None, reply_to: int | None = None
+) -> tuple[Message, bool]:
     """Store a message of `author` in `chat`, then (after commit) send it to every member's
     sockets of both kinds; return (message, created).
 
@@ -186,12 +192,18 @@ def message_send_once(*, chat: Chat, author: User, text: str, client_ref: str | 
 
     The chat's row is locked before the message takes its id, so within one chat a greater id
     is never committed before a smaller one and `?after=<id>` catch-up never skips a message.
+    `reply_to` must be a message of the same chat (ValidationError on `reply_to`).
     """
     text = message_text_clean(text)
+    quoted = None
+    if reply_to is not None:
+        quoted = Message.objects.select_related("user").filter(chat=chat, pk=reply_to).first()
+        if quoted is None:
+            raise ValidationError({"reply_to": [NOT_IN_CHAT]})
     try:
         with transaction.atomic():
             Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
-            message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref)
+            message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted)
             chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
             # What one sends, one has read (EXTENSIONS §2).
             read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
@@ -204,7 +216,9 @@ def message_send_once(*, chat: Chat, author: User, text: str, client_ref: str | 
             raise
         # A repeat of an earlier send (or a concurrent twin that won the unique index).
         with transaction.atomic():
-            message = Message.objects.select_related("user").get(chat=chat, user=author, client_ref=client_ref)
+            message = Message.objects.select_related("user", "reply_to__user").get(
+                chat=chat, user=author, client_ref=client_ref
+            )
             events.chat_message_repeated(
                 chat_id=chat.pk, message=message_payload(message), author_id=author.pk, client_ref=client_ref
             )
@@ -219,8 +233,34 @@ def message_payload(message: Message) -> dict:
     return payload
 
 
+def message_edit(*, message: Message, editor: User, text: str) -> Message:
+    """Replace the text of `editor`'s own message and stamp `edited_at`; every member's user
+    sockets get `message.edited` after commit.
+
+    Precondition: `editor` is a member of the message's chat. Forbidden unless `editor` wrote
+    it; ValidationError on `message` for an empty or too long text.
+    """
+    if message.user_id != editor.pk:
+        raise Forbidden(NOT_YOUR_MESSAGE)
+    text = message_text_clean(text)
+    with transaction.atomic():
+        message.text, message.edited_at = text, timezone.now()
+        message.save(update_fields=["text", "edited_at"])
+        member_ids = list(ChatMember.objects.filter(chat_id=message.chat_id).values_list("user_id", flat=True))
+        events.chat_message_edited(chat_id=message.chat_id, message=message_payload(message), member_ids=member_ids)
+    return message
+
+
+def message_delete_check(*, message: Message, actor: User) -> None:
+    """Who may delete a message: its author, the chat's owner, staff (Forbidden otherwise).
+    Precondition: `actor` is staff or a member of the chat."""
+    if not (actor.is_staff or message.user_id == actor.pk or message.chat.owner_id == actor.pk):
+        raise Forbidden(MAY_NOT_DELETE)
+
+
 def message_delete(*, message: Message) -> None:
-    """Delete a message (staff moderation); the chat's sockets get a `message.deleted` frame."""
+    """Delete a message; the chat's sockets get `message.deleted` (both kinds). Read markers
+    stay where they are. Precondition: the caller may delete it (`message_delete_check`)."""
     with transaction.atomic():
         message_id, chat_id = message.pk, message.chat_id
         if message.delete()[0]:

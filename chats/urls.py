@@ -7,5 +7,6 @@ urlpatterns = [
     *route("chats/<uuid:chat_id>/read", views.ChatReadView.as_view(), name="chat-read"),
     *route("chats/create", views.ChatCreateView.as_view(), name="chat-create"),
     *route("chats/<uuid:chat_id>/messages/<int:offset>", views.ChatMessagesView.as_view(), name="chat-messages"),
+    *route("messages/<int:message_id>", views.MessageView.as_view(), name="message"),
     *route("users/<uuid:user_id>/chats", views.UserChatsView.as_view(), name="user-chats"),
 ]

@@ -50,16 +50,17 @@ BAD_REF = f"Поле «ref» должно быть строкой не длин�
 BAD_CLIENT_REF = f"Поле «client_ref» должно быть строкой не длиннее {MAX_REF_LENGTH} символов."
 NO_CHAT_ID = "Поле «chat_id» обязательно и должно быть строкой."
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
+BAD_REPLY_TO = "Поле «reply_to» должно быть идентификатором сообщения этого чата."
 NO_MESSAGE_ID = "Поле «message_id» обязательно и должно быть положительным целым числом."
 TOO_MANY_READS = "Слишком много отметок о прочтении. Подождите немного."
 READS_PER_SECOND = 5
 MAX_MESSAGE_ID = 2**63 - 1
 
 
-def _send(user, chat_id: str, text: str, client_ref: str | None):
+def _send(user, chat_id: str, text: str, client_ref: str | None, reply_to: int | None):
     # Membership is checked on every frame: the socket outlives any one chat.
     chat = selectors.chat_for_member(chat_id, user)
-    services.message_send_once(chat=chat, author=user, text=text, client_ref=client_ref)
+    services.message_send_once(chat=chat, author=user, text=text, client_ref=client_ref, reply_to=reply_to)
 
 
 def _read_mark(user, chat_id: str, message_id: int):
@@ -156,10 +157,13 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
             raise DomainError(NO_MESSAGE)
         if client_ref is not None and (not isinstance(client_ref, str) or len(client_ref) > MAX_REF_LENGTH):
             raise DomainError(BAD_CLIENT_REF)
+        reply_to = content.get("reply_to")
+        if reply_to is not None and (type(reply_to) is not int or not 1 <= reply_to <= MAX_MESSAGE_ID):
+            raise DomainError(BAD_REPLY_TO)
         # Only sends cost a token of the user's bucket (shared with their chat sockets).
         if not await _in_thread(_flood_take)(self.user.pk):
             raise DomainError(TOO_FAST)
-        await database_sync_to_async(_send)(self.user, chat_id, text, client_ref)
+        await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)
 
     async def _read(self, content):
         chat_id, message_id = content.get("chat_id"), content.get("message_id")

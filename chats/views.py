@@ -12,6 +12,7 @@ from chats.serializers import (
     ChatCreateJSON,
     ChatListOutput,
     ChatOutput,
+    MessageEditInput,
     MessageOutput,
     MessageSendInput,
     MessagesQuery,
@@ -130,6 +131,7 @@ class ChatMessageSendView(APIView):
             author=request.user,
             text=data.validated_data["message"],
             client_ref=data.validated_data.get("client_ref"),
+            reply_to=data.validated_data.get("reply_to"),
         )
         body = MessageOutput(message, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -147,3 +149,26 @@ class ChatReadView(APIView):
         marker = services.chat_read(chat=chat, reader=request.user, message_id=data.validated_data["message_id"])
         unread = selectors.chat_unread_count(chat_id=chat.pk, user_id=request.user.pk)
         return Response(ReadOutput({"last_read_message_id": marker, "unread_count": unread}).data)
+
+
+class MessageView(APIView):
+    @extend_schema(
+        request={"application/json": MessageEditInput},
+        responses={200: MessageOutput, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+        description="Edit one's own message (the author only).",
+    )
+    def patch(self, request, message_id):
+        message = selectors.message_for_member(message_id, request.user)
+        data = MessageEditInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_edit(message=message, editor=request.user, text=data.validated_data["message"])
+        return Response(MessageOutput(message, context={"request": request}).data)
+
+    @extend_schema(
+        responses={204: None, **ERRORS}, description="Delete a message: its author, the chat's owner or staff."
+    )
+    def delete(self, request, message_id):
+        message = selectors.message_for_member(message_id, request.user)
+        services.message_delete_check(message=message, actor=request.user)
+        services.message_delete(message=message)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -106,6 +106,13 @@ def chat_message_repeated(*, chat_id, message: dict, author_id, client_ref: str)
     user_frames_send_on_commit(user_ids=[author_id], frame=frame)
 
 
+def chat_message_edited(*, chat_id, message: dict, member_ids) -> None:
+    """A message was edited by its author: every member's user sockets get
+    `{"type": "message.edited", "chat_id", "message"}`."""
+    frame = {"type": "message.edited", "chat_id": str(chat_id), "message": message}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
+
+
 def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
     """A message was deleted: every chat socket of the chat gets `{"type": "message.deleted",
     "message_id"}`, every member's user sockets the same with `chat_id`."""
