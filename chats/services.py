@@ -164,6 +164,14 @@ def chat_read(*, chat: Chat, reader: User, message_id: int) -> int:
         return ChatMember.objects.values_list("last_read_message_id", flat=True).get(chat=chat, user=reader)
 
 
+def chat_typing(*, chat: Chat, typer: User) -> None:
+    """Tell the other members that `typer` is typing in `chat` (nothing stored).
+    Precondition: `typer` is a member; the caller bounds how often (the user socket: one per
+    user per chat per 2 s)."""
+    member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+    events.chat_typing(chat_id=chat.pk, typer_id=typer.pk, member_ids=member_ids)
+
+
 # --- Messages -----------------------------------------------------------------------------------
 def message_text_clean(text: str) -> str:
     """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace."""

@@ -54,6 +54,7 @@ BAD_REPLY_TO = "Поле «reply_to» должно быть идентифика
 NO_MESSAGE_ID = "Поле «message_id» обязательно и должно быть положительным целым числом."
 TOO_MANY_READS = "Слишком много отметок о прочтении. Подождите немного."
 READS_PER_SECOND = 5
+TYPING_EVERY_S = 2
 MAX_MESSAGE_ID = 2**63 - 1
 
 
@@ -66,6 +67,16 @@ def _send(user, chat_id: str, text: str, client_ref: str | None, reply_to: int |
 def _read_mark(user, chat_id: str, message_id: int):
     chat = selectors.chat_for_member(chat_id, user)
     services.chat_read(chat=chat, reader=user, message_id=message_id)
+
+
+def _typing(user, chat_id: str):
+    chat = selectors.chat_for_member(chat_id, user)
+    services.chat_typing(chat=chat, typer=user)
+
+
+def _typing_take(user_id, chat_id: str) -> bool:
+    """At most one `typing` per user per chat every TYPING_EVERY_S seconds is forwarded."""
+    return limits.bucket_take(f"chat-typing:{user_id}:{chat_id}", rate=1 / TYPING_EVERY_S, burst=1)
 
 
 def _read_take(user_id) -> bool:
@@ -175,7 +186,18 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
             raise DomainError(TOO_MANY_READS)
         await database_sync_to_async(_read_mark)(self.user, chat_id, message_id)
 
-    FRAMES = {"ping": _ping, "message.send": _message_send, "read": _read}
+    async def _typing(self, content):
+        chat_id = content.get("chat_id")
+        if not isinstance(chat_id, str):
+            raise DomainError(NO_CHAT_ID)
+        chat_uuid = selectors.uuid_or_none(chat_id)
+        if chat_uuid is None:
+            raise DomainError(selectors.CHAT_NOT_FOUND)
+        # Over the rate the frame is dropped quietly: a client sends typing on every keystroke.
+        if await _in_thread(_typing_take)(self.user.pk, str(chat_uuid)):
+            await database_sync_to_async(_typing)(self.user, chat_id)
+
+    FRAMES = {"ping": _ping, "message.send": _message_send, "read": _read, "typing": _typing}
 
     async def _error(self, detail: str, ref: str | None = None):
         frame = {"type": "error", "detail": detail}

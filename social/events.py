@@ -132,3 +132,13 @@ def chat_read(*, chat_id, reader_id, message_id: int, receiver_ids) -> None:
     where receipts are shown, as `chats.services.chat_read` decides)."""
     frame = {"type": "read", "chat_id": str(chat_id), "user_id": str(reader_id), "message_id": message_id}
     user_frames_send_on_commit(user_ids=receiver_ids, frame=frame)
+
+
+TYPING_EXPIRES_IN_MS = 5000
+
+
+def chat_typing(*, chat_id, typer_id, member_ids) -> None:
+    """A member is typing: `{"type": "typing", "chat_id", "user_id", "expires_in_ms"}` to the
+    other members' user sockets (never the typer's). Nothing is stored."""
+    frame = {"type": "typing", "chat_id": str(chat_id), "user_id": str(typer_id), "expires_in_ms": TYPING_EXPIRES_IN_MS}
+    user_frames_send_on_commit(user_ids=[user_id for user_id in member_ids if user_id != typer_id], frame=frame)

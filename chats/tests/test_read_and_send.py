@@ -268,3 +268,50 @@ def test_concurrent_senders_commit_ids_in_order_so_after_never_skips(make_chat):
     assert sorted(seen) == seen
     assert seen == list(Message.objects.filter(chat=chat).order_by("id").values_list("id", flat=True))
     assert len(seen) == 90
+
+
+# --- typing ---------------------------------------------------------------------------------------
+@pytest.mark.django_db(transaction=True)
+async def test_typing_reaches_the_other_members_once_per_two_seconds_and_never_the_typer(make_chat):
+    alice, bob, carol = await database_sync_to_async(UserFactory.create_batch)(3)
+    chat = await database_sync_to_async(make_chat)(alice, bob, carol)
+    typer, typer_tab = await open_user_socket(alice), await open_user_socket(alice)
+    others = [await open_user_socket(bob), await open_user_socket(carol)]
+    for _ in range(3):
+        await typer.send_json_to({"type": "typing", "chat_id": str(chat.pk)})
+    expected = {"type": "typing", "chat_id": str(chat.pk), "user_id": str(alice.pk), "expires_in_ms": 5000}
+    for socket in others:
+        assert await socket.receive_json_from(timeout=3) == expected
+        assert await nothing_more(socket)
+    assert await nothing_more(typer) and await nothing_more(typer_tab)
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    for socket in (typer, typer_tab, *others):
+        await socket.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("chat_id", "detail"),
+    [
+        (None, "NO_CHAT_ID"),
+        ("nope", "NOT_FOUND"),
+        ("00000000-0000-0000-0000-000000000000", "NOT_FOUND"),
+        ("FOREIGN", "NOT_MEMBER"),
+    ],
+)
+async def test_typing_in_a_chat_one_is_not_in_is_an_error_frame(make_chat, chat_id, detail):
+    from chats.user_consumer import NO_CHAT_ID
+
+    alice, bob, carol = await database_sync_to_async(UserFactory.create_batch)(3)
+    foreign = await database_sync_to_async(make_chat)(bob, carol)
+    listener = await open_user_socket(bob)
+    socket = await open_user_socket(alice)
+    frame = {"type": "typing", "ref": "t"}
+    if chat_id is not None:
+        frame["chat_id"] = str(foreign.pk) if chat_id == "FOREIGN" else chat_id
+    await socket.send_json_to(frame)
+    details = {"NO_CHAT_ID": NO_CHAT_ID, "NOT_FOUND": selectors.CHAT_NOT_FOUND, "NOT_MEMBER": selectors.NOT_A_MEMBER}
+    assert await socket.receive_json_from(timeout=3) == {"type": "error", "detail": details[detail], "ref": "t"}
+    assert await nothing_more(listener)
+    await socket.disconnect()
+    await listener.disconnect()
