@@ -193,3 +193,32 @@ def message_for_member(message_id: int, user) -> Message:
     if not (message.is_member or user.is_staff):
         raise Forbidden(NOT_A_MEMBER)
     return message
+
+
+def chat_detail(*, chat: Chat, user) -> Chat:
+    """One chat of `user` as the chat list shows it, plus `read_markers`: the members' markers
+    (for "seen by") in chats of at most READ_RECEIPTS_MAX_MEMBERS members, else []. Precondition:
+    `user` is a member. Four queries."""
+    membership = chat_list_rows(user=user).get(chat_id=chat.pk)
+    detail = _chat_view(membership)
+    chats_complete([detail])
+    detail.read_markers = []
+    if detail.members_count <= settings.READ_RECEIPTS_MAX_MEMBERS:
+        detail.read_markers = list(
+            ChatMember.objects.filter(chat_id=chat.pk, last_read_message_id__isnull=False)
+            .order_by("id")
+            .values("user_id", message_id=F("last_read_message_id"))
+        )
+    return detail
+
+
+MEMBERS_PAGE_KEY = ("id",)
+
+
+def chat_members_page(*, chat: Chat, page: PageRequest) -> Page:
+    """A page of `chat`'s members (users), in joining order: the creator first, then the
+    members named at creation in the order given, then later additions (one query)."""
+    memberships = ChatMember.objects.filter(chat_id=chat.pk).select_related("user").order_by("id")
+    memberships = keyset_filter(memberships, fields=MEMBERS_PAGE_KEY, after=page.after, descending=False)
+    rows = take_page(memberships, limit=page.limit, key=lambda membership: (membership.pk,))
+    return Page(items=[membership.user for membership in rows.items], next_cursor=rows.next_cursor)

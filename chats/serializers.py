@@ -173,3 +173,17 @@ class ReadInput(serializers.Serializer):
 class ReadOutput(serializers.Serializer):
     last_read_message_id = serializers.IntegerField(allow_null=True)
     unread_count = serializers.IntegerField()
+
+
+class ReadMarkerOutput(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    message_id = serializers.IntegerField()
+
+
+class ChatDetailOutput(ChatListOutput):
+    """GET /api/chats/<id>: the chat object plus the members' read markers ("seen by")."""
+
+    read_markers = ReadMarkerOutput(many=True, read_only=True)
+
+    class Meta(ChatListOutput.Meta):
+        fields = [*ChatListOutput.Meta.fields, "read_markers"]

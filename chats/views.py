@@ -6,10 +6,12 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import EmbeddedUserSerializer
 from chats import selectors, services
 from chats.serializers import (
     ChatCreateInput,
     ChatCreateJSON,
+    ChatDetailOutput,
     ChatListOutput,
     ChatOutput,
     MessageEditInput,
@@ -172,3 +174,36 @@ class MessageView(APIView):
         services.message_delete_check(message=message, actor=request.user)
         services.message_delete(message=message)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="из заголовка Link предыдущей страницы"),
+]
+
+
+class ChatDetailView(APIView):
+    @extend_schema(responses={200: ChatDetailOutput, **ERRORS})
+    def get(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        detail = selectors.chat_detail(chat=chat, user=request.user)
+        return Response(ChatDetailOutput(detail, context={"request": request}).data)
+
+
+class ChatMembersView(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: EmbeddedUserSerializer(many=True),
+            400: OpenApiResponse(description="Ошибки параметров"),
+            **ERRORS,
+        },
+        description="Members in joining order. "
+        'Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
+    )
+    def get(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        page = page_request(request.query_params, key_size=len(selectors.MEMBERS_PAGE_KEY))
+        members = selectors.chat_members_page(chat=chat, page=page)
+        body = EmbeddedUserSerializer(members.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, members.next_cursor))
