@@ -93,16 +93,17 @@ def user_chats(*, user) -> list[Chat]:
 CHAT_LIST_KEY = ("activity", "chat_id")
 UNREAD_EXACT_UP_TO = 999
 
-# Messages after the member's marker not sent by them, counted over at most 1,000 rows of the
-# (chat, -id) index: exact up to 999, 999 above, whatever the chat's size. Sending moves the
+# Messages after the member's marker not sent by them, counted over at most 999 rows of the
+# (chat, -id) index: exact up to 999, 999 above, whatever the chat's size (a LIMIT rather than
+# LEAST, which the SQLite of `make run` lacks). Sending moves the
 # sender's marker, so the member's own messages after it are rare and the scan stays bounded.
 _UNREAD_SQL = f"""
-    SELECT LEAST(COUNT(*), {UNREAD_EXACT_UP_TO}) FROM (
+    SELECT COUNT(*) FROM (
         SELECT 1 FROM chats_message unread
         WHERE unread.chat_id = chats_chatmember.chat_id
           AND unread.id > COALESCE(chats_chatmember.last_read_message_id, 0)
           AND unread.user_id <> chats_chatmember.user_id
-        LIMIT {UNREAD_EXACT_UP_TO + 1}
+        LIMIT {UNREAD_EXACT_UP_TO}
     ) AS bounded
 """
 
