@@ -58,17 +58,29 @@ def send_on_commit(group: str, event: dict) -> None:
     transaction.on_commit(send)
 
 
+FAN_OUT_CONCURRENCY = 8
+
+
 def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
     """Send `frame` to every user socket of each of `user_ids` once the transaction commits.
 
     Per-user groups, one per member (docs/websocket.md "Fan-out"): a user in 1,000 chats holds
     one group per socket, not 1,000, and a message to a chat of N members is one store plus N
-    group sends, issued together on one event loop after commit.
+    group sends, FAN_OUT_CONCURRENCY at a time on one event loop after commit.
     """
     groups = [user_inbox_group(user_id) for user_id in dict.fromkeys(user_ids)]
 
     async def fan_out(layer) -> None:
-        await asyncio.gather(*(layer.group_send(group, frame) for group in groups))
+        # Bounded: each group send holds a connection of the layer's pool (redis-py's default
+        # cap is 100 per process); 100 at once for a 100-member chat ran out of them
+        # (MaxConnectionsError, the sender's socket closed with 1011).
+        limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
+
+        async def send_one(group: str) -> None:
+            async with limit:
+                await layer.group_send(group, frame)
+
+        await asyncio.gather(*(send_one(group) for group in groups))
 
     def send() -> None:
         layer = get_channel_layer()

@@ -343,3 +343,18 @@ async def test_a_removed_member_gets_no_more_of_that_chat_and_cannot_send_to_it(
     await socket.send_json_to({"type": "message.send", "chat_id": str(chat.pk), "message": "я тут"})
     assert await socket.receive_json_from(timeout=3) == {"type": "error", "detail": selectors.NOT_A_MEMBER}
     await socket.disconnect()
+
+
+async def test_a_message_to_a_chat_of_150_members_reaches_the_sender_without_exhausting_the_pool():
+    # 150 inbox group sends at once took more connections than the layer's pool holds (100):
+    # MaxConnectionsError after commit, and the sender's socket closed with 1011.
+    members = await database_sync_to_async(UserFactory.create_batch)(150)
+    chat, _ = await database_sync_to_async(services.chat_create)(
+        creator=members[0], user_ids=[member.pk for member in members[1:]], title="много"
+    )
+    sender, last = await open_user_socket(members[0]), await open_user_socket(members[-1])
+    await sender.send_json_to({"type": "message.send", "chat_id": str(chat.pk), "message": "всем"})
+    assert (await sender.receive_json_from(timeout=10))["type"] == "message.new"
+    assert (await last.receive_json_from(timeout=10))["message"]["message"] == "всем"
+    await sender.disconnect()
+    await last.disconnect()
