@@ -17,7 +17,7 @@ SERVE_REDIS_URL ?= redis://127.0.0.1:6379/1
 SERVE_ENV = DATABASE_URL=$${DATABASE_URL:-$(SERVE_DB_URL)} REDIS_URL=$${REDIS_URL:-$(SERVE_REDIS_URL)} \
 	SECRET_KEY=$${SECRET_KEY:-$$(cat .serve-secret-key)}
 
-.PHONY: run test e2e fuzz sdk-check lint audit services serve nginx chromium compose-cli clean
+.PHONY: run test e2e fuzz chaos sdk-check lint audit services serve nginx chromium compose-cli clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ sdk/typescript/node_modules/.installed: sdk/typescript/package-lock.json
 ## clients generated from a live server's schema, type-checked, run through the whole flow
 sdk-check: $(VENV)/.sdk sdk/typescript/node_modules/.installed services
 	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest sdk $(PYTEST_ARGS)
+## make chaos: fault tests (README "Operations: failure modes"): the production shape on a private
+## PostgreSQL, Redis and S3 (testsupport/faults.py) that the tests stop, freeze and restart (~3 min)
+chaos: $(VENV)/.dev services nginx
+	DATABASE_URL=$(TEST_DB_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest chaos $(PYTEST_ARGS)
 
 services:
 	@scripts/ensure-services.sh

@@ -114,7 +114,29 @@ class UserSessionsEnd(models.Model):
 
     user = models.OneToOneField(User, on_delete=models.CASCADE, primary_key=True, related_name="+")
     ended_at = models.DateTimeField()
+    # The one session that goes on (a password change ends every *other* session): its tokens
+    # are not refused by `ended_at`. Empty when every session ended.
+    kept_session_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = "завершение всех сессий"
         verbose_name_plural = "завершения всех сессий"
+
+
+class UserSession(models.Model):
+    """A session a user can see and end (`GET /api/auth/sessions`): one login or token pair,
+    named by the `sid` claim of its tokens. Written at login and at each refresh (never on
+    other requests: no write on the hot path); deleted when the session ends. Whether a token
+    is refused is decided by EndedSession and UserSessionsEnd, not by this row."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    user_agent = models.CharField(max_length=512, blank=True, default="")
+    ip = models.CharField(max_length=45, blank=True, default="")  # "" when unknown
+
+    class Meta:
+        verbose_name = "сессия"
+        verbose_name_plural = "сессии"
+        indexes = [models.Index(fields=["user", "-last_used_at"], name="user_session_recent")]

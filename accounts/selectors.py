@@ -2,8 +2,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
 
-from accounts.models import EndedSession, User, UserSessionsEnd
+from accounts.models import EndedSession, User, UserSession, UserSessionsEnd
 from social.db import prepared_cursor
 from social.exceptions import NotFound, Unauthenticated
 
@@ -31,7 +32,8 @@ def user_by_credentials(*, email: str, password: str) -> User:
 _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
 _SESSION_USER_SQL = f"""
 SELECT {", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)},
-       (SELECT e.ended_at FROM {UserSessionsEnd._meta.db_table} AS e WHERE e.user_id = u.id),
+       (SELECT e.ended_at FROM {UserSessionsEnd._meta.db_table} AS e
+        WHERE e.user_id = u.id AND e.kept_session_id IS DISTINCT FROM %(session)s),
        EXISTS (SELECT 1 FROM {EndedSession._meta.db_table} AS s WHERE s.session_id = %(session)s)
 FROM {User._meta.db_table} AS u
 WHERE u.id = %(user)s
@@ -41,7 +43,8 @@ WHERE u.id = %(user)s
 def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | None:
     """The user that a token of session `session_id`, issued at `issued_at` (seconds since
     the epoch), speaks for. None when the user is unknown or inactive, the session was ended
-    (logout), or all the user's sessions were ended since the token was issued (deactivation).
+    (logout), or all the user's sessions were ended since the token was issued (deactivation),
+    unless this is the session kept by that end (a password change).
     One query."""
     if connection.vendor == "postgresql":
         with prepared_cursor(connection) as cursor:
@@ -57,7 +60,11 @@ def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | N
         user = (
             User.objects.filter(pk=user_id)
             .annotate(
-                sessions_ended_at=Subquery(UserSessionsEnd.objects.filter(user=OuterRef("pk")).values("ended_at")),
+                sessions_ended_at=Subquery(
+                    UserSessionsEnd.objects.filter(user=OuterRef("pk"))
+                    .exclude(kept_session_id=session_id if session_id else None)
+                    .values("ended_at")
+                ),
                 session_ended=Exists(EndedSession.objects.filter(session_id=session_id or "")),
             )
             .first()
@@ -86,3 +93,10 @@ def token_user(token) -> User | None:
 def session_is_ended(session_id: str | None) -> bool:
     """Was this session ended (logout)? For a socket opened before."""
     return bool(session_id) and EndedSession.objects.filter(pk=session_id).exists()
+
+
+def user_sessions_active(*, user: User) -> list[UserSession]:
+    """The user's sessions that can still be used, the most recently used first. An ended
+    session's row is deleted when it ends; one whose refresh token expired is left out."""
+    since = timezone.now() - settings.REFRESH_TOKEN_LIFETIME
+    return list(UserSession.objects.filter(user=user, last_used_at__gte=since).order_by("-last_used_at", "id"))

@@ -100,13 +100,32 @@ class CredentialsInput(serializers.Serializer):
     password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
 
 
+class PasswordChangeInput(serializers.Serializer):
+    old_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
+class AccountDeleteInput(serializers.Serializer):
+    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
+class PasswordResetInput(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+
+
+class PasswordResetConfirmInput(serializers.Serializer):
+    uid = serializers.CharField(max_length=64)
+    token = serializers.CharField(max_length=128)
+    new_password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+
+
 class RefreshInput(serializers.Serializer):
     refresh = serializers.CharField(max_length=2048, required=False, allow_blank=True)
 
 
 class ProfileUpdateInput(serializers.Serializer):
     username = UsernameField(required=False)
-    avatar = CleanImageField(required=False, max_length=255)
+    avatar = CleanImageField(square=True, required=False, max_length=255)
 
 
 class RegisterOutput(serializers.Serializer):
@@ -130,3 +149,18 @@ class DetailOutput(serializers.Serializer):
 
 class CsrfOutput(serializers.Serializer):
     csrfToken = serializers.CharField()  # noqa: N815 - the contract's field name
+
+
+class SessionOutput(serializers.Serializer):
+    """One of the caller's sessions; `current` is the one the request was made with
+    (`context["current_session_id"]`)."""
+
+    id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField()
+    user_agent = serializers.CharField()
+    ip = serializers.CharField()
+    current = serializers.SerializerMethodField()
+
+    def get_current(self, session) -> bool:
+        return session.pk == self.context.get("current_session_id")

@@ -13,22 +13,32 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth import password_validation
+from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import signals
-from accounts.models import EndedSession, User, UserSessionsEnd
+from accounts.models import EndedSession, User, UserSession, UserSessionsEnd
 from accounts.selectors import SESSION_CLAIM, token_user
 from accounts.usernames import username_normalize, username_skeleton
 from social import events
-from social.exceptions import Unauthenticated
+from social.exceptions import NotFound, Unauthenticated
+from social.ratelimit import Rate, hit
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
+SESSION_NOT_FOUND = "Сессия не найдена."
+PASSWORD_WRONG = "Неверный пароль."
+OLD_PASSWORD_WRONG = "Неверный текущий пароль."
+RESET_LINK_INVALID = "Ссылка для сброса пароля недействительна или устарела."
+# One reset mail per address in this window, whoever asks (EXTENSIONS.md §6).
+PASSWORD_RESET_MAIL_RATE = Rate(count=1, period=300)
 EMAIL_TAKEN = "Пользователь с таким email уже существует."
 
 # What the apps above show of a user (a post's author, its likers, a chat message's author).
@@ -99,10 +109,17 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
     return user
 
 
-def session_start(*, user: User) -> TokenPair:
-    """Mint the first token pair of a new session for an authenticated, active user."""
+USER_AGENT_MAX = UserSession._meta.get_field("user_agent").max_length
+
+
+def session_start(*, user: User, user_agent: str = "", ip: str = "") -> TokenPair:
+    """Mint the first token pair of a new session for an authenticated, active user, and
+    record the session (its client's user agent and IP) for the user's sessions list."""
     refresh = RefreshToken.for_user(user)
     refresh[SESSION_CLAIM] = uuid.uuid4().hex
+    # The rows of sessions whose refresh token has expired are of no use any more.
+    UserSession.objects.filter(user=user, last_used_at__lt=timezone.now() - settings.REFRESH_TOKEN_LIFETIME).delete()
+    UserSession.objects.create(id=refresh[SESSION_CLAIM], user=user, user_agent=user_agent[:USER_AGENT_MAX], ip=ip)
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
@@ -128,6 +145,8 @@ def session_refresh(*, raw_refresh: str) -> TokenPair:
         refresh.set_exp()
         refresh.set_iat()
         refresh.outstand()
+        if refresh.get(SESSION_CLAIM):
+            UserSession.objects.filter(pk=refresh[SESSION_CLAIM]).update(last_used_at=timezone.now())
     return TokenPair(access=str(refresh.access_token), refresh=str(refresh))
 
 
@@ -148,16 +167,21 @@ def session_end(*, session_id: str | None, raw_refresh: str | None = None) -> No
     EndedSession.objects.filter(expires_at__lt=now).delete()
     ended = EndedSession(session_id=session_id, expires_at=now + settings.REFRESH_TOKEN_LIFETIME)
     EndedSession.objects.bulk_create([ended], ignore_conflicts=True)  # ended twice: the first stands
+    UserSession.objects.filter(pk=session_id).delete()
     events.session_ended(session_id=session_id)
 
 
-def user_sessions_end(*, user: User) -> None:
+def user_sessions_end(*, user: User, keep_session_id: str = "") -> None:
     """End every session of a user on every process: tokens issued until now are refused even
-    if the user is active again later, and their open sockets close with 4401."""
+    if the user is active again later, and their open sockets close with 4401. With
+    `keep_session_id`, that one session goes on (a password change: the caller's own)."""
     # Whole seconds, as a token's `iat`: a token issued in this very second is refused too.
     ended_at = datetime.fromtimestamp(int(time.time()), tz=UTC)
-    UserSessionsEnd.objects.update_or_create(user_id=user.pk, defaults={"ended_at": ended_at})
-    events.user_sessions_ended(user_id=user.pk)
+    UserSessionsEnd.objects.update_or_create(
+        user_id=user.pk, defaults={"ended_at": ended_at, "kept_session_id": keep_session_id}
+    )
+    UserSession.objects.filter(user_id=user.pk).exclude(pk=keep_session_id).delete()
+    events.user_sessions_ended(user_id=user.pk, kept_session_id=keep_session_id)
 
 
 def user_deactivate(*, user: User) -> None:
@@ -183,6 +207,76 @@ def user_password_set(*, user: User, password: str | None) -> None:
         user_sessions_end(user=user)
 
 
+def _password_validate(*, user: User, password: str, field: str) -> None:
+    """Django's validators (AUTH_PASSWORD_VALIDATORS) as a field error on `field`."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as error:
+        raise ValidationError({field: error.messages}) from error
+
+
+def user_session_end(*, user: User, session_id: str) -> None:
+    """End one of the user's own sessions (its tokens refused, its sockets closed 4401).
+    Raises NotFound when the user has no such active session (another user's included)."""
+    if not UserSession.objects.filter(pk=session_id, user=user).exists():
+        raise NotFound(SESSION_NOT_FOUND)
+    session_end(session_id=session_id)
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str, session_id: str | None) -> None:
+    """Change the caller's password, knowing the old one. Every *other* session ends (tokens
+    refused, sockets 4401); the caller's session `session_id` goes on. Raises ValidationError
+    on `old_password` (wrong) or `new_password` (refused by the validators)."""
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": [OLD_PASSWORD_WRONG]})
+    _password_validate(user=user, password=new_password, field="new_password")
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        user_sessions_end(user=user, keep_session_id=session_id or "")
+
+
+def password_reset_request(*, email: str) -> None:
+    """Mail a password reset link to the active user with this email, if any. The caller learns
+    nothing either way (the answer is the same); at most one mail per address per
+    PASSWORD_RESET_MAIL_PERIOD, whoever asks, so nobody can flood an inbox. The mail goes
+    out from the background worker (accounts.tasks), which makes the token: it never sits in
+    the queue, the request or a log line."""
+    user = User.objects.filter(email__iexact=email, is_active=True).first()
+    if user is None or not user.has_usable_password():
+        return  # no such user, or one whose password login staff turned off
+    if hit(scope="password_reset_mail", ident=str(user.pk), rate=PASSWORD_RESET_MAIL_RATE):
+        return  # a mail went to this address a moment ago
+    from accounts.tasks import password_reset_mail_send  # the task module imports this one
+
+    password_reset_mail_send.enqueue(user_id=str(user.pk))
+
+
+def password_reset_confirm(*, uid: str, token: str, new_password: str) -> User:
+    """Set a new password from a reset link's `uid` and `token`, and end every session of the
+    user. A token works once (it signs the password hash, which changes here) and until
+    PASSWORD_RESET_TIMEOUT. Raises ValidationError on `uid` (malformed or unknown), `token`
+    (used, expired, another user's) or `new_password` (the validators)."""
+    try:
+        user_id = uuid.UUID(force_str(urlsafe_base64_decode(uid)))
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationError({"uid": [RESET_LINK_INVALID]}) from None
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise ValidationError({"uid": [RESET_LINK_INVALID]})
+    if not default_token_generator.check_token(user, token):
+        raise ValidationError({"token": [RESET_LINK_INVALID]})
+    _password_validate(user=user, password=new_password, field="new_password")
+    user_password_set(user=user, password=new_password)
+    return user
+
+
+def password_reset_link(*, user: User) -> str:
+    """The link of a reset mail: RESET_URL with the user's `uid` and a fresh `token`."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return settings.RESET_URL.format(uid=uid, token=default_token_generator.make_token(user))
+
+
 def user_edited(*, user: User, fields) -> None:
     """After a staff edit saved `fields` of `user` (the admin's change form), in its
     transaction: what shows the user is refreshed, and unticking "active" ends their sessions
@@ -204,6 +298,28 @@ def user_delete(*, user: User) -> None:
         user_sessions_end(user=user)
         signals.user_deleting.send(sender=User, user_id=user.pk)
         user.delete()
+
+
+def account_delete(*, user: User, password: str) -> None:
+    """The user deletes their own account, confirming with their password (ValidationError on
+    `password` otherwise, nothing deleted). At once, in this transaction: the account can no
+    longer sign in, every session ends (sockets 4401) and the email and username are free to
+    register again. The rows and stored files go after commit, in the background
+    (accounts.tasks.account_purge), through user_delete like every other way out."""
+    if not user.check_password(password):
+        raise ValidationError({"password": [PASSWORD_WRONG]})
+    with transaction.atomic():
+        # A placeholder unique to the user frees the email and the username at once.
+        user.email = f"deleted-{user.pk.hex}@deleted.invalid"
+        user.username = f"deleted-{user.pk.hex}"
+        user.is_active = False
+        user.set_unusable_password()
+        user.save(update_fields=["email", "username", "is_active", "password"])
+        user_sessions_end(user=user)
+        from accounts.tasks import account_purge  # the task module imports this one
+
+        user_id = str(user.pk)
+        transaction.on_commit(lambda: account_purge.enqueue(user_id=user_id))
 
 
 def user_reactivate(*, user: User) -> None:

@@ -16,3 +16,8 @@ user_shown_fields_changed = Signal()
 # A user is about to be deleted; their rows go by cascade right after. Receivers take back
 # what the cascade alone would leave wrong (counters, stored files). Sent with `user_id`.
 user_deleting = Signal()
+
+# A user asked for their data (`GET /api/auth/export`). Sent with `user_id`; each receiver
+# returns an `accounts.export.ExportPart`: its sections of data.json and its stored files,
+# read lazily while the archive streams.
+user_exporting = Signal()

@@ -23,3 +23,7 @@ class LoginThrottle(_PerClientIP):
 
 class RegisterThrottle(_PerClientIP):
     scope = "auth_register"
+
+
+class PasswordResetThrottle(_PerClientIP):
+    scope = "auth_password_reset"  # asking for a reset mail and confirming one

@@ -9,4 +9,15 @@ urlpatterns = [
     *route("auth/token", views.TokenView.as_view(), name="auth-token"),
     *route("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
     *route("auth/csrf", views.CsrfView.as_view(), name="auth-csrf"),
+    *route("auth/sessions", views.SessionsView.as_view(), name="auth-sessions"),
+    *route("auth/sessions/<str:session_id>", views.SessionView.as_view(), name="auth-session"),
+    *route("auth/export", views.ExportView.as_view(), name="auth-export"),
+    *route("auth/account/delete", views.AccountDeleteView.as_view(), name="auth-account-delete"),
+    *route("auth/password", views.PasswordChangeView.as_view(), name="auth-password"),
+    *route("auth/password/reset", views.PasswordResetView.as_view(), name="auth-password-reset"),
+    *route(
+        "auth/password/reset/confirm",
+        views.PasswordResetConfirmView.as_view(),
+        name="auth-password-reset-confirm",
+    ),
 ]

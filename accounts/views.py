@@ -1,9 +1,10 @@
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.middleware.csrf import get_token
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import AuthenticationFailed
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,28 +14,52 @@ from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 from accounts import selectors, services
 from accounts.authentication import BearerAuthentication, CookieAuthentication
 from accounts.cookies import clear_auth_cookies, set_auth_cookies
+from accounts.export import EXPORT_FILENAME, export_stream
 from accounts.serializers import (
+    AccountDeleteInput,
     CredentialsInput,
     CsrfOutput,
     DetailOutput,
     LoginOutput,
+    PasswordChangeInput,
+    PasswordResetConfirmInput,
+    PasswordResetInput,
     ProfileUpdateInput,
     RefreshInput,
     RegisterInput,
     RegisterOutput,
+    SessionOutput,
     TokenPairOutput,
     UserSerializer,
 )
-from accounts.throttles import LoginThrottle, RegisterThrottle
+from accounts.throttles import LoginThrottle, PasswordResetThrottle, RegisterThrottle
+from social.client_ip import client_ip
 from social.exceptions import CSRF_MESSAGE, Forbidden, Unauthenticated
+from social.parsers import JSONParser
 from social.schema import error_responses
+from social.throttles import per_user
 
 REGISTERED = "Вы успешно зарегистрировались!"
 LOGGED_IN = "Вы успешно вошли в аккаунт!"
 LOGGED_OUT = "Вы успешно вышли из аккаунта"
+SESSIONS_NOT_FOUND = error_responses({404: services.SESSION_NOT_FOUND})
+PASSWORD_CHANGED = "Пароль изменён. Остальные сессии завершены."
+RESET_MAIL_SENT = "Если такой email зарегистрирован, мы отправили на него письмо со ссылкой для сброса пароля."
+PASSWORD_RESET_DONE = "Пароль изменён. Войдите с новым паролем."
+FIELD_ERRORS = OpenApiResponse(description="Ошибки полей")
 
 NOT_JSON = error_responses({415: "Тело не JSON (форма, multipart, text/plain)"})
 CREDENTIAL_ERRORS = error_responses({401: selectors.WRONG_CREDENTIALS, 404: selectors.USER_NOT_FOUND})
+
+
+def _client_of(request) -> dict:
+    """What a new session records of its client (its user agent and IP, through NUM_PROXIES)."""
+    return {"user_agent": request.META.get("HTTP_USER_AGENT", ""), "ip": client_ip(request)}
+
+
+def _current_session_id(request) -> str | None:
+    """The session of the token the request was authenticated with."""
+    return request.auth.get(services.SESSION_CLAIM) if request.auth is not None else None
 
 
 class PublicView(APIView):
@@ -96,7 +121,7 @@ class LoginView(CredentialsView):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
-        tokens = services.session_start(user=user)
+        tokens = services.session_start(user=user, **_client_of(request))
         response = Response(
             {"detail": LOGGED_IN, "user": UserSerializer(user, context={"request": request, "viewer": user}).data}
         )
@@ -112,7 +137,7 @@ class TokenView(CredentialsView):
         data = CredentialsInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = selectors.user_by_credentials(**data.validated_data)
-        tokens = services.session_start(user=user)
+        tokens = services.session_start(user=user, **_client_of(request))
         return Response({"access": tokens.access, "refresh": tokens.refresh})
 
 
@@ -202,3 +227,108 @@ class CsrfView(PublicView):
     @extend_schema(responses={200: CsrfOutput})
     def get(self, request):
         return Response({"csrfToken": get_token(request._request)})
+
+
+class PasswordChangeView(APIView):
+    @extend_schema(
+        request=PasswordChangeInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS},
+        description="Every other session of the user ends (tokens refused, sockets closed 4401); this one goes on.",
+    )
+    def post(self, request):
+        data = PasswordChangeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.user_password_change(
+            user=request.user,
+            session_id=_current_session_id(request),
+            **data.validated_data,
+        )
+        return Response({"detail": PASSWORD_CHANGED})
+
+
+class PasswordResetView(CredentialsView):
+    throttle_classes = [PasswordResetThrottle]
+
+    @extend_schema(
+        request=PasswordResetInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS, **NOT_JSON},
+        description="The same answer whether or not the email is registered. At most one mail "
+        "per address per 5 minutes; the link is RESET_URL with `uid` and `token`.",
+    )
+    def post(self, request):
+        data = PasswordResetInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_request(email=data.validated_data["email"])
+        return Response({"detail": RESET_MAIL_SENT})
+
+
+class PasswordResetConfirmView(CredentialsView):
+    throttle_classes = [PasswordResetThrottle]
+
+    @extend_schema(
+        request=PasswordResetConfirmInput,
+        responses={200: DetailOutput, 400: FIELD_ERRORS, **NOT_JSON},
+        description="Sets the new password from a reset link; the token works once, and every "
+        "session of the user ends.",
+    )
+    def post(self, request):
+        data = PasswordResetConfirmInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.password_reset_confirm(**data.validated_data)
+        return Response({"detail": PASSWORD_RESET_DONE})
+
+
+class SessionsView(APIView):
+    @extend_schema(responses={200: SessionOutput(many=True)})
+    def get(self, request):
+        sessions = selectors.user_sessions_active(user=request.user)
+        context = {"current_session_id": _current_session_id(request)}
+        return Response(SessionOutput(sessions, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="auth_sessions_end_others",
+        request=None,
+        responses={204: None},
+        description="Ends every session but this one.",
+    )
+    def delete(self, request):
+        services.user_sessions_end(user=request.user, keep_session_id=_current_session_id(request) or "")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionView(APIView):
+    @extend_schema(operation_id="auth_session_end", request=None, responses={204: None, **SESSIONS_NOT_FOUND})
+    def delete(self, request, session_id: str):
+        services.user_session_end(user=request.user, session_id=session_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountDeleteView(APIView):
+    @extend_schema(
+        request=AccountDeleteInput,
+        responses={204: None, 400: FIELD_ERRORS},
+        description="At once the account can no longer sign in, every session ends and the "
+        "email and username are free; the rest is removed in the background. POST, not DELETE: "
+        "a DELETE with a body cannot be described in the schema.",
+    )
+    def post(self, request):
+        data = AccountDeleteInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.account_delete(user=request.user, password=data.validated_data["password"])
+        response = Response(status=status.HTTP_204_NO_CONTENT)
+        clear_auth_cookies(response)
+        return response
+
+
+class ExportView(APIView):
+    throttle_classes = [per_user("export")]
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="ZIP attachment")},
+        description="A streamed ZIP: `data.json` (profile, posts, liked post ids, friends, chats with "
+        "the user's own messages) and the user's original images under `images/`.",
+    )
+    def get(self, request):
+        response = StreamingHttpResponse(export_stream(user=request.user), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{EXPORT_FILENAME}"'
+        return response

@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.metrics_cost import metrics_cost_lines
 from bench.stats import fmt
 
 CPU_ROWS = [
@@ -15,6 +16,20 @@ CPU_ROWS = [
     ("(2) feed at 50k posts, encodings off", "feed_large_uncached"),
     ("(3) like toggle", "like_toggle"),
 ]
+
+
+def photo_lines(f: dict) -> list[str]:
+    """(7), when the run had it (bench/photo.py)."""
+    if "photo_post_s" not in f:
+        return []
+    return [
+        f"## Post creation with one 4000 × 3000 JPEG (7), in process ({f['photo_post_kb']:.0f} KB upload)",
+        "",
+        f"- `posts.services.post_create`: {fmt(f['photo_post_s'], 3, ' s')} per post, "
+        f"{fmt(f['photo_post_cpu_s'], 3, ' s')} of CPU (decode, re-encode, variants and blurhash, S3 "
+        "writes, rows). Alone: `make bench BENCH_ARGS=--only-photo`.",
+        "",
+    ]
 
 
 def write_results(path: Path, f: dict, *, quick: bool) -> None:
@@ -104,6 +119,7 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         f"beside the feed at 50k {fmt(f['feed_large']['floor_rps'])}; "
         f"on its own at the start {fmt(f['floor']['rps'])}.",
         "",
+        *(metrics_cost_lines(f["metrics_cost"], fmt) if "metrics_cost" in f else []),
         "## HTTP (wrk -t2 -c16)",
         "",
         "| what | req/s | p50 ms | p99 ms | × floor | errors | notes |",
@@ -136,6 +152,16 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
             "(2) recommended feed, first page, same data",
             "recommended_large",
             "ranking + snapshot on every request",
+        ),
+        http_row(
+            "(2) notification list `/api/notifications?limit=20`",
+            "notifications_list",
+            f"{s['notifications']:,} per reader, actors embedded",
+        ),
+        http_row(
+            "(2) a post's comments page `/api/posts/<id>/comments?limit=20`",
+            "comments_page",
+            f"{s['comments']:,} comments per post, authors embedded",
         ),
         http_row("(3) like toggle `PATCH /api/posts/<id>/like/<me>`", "like_toggle", "answers the post"),
         http_row(
@@ -181,6 +207,7 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         f"- Growth: {fmt(idle['growth_mb'], 1, ' MB')} ≈ **{per_socket_kb:.0f} KB per socket** "
         f"(each: autobahn protocol, consumer, 4 channel-layer group memberships).",
         "",
+        *photo_lines(f),
         "## Seeding (`manage.py seed_demo`, COPY)",
         "",
         f"- {f['seed_small']['counts']}: {f['seed_small']['command_s']:.1f} s "

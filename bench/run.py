@@ -35,9 +35,11 @@ from bench.common import CORES, RESULTS, log, run  # noqa: E402
 from bench.load import wrk_config, wrk_series  # noqa: E402
 from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E402
 from bench.machine import load_average, machine  # noqa: E402
+from bench.metrics_cost import metric_ops_us, metrics_cost, metrics_cost_lines  # noqa: E402
+from bench.photo import photo_post_figures  # noqa: E402
 from bench.report import write_results  # noqa: E402
 from bench.sockets import chat_fanout, idle_sockets  # noqa: E402
-from bench.stats import mmm  # noqa: E402
+from bench.stats import fmt, mmm  # noqa: E402
 from scripts.processes import BIN, daphne_command, free_port, stop, wait_http  # noqa: E402
 from scripts.serve import Shape  # noqa: E402
 
@@ -59,6 +61,9 @@ SETTINGS = {
     "idle_sockets": 1000,
     "logins": 30,
     "deep_pages": 2000,  # random cursors of the "pages from anywhere" feed figure
+    "photo_runs": 5,  # posts with one 4000 × 3000 JPEG, timed in process (bench/photo.py)
+    "comments": 1000,  # per post, on 20 posts (a post's comments page)
+    "notifications": 1000,  # per reader (the notification list)
 }
 QUICK = {
     **SETTINGS,
@@ -69,6 +74,7 @@ QUICK = {
     "chat_flood": 100,
     "idle_sockets": 200,
     "logins": 8,
+    "photo_runs": 2,
 }
 QUICK["large"] = {"users": 500, "posts": 8000, "likes": 80000, "views": 8000, "chats": 20, "messages": 5000}
 
@@ -115,6 +121,11 @@ def main() -> None:
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--database-url", default=DATABASE_URL, help="dropped and recreated")
     parser.add_argument("--redis-url", default=REDIS_URL, help="its database is flushed")
+    parser.add_argument(
+        "--only-photo",
+        action="store_true",
+        help="only step (7), post creation with one 4000 × 3000 JPEG; prints it, writes nothing",
+    )
     options = parser.parse_args()
     settings = QUICK if options.quick else SETTINGS
 
@@ -129,6 +140,14 @@ def main() -> None:
     processes = Processes(work)
     began = time.monotonic()
     try:
+        if options.only_photo:
+            figures = photo_bench(processes, settings, database_url=options.database_url, redis_url=options.redis_url)
+            print(
+                f"post_create, one 4000x3000 JPEG: {fmt(figures['photo_post_s'], 3, ' s')}, "
+                f"CPU {fmt(figures['photo_post_cpu_s'], 3, ' s')}",
+                flush=True,
+            )
+            return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
         write_results(Path(options.output), figures, quick=options.quick)
@@ -297,6 +316,26 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     figures["feed_small"] = wrk_series(shape_base, feed, settings, **paired)
     figures["feed_small_daphne"] = wrk_series(daphne_base, feed, settings)
 
+    log("(2b) metrics on vs off: health and feed at 2k posts, paired")
+
+    def start_shape(extra: dict) -> Shape:
+        other = Shape(free_port(), env={**servers.env, **extra}, log=servers.shape_log)
+        processes.shapes.append(other)
+        other.start()
+        other.wait_ready()
+        return other
+
+    figures["metrics_cost"] = metrics_cost(
+        wrk_series=wrk_series,
+        start_shape=start_shape,
+        on_base=shape_base,
+        configs={"`/api/health`": health, "feed at 2k posts": feed},
+        settings=settings,
+    )
+    figures["metrics_cost"]["ops_us"] = metric_ops_us(str(BIN / "python"), ROOT)
+    for line in metrics_cost_lines(figures["metrics_cost"], fmt)[-5:-1]:
+        log(line)  # now: the run may end early, its figures are written at the end
+
     figures["seed_large"] = seed(settings["large"], env=servers.env)
     from accounts.models import User
 
@@ -329,6 +368,55 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     )
     log("(2) recommended feed at 50k posts")
     figures["recommended_large"] = wrk_series(shape_base, recommended, settings)
+
+
+def social_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
+    """(2) the notification list and a post's comments page at the large data, each paired
+    with floor runs (their ratio to the floor). The seeding makes neither, so they are written
+    here: `settings["comments"]` comments on each of 20 recent posts (counters through
+    posts/state.py, as the service moves them) and `settings["notifications"]` notifications
+    for each reader."""
+    from accounts.models import User
+    from notifications.models import Notification
+    from posts.models import Comment, Post
+    from posts.state import post_state_move
+
+    recent = list(Post.objects.order_by("-created_at").values_list("pk", "author_id")[:20])
+    authors = list(User.objects.order_by("?").values_list("pk", flat=True)[:200])
+    per_post = settings["comments"]
+    for post_id, _ in recent:
+        Comment.objects.bulk_create(
+            Comment(post_id=post_id, author_id=authors[i % len(authors)], text=f"Комментарий {i}")
+            for i in range(per_post)
+        )
+        post_state_move(posts=Post.objects.filter(pk=post_id), comments=per_post)
+    for user_id, _ in readers:
+        Notification.objects.bulk_create(
+            Notification(
+                recipient_id=user_id,
+                actor_id=authors[i % len(authors)],
+                type=Notification.Type.POST_COMMENTED,
+                post_id=recent[i % len(recent)][0],
+                text=f"Комментарий {i}",
+                read=i % 3 == 0,
+            )
+            for i in range(settings["notifications"])
+        )
+    floor = wrk_config(work / "floor.lua", [{"path": "/floor"}])
+    paired = {"floor": (servers.floor_base, floor)}
+    log("(2) notification list, a post's comments page")
+    notifications = wrk_config(
+        work / "notifications.lua", [{"path": "/api/notifications?limit=20", "token": token} for _, token in readers]
+    )
+    figures["notifications_list"] = wrk_series(servers.shape_base, notifications, settings, **paired)
+    comments = wrk_config(
+        work / "comments.lua",
+        [
+            {"path": f"/api/posts/{recent[i % len(recent)][0]}/comments?limit=20", "token": token}
+            for i, (_, token) in enumerate(readers)
+        ],
+    )
+    figures["comments_page"] = wrk_series(servers.shape_base, comments, settings, **paired)
 
 
 def write_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
@@ -403,14 +491,27 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     servers = servers_start(processes, work, env)
     figures["workers"] = servers.shape.workers
     feed_figures(figures, servers, processes, settings, work, readers)
+    social_figures(figures, servers, settings, work, readers)
     write_figures(figures, servers, settings, work, readers)
     log("(4) login")
     figures["login"] = login_figures(servers.shape.port, settings, work)
     chat_figures(figures, processes, env, settings)
+    photo_post_figures(figures, settings)
 
     processes.stop_all()
     servers.shape_log.close()
     figures["load_after"] = load_average()
+    return figures
+
+
+def photo_bench(processes: Processes, settings: dict, *, database_url: str, redis_url: str) -> dict:
+    """Step (7) alone, on the bench's own services: a minute instead of the whole run's seven."""
+    figures: dict = {"settings": settings}
+    services_reset(database_url=database_url, redis_url=redis_url)
+    env = environment(processes, database_url=database_url, redis_url=redis_url)
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    driver_setup(env)
+    photo_post_figures(figures, settings)
     return figures
 
 

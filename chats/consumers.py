@@ -10,6 +10,7 @@ are decoded here, since it refuses binary ones (clients may send JSON as binary)
 
 import asyncio
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.consumer import get_handler_name
@@ -20,9 +21,12 @@ from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
 from chats import selectors, services
-from social import limits
+from chats.serializers import MessageOutput
+from social import limits, logs, metrics
 from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
+from social.layer import layer_groups_discard
+from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
 
 MAX_FRAME_BYTES = 64 * 1024
 
@@ -36,6 +40,13 @@ NOT_JSON = 'Кадр должен быть JSON-объектом вида {"mess
 NO_MESSAGE = "Поле «message» обязательно и должно быть строкой."
 TOO_FAST = "Слишком много сообщений. Подождите немного."
 TOO_MANY_SOCKETS = "Слишком много открытых соединений. Закройте лишние вкладки или устройства."
+BAD_CLIENT_REF = "Поле «client_ref» должно быть строкой не длиннее 64 символов."
+# The answer to a frame whose message a dependency outage kept from being stored: resending
+# it later is safe (EXTENSIONS.md §1, "no silent loss").
+NOT_STORED = "Сообщение не сохранено: сервис временно недоступен. Отправьте его ещё раз позже."
+MAX_CLIENT_REF = 64
+
+logger = logging.getLogger("social.socket")
 
 
 def _flood_take(user_id) -> bool:
@@ -91,14 +102,50 @@ def _admit(chat_id, user, session_id):
     return selectors.chat_for_member(chat_id, user)
 
 
-def _send(chat_id, user, text):
-    # Membership is checked again on every message: a removal whose close event was lost (a
-    # full channel, say) must still not let the socket write to the chat.
+def _send(chat_id, user, text, origin, client_ref):
+    """The stored message's frame. Membership is checked again on every message: a removal
+    whose close event was lost (a full channel, say) must still not let the socket write."""
     chat = selectors.chat_for_member(chat_id, user)
-    return services.message_send(chat=chat, author=user, text=text)
+    message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
+    return dict(MessageOutput(message).data)
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class OutageClosingMixin:
+    """A socket that a dependency outage closes with 4503 ("try again later"), never a 1011 or
+    an HTTP 500 at the handshake: shared by the chat socket and the user socket."""
+
+    socket_kind = "a socket"  # for the outage log line
+    accepted = False
+
+    async def __call__(self, scope, receive, send):
+        # The channel layer's receive loop runs outside any handler of ours: when Redis goes
+        # away it raises here, and daphne would close 1011 (or answer the handshake 500).
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            log_outage(error, self.socket_kind)
+            await self._close_try_again_later(send)
+
+    async def _close_try_again_later(self, send=None):
+        send = send or self.base_send
+        if not self.accepted:
+            # A close before accept is an HTTP 403 at the handshake: accept, so the client
+            # reads 4503 ("try again later") and reconnects with backoff.
+            await send({"type": "websocket.accept"})
+            self.accepted = True
+        await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+
+    async def accept(self, subprotocol=None, headers=None):
+        await super().accept(subprotocol, headers)
+        self.accepted = True
+
+
+class ChatConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
+    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+    socket_kind = "a chat socket"
+
     @classmethod
     async def encode_json(cls, content):
         return json.dumps(content, ensure_ascii=False)
@@ -115,6 +162,14 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return content
 
     async def connect(self):
+        # The handshake's request id (the proxy's, or the client's when well formed): every
+        # line logged for this socket carries it, the services' lines included (the context
+        # variable lives as long as this consumer's task).
+        self.request_id = logs.request_id_from_scope(self.scope)
+        logs.request_id_set(self.request_id)
+        if self.scope.get("outage"):
+            await self._close_try_again_later()
+            return
         user = self.scope.get("user")
         kwargs = self.scope["url_route"]["kwargs"]
         chat_id = selectors.uuid_or_none(kwargs["chat_id"])
@@ -127,22 +182,36 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.chat_id = chat_id
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it.
-        self.groups = [
+        groups = [
             chat_group(chat_id),
             chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
         if self.scope.get("session_id"):
-            self.groups.append(session_group(self.scope["session_id"]))
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+            groups.append(session_group(self.scope["session_id"]))
+        self.groups = []
         try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)  # only those joined: what the disconnect leaves
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
-        except DomainError:
-            await self._leave_groups()
-            await self.close()
+        except Exception as error:
+            if is_outage(error):
+                # Close at once, within daphne's handshake timeout (past it nginx answers 502).
+                # The groups joined so far are left (with retries) by websocket_disconnect,
+                # after the close.
+                log_outage(error, "a chat socket handshake")
+                await self._close_try_again_later()
+            elif isinstance(error, DomainError):
+                await self._leave_groups()
+                await self.close()
+            else:
+                raise
             return
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.labels("chat").inc()
+        self._log("socket connect", event="connect")
         # Over the cap the socket is accepted first, so the client reads why it is closed.
         if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
             await self._detail(TOO_MANY_SOCKETS)
@@ -157,24 +226,56 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
 
     async def disconnect(self, code):
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.labels("chat").dec()
+            self._log("socket close", event="close", code=code)
         keeper = getattr(self, "slot_keeper", None)
         if keeper is not None:
             keeper.cancel()
             self.slot_keeper = None
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
+    async def send_json(self, content, close=False):
+        # Every frame this consumer sends goes through here (Channels' send_json calls the
+        # base class's send, not an override of it).
+        metrics.WEBSOCKET_FRAMES.labels("out").inc()
+        await super().send_json(content, close=close)
+
+    def _log(self, message: str, **fields):
+        user = getattr(self, "user", None)
+        logger.info(
+            "%s chat=%s user=%s request_id=%s %s",
+            message,
+            self.chat_id,
+            user.pk if user is not None else "-",
+            self.request_id,
+            " ".join(f"{key}={value}" for key, value in fields.items()),
+            extra={
+                "request_id": self.request_id,
+                "user_id": str(user.pk) if user else "-",
+                "chat_id": str(self.chat_id),
+                **fields,
+            },
+        )
+
     async def _leave_groups(self):
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups = []
+        groups, self.groups = self.groups, []
+        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
+
+    async def websocket_disconnect(self, message):
+        await self._leave_groups()  # with retries; channels' own loop stops at the first failure
+        await super().websocket_disconnect(message)
 
     async def receive(self, text_data=None, bytes_data=None):
+        metrics.WEBSOCKET_FRAMES.labels("in").inc()
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
         if not await _in_thread(_flood_take)(self.user.pk):
+            metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
             await self._detail(TOO_FAST)
             return
         try:
@@ -185,16 +286,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content):
+        client_ref = content.get("client_ref")
+        if client_ref is not None and not (isinstance(client_ref, str) and len(client_ref) <= MAX_CLIENT_REF):
+            await self._detail(BAD_CLIENT_REF)
+            return
         text = content.get("message")
         if not isinstance(text, str):
-            await self._detail(NO_MESSAGE)
+            await self._detail(NO_MESSAGE, client_ref)
             return
+        # Every frame that gets here is answered: the stored message (to this socket directly,
+        # so a broken channel layer cannot swallow it) or an error frame saying it was not stored.
         try:
-            await database_sync_to_async(_send)(self.chat_id, self.user, text)
+            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.channel_name, client_ref)
         except Forbidden:
             await self.close(code=CLOSE_NOT_A_MEMBER)
-        except (ValidationError, DomainError) as error:
-            await self._detail(_error_text(error))
+            return
+        except Exception as error:
+            if is_outage(error):
+                log_outage(error, "a chat message send")
+                await self._detail(NOT_STORED, client_ref)
+            elif isinstance(error, ValidationError | DomainError):
+                await self._detail(_error_text(error), client_ref)
+            else:
+                raise
+            return
+        frame = self._message_frame(message)
+        if client_ref is not None:
+            frame["client_ref"] = client_ref
+        await self.send_json(frame)
 
     async def _close_too_big(self):
         try:
@@ -204,25 +323,34 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             # (a daphne whose protocol class changed): still close, never a 1011 traceback.
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
 
-    async def _detail(self, text: str):
-        await self.send_json({"detail": text})
+    async def _detail(self, text: str, client_ref: str | None = None):
+        # The server's record of an error frame, under the socket's request id.
+        self._log("socket error frame", event="error", detail=text)
+        frame = {"detail": text}
+        if client_ref is not None:
+            frame["client_ref"] = client_ref
+        await self.send_json(frame)
 
-    # --- channel-layer events -----------------------------------------------------------------
-    async def dispatch(self, message):
-        # The user's group also carries events meant for user sockets only (a later feature's
-        # `notification`, say): a chat socket has no frame for them and lets them pass.
-        if getattr(self, get_handler_name(message), None) is None:
-            return
-        await super().dispatch(message)
-
-    async def chat_message(self, event):
-        message = event["message"]
+    def _message_frame(self, message: dict) -> dict:
         avatar = message["user"].get("avatar")
         if avatar and avatar.startswith("/"):
             # Local media URLs are relative in the event (it has no request); make them absolute
             # against the host this socket was opened on.
             message = {**message, "user": {**message["user"], "avatar": self._absolute(avatar)}}
-        await self.send_json(message)
+        return message
+
+    # --- channel-layer events -----------------------------------------------------------------
+    async def dispatch(self, message):
+        # The user's group also carries events meant for user sockets only (`notification`,
+        # say): a chat socket has no frame for them and lets them pass.
+        if getattr(self, get_handler_name(message), None) is None:
+            return
+        await super().dispatch(message)
+
+    async def chat_message(self, event):
+        if event.get("origin") == self.channel_name:
+            return  # the sending socket was answered directly (see receive_json)
+        await self.send_json(self._message_frame(event["message"]))
 
     async def message_deleted(self, event):
         await self.send_json({"type": "message.deleted", "message_id": event["message_id"]})
@@ -231,6 +359,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_NOT_A_MEMBER)
 
     async def session_ended(self, event):
+        if event.get("kept_session_id") and event["kept_session_id"] == self.scope.get("session_id"):
+            return  # the session a password change keeps
         await self.close(code=CLOSE_SESSION_ENDED)
 
     def _absolute(self, path: str) -> str:

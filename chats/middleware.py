@@ -5,7 +5,8 @@ then the access cookie. A cookie rides along with any cross-site request a brows
 cookie-authenticated handshake must come from an allowed Origin: the socket's own origin or one
 listed in CSRF_TRUSTED_ORIGINS, the rule Django's CSRF check applies to a request's Origin
 (CONTRACT-NOTES "Chats"). Header and query-token clients (mobile apps) send no Origin and need
-none. The session id of the token goes to `scope["session_id"]`.
+none. The session id of the token goes to `scope["session_id"]`; a dependency outage while
+checking the token sets `scope["outage"]`.
 """
 
 from urllib.parse import parse_qs, urlsplit
@@ -19,6 +20,7 @@ from django.utils.http import is_same_domain
 
 from accounts.authentication import user_from_access_token
 from accounts.services import SESSION_CLAIM
+from social.outages import is_outage, log_outage
 
 
 def _headers(scope) -> dict[bytes, bytes]:
@@ -97,8 +99,18 @@ class TokenAuthMiddleware:
         scope["user"] = AnonymousUser()
         scope["session_id"] = None
         raw, via = credentials_from_scope(scope)
+        scope["outage"] = False
         if raw and (via != "cookie" or origin_allowed(scope)):
-            result = await database_sync_to_async(user_from_access_token)(raw)
+            try:
+                result = await database_sync_to_async(user_from_access_token)(raw)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                # The token could not be checked (database or cache down): the consumer
+                # accepts and closes 4503 ("try again later"), never an HTTP 500 handshake.
+                log_outage(error, "the socket handshake")
+                scope["outage"] = True
+                result = None
             if result is not None:
                 user, token = result
                 scope["user"] = user

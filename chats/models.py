@@ -58,8 +58,6 @@ class Message(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
-    # The sender's own id for a send (EXTENSIONS §1): a retry after a reconnect repeats it, and
-    # the unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
     edited_at = models.DateTimeField(null=True, blank=True)
     # The quoted message. No database constraint and no cascade: deleting the quoted message
     # leaves the id, which answers as {"id", "message": null, "user": null} (EXTENSIONS §1).
@@ -72,7 +70,10 @@ class Message(models.Model):
         db_index=False,
         related_name="+",
     )
-    client_ref = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 (NULL: no ref, unconstrained)
+    # The sender's own id for the message (a socket frame's `client_ref`): a resend with the
+    # same one stores nothing new, so a client that was not answered may always resend; the
+    # unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
+    client_ref = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = "сообщение"
@@ -82,7 +83,7 @@ class Message(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["chat", "user", "client_ref"],
-                condition=models.Q(client_ref__isnull=False),
+                condition=~models.Q(client_ref=""),
                 name="message_client_ref_unique",
             )
         ]

@@ -6,3 +6,11 @@ from chats import services
 def on_user_deleting(sender, *, user_id, **kwargs) -> None:
     # Their messages go by cascade: the chats' counters must not keep counting them.
     services.user_messages_withdraw(user_id=user_id)
+
+
+def on_user_exporting(sender, *, user_id, **kwargs):
+    # Their chats, each with the messages they wrote there, for their export.
+    from accounts.export import ExportPart
+    from chats import selectors
+
+    return ExportPart(sections={"chats": lambda: selectors.user_chats_export(user_id=user_id)})

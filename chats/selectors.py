@@ -223,3 +223,21 @@ def chat_members_page(*, chat: Chat, page: PageRequest) -> Page:
     memberships = keyset_filter(memberships, fields=MEMBERS_PAGE_KEY, after=page.after, descending=False)
     rows = take_page(memberships, limit=page.limit, key=lambda membership: (membership.pk,))
     return Page(items=[membership.user for membership in rows.items], next_cursor=rows.next_cursor)
+
+
+def user_chats_export(*, user_id):
+    """A user's chats for their export, each with the messages the user wrote in it (one query
+    per chat: one chat's own messages at a time in memory)."""
+    chats = Chat.objects.filter(memberships__user_id=user_id).order_by("created_at", "id").values_list("id", "title")
+    for chat_id, title in chats.iterator(chunk_size=500):
+        messages = Message.objects.filter(chat_id=chat_id, user_id=user_id).order_by("id")
+        yield {
+            "id": str(chat_id),
+            "title": title,
+            "messages": [
+                {"id": message_id, "text": text, "created_at": created_at}
+                for message_id, text, created_at in messages.values_list("id", "text", "created_at").iterator(
+                    chunk_size=500
+                )
+            ],
+        }

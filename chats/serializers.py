@@ -22,7 +22,7 @@ class ChatCreateInput(serializers.Serializer):
         child=serializers.UUIDField(error_messages={"invalid": INVALID_USER_ID}), allow_empty=False, max_length=1000
     )
     title = serializers.CharField(max_length=255, required=False, allow_blank=True)
-    avatar = CleanImageField(required=False, max_length=255)
+    avatar = CleanImageField(square=True, required=False, max_length=255)
 
 
 class ChatCreateJSON(ChatCreateInput):

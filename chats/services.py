@@ -17,9 +17,10 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import User
+from chats import signals
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
-from social import events
+from social import events, metrics
 from social.exceptions import Forbidden
 
 MAX_MEMBERS = 500
@@ -85,6 +86,9 @@ def chat_create(
         with transaction.atomic():
             chat.save()
             ChatMember.objects.bulk_create([ChatMember(chat=chat, user=member) for member in [creator, *others]])
+            signals.chat_members_added.send(
+                sender=Chat, chat_id=chat.pk, actor_id=creator.pk, user_ids=[member.pk for member in others]
+            )
     except IntegrityError:
         # Two creates of the same direct chat raced past the lookup; the unique index decided.
         if key is None:
@@ -182,27 +186,49 @@ def message_text_clean(text: str) -> str:
     return text
 
 
-def message_send(*, chat: Chat, author: User, text: str) -> Message:
-    """Store a message of `author` in `chat` (as `message_send_once`, without a client_ref)."""
-    return message_send_once(chat=chat, author=author, text=text)[0]
+def message_send(
+    *,
+    chat: Chat,
+    author: User,
+    text: str,
+    origin: str | None = None,
+    client_ref: str | None = None,
+    reply_to: int | None = None,
+) -> Message:
+    """Store a message of `author` in `chat` (as `message_send_once`); the message alone."""
+    return message_send_once(
+        chat=chat, author=author, text=text, origin=origin, client_ref=client_ref, reply_to=reply_to
+    )[0]
 
 
 def message_send_once(
-    *, chat: Chat, author: User, text: str, client_ref: str | None = None, reply_to: int | None = None
+    *,
+    chat: Chat,
+    author: User,
+    text: str,
+    origin: str | None = None,
+    client_ref: str | None = None,
+    reply_to: int | None = None,
 ) -> tuple[Message, bool]:
     """Store a message of `author` in `chat`, then (after commit) send it to every member's
-    sockets of both kinds; return (message, created).
+    sockets of both kinds; return (message, created). The one send of REST, the chat socket and
+    the user socket.
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
-    Raises ValidationError on `message` for an empty or too long text. A `client_ref` the author
-    already used in this chat stores nothing: the existing message comes back with
-    created=False and only the author's user sockets get it again.
+    Raises ValidationError on `message` for an empty or too long text. `origin` is the channel
+    of a sending chat socket, which answers its sender itself and skips the chat event. A
+    `client_ref` ("" or None: no ref) the author already used in this chat stores nothing: the
+    existing message comes back with created=False (a resend) and only the author's user
+    sockets get it again.
 
     The chat's row is locked before the message takes its id, so within one chat a greater id
     is never committed before a smaller one and `?after=<id>` catch-up never skips a message.
     `reply_to` must be a message of the same chat (ValidationError on `reply_to`).
     """
     text = message_text_clean(text)
+    client_ref = client_ref or ""
+    if client_ref and Message.objects.filter(chat=chat, user=author, client_ref=client_ref).exists():
+        return _message_repeated(chat=chat, author=author, client_ref=client_ref), False
     quoted = None
     if reply_to is not None:
         quoted = Message.objects.select_related("user").filter(chat=chat, pk=reply_to).first()
@@ -217,21 +243,32 @@ def message_send_once(
             read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
             member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
             events.chat_message_stored(
-                chat_id=chat.pk, message=message_payload(message), member_ids=member_ids, client_ref=client_ref
+                chat_id=chat.pk,
+                message=message_payload(message),
+                member_ids=member_ids,
+                client_ref=client_ref or None,
+                origin=origin,
             )
     except IntegrityError:
-        if client_ref is None:
+        if not client_ref:
             raise
-        # A repeat of an earlier send (or a concurrent twin that won the unique index).
-        with transaction.atomic():
-            message = Message.objects.select_related("user", "reply_to__user").get(
-                chat=chat, user=author, client_ref=client_ref
-            )
-            events.chat_message_repeated(
-                chat_id=chat.pk, message=message_payload(message), author_id=author.pk, client_ref=client_ref
-            )
-        return message, False
+        # The same resend raced this one past the lookup: the unique constraint decided.
+        return _message_repeated(chat=chat, author=author, client_ref=client_ref), False
+    metrics.MESSAGES_STORED.inc()
     return message, True
+
+
+def _message_repeated(*, chat: Chat, author: User, client_ref: str) -> Message:
+    """The message an earlier send with `client_ref` stored; the author's user sockets get it
+    again, so a retry after a reconnect learns its id."""
+    with transaction.atomic():
+        message = Message.objects.select_related("user", "reply_to__user").get(
+            chat=chat, user=author, client_ref=client_ref
+        )
+        events.chat_message_repeated(
+            chat_id=chat.pk, message=message_payload(message), author_id=author.pk, client_ref=client_ref
+        )
+    return message
 
 
 def message_payload(message: Message) -> dict:

@@ -10,7 +10,10 @@ Forwarding is one generic rule, not a handler per event: an event that reaches t
 has no handler here is sent to the client as it is, its `type` being the frame's. Every event
 `social.events` sends to `user_inbox_group` (chat messages, deletions, and whatever a later
 feature adds there or to `user_group`, e.g. `notification`) therefore arrives with no change
-here. The only handler is `session.ended`, which closes instead of forwarding.
+here. The handlers are `session.ended`, which closes instead of forwarding (but for the session
+a password change keeps), and `notification`, forwarded as it is and counted.
+
+A dependency outage closes the socket 4503, as the chat socket does (`OutageClosingMixin`).
 """
 
 import asyncio
@@ -28,9 +31,11 @@ from chats.consumers import (
     CLOSE_SESSION_ENDED,
     CLOSE_TOO_MANY_SOCKETS,
     MAX_FRAME_BYTES,
+    NOT_STORED,
     TOO_FAST,
     TOO_MANY_SOCKETS,
     ChatConsumer,
+    OutageClosingMixin,
     _error_text,
     _flood_take,
     _in_thread,
@@ -38,9 +43,11 @@ from chats.consumers import (
     _slot_refresh,
     _slot_release,
 )
-from social import limits
+from social import limits, metrics
 from social.events import session_group, user_group, user_inbox_group
 from social.exceptions import DomainError
+from social.layer import layer_groups_discard
+from social.outages import is_outage, log_outage
 
 MAX_REF_LENGTH = 64
 
@@ -84,10 +91,15 @@ def _read_take(user_id) -> bool:
     return limits.bucket_take(f"chat-read:{user_id}", rate=READS_PER_SECOND, burst=READS_PER_SECOND)
 
 
-class UserConsumer(AsyncJsonWebsocketConsumer):
+class UserConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
     encode_json = ChatConsumer.encode_json
+    socket_kind = "a user socket"
+    counted = False  # in the open-sockets gauge (accepted, not yet closed)
 
     async def connect(self):
+        if self.scope.get("outage"):
+            await self._close_try_again_later()
+            return
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close()
@@ -95,17 +107,31 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         # Every subscription is in place before `ready`: one group per socket whatever the number
         # of chats (the user's inbox), plus the groups that end the session.
-        self.groups = [user_inbox_group(user.pk), user_group(user.pk)]
+        groups = [user_inbox_group(user.pk), user_group(user.pk)]
         if self.scope.get("session_id"):
-            self.groups.append(session_group(self.scope["session_id"]))
-        for group in self.groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-        # Checked after joining: a logout committed in between still reaches this socket.
-        if await database_sync_to_async(session_is_ended)(self.scope.get("session_id")):
+            groups.append(session_group(self.scope["session_id"]))
+        self.groups = []
+        try:
+            for group in groups:
+                await self.channel_layer.group_add(group, self.channel_name)
+                self.groups.append(group)  # only those joined: what the disconnect leaves
+            # Checked after joining: a logout committed in between still reaches this socket.
+            ended = await database_sync_to_async(session_is_ended)(self.scope.get("session_id"))
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # Close at once, within daphne's handshake timeout; websocket_disconnect leaves the
+            # groups joined so far.
+            log_outage(error, "a user socket handshake")
+            await self._close_try_again_later()
+            return
+        if ended:
             await self._leave_groups()
             await self.close()
             return
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.labels("user").inc()
         if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
             await self._error(TOO_MANY_SOCKETS)
             await self._leave_groups()
@@ -120,6 +146,9 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
             await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
 
     async def disconnect(self, code):
+        if self.counted:
+            self.counted = False
+            metrics.WEBSOCKETS_OPEN.labels("user").dec()
         keeper = getattr(self, "slot_keeper", None)
         if keeper is not None:
             keeper.cancel()
@@ -127,12 +156,20 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
     async def _leave_groups(self):
-        for group in self.groups:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups = []
+        groups, self.groups = getattr(self, "groups", []), []
+        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
+
+    async def websocket_disconnect(self, message):
+        await self._leave_groups()  # with retries; channels' own loop stops at the first failure
+        await super().websocket_disconnect(message)
+
+    async def send_json(self, content, close=False):
+        metrics.WEBSOCKET_FRAMES.labels("out").inc()
+        await super().send_json(content, close=close)
 
     # --- client frames ------------------------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
+        metrics.WEBSOCKET_FRAMES.labels("in").inc()
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > MAX_FRAME_BYTES:
             await ChatConsumer._close_too_big(self)
@@ -174,7 +211,14 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
         # Only sends cost a token of the user's bucket (shared with their chat sockets).
         if not await _in_thread(_flood_take)(self.user.pk):
             raise DomainError(TOO_FAST)
-        await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)
+        try:
+            await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # Not stored: the client may resend (with the same client_ref) once it is back.
+            log_outage(error, "a user socket message send")
+            await self._error(NOT_STORED, content.get("ref"))
 
     async def _read(self, content):
         chat_id, message_id = content.get("chat_id"), content.get("message_id")
@@ -214,7 +258,15 @@ class UserConsumer(AsyncJsonWebsocketConsumer):
         await super().dispatch(message)
 
     async def session_ended(self, event):
+        if event.get("kept_session_id") and event["kept_session_id"] == self.scope.get("session_id"):
+            return  # the session a password change keeps
         await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def notification(self, event):
+        # Forwarded as it is (the generic rule), and counted.
+        notification = event.get("notification") or {}
+        metrics.NOTIFICATIONS_DELIVERED.labels(notification.get("type", "")).inc()
+        await self.send_json(event)
 
     def _absolute_media(self, frame: dict) -> dict:
         """Local media URLs are relative in events (they have no request): a message author's

@@ -3,3 +3,9 @@ from django.apps import AppConfig
 
 class FriendsConfig(AppConfig):
     name = "friends"
+
+    def ready(self):
+        from accounts import signals
+        from friends import receivers
+
+        signals.user_exporting.connect(receivers.on_user_exporting, dispatch_uid="friends")

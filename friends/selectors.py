@@ -100,3 +100,14 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = No
     if profile is None:
         raise UserNotFound()
     return profile
+
+
+def user_friends_export(*, user_id):
+    """A user's friends for their export (id, username, since when), read in chunks."""
+    friendships = (
+        Friendship.objects.filter(user_id=user_id)
+        .order_by("created_at", "id")
+        .values_list("friend_id", "friend__username", "created_at")
+    )
+    for friend_id, username, since in friendships.iterator(chunk_size=500):
+        yield {"id": str(friend_id), "username": username, "since": since}

@@ -6,6 +6,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from friends import signals
 from friends.models import Friendship
 from social.exceptions import Conflict, DomainError, NotFound
 
@@ -44,6 +45,7 @@ def friendship_add(*, user: User, friend: User) -> Friendship:
         # leaves the caller's transaction usable for the check below.
         with transaction.atomic():
             Friendship.objects.bulk_create(rows)
+            signals.friend_added.send(sender=Friendship, user=user, friend=friend)
     except IntegrityError:
         if Friendship.objects.filter(user=user, friend=friend).exists():
             raise Conflict(ALREADY_FRIENDS.format(friend=friend.username)) from None

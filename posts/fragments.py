@@ -26,6 +26,7 @@ from rest_framework.settings import api_settings
 
 from posts import selectors
 from posts.serializers import PostSerializer
+from social import metrics
 from social.files import url_lease
 
 _VIEWER_FIELD = "liked_by_me"
@@ -116,6 +117,9 @@ def posts_json(refs: Sequence, *, request) -> bytes:
             encoded[ref.id] = entry
         else:
             stale.append(ref.id)
+    if refs:
+        metrics.POST_CACHE.labels("hit").inc(len(refs) - len(stale))
+        metrics.POST_CACHE.labels("miss").inc(len(stale))
     if stale:
         renderer = _encoder()
         for post in selectors.posts_detailed(ids=stale):

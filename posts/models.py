@@ -15,6 +15,7 @@ class Post(models.Model):
     # Counters move with F() expressions in the services; the rows in Like/PostView are the truth.
     likes_count = models.PositiveIntegerField(default=0)
     views_count = models.PositiveIntegerField(default=0)
+    comments_count = models.PositiveIntegerField(default=0)
     # Time-decayed popularity for the recommended feed (posts/scores.py): set on create, moved
     # with the counters in the same UPDATE, recomputed by `manage.py refresh_post_scores`.
     hot_score = models.FloatField(default=0.0, editable=False)
@@ -52,6 +53,19 @@ class PostImage(models.Model):
     post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
     file = models.ImageField(upload_to=post_image_path, max_length=255)
     position = models.PositiveSmallIntegerField(default=0)
+    # The post object's `media` (EXTENSIONS.md §7), made at upload by social.images from the
+    # same decoded pixels as `file`. Empty on images stored before #24 until
+    # `manage.py backfill_media` fills them (an empty `thumb` is what it looks for).
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    blurhash = models.CharField(max_length=64, blank=True, default="")
+    # WebP variants, each under its own random name (nothing to guess from the original's).
+    thumb = models.ImageField(upload_to=post_image_path, max_length=255, blank=True, default="")
+    thumb_width = models.PositiveIntegerField(null=True, blank=True)
+    thumb_height = models.PositiveIntegerField(null=True, blank=True)
+    medium = models.ImageField(upload_to=post_image_path, max_length=255, blank=True, default="")
+    medium_width = models.PositiveIntegerField(null=True, blank=True)
+    medium_height = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "изображение"
@@ -81,3 +95,30 @@ class PostView(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["post", "viewer"], name="view_once_per_viewer")]
+
+
+# A comment's text: 1–2000 characters, not only whitespace (EXTENSIONS.md §3).
+COMMENT_MAX_LENGTH = 2000
+
+
+class Comment(models.Model):
+    """A comment on a post. `Post.comments_count` counts these rows (posts/state.py)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="comments")
+    text = models.TextField(max_length=COMMENT_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "комментарий"
+        verbose_name_plural = "комментарии"
+        indexes = [
+            # A post's comments page, oldest first: keyset on (created_at, id) within the post.
+            models.Index(fields=["post", "created_at", "id"], name="comment_post_page_idx"),
+            # A user's comments (their deletion takes the counters back; the admin's author search).
+            models.Index(fields=["author", "post"], name="comment_author_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.author_id}: {self.text[:40]}"

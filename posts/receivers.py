@@ -13,3 +13,18 @@ def on_user_deleting(sender, *, user_id, **kwargs) -> None:
     # that the cascade alone would leave behind.
     services.user_reactions_withdraw(user_id=user_id)
     services.user_posts_files_release(user_id=user_id)
+
+
+def on_user_exporting(sender, *, user_id, **kwargs):
+    # Their posts (with their images' names in the archive), the ids of the posts they liked,
+    # and their posts' original files.
+    from accounts.export import ExportPart
+    from posts import selectors
+
+    return ExportPart(
+        sections={
+            "posts": lambda: selectors.user_posts_export(user_id=user_id),
+            "liked_post_ids": lambda: selectors.user_liked_post_ids(user_id=user_id),
+        },
+        files=lambda: selectors.user_post_files(user_id=user_id),
+    )

@@ -8,8 +8,10 @@ their authors, their images, and their most recent likers (at most POST_LIKES_EM
 post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function elsewhere).
 """
 
-from collections import namedtuple
+from collections import defaultdict, namedtuple
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 
 from django.conf import settings
 from django.db import connection
@@ -17,9 +19,9 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
-from posts.models import Like, Post, PostImage
+from posts.models import Comment, Like, Post, PostImage
 from social.db import count_subquery, prepared_cursor
-from social.exceptions import PostNotFound, UserNotFound
+from social.exceptions import CommentNotFound, PostNotFound, UserNotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
 KEY_FIELDS = ("created_at", "id")
@@ -41,12 +43,21 @@ class Liker:
     avatar_name: str | None
 
 
+# One stored image of a post with its media (EXTENSIONS.md §7), read as bare values like Liker.
+ImageMedia = namedtuple(
+    "ImageMedia",
+    ["file", "width", "height", "blurhash", "thumb", "thumb_width", "thumb_height"]
+    + ["medium", "medium_width", "medium_height"],
+)
+
+
 _DETAIL_FIELDS = (
     "id",
     "description",
     "created_at",
     "likes_count",
     "views_count",
+    "comments_count",
     "rev",
     "author__id",
     "author__username",
@@ -133,19 +144,23 @@ def _recent_likers(post_ids: list, per_post: int) -> dict:
 
 
 def with_details(posts: list[Post]) -> list[Post]:
-    """Attach to each post `image_names` (in position order) and `recent_likers` (at most
+    """Attach to each post `image_names` and `image_media` (in position order) and `recent_likers` (at most
     POST_LIKES_EMBEDDED, most recent first): two queries for the whole page."""
     if not posts:
         return posts
     ids = [post.pk for post in posts]
     images: dict = {}
-    for post_id, name in (
-        PostImage.objects.filter(post_id__in=ids).order_by("post_id", "position").values_list("post_id", "file")
+    # The media columns come in the same query as the names: `media` costs no query.
+    for row in (
+        PostImage.objects.filter(post_id__in=ids)
+        .order_by("post_id", "position")
+        .values_list("post_id", *ImageMedia._fields, named=True)
     ):
-        images.setdefault(post_id, []).append(name)
+        images.setdefault(row.post_id, []).append(ImageMedia(*row[1:]))
     likers = _recent_likers(ids, settings.POST_LIKES_EMBEDDED)
     for post in posts:
-        post.image_names = images.get(post.pk, [])
+        post.image_media = images.get(post.pk, [])
+        post.image_names = [image.file for image in post.image_media]
         post.recent_likers = likers.get(post.pk, [])
     return posts
 
@@ -241,3 +256,71 @@ def post_likers_page(*, post_id, page: PageRequest) -> Page:
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
     rows = take_page(likes, limit=page.limit, key=_row_key)
     return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)
+
+
+def post_comments_page(*, post_id, page: PageRequest) -> Page:
+    """One page of a post's comments with their authors, oldest first: two queries (the post's
+    existence, the page) however many comments it has. NotFound for an unknown post. Keyset
+    on (created_at, id) within the post, served by `comment_post_page_idx`."""
+    if not Post.objects.filter(pk=post_id).exists():
+        raise PostNotFound()
+    comments = (
+        Comment.objects.filter(post_id=post_id)
+        .select_related("author")
+        .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
+        .order_by("created_at", "id")
+    )
+    comments = keyset_filter(comments, fields=KEY_FIELDS, after=page.after, descending=False)
+    return take_page(comments, limit=page.limit, key=_row_key)
+
+
+def comment_get(*, post_id, comment_id) -> Comment:
+    """A comment of this post with the post's author (for the delete permission). NotFound for
+    an unknown post or a comment not on it."""
+    if not Post.objects.filter(pk=post_id).exists():
+        raise PostNotFound()
+    comment = Comment.objects.select_related("post").only("id", "author_id", "post__id", "post__author_id")
+    comment = comment.filter(pk=comment_id, post_id=post_id).first()
+    if comment is None:
+        raise CommentNotFound()
+    return comment
+
+
+# --- Export (accounts.export, through the user_exporting signal) -------------------------------
+EXPORT_CHUNK = 500
+
+
+def user_posts_export(*, user_id) -> Iterator[dict]:
+    """A user's posts for their export, oldest first, read in chunks (10,000 posts must not
+    sit in memory): id, description, created_at and the archive paths of their images. Bare
+    values and one image query per chunk: model instances and prefetching cost half the time."""
+    rows = (
+        Post.objects.filter(author_id=user_id)
+        .order_by("created_at", "id")
+        .values_list("id", "description", "created_at")
+        .iterator(chunk_size=EXPORT_CHUNK)
+    )
+    while chunk := list(islice(rows, EXPORT_CHUNK)):
+        images = defaultdict(list)
+        names = PostImage.objects.filter(post_id__in=[row[0] for row in chunk]).order_by("post_id", "position")
+        for post_id, name in names.values_list("post_id", "file"):
+            images[post_id].append(f"images/{name}")
+        for post_id, description, created_at in chunk:
+            yield {
+                "id": str(post_id),
+                "description": description,
+                "created_at": created_at,
+                "images": images[post_id],
+            }
+
+
+def user_liked_post_ids(*, user_id) -> Iterator[str]:
+    """The ids of the posts a user likes, oldest like first."""
+    likes = Like.objects.filter(user_id=user_id).order_by("created_at", "id").values_list("post_id", flat=True)
+    return (str(post_id) for post_id in likes.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def user_post_files(*, user_id) -> Iterator[str]:
+    """The stored names of the original images of a user's posts."""
+    images = PostImage.objects.filter(post__author_id=user_id).order_by("id").values_list("file", flat=True)
+    return images.iterator(chunk_size=EXPORT_CHUNK)

@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from accounts.privacy import embedded_email
 from accounts.serializers import AuthorSerializer, UserSerializer, user_representation
+from posts.models import COMMENT_MAX_LENGTH
 from posts.services import MAX_DESCRIPTION
 from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
@@ -33,6 +34,48 @@ class PostCreateForm(PostCreateInput):
     )
 
 
+_SIZED = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "format": "uri"},
+        "width": {"type": "integer", "nullable": True},
+        "height": {"type": "integer", "nullable": True},
+    },
+    "required": ["url", "width", "height"],
+}
+MEDIA_SCHEMA = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "properties": {
+            **_SIZED["properties"],
+            "blurhash": {"type": "string", "nullable": True},
+            "thumb": _SIZED,
+            "medium": _SIZED,
+        },
+        "required": ["url", "width", "height", "blurhash", "thumb", "medium"],
+    },
+    "description": "The images of `images`, in order, with their sizes, a blurhash placeholder and WebP "
+    "variants (`thumb`: long side ≤ 320 px, `medium`: ≤ 1280 px). An image stored before the variants "
+    "existed, until `manage.py backfill_media` runs: `thumb` and `medium` are the original, sizes and "
+    "blurhash null.",
+}
+
+
+def media_representation(image, request=None) -> dict:
+    """One entry of a post's `media`, from a selectors.ImageMedia row."""
+    url = stored_name_url(image.file, request)
+    entry = {"url": url, "width": image.width, "height": image.height, "blurhash": image.blurhash or None}
+    for variant in ("thumb", "medium"):
+        name = getattr(image, variant)
+        entry[variant] = {
+            "url": stored_name_url(name, request) if name else url,
+            "width": getattr(image, f"{variant}_width") if name else image.width,
+            "height": getattr(image, f"{variant}_height") if name else image.height,
+        }
+    return entry
+
+
 class PostSerializer(serializers.Serializer):
     """The contract's post object. Expects a post from `posts.selectors.posts_for`."""
 
@@ -40,16 +83,23 @@ class PostSerializer(serializers.Serializer):
     author = AuthorSerializer()
     description = serializers.CharField()
     images = serializers.SerializerMethodField()
+    media = serializers.SerializerMethodField()
     likes = serializers.SerializerMethodField()
     likes_count = serializers.IntegerField()
     liked_by_me = serializers.BooleanField()
     created_at = serializers.DateTimeField()
     views = serializers.IntegerField(source="views_count")
+    comments_count = serializers.IntegerField()
 
     @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
     def get_images(self, post) -> list[str]:
         request = self.context.get("request")
         return [stored_name_url(name, request) for name in post.image_names]
+
+    @extend_schema_field(MEDIA_SCHEMA)
+    def get_media(self, post) -> list[dict]:
+        request = self.context.get("request")
+        return [media_representation(image, request) for image in post.image_media]
 
     @extend_schema_field(UserSerializer(many=True))
     def get_likes(self, post) -> list[dict]:
@@ -74,9 +124,36 @@ class PostSerializer(serializers.Serializer):
             "author": AuthorSerializer(post.author, context=self.context).data,
             "description": post.description,
             "images": self.get_images(post),
+            "media": self.get_media(post),
             "likes": self.get_likes(post),
             "likes_count": post.likes_count,
             "liked_by_me": bool(post.liked_by_me),
             "created_at": self.fields["created_at"].to_representation(post.created_at),
             "views": post.views_count,
+            "comments_count": post.comments_count,
         }
+
+
+class CommentInput(serializers.Serializer):
+    """A new comment: 1–2000 characters, not only whitespace (kept as typed)."""
+
+    text = serializers.CharField(max_length=COMMENT_MAX_LENGTH, trim_whitespace=False)
+
+    def validate_text(self, text: str) -> str:
+        if not text.strip():
+            raise serializers.ValidationError(COMMENT_BLANK)
+        return text
+
+
+# Kept beside the input that raises it: the one text of a blank comment.
+COMMENT_BLANK = "Комментарий не может быть пустым."
+
+
+class CommentOutput(serializers.Serializer):
+    """A comment: `{id, post_id, text, created_at, user: {id, username, avatar}}`."""
+
+    id = serializers.UUIDField()
+    post_id = serializers.UUIDField()
+    text = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    user = AuthorSerializer(source="author")

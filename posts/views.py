@@ -11,7 +11,7 @@ from accounts.serializers import UserSerializer
 from friends import selectors as friends_selectors
 from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
-from posts.serializers import PostCreateForm, PostCreateInput, PostSerializer
+from posts.serializers import CommentInput, CommentOutput, PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import acting_as_check
 from social.pagination import next_link, page_request, parse_limit
 from social.schema import error_responses
@@ -159,3 +159,44 @@ class ProfileView(APIView):
             user_id=user_id, viewer=request.user, counts={"posts_count": selectors.posts_count_of_author()}
         )
         return Response(ProfileOutput(profile, context={"request": request}).data)
+
+
+class PostCommentsView(APIView):
+    # Only the creation is limited (comment spam); reading the page is not.
+    def get_throttles(self):
+        return [per_user("comment_create")()] if self.request.method == "POST" else []
+
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={200: CommentOutput(many=True), **ERRORS},
+        description="The post's comments, oldest first. " + PAGE_HEADERS,
+    )
+    def get(self, request, post_id):
+        page = selectors.post_comments_page(
+            post_id=post_id, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+        )
+        body = CommentOutput(page.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, page.next_cursor))
+
+    @extend_schema(
+        request=CommentInput,
+        responses={201: CommentOutput, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+        description="`text`: 1–2000 characters, not only whitespace. Limited per user (`comment_create`).",
+    )
+    def post(self, request, post_id):
+        if not isinstance(request.data, Mapping):
+            raise ValidationError({"detail": [NOT_AN_OBJECT]})
+        data = CommentInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = services.comment_create(post_id=post_id, author=request.user, text=data.validated_data["text"])
+        comment.author = request.user
+        body = CommentOutput(comment, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class PostCommentView(APIView):
+    @extend_schema(responses={204: None, **ERRORS}, description="The comment's author, the post's author or staff.")
+    def delete(self, request, post_id, comment_id):
+        comment = selectors.comment_get(post_id=post_id, comment_id=comment_id)
+        services.comment_delete(comment=comment, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,6 +2,7 @@
 (testsupport/live.py) and the bench (bench/): a free port, daphne's command line, waiting for
 an HTTP answer, and stopping what was started."""
 
+import os
 import signal
 import socket
 import subprocess
@@ -21,9 +22,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def daphne_command(port: int) -> list[str]:
-    """One daphne serving the whole API (social.asgi) on 127.0.0.1:`port`."""
-    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "social.asgi:application"]
+# A burst of handshakes (every client of a restarted daphne reconnecting) queues past daphne's
+# 5 s default on a busy machine: a slow handshake beats a dropped one (nginx 502, measured: 35
+# of 200 under load). docker-compose.yml passes the same.
+WS_CONNECT_TIMEOUT = 20
+
+
+def daphne_command(port: int, *, websocket_connect_timeout: int = WS_CONNECT_TIMEOUT) -> list[str]:
+    """One daphne serving the whole API (social.asgi) on 127.0.0.1:`port`.
+
+    Our own lines (social.request, social.socket) replace daphne's access log, which is neither
+    JSON with LOG_FORMAT=json nor carries the request id."""
+    return [
+        *(str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)),
+        *("--websocket_connect_timeout", str(websocket_connect_timeout)),
+        *("--access-log", os.devnull, "social.asgi:application"),
+    ]
 
 
 def wait_http(

@@ -1,6 +1,7 @@
 """One error language for everything under /api: `{"detail": ...}` or `{"field": [...]}`."""
 
 import logging
+import sys
 
 from django.core import exceptions as django_exceptions
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
@@ -9,7 +10,15 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from social.exceptions import CSRF_MESSAGE, DomainError, Forbidden, PayloadTooLarge, Unauthenticated
+from social.exceptions import (
+    CSRF_MESSAGE,
+    DomainError,
+    Forbidden,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthenticated,
+)
+from social.outages import is_outage, log_outage, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +56,9 @@ def _as_drf(exc):
 
 
 def exception_handler(exc, context):
+    if is_outage(exc):
+        log_outage(exc, context["request"].path if context.get("request") else "a view")
+        return outage_response(exc.message if isinstance(exc, DomainError) else None)
     translated = _as_drf(exc)
     if translated is not exc and getattr(exc, "auth_header", None):
         # DRF put the WWW-Authenticate value on the original exception; a 401 must carry it.
@@ -68,7 +80,20 @@ def json_404(request, exception=None):
     return detail_response(NOT_FOUND_MESSAGE, 404)
 
 
+def outage_response(message: str | None = None) -> JsonResponse:
+    """A dependency did not answer: JSON 503 and when to try again."""
+    response = detail_response(message or ServiceUnavailable.default_message, 503)
+    response["Retry-After"] = retry_after()
+    return response
+
+
 def json_500(request):
+    # Django calls this inside its `except` around the failed request (a view, or a middleware
+    # such as the session's), so the exception is at hand: an outage anywhere is a 503.
+    error = sys.exc_info()[1]
+    if error is not None and is_outage(error):
+        log_outage(error, request.path)
+        return outage_response()
     return detail_response(SERVER_ERROR_MESSAGE, 500)
 
 

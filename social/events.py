@@ -16,6 +16,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from social import metrics
+from social.outages import is_outage, log_outage
+
 
 # --- Groups -------------------------------------------------------------------------------------
 def session_group(session_id: str) -> str:
@@ -47,13 +50,29 @@ def user_inbox_group(user_id) -> str:
 
 
 # --- The one sender -----------------------------------------------------------------------------
+def _deliver(where: str, send, *args) -> None:
+    """Run the coroutine function `send(*args)` (the channel-layer sends of one event), timed.
+
+    A channel layer outage is logged, never raised: the write is committed, and turning it into
+    an error would tell a sender "not stored" (who would store it twice). Sockets catch up over
+    REST."""
+    try:
+        with metrics.channel_send():  # times the send, counts a failure
+            async_to_sync(send)(*args)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log_outage(error, where)
+
+
 def send_on_commit(group: str, event: dict) -> None:
     """Send `event` to `group` once the current transaction commits (at once outside one)."""
 
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None:
-            async_to_sync(layer.group_send)(group, event)
+        if layer is None:
+            return
+        _deliver(f"group_send to {group}", layer.group_send, group, event)
 
     transaction.on_commit(send)
 
@@ -62,7 +81,8 @@ FAN_OUT_CONCURRENCY = 8
 
 
 def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
-    """Send `frame` to every user socket of each of `user_ids` once the transaction commits.
+    """Send `frame` to every user socket of each of `user_ids` once the transaction commits,
+    with `send_on_commit`'s timing and outage handling.
 
     Per-user groups, one per member (docs/websocket.md "Fan-out"): a user in 1,000 chats holds
     one group per socket, not 1,000, and a message to a chat of N members is one store plus N
@@ -84,8 +104,9 @@ def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
 
     def send() -> None:
         layer = get_channel_layer()
-        if layer is not None and groups:
-            async_to_sync(fan_out)(layer)
+        if layer is None or not groups:
+            return
+        _deliver(f"{frame['type']} fan-out to {len(groups)} inboxes", fan_out, layer)
 
     transaction.on_commit(send)
 
@@ -96,17 +117,20 @@ def session_ended(*, session_id: str) -> None:
     send_on_commit(session_group(session_id), {"type": "session.ended"})
 
 
-def user_sessions_ended(*, user_id) -> None:
+def user_sessions_ended(*, user_id, kept_session_id: str = "") -> None:
     """Every session of a user ended (deactivation, deletion, new password): every socket of
-    theirs closes with 4401."""
-    send_on_commit(user_group(user_id), {"type": "session.ended"})
+    theirs closes with 4401, but those of `kept_session_id` (a password change's own session)."""
+    send_on_commit(user_group(user_id), {"type": "session.ended", "kept_session_id": kept_session_id})
 
 
-def chat_message_stored(*, chat_id, message: dict, member_ids, client_ref: str | None = None) -> None:
+def chat_message_stored(
+    *, chat_id, message: dict, member_ids, client_ref: str | None = None, origin: str | None = None
+) -> None:
     """A message was stored: every chat socket of the chat gets the message object (`message`,
-    as `chats.serializers.MessageOutput` gives it) and every user socket of every member
-    `{"type": "message.new", "chat_id", "message", "client_ref"}`."""
-    send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message})
+    as `chats.serializers.MessageOutput` gives it), except the sending chat socket (`origin`,
+    its channel name), which answered its sender directly; every user socket of every member
+    gets `{"type": "message.new", "chat_id", "message", "client_ref"}`."""
+    send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message, "origin": origin})
     frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
     user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
@@ -154,3 +178,18 @@ def chat_typing(*, chat_id, typer_id, member_ids) -> None:
     other members' user sockets (never the typer's). Nothing is stored."""
     frame = {"type": "typing", "chat_id": str(chat_id), "user_id": str(typer_id), "expires_in_ms": TYPING_EXPIRES_IN_MS}
     user_frames_send_on_commit(user_ids=[user_id for user_id in member_ids if user_id != typer_id], frame=frame)
+
+
+def notification_created(*, user_id, notification: dict, unread_count: int) -> None:
+    """A notification was written for `user_id`: each of their user sockets gets
+    `{"type": "notification", "notification": <notification>, "unread_count": n}`
+    (`notification` as `notifications.serializers.notification_representation` gives it)."""
+    send_on_commit(
+        user_group(user_id), {"type": "notification", "notification": notification, "unread_count": unread_count}
+    )
+
+
+def notifications_read(*, user_id, unread_count: int) -> None:
+    """Some of `user_id`'s notifications were marked read: each of their user sockets (the
+    other devices) gets `{"type": "notifications.read", "unread_count": n}`."""
+    send_on_commit(user_group(user_id), {"type": "notifications.read", "unread_count": unread_count})

@@ -33,6 +33,10 @@ class PostNotFound(NotFound):
     default_message = "Пост не найден."
 
 
+class CommentNotFound(NotFound):
+    default_message = "Комментарий не найден."
+
+
 class UserNotFound(NotFound):
     """No such user, or a deactivated one (which the API treats alike)."""
 
@@ -76,3 +80,12 @@ class InvalidCursor(ValidationError):
 class PayloadTooLarge(DomainError):
     status_code = 413
     default_message = "Слишком большой запрос."
+
+
+class ServiceUnavailable(DomainError):
+    """A dependency (database, Redis, storage) did not answer: retry after a while
+    (social/outages.py tells an outage apart from a bug)."""
+
+    status_code = 503
+    # The proxy's own 502/504 answer the same text (deploy/nginx.conf.template).
+    default_message = "Сервис временно недоступен."

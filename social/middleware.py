@@ -1,14 +1,14 @@
-"""Request-level middleware: body size limits, private caching of personal answers and one
-structured log line per request."""
+"""Request-level middleware: body size limits, private caching of personal answers, and one
+log line and the metrics of each request."""
 
 import logging
-import re
 import time
-import uuid
 from urllib.parse import quote
 
+from django.conf import settings
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
+from social import logs, metrics
 from social.errors import TOO_LARGE_MESSAGE, detail_response
 
 logger = logging.getLogger("social.request")
@@ -25,9 +25,6 @@ UPLOAD_BODY_LIMITS = (
     ("/admin/", 105 * MB),
 )
 DEFAULT_BODY_LIMIT = 1 * MB
-# A client's X-Request-ID is kept only when it is a plain token (a UUID, a hex id, a proxy's
-# "host-1234.5"): it is echoed in a header and written in logs.
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def body_limit_for(path: str) -> int:
@@ -75,28 +72,56 @@ class PrivateAnswersMiddleware:
 
 class RequestLogMiddleware:
     """One line per request: method, path (never the query string: it may hold a token),
-    status, duration, user id and request id. Cookies and headers are never logged."""
+    status, duration, user id and request id. Cookies and headers are never logged.
+
+    It also counts the request in the metrics (by route template, bounded cardinality) and
+    carries the request id: the client's `X-Request-ID` when well formed (social.logs), else a
+    new one, returned on every answer and set for every line logged meanwhile."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.metrics = settings.METRICS_ENABLED
 
     def __call__(self, request):
-        started = time.monotonic()
-        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        started = time.perf_counter()
+        request_id = logs.request_id_accept(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id
-        response = self.get_response(request)
+        token = logs.request_id_set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            logs.request_id_reset(token)
+        duration = time.perf_counter() - started
         user = getattr(request, "user", None)
-        user_id = user.pk if user is not None and user.is_authenticated else "-"
+        user_id = str(user.pk) if user is not None and user.is_authenticated else "-"
+        match = request.resolver_match
+        # The route template, never the raw path: one series per route, whatever the ids.
+        route = match.route if match is not None else "<unresolved>"
         logger.info(
             "method=%s path=%s status=%s duration_ms=%.1f user=%s request_id=%s",
             request.method,
             # Percent-encoded as on the wire: a space or a newline in a path cannot forge a field.
             quote(request.path, safe="/:@!$&'()*+,;=-._~"),
             response.status_code,
-            (time.monotonic() - started) * 1000,
+            duration * 1000,
             user_id,
             request_id,
+            extra={
+                "request_id": request_id,
+                "user_id": user_id,
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(duration * 1000, 1),
+            },
         )
+        if self.metrics:
+            method = request.method if request.method in _METHODS else "other"
+            metrics.HTTP_REQUESTS.labels(route, method, str(response.status_code)).inc()
+            metrics.HTTP_DURATION.labels(route, method).observe(duration)
         response["X-Request-ID"] = request_id
         return response
+
+
+# Any other method string a client sends is one label value, not a new series each.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

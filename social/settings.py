@@ -5,11 +5,19 @@ configuration table). The defaults are the embedded quick start: SQLite, in-memo
 layer, local-memory cache and local media. Each service switches on when its variable is set.
 """
 
+import ipaddress
+import logging
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import environ
+from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry as RedisRetry
 
 from social.ratelimit import SOCIAL_RATE_DEFAULTS, rate_parse, social_rates_parse
 
@@ -48,9 +56,12 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "django_tasks",
+    "django_tasks_db",
     "posts",
     "friends",
     "chats",
+    "notifications",
     "demo",
 ]
 
@@ -94,6 +105,7 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DB_POOL = env.bool("DB_POOL", default=True)
 DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15000)
+DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 # Off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode
 # before 1.21): see social/postgresql/base.py.
 DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
@@ -103,6 +115,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     options = DATABASES["default"].setdefault("OPTIONS", {})
     # A runaway query is cut off by the server instead of holding a worker forever.
     options["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
+    # A server that accepts but never answers (frozen, overloaded) fails the connect in
+    # seconds (libpq's timeout covers the whole start-up), well below gunicorn's worker timeout.
+    options["connect_timeout"] = DB_CONNECT_TIMEOUT
     # psycopg prepares nothing while prepare_threshold is None (Django's choice). A number lets
     # it prepare what asks to be: only social.postgresql's PreparingCursor does; Django's own
     # cursors bind parameters on the client and are never prepared.
@@ -113,17 +128,45 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         options["pool"] = {
             "min_size": env.int("DB_POOL_MIN", default=1),
             "max_size": env.int("DB_POOL_MAX", default=10),
-            "timeout": 10,
+            # Waiting for a free pooled connection ends well before the worker timeout and
+            # daphne's handshake timeout (past it nginx answers the socket 502): a JSON 503 or
+            # a close 4503 instead.
+            "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # The pool checks a connection before it hands it out (psycopg's check_connection):
+        # after a server restart a pooled connection is dead, and would fail the request or
+        # socket handshake that got it.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     else:
         # Sync workers (gunicorn) keep one persistent connection each.
         DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=300)
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default under a few concurrent writers (daphne runs views in threads): a
+    # deferred transaction that reads, then writes, cannot wait for the lock and fails at once
+    # with "database is locked". IMMEDIATE takes the write lock at BEGIN, where SQLite waits
+    # up to `timeout` seconds for it; WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and cache -----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_TIMEOUT = env.float("REDIS_TIMEOUT", default=2.0)
+# After a Redis restart every pooled connection is dead: a command on one fails with "Connection
+# closed by server" (redis-py 8 retries nothing by default here). Reconnect and retry twice,
+# quickly; a timeout is not retried, so a frozen Redis still fails in REDIS_TIMEOUT.
+REDIS_RETRY = {
+    "backoff": ExponentialBackoff(cap=0.5, base=0.05),
+    "retries": 2,
+    "supported_errors": (RedisConnectionError,),
+}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -131,7 +174,19 @@ if REDIS_URL:
             "CONFIG": {
                 # socket_timeout=None: redis-py 8 defaults it to 5 s, which kills every idle
                 # consumer's blocking receive after 5 s (channels_redis issue #422).
-                "hosts": [{"address": REDIS_URL, "socket_timeout": None}],
+                # A connect still fails fast (REDIS_TIMEOUT).
+                # max_connections: every handshake and disconnect borrows a connection for its
+                # group_add/discard, so size the pool for bursts of sockets; past it redis-py
+                # refuses ("Too many connections"), which the socket answers with close 4503.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": REDIS_TIMEOUT,
+                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
+                        "retry": AsyncRedisRetry(**REDIS_RETRY),
+                    }
+                ],
                 "capacity": env.int("CHANNEL_CAPACITY", default=1000),
                 "expiry": 60,
                 "group_expiry": 86400,
@@ -145,11 +200,34 @@ if REDIS_URL:
             # the channel layer's, which must never evict.
             "LOCATION": env.str("CACHE_REDIS_URL", default="") or REDIS_URL,
             "KEY_PREFIX": "social",
+            # Every cache call is short: a Redis that hangs fails it in seconds (JSON 503).
+            "OPTIONS": {
+                "socket_timeout": REDIS_TIMEOUT,
+                "socket_connect_timeout": REDIS_TIMEOUT,
+                "retry": RedisRetry(**REDIS_RETRY),
+            },
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Background tasks (django-tasks) -----------------------------------------------------------
+# Work that must not hold a request, and retries (posts/tasks.py). On PostgreSQL the database
+# backend keeps the queue in the same transactions as the writes, and `manage.py db_worker`
+# (started by `make serve` and compose) runs it; the embedded default runs tasks at once.
+TASKS = {
+    "default": {
+        "BACKEND": env.str(
+            "TASKS_BACKEND",
+            default="django_tasks_db.DatabaseBackend"
+            if DATABASES["default"]["ENGINE"] == "social.postgresql"
+            else "django_tasks.backends.immediate.ImmediateBackend",
+        )
+    }
+}
+# First delay (seconds) before a stored-file deletion that failed is tried again; it doubles.
+STORAGE_DELETE_RETRY_SECONDS = env.float("STORAGE_DELETE_RETRY_SECONDS", default=5.0)
 
 # --- Storage -----------------------------------------------------------------------------------
 MEDIA_URL = "/media/"
@@ -157,6 +235,7 @@ MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+S3_TIMEOUT = env.float("S3_TIMEOUT", default=2.0)
 _static_backend = (
     "whitenoise.storage.CompressedManifestStaticFilesStorage"
     if not DEBUG and env.bool("STATIC_MANIFEST", default=True)
@@ -179,6 +258,13 @@ if AWS_STORAGE_BUCKET_NAME:
                 # Never overwrite an object: our names are random, a clash must not lose a file.
                 "file_overwrite": False,
                 "default_acl": None,
+                # botocore waits 60 s per read and retries: a hung store would hold a request
+                # past the worker timeout. Seconds instead, then a JSON 503.
+                "client_config": BotoConfig(
+                    connect_timeout=S3_TIMEOUT,
+                    read_timeout=S3_TIMEOUT,
+                    retries={"max_attempts": 2, "mode": "standard"},
+                ),
             },
         },
         "staticfiles": {"BACKEND": _static_backend},
@@ -231,6 +317,33 @@ NUM_PROXIES = env.int("NUM_PROXIES", default=0)
 if NUM_PROXIES < 0:
     raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
 
+# --- Mail ----------------------------------------------------------------------------------------
+# EMAIL_URL: `smtp://user:pass@host:port` (plain; `smtp+tls://` for STARTTLS), `smtps://…` (TLS
+# from the start), or `console://` (the embedded default: mails are printed to the console).
+# Django's SMTP backend sends them.
+EMAIL_URL = env.str("EMAIL_URL", default="console://")
+_email = urlsplit(EMAIL_URL)
+if _email.scheme == "console":
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif _email.scheme in ("smtp", "smtps", "smtp+tls"):
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or {"smtps": 465, "smtp+tls": 587}.get(_email.scheme, 25)
+    EMAIL_HOST_USER = unquote(_email.username or "")
+    EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+    EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)  # a hung mail server holds no worker forever
+else:
+    raise ImproperlyConfigured("EMAIL_URL is smtp://, smtps://, smtp+tls:// or console://.")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="noreply@localhost")
+# The page of the client that asks for the new password: `{uid}` and `{token}` are filled in.
+RESET_URL = env.str("RESET_URL", default="") or "http://localhost:8000/reset-password?uid={uid}&token={token}"
+if "{uid}" not in RESET_URL or "{token}" not in RESET_URL:
+    raise ImproperlyConfigured("RESET_URL must contain {uid} and {token}.")
+# Seconds a password reset link works (Django's token generator reads it).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.BearerAuthentication",
@@ -264,6 +377,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A name a generated SDK can read, instead of the generic "TypeEnum".
+    "ENUM_NAME_OVERRIDES": {"NotificationTypeEnum": "notifications.models.Notification.Type"},
 }
 
 # --- Domain settings ------------------------------------------------------------------------
@@ -280,6 +395,8 @@ POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 CHAT_MEMBERS_EMBEDDED = env.int("CHAT_MEMBERS_EMBEDDED", default=100)
 # Read receipts go to the other members only in chats up to this size (EXTENSIONS.md §1).
 READ_RECEIPTS_MAX_MEMBERS = env.int("READ_RECEIPTS_MAX_MEMBERS", default=50)
+# Read notifications older than this go with `manage.py notifications_prune` (a daily cron).
+NOTIFICATIONS_KEEP_DAYS = env.int("NOTIFICATIONS_KEEP_DAYS", default=90)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).
 IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
 REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
@@ -323,6 +440,12 @@ if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RE
 if not (0 < RECO_SEEN_PENALTY <= 1 and 0 < RECO_OWN_PENALTY <= 1):
     raise ImproperlyConfigured("RECO_SEEN_PENALTY and RECO_OWN_PENALTY must be in (0, 1].")
 # --- End of recommended feed -------------------------------------------------------------------
+
+# --- Health and outages ------------------------------------------------------------------------
+# /api/health waits this long (seconds) for all its checks together (social/health.py).
+HEALTH_CHECK_TIMEOUT = env.float("HEALTH_CHECK_TIMEOUT", default=0.5)
+# Retry-After (seconds) of the JSON 503 an outage answers (social/outages.py).
+OUTAGE_RETRY_AFTER = env.int("OUTAGE_RETRY_AFTER", default=5)
 
 # --- Limits ----------------------------------------------------------------------------------
 # Non-file request data (JSON bodies, form fields). Multipart files are bounded per route by
@@ -369,15 +492,52 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Observability (README "Operations") ------------------------------------------------------
+# Prometheus metrics at /api/metrics (social/metrics.py). Off: no per-request counting and the
+# path answers 404 (what `make bench` compares against).
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
+# Who may scrape: client addresses (judged with NUM_PROXIES, like the rate limits) ...
+METRICS_ALLOWED_CIDRS = env.list("METRICS_ALLOWED_CIDRS", default=["127.0.0.0/8", "::1/128"])
+# ... or anyone with `Authorization: Bearer <METRICS_TOKEN>` (empty: no token accepted).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+try:
+    for _cidr in METRICS_ALLOWED_CIDRS:
+        ipaddress.ip_network(_cidr, strict=False)
+except ValueError as error:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_CIDRS: {error}") from None
+
+# Errors to Sentry when SENTRY_DSN is set; absent, sentry_sdk is not even imported.
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from social.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
+
 # --- Logging: one line per request, never a secret --------------------------------------------
+# LOG_FORMAT=json: one JSON object per line (social/logs.py); the default is the readable line.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("LOG_FORMAT must be 'plain' or 'json'.")
+if LOG_FORMAT == "json":
+    # Python's warnings too become log records (logger py.warnings), not raw stderr lines.
+    logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "social.logs.RequestIdFilter"}},
     # Control characters of a message (a `%0a` in a path) are escaped: no forged log lines.
+    # The JSON lines escape them by being JSON.
     "formatters": {
-        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+        "plain": {"()": "social.logsafe.SafeFormatter", "format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "social.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Our own request line replaces these (which would print query strings).

@@ -4,6 +4,7 @@
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
+from social import metrics
 from social.ratelimit import SOCIAL_RATE_NAMES, Rate, hit
 
 
@@ -22,7 +23,10 @@ class RateThrottle(BaseThrottle):
     def allow_request(self, request, view) -> bool:
         rate = self.rate()
         self.seconds_left = 0.0 if rate is None else hit(scope=self.scope, ident=self.ident(request), rate=rate)
-        return self.seconds_left == 0
+        if self.seconds_left:
+            metrics.RATE_LIMIT_REFUSALS.labels(self.scope).inc()  # scopes: a fixed set of names
+            return False
+        return True
 
     def wait(self) -> float:
         return self.seconds_left

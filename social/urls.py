@@ -7,16 +7,20 @@ from drf_spectacular.views import SpectacularAPIView
 from accounts.admin_login import admin_login
 from social import errors
 from social.docs import SwaggerView
-from social.health import health
+from social.health import health, live
+from social.metrics_endpoint import metrics_view
 from social.routes import route
 
 # Django tries the patterns in order: the load balancer's probe and the post lists (the
 # hottest reads) come first. No two patterns match the same path, so the order changes nothing else.
 api = [
     *route("health", health, name="health"),
+    *route("metrics", metrics_view, name="metrics"),
+    *route("health/live", live, name="health-live"),
     path("", include("posts.urls")),
     path("", include("chats.urls")),
     path("", include("friends.urls")),
+    path("", include("notifications.urls")),
     path("", include("accounts.urls")),
     *route("schema", SpectacularAPIView.as_view(), name="schema"),
     *route("docs", SwaggerView.as_view(url_name="schema"), name="docs"),

@@ -37,8 +37,9 @@ def test_the_s3_secret_given_is_the_only_one_in_the_rendered_file(tmp_path):
     result = compose_config(tmp_path, SECRET_KEY="a-key", S3_SECRET="an-s3-password")
 
     assert result.returncode == 0, result.stderr
-    # The store's root password, the bucket job's and the app's key are the one given.
-    assert result.stdout.count("an-s3-password") == 5
+    # The store's root password, the bucket job's and the app's key (api, ws, the tasks worker,
+    # migrate) are the one given.
+    assert result.stdout.count("an-s3-password") == 6
     assert "social-secret" not in result.stdout
 
 

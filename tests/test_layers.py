@@ -1,4 +1,4 @@
-"""The apps stand in layers: accounts, then friends, then posts and chats. An app imports only
+"""The apps stand in layers: accounts, then friends, then posts and chats, then notifications. An app imports only
 the apps below it; it learns of changes above through signals (accounts.signals)."""
 
 import ast
@@ -13,6 +13,7 @@ BELOW = {
     "friends": {"accounts"},
     "posts": {"accounts", "friends"},
     "chats": {"accounts"},
+    "notifications": {"accounts", "friends", "posts", "chats"},
 }
 
 

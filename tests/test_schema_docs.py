@@ -118,20 +118,20 @@ def test_every_always_present_field_of_an_answer_is_required(schema):
 
 
 @pytest.mark.parametrize("media", ["json", "multipart", "urlencoded"])
-def test_the_server_still_takes_every_media_type_it_took(anon_client, media):
-    """The schema names one media type per operation; the parsers keep the others."""
+def test_the_server_still_takes_every_media_type_it_took(anon_client, user, media):
+    """The schema names one media type per operation; the parsers keep the others. (Register,
+    login and token take JSON only since #19 item 8, login CSRF: tests/test_login_csrf.py.)"""
     from urllib.parse import urlencode
 
-    from accounts.tests.factories import PASSWORD, UserFactory
+    from accounts.services import session_start
 
-    user = UserFactory()
-    body = {"email": user.email, "password": PASSWORD}
+    body = {"refresh": session_start(user=user).refresh}
     if media == "urlencoded":
         response = anon_client.post(
-            "/api/auth/token", urlencode(body), content_type="application/x-www-form-urlencoded"
+            "/api/auth/token/refresh", urlencode(body), content_type="application/x-www-form-urlencoded"
         )
     else:
-        response = anon_client.post("/api/auth/token", body, format=media)
+        response = anon_client.post("/api/auth/token/refresh", body, format=media)
     assert response.status_code == 200
     assert set(response.json()) == {"access", "refresh"}
 

@@ -23,11 +23,17 @@ print(json.dumps({
     "prepare_threshold": settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold", "absent"),
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
+    "db_connect_timeout": settings.DATABASES["default"].get("OPTIONS", {}).get("connect_timeout"),
+    "cache_options": settings.CACHES["default"].get("OPTIONS", {}),
+    "s3_timeouts": [
+        getattr(settings.STORAGES["default"].get("OPTIONS", {}).get("client_config"), name, None)
+        for name in ("connect_timeout", "read_timeout")
+    ],
     "cache": settings.CACHES["default"]["BACKEND"],
     "storage": settings.STORAGES["default"]["BACKEND"],
     "debug": settings.DEBUG,
     "language": settings.LANGUAGE_CODE,
-}))
+}, default=repr))
 """
 
 SERVICE_VARIABLES = (
@@ -76,7 +82,13 @@ def test_services_switch_on_from_the_environment():
     assert "statement_timeout" in values["db_options"]
     assert values["layer"] == "channels_redis.core.RedisChannelLayer"
     # Idle sockets survive only without redis-py 8's 5 s socket_timeout (PITFALLS).
-    assert values["layer_hosts"] == [{"address": "redis://127.0.0.1:6379/3", "socket_timeout": None}]
+    [host] = values["layer_hosts"]
+    assert host["address"] == "redis://127.0.0.1:6379/3" and host["socket_timeout"] is None
+    # Everything else a request can wait on is bounded, below gunicorn's 30 s worker timeout.
+    assert 0 < host["socket_connect_timeout"] <= 5
+    assert 0 < values["db_connect_timeout"] <= 5
+    assert 0 < values["cache_options"]["socket_timeout"] <= 5
+    assert all(0 < seconds <= 5 for seconds in values["s3_timeouts"])
     assert values["cache"] == "social.cache.RedisCache"
     assert values["storage"] == "storages.backends.s3.S3Storage"
     assert values["debug"] is False

@@ -18,6 +18,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Tests talk plain HTTP to the test server.
 os.environ.setdefault("COOKIE_SECURE", "0")
 os.environ.setdefault("STATIC_MANIFEST", "0")
+# Tasks run where they are enqueued; the fault tests (chaos/) run a real worker instead.
+os.environ.setdefault("TASKS_BACKEND", "django_tasks.backends.immediate.ImmediateBackend")
 
 S3_BUCKET = "test-media"
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from accounts.services import user_deactivate
 from accounts.tests.factories import UserFactory
 from chats import services
-from chats.consumers import NO_MESSAGE, NOT_JSON, TOO_FAST, TOO_MANY_SOCKETS, _slot_claim
+from chats.consumers import BAD_CLIENT_REF, NO_MESSAGE, NOT_JSON, TOO_FAST, TOO_MANY_SOCKETS, _slot_claim
 from chats.models import Chat, Message
 from chats.tests.support import bearer_headers, new_session, open_socket, refused, ws_path
 from social.asgi import application
@@ -324,6 +324,65 @@ async def test_a_bad_frame_gets_a_detail_frame_and_the_socket_stays_open(trio, f
     frame = await socket.receive_json_from(timeout=3)
     assert len(frame["message"]) == 4000
     assert await database_sync_to_async(Message.objects.count)() == 1
+    await socket.disconnect()
+
+
+# --- client_ref ----------------------------------------------------------------------------------
+async def test_the_senders_answer_echoes_its_client_ref_and_others_get_the_plain_message_once(trio):
+    chat, alice, bob, _ = trio
+    sender, second_tab, other = (
+        await open_socket(chat, alice),
+        await open_socket(chat, alice),
+        await open_socket(chat, bob),
+    )
+    await sender.send_json_to({"message": "с меткой", "client_ref": "draft-7"})
+    answer = await sender.receive_json_from(timeout=3)
+    stored = await database_sync_to_async(Message.objects.get)()
+    assert answer["id"] == stored.pk and answer["client_ref"] == "draft-7"
+    for socket in (second_tab, other):
+        frame = await socket.receive_json_from(timeout=3)
+        assert frame["id"] == stored.pk and "client_ref" not in frame
+    for socket in (sender, second_tab, other):
+        assert await nothing_more(socket)  # the sender's socket too: answered once, not twice
+        await socket.disconnect()
+
+
+async def test_a_resend_with_the_same_client_ref_stores_nothing_new_and_answers_the_stored_message(trio):
+    chat, alice, bob, _ = trio
+    sender, other = await open_socket(chat, alice), await open_socket(chat, bob)
+    await sender.send_json_to({"message": "один раз", "client_ref": "r-1"})
+    first = await sender.receive_json_from(timeout=3)
+    assert (await other.receive_json_from(timeout=3))["id"] == first["id"]
+    # A reconnecting client that never saw the answer resends (any text, same ref).
+    resent = await open_socket(chat, alice)
+    await resent.send_json_to({"message": "один раз (повтор)", "client_ref": "r-1"})
+    again = await resent.receive_json_from(timeout=3)
+    assert again == first
+    assert await database_sync_to_async(Message.objects.count)() == 1
+    assert await nothing_more(other)  # nothing new was sent to the others
+    # Another sender may use the same ref: refs are per sender.
+    await other.send_json_to({"message": "мой", "client_ref": "r-1"})
+    assert (await other.receive_json_from(timeout=3))["message"] == "мой"
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    for socket in (sender, other, resent):
+        await socket.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "detail"),
+    [
+        ({"message": "x", "client_ref": 5}, {"detail": BAD_CLIENT_REF}),
+        ({"message": "x", "client_ref": "r" * 65}, {"detail": BAD_CLIENT_REF}),
+        ({"message": "", "client_ref": "r1"}, {"detail": services.EMPTY_MESSAGE, "client_ref": "r1"}),
+        ({"client_ref": "r2"}, {"detail": NO_MESSAGE, "client_ref": "r2"}),
+    ],
+)
+async def test_an_error_about_a_frame_echoes_its_client_ref_and_nothing_is_stored(trio, frame, detail):
+    chat, alice, *_ = trio
+    socket = await open_socket(chat, alice)
+    await socket.send_json_to(frame)
+    assert await socket.receive_json_from(timeout=3) == detail
+    assert await database_sync_to_async(Message.objects.count)() == 0
     await socket.disconnect()
 
 

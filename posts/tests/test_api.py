@@ -27,7 +27,11 @@ pytestmark = pytest.mark.django_db
 CREATE_PATHS = ["/api/auth/create", "/api/auth/create/", "/api/posts/create", "/api/posts/create/"]
 CREDENTIALS = {"detail": "Не удалось подтвердить учетные данные"}
 NOT_FOUND = {"detail": "Не найдено."}
-POST_KEYS = {"id", "author", "description", "images", "likes", "likes_count", "liked_by_me", "created_at", "views"}
+POST_KEYS = {
+    *("id", "author", "description", "images", "likes", "likes_count", "liked_by_me", "created_at", "views"),
+    "comments_count",  # EXTENSIONS.md §3 (posts/tests/test_comments.py)
+    "media",  # EXTENSIONS.md §7 (posts/tests/test_media.py)
+}
 
 
 def create(client, author, *, images=(), description="Привет!", field="images", path="/api/auth/create"):
@@ -73,10 +77,12 @@ def test_created_images_land_in_s3_and_their_urls_serve_the_stored_bytes(api, us
     assert response.status_code == 201, response.content
     urls = response.json()["images"]
     assert len(urls) == 4
-    new_keys = stored_images(bucket_keys) - before
-    assert len(new_keys) == 4
-    names = PostImage.objects.filter(post_id=response.json()["id"]).order_by("position").values_list("file", flat=True)
-    assert set(names) == new_keys
+    added = stored_images(bucket_keys) - before
+    rows = PostImage.objects.filter(post_id=response.json()["id"]).order_by("position")
+    names = [row.file.name for row in rows]
+    # Each original beside its two WebP variants (posts/tests/test_media.py), nothing else.
+    assert len(added) == 4 * 3
+    assert set(names) | {row.thumb.name for row in rows} | {row.medium.name for row in rows} == added
     formats = []
     for url, name in zip(urls, names, strict=True):
         assert url.startswith("http://127.0.0.1:")  # the S3 endpoint, absolute

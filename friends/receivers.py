@@ -1,0 +1,9 @@
+"""How friends react to account changes (`accounts.signals`), connected in FriendsConfig.ready()."""
+
+
+def on_user_exporting(sender, *, user_id, **kwargs):
+    # Their friends list, for their export.
+    from accounts.export import ExportPart
+    from friends import selectors
+
+    return ExportPart(sections={"friends": lambda: selectors.user_friends_export(user_id=user_id)})

@@ -1,0 +1,114 @@
+"""Every write of the notifications app.
+
+A notification is written inside the transaction of what caused it (the receivers of the domain
+signals of friends and posts call these), and reaches the recipient's user sockets only after
+that transaction commits (social.events).
+"""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from notifications import selectors
+from notifications.models import TEXT_EXCERPT, Notification
+from notifications.serializers import notification_representation
+from social import events
+
+
+def notification_create(
+    *, recipient_id, actor_id, type: str, post_id=None, comment_id=None, chat_id=None, text: str | None = None
+) -> Notification | None:
+    """Write one notification and send it after commit. None (nothing written) for the actor's
+    own action or a `post.liked` that already exists (the unique constraint decides, also when
+    two likes race: the second waits on the first's index entry, then fails it)."""
+    if recipient_id is None or recipient_id == actor_id:
+        return None
+    if text is not None:
+        text = text[:TEXT_EXCERPT]
+    try:
+        # A savepoint: a duplicate leaves the caller's transaction (the like) usable.
+        with transaction.atomic():
+            notification = Notification.objects.create(
+                recipient_id=recipient_id,
+                actor_id=actor_id,
+                type=type,
+                post_id=post_id,
+                comment_id=comment_id,
+                chat_id=chat_id,
+                text=text,
+            )
+    except IntegrityError:
+        if type == Notification.Type.POST_LIKED:
+            return None
+        raise
+    shown = Notification.objects.select_related("actor").get(pk=notification.pk)
+    events.notification_created(
+        user_id=recipient_id,
+        notification=notification_representation(shown),
+        unread_count=selectors.unread_count(user_id=recipient_id),
+    )
+    return notification
+
+
+def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_id=None) -> list[Notification]:
+    """Write one notification for each of many recipients (the members put in a chat) and send
+    each after commit: a fixed number of queries whatever their number (the rows in one insert,
+    the actor, every recipient's unread count in one query). The actor is never notified."""
+    recipient_ids = [user_id for user_id in dict.fromkeys(recipient_ids) if user_id != actor_id]
+    if not recipient_ids:
+        return []
+    now = timezone.now()
+    created = Notification.objects.bulk_create(
+        Notification(recipient_id=user_id, actor_id=actor_id, type=type, chat_id=chat_id, created_at=now)
+        for user_id in recipient_ids
+    )
+    actor = User.objects.only("id", "username", "avatar").get(pk=actor_id)
+    counts = selectors.unread_counts(user_ids=recipient_ids)
+    for notification in created:
+        notification.actor = actor
+        events.notification_created(
+            user_id=notification.recipient_id,
+            notification=notification_representation(notification),
+            unread_count=counts.get(notification.recipient_id, 0),
+        )
+    return created
+
+
+def like_notification_withdraw(*, post_id, actor_id) -> int:
+    """An unlike takes back its unread `post.liked` (a read one stays: it was seen). Returns
+    the number removed (0 or 1)."""
+    removed, _ = Notification.objects.filter(
+        type=Notification.Type.POST_LIKED, post_id=post_id, actor_id=actor_id, read=False
+    ).delete()
+    return removed
+
+
+def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everything: bool = False) -> int:
+    """Mark the user's notifications `ids` (or all of them) read; ids that are not theirs are
+    ignored. Returns the new unread count; when something changed, the user's sockets (their
+    other devices) get `notifications.read` after commit."""
+    with transaction.atomic():
+        unread = Notification.objects.filter(recipient_id=user_id, read=False)
+        if not everything:
+            unread = unread.filter(pk__in=list(ids or []))
+        changed = unread.update(read=True)
+        count = selectors.unread_count(user_id=user_id)
+        if changed:
+            events.notifications_read(user_id=user_id, unread_count=count)
+    return count
+
+
+def notifications_prune(*, keep_days: int, batch: int = 10_000) -> int:
+    """Delete read notifications older than `keep_days`, in batches (short transactions, no
+    long lock on a big table). Returns how many went."""
+    before = timezone.now() - timedelta(days=keep_days)
+    total = 0
+    while True:
+        ids = list(Notification.objects.filter(read=True, created_at__lt=before).values_list("pk", flat=True)[:batch])
+        if not ids:
+            return total
+        deleted, _ = Notification.objects.filter(pk__in=ids).delete()
+        total += deleted
