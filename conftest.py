@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from accounts.services import session_start
 from accounts.tests.factories import PASSWORD, UserFactory
 from posts import fragments
-from social import health
+from social import health, limits
 
 
 @pytest.fixture(autouse=True)
@@ -16,6 +16,7 @@ def _fresh_cache():
     # The per-process caches are emptied too, so query counts do not depend on test order.
     cache.clear()
     health.reset_cache()
+    limits.state_reset()
     fragments.cache_clear()
     yield
     cache.clear()

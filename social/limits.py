@@ -159,6 +159,16 @@ def recovered() -> None:
         logger.warning("Redis answers again: rate limits are shared again")
 
 
+def state_reset() -> None:
+    """Forget an outage and this process's own counts (tests: like `health.reset_cache`, so an
+    outage one test provoked does not carry its per-process counting into the next)."""
+    global _skip_redis_until
+    _skip_redis_until = 0.0
+    _outage_logged.clear()
+    local.__init__()
+    limits_cache.local.clear()
+
+
 def _run(script: str, key: str, *args) -> int | None:
     """Run a script on Redis; None when there is no Redis or it failed (then: per-process)."""
     client = redis_client()
