@@ -62,6 +62,7 @@ class ChatMemberInline(admin.TabularInline):
 class ChatAdmin(admin.ModelAdmin):
     list_display = ["title", "id", "members", "messages_count", "last_message_at", "created_at"]
     search_fields = ["title"]
+    raw_id_fields = ["owner"]
 
     def get_queryset(self, request):
         # Members counted per row by a correlated subquery (at most 500 rows each, indexed);
@@ -116,13 +117,13 @@ class ChatMemberAdmin(ExactIdSearchMixin, admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ExactIdSearchMixin, admin.ModelAdmin):
-    list_display = ["id", "chat", "author", "excerpt", "created_at"]
+    list_display = ["id", "chat", "author", "excerpt", "created_at", "edited_at"]
     list_select_related = ["chat", "user"]
-    raw_id_fields = ["chat", "user"]
+    raw_id_fields = ["chat", "user", "reply_to"]
     # Exact ids only (ExactIdSearchMixin): a text search would scan a million rows.
     search_fields = ["chat", "user"]
     search_help_text = "Точный id чата или пользователя."
-    readonly_fields = ["created_at"]
+    readonly_fields = ["created_at", "edited_at", "client_ref"]
     show_full_result_count = False
     ordering = ["-id"]
     paginator = EstimatedCountPaginator

@@ -13,6 +13,7 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from django.conf import settings
@@ -109,8 +110,11 @@ def _send(chat_id, user, text, origin, client_ref):
     return dict(MessageOutput(message).data)
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
-    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+class OutageClosingMixin:
+    """A socket that a dependency outage closes with 4503 ("try again later"), never a 1011 or
+    an HTTP 500 at the handshake: shared by the chat socket and the user socket."""
+
+    socket_kind = "a socket"  # for the outage log line
     accepted = False
 
     async def __call__(self, scope, receive, send):
@@ -121,7 +125,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         except Exception as error:
             if not is_outage(error):
                 raise
-            log_outage(error, "a chat socket")
+            log_outage(error, self.socket_kind)
             await self._close_try_again_later(send)
 
     async def _close_try_again_later(self, send=None):
@@ -136,6 +140,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     async def accept(self, subprotocol=None, headers=None):
         await super().accept(subprotocol, headers)
         self.accepted = True
+
+
+class ChatConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
+    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+    socket_kind = "a chat socket"
 
     @classmethod
     async def encode_json(cls, content):
@@ -331,6 +340,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return message
 
     # --- channel-layer events -----------------------------------------------------------------
+    async def dispatch(self, message):
+        # The user's group also carries events meant for user sockets only (`notification`,
+        # say): a chat socket has no frame for them and lets them pass.
+        if getattr(self, get_handler_name(message), None) is None:
+            return
+        await super().dispatch(message)
+
     async def chat_message(self, event):
         if event.get("origin") == self.channel_name:
             return  # the sending socket was answered directly (see receive_json)

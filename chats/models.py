@@ -20,6 +20,10 @@ class Chat(models.Model):
     # makes "answer the existing direct chat" safe against two concurrent creates.
     direct_key = models.CharField(max_length=80, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # The creator; null for a direct chat (EXTENSIONS §2 `owner_id`).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="owned_chats"
+    )
     last_message_at = models.DateTimeField(null=True, blank=True)
     # Kept by message_send/message_delete with F(): the admin shows it without counting a
     # million rows per chat.
@@ -37,6 +41,9 @@ class ChatMember(models.Model):
     chat = models.ForeignKey(Chat, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_memberships")
     joined_at = models.DateTimeField(default=timezone.now)
+    # The member's read marker: the id of the last message they read (null: none). It only
+    # moves forward, through `chats.services.read_marker_move`.
+    last_read_message_id = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name = "участник чата"
@@ -51,8 +58,21 @@ class Message(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chat_messages")
     text = models.TextField()
     created_at = models.DateTimeField(default=timezone.now)
+    edited_at = models.DateTimeField(null=True, blank=True)
+    # The quoted message. No database constraint and no cascade: deleting the quoted message
+    # leaves the id, which answers as {"id", "message": null, "user": null} (EXTENSIONS §1).
+    reply_to = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
     # The sender's own id for the message (a socket frame's `client_ref`): a resend with the
-    # same one stores nothing new, so a client that was not answered may always resend.
+    # same one stores nothing new, so a client that was not answered may always resend; the
+    # unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
     client_ref = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:

@@ -2,14 +2,17 @@
 
 from uuid import UUID
 
-from django.db.models import Exists, F, OuterRef, Prefetch
+from django.conf import settings
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch, Subquery, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
-from social.pagination import Page
+from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 CHAT_NOT_FOUND = "Чат не найден."
+MESSAGE_NOT_FOUND = "Сообщение не найдено."
 NOT_A_MEMBER = "Вы не участник этого чата."
 
 
@@ -51,15 +54,22 @@ def _members_prefetch() -> Prefetch:
     return Prefetch("memberships", queryset=ChatMember.objects.select_related("user").order_by("id"))
 
 
-def chat_messages_page(*, chat: Chat, limit: int, offset: int = 0, before: int | None = None) -> Page:
+def chat_messages_page(
+    *, chat: Chat, limit: int, offset: int = 0, before: int | None = None, after: int | None = None
+) -> Page:
     """One page of a chat's history, newest first, with authors (one query).
 
+    `after` (a message id) answers the messages after it, oldest first (EXTENSIONS §2);
     `before` (a message id) pages by keyset and then `offset` is ignored; otherwise `offset`
     counts back from the newest message. Both walk the (chat, -id) index, so a page costs the
     same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
     by offset and `before`, so the page has no cursor.
     """
-    messages = Message.objects.filter(chat=chat).select_related("user").order_by("-id")
+    messages = Message.objects.filter(chat=chat).select_related("user", "reply_to__user").order_by("-id")
+    if after is not None:
+        # Catch-up, oldest first: ids commit in order within a chat (message_send locks the chat
+        # first), so a page after the last id a client holds never skips a message.
+        return Page(items=list(messages.filter(id__gt=after).order_by("id")[:limit]))
     if before is not None:
         return Page(items=list(messages.filter(id__lt=before)[:limit]))
     return Page(items=list(messages[offset : offset + limit]))
@@ -77,6 +87,142 @@ def user_chats(*, user) -> list[Chat]:
         .prefetch_related(_members_prefetch())
     )
     return list(chats)
+
+
+# --- The chat list (EXTENSIONS §2) -----------------------------------------------------------------
+CHAT_LIST_KEY = ("activity", "chat_id")
+UNREAD_EXACT_UP_TO = 999
+
+# Messages after the member's marker not sent by them, counted over at most 999 rows of the
+# (chat, -id) index: exact up to 999, 999 above, whatever the chat's size (a LIMIT rather than
+# LEAST, which the SQLite of `make run` lacks). Sending moves the
+# sender's marker, so the member's own messages after it are rare and the scan stays bounded.
+_UNREAD_SQL = f"""
+    SELECT COUNT(*) FROM (
+        SELECT 1 FROM chats_message unread
+        WHERE unread.chat_id = chats_chatmember.chat_id
+          AND unread.id > COALESCE(chats_chatmember.last_read_message_id, 0)
+          AND unread.user_id <> chats_chatmember.user_id
+        LIMIT {UNREAD_EXACT_UP_TO}
+    ) AS bounded
+"""
+
+
+def chat_list_rows(*, user):
+    """The caller's memberships with their chats and bounded counts, in list order (the query
+    behind `chat_list_page`)."""
+    return (
+        ChatMember.objects.filter(user_id=user.pk)
+        .select_related("chat")
+        .annotate(
+            activity=Coalesce(F("chat__last_message_at"), F("chat__created_at")),
+            unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()),
+            last_message_id=Subquery(
+                Message.objects.filter(chat_id=OuterRef("chat_id")).order_by("-id").values("id")[:1]
+            ),
+            members_count=Subquery(
+                ChatMember.objects.filter(chat_id=OuterRef("chat_id"))
+                .order_by()
+                .values("chat_id")
+                .annotate(total=Count("*"))
+                .values("total")
+            ),
+        )
+        .order_by("-activity", "-chat_id")
+    )
+
+
+def chat_list_page(*, user, page: PageRequest) -> Page:
+    """A page of `user`'s chats, most recent activity (last message, else creation) first, as
+    chat objects: each chat carries `last_message` (with its author, or None), `unread_count`,
+    `last_read_message_id`, `members_count` and at most CHAT_MEMBERS_EMBEDDED members.
+
+    Three queries whatever the number of chats, members or messages: the page (its counts as
+    bounded subqueries), the embedded members, the last messages with their authors.
+    """
+    rows = chat_list_rows(user=user)
+    rows = keyset_filter(rows, fields=CHAT_LIST_KEY, after=page.after)
+    memberships = take_page(rows, limit=page.limit, key=lambda row: (row.activity.isoformat(), row.chat_id))
+    chats = [_chat_view(row) for row in memberships.items]
+    chats_complete(chats)
+    return Page(items=chats, next_cursor=memberships.next_cursor)
+
+
+def _chat_view(membership: ChatMember) -> Chat:
+    chat = membership.chat
+    chat.unread_count = membership.unread_count
+    chat.last_read_message_id = membership.last_read_message_id
+    chat.last_message_id = membership.last_message_id
+    chat.members_count = membership.members_count
+    return chat
+
+
+def chats_complete(chats: list[Chat]) -> None:
+    """Attach the embedded members and the last message (with its author) to chats that carry
+    `last_message_id`: two queries for any number of chats."""
+    embedded = ChatMember.objects.select_related("user").order_by("id")[: settings.CHAT_MEMBERS_EMBEDDED]
+    # to_attr: Django applies a sliced prefetch (one window query) only into a list attribute.
+    prefetch_related_objects(chats, Prefetch("memberships", queryset=embedded, to_attr="embedded_memberships"))
+    ids = [chat.last_message_id for chat in chats if chat.last_message_id is not None]
+    last = Message.objects.select_related("user", "reply_to__user").in_bulk(ids) if ids else {}
+    for chat in chats:
+        chat.last_message = last.get(chat.last_message_id)
+
+
+def chat_unread_count(*, chat_id, user_id) -> int:
+    """The member's unread count in one chat, bounded as in the chat list (one query)."""
+    return (
+        ChatMember.objects.filter(chat_id=chat_id, user_id=user_id)
+        .annotate(unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()))
+        .values_list("unread_count", flat=True)
+        .get()
+    )
+
+
+def message_for_member(message_id: int, user) -> Message:
+    """The message `message_id` (with its chat, author and quote) if `user` is a member of its
+    chat or staff (one query). NotFound for no such message, Forbidden for a non-member."""
+    membership = ChatMember.objects.filter(chat=OuterRef("chat_id"), user_id=user.pk)
+    message = (
+        Message.objects.select_related("chat", "user", "reply_to__user")
+        .annotate(is_member=Exists(membership))
+        .filter(pk=message_id)
+        .first()
+    )
+    if message is None:
+        raise NotFound(MESSAGE_NOT_FOUND)
+    if not (message.is_member or user.is_staff):
+        raise Forbidden(NOT_A_MEMBER)
+    return message
+
+
+def chat_detail(*, chat: Chat, user) -> Chat:
+    """One chat of `user` as the chat list shows it, plus `read_markers`: the members' markers
+    (for "seen by") in chats of at most READ_RECEIPTS_MAX_MEMBERS members, else []. Precondition:
+    `user` is a member. Four queries."""
+    membership = chat_list_rows(user=user).get(chat_id=chat.pk)
+    detail = _chat_view(membership)
+    chats_complete([detail])
+    detail.read_markers = []
+    if detail.members_count <= settings.READ_RECEIPTS_MAX_MEMBERS:
+        detail.read_markers = list(
+            ChatMember.objects.filter(chat_id=chat.pk, last_read_message_id__isnull=False)
+            .order_by("id")
+            .values("user_id", message_id=F("last_read_message_id"))
+        )
+    return detail
+
+
+MEMBERS_PAGE_KEY = ("id",)
+
+
+def chat_members_page(*, chat: Chat, page: PageRequest) -> Page:
+    """A page of `chat`'s members (users), in joining order: the creator first, then the
+    members named at creation in the order given, then later additions (one query)."""
+    memberships = ChatMember.objects.filter(chat_id=chat.pk).select_related("user").order_by("id")
+    memberships = keyset_filter(memberships, fields=MEMBERS_PAGE_KEY, after=page.after, descending=False)
+    rows = take_page(memberships, limit=page.limit, key=lambda membership: (membership.pk,))
+    return Page(items=[membership.user for membership in rows.items], next_cursor=rows.next_cursor)
 
 
 def user_chats_export(*, user_id):

@@ -41,7 +41,9 @@ class MessagesQuery(serializers.Serializer):
         error_messages={"max_value": OFFSET_TOO_DEEP},
     )
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=DEFAULT_PAGE)
-    before = serializers.IntegerField(min_value=1, required=False)
+    before = serializers.IntegerField(min_value=1, required=False, max_value=2**63 - 1)
+    # Catch-up (EXTENSIONS §2): messages after this id, oldest first.
+    after = serializers.IntegerField(min_value=0, required=False, max_value=2**63 - 1)
 
 
 class ChatOutput(serializers.ModelSerializer):
@@ -67,14 +69,121 @@ class ChatOutput(serializers.ModelSerializer):
         return EmbeddedUserSerializer(members, many=True, context=self.context).data
 
 
+class QuotedUserOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    username = serializers.CharField()
+
+
+class QuotedMessageOutput(serializers.Serializer):
+    """`reply_to`: the quoted message's id, its first 200 characters and author; a deleted one
+    keeps its id with `message` and `user` null."""
+
+    id = serializers.IntegerField()
+    message = serializers.CharField(allow_null=True)
+    user = QuotedUserOutput(allow_null=True)
+
+
+QUOTE_LENGTH = 200
+
+
 class MessageOutput(serializers.ModelSerializer):
-    """The contract's message object `{id, message, created_at, user}` (REST and WebSocket)."""
+    """The contract's message object `{id, message, created_at, user}` plus EXTENSIONS §1's
+    `chat_id`, `edited_at`, `reply_to` (REST and both sockets). Read from a message with
+    `user` and `reply_to__user` selected (a quoted message is never fetched one by one)."""
 
     message = serializers.CharField(source="text")
     # Declared, not derived from the model: the model's default made it optional in the schema.
     created_at = serializers.DateTimeField(read_only=True)
     user = EmbeddedUserSerializer()
+    chat_id = serializers.UUIDField(read_only=True)
+    edited_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    reply_to = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
-        fields = ["id", "message", "created_at", "user"]
+        fields = ["id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"]
+
+    @extend_schema_field(QuotedMessageOutput(allow_null=True))
+    def get_reply_to(self, message) -> dict | None:
+        if message.reply_to_id is None:
+            return None
+        try:
+            quoted = message.reply_to
+        except Message.DoesNotExist:
+            quoted = None
+        if quoted is None:
+            return {"id": message.reply_to_id, "message": None, "user": None}
+        return {
+            "id": quoted.pk,
+            "message": quoted.text[:QUOTE_LENGTH],
+            "user": {"id": str(quoted.user_id), "username": quoted.user.username},
+        }
+
+
+class ChatListOutput(ChatOutput):
+    """EXTENSIONS §2's chat object: the contract's `{id, title, avatar, users}` plus the keys a
+    messenger's chat list shows. Read from a chat completed by `chats.selectors`
+    (`chat_list_page`): at most CHAT_MEMBERS_EMBEDDED members are embedded."""
+
+    owner_id = serializers.UUIDField(read_only=True, allow_null=True)
+    is_direct = serializers.SerializerMethodField()
+    members_count = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    last_message = MessageOutput(read_only=True, allow_null=True)
+    unread_count = serializers.IntegerField(read_only=True, help_text="Exact up to 999; 999 above.")
+    last_read_message_id = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta(ChatOutput.Meta):
+        fields = [
+            *ChatOutput.Meta.fields,
+            "owner_id",
+            "is_direct",
+            "members_count",
+            "created_at",
+            "last_message",
+            "unread_count",
+            "last_read_message_id",
+        ]
+
+    def get_is_direct(self, chat) -> bool:
+        return chat.direct_key is not None
+
+    @extend_schema_field(EmbeddedUserSerializer(many=True))
+    def get_users(self, chat) -> list[dict]:
+        members = [membership.user for membership in chat.embedded_memberships]
+        return EmbeddedUserSerializer(members, many=True, context=self.context).data
+
+
+class MessageSendInput(serializers.Serializer):
+    """POST /api/chats/<id>/messages (JSON). The text's rules are the service's."""
+
+    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    client_ref = serializers.CharField(max_length=64, required=False, allow_null=True)
+    reply_to = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True)
+
+
+class MessageEditInput(serializers.Serializer):
+    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+
+class ReadInput(serializers.Serializer):
+    message_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class ReadOutput(serializers.Serializer):
+    last_read_message_id = serializers.IntegerField(allow_null=True)
+    unread_count = serializers.IntegerField()
+
+
+class ReadMarkerOutput(serializers.Serializer):
+    user_id = serializers.UUIDField()
+    message_id = serializers.IntegerField()
+
+
+class ChatDetailOutput(ChatListOutput):
+    """GET /api/chats/<id>: the chat object plus the members' read markers ("seen by")."""
+
+    read_markers = ReadMarkerOutput(many=True, read_only=True)
+
+    class Meta(ChatListOutput.Meta):
+        fields = [*ChatListOutput.Meta.fields, "read_markers"]

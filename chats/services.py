@@ -8,17 +8,20 @@ that was rolled back, and a message is always stored before anyone sees it.
 from collections.abc import Sequence
 from uuid import UUID
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Value
+from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from accounts.models import User
 from chats import signals
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from social import events, metrics
+from social.exceptions import Forbidden
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -29,6 +32,9 @@ TOO_MANY_MEMBERS = f"В чате может быть не больше {MAX_MEMB
 UNKNOWN_USERS = "Пользователи не найдены: {ids}."
 EMPTY_MESSAGE = "Сообщение не может быть пустым."
 LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
+NOT_IN_CHAT = "В этом чате нет такого сообщения."
+NOT_YOUR_MESSAGE = "Изменять можно только свои сообщения."
+MAY_NOT_DELETE = "Удалить сообщение может только его автор, владелец чата или модератор."
 
 
 # --- Chats --------------------------------------------------------------------------------------
@@ -73,7 +79,7 @@ def chat_create(
         if existing is not None:
             return existing, False
 
-    chat = Chat(title=title or _default_title(others), direct_key=key)
+    chat = Chat(title=title or _default_title(others), direct_key=key, owner=None if key else creator)
     if avatar is not None:
         chat.avatar.save(avatar.name, avatar, save=False)
     try:
@@ -132,6 +138,44 @@ def user_messages_withdraw(*, user_id) -> None:
         chat_counters_move(chat_ids=chat_ids, delta=-total)
 
 
+def read_marker_move(*, chat_id, user_id, message_id: int) -> bool:
+    """The one writer of a member's read marker: move it to `message_id` if that is forward;
+    return whether it moved.
+
+    One conditional UPDATE: the row lock orders two concurrent moves, and PostgreSQL checks the
+    second's condition again against what the first wrote, so the marker never moves back.
+    """
+    behind = Q(last_read_message_id__isnull=True) | Q(last_read_message_id__lt=message_id)
+    moved = ChatMember.objects.filter(behind, chat_id=chat_id, user_id=user_id).update(last_read_message_id=message_id)
+    return moved > 0
+
+
+def chat_read(*, chat: Chat, reader: User, message_id: int) -> int:
+    """Mark `chat` read by `reader` up to `message_id` (a marker never moves back); return the
+    marker after. When it moved, a `read` event goes (after commit) to the reader's user
+    sockets, and to the other members' in chats of at most READ_RECEIPTS_MAX_MEMBERS members.
+
+    Precondition: `reader` is a member. ValidationError on `message_id` when no such message is
+    in the chat.
+    """
+    if not Message.objects.filter(chat=chat, pk=message_id).exists():
+        raise ValidationError({"message_id": [NOT_IN_CHAT]})
+    with transaction.atomic():
+        if read_marker_move(chat_id=chat.pk, user_id=reader.pk, message_id=message_id):
+            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+            receivers = member_ids if len(member_ids) <= settings.READ_RECEIPTS_MAX_MEMBERS else [reader.pk]
+            events.chat_read(chat_id=chat.pk, reader_id=reader.pk, message_id=message_id, receiver_ids=receivers)
+        return ChatMember.objects.values_list("last_read_message_id", flat=True).get(chat=chat, user=reader)
+
+
+def chat_typing(*, chat: Chat, typer: User) -> None:
+    """Tell the other members that `typer` is typing in `chat` (nothing stored).
+    Precondition: `typer` is a member; the caller bounds how often (the user socket: one per
+    user per chat per 2 s)."""
+    member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+    events.chat_typing(chat_id=chat.pk, typer_id=typer.pk, member_ids=member_ids)
+
+
 # --- Messages -----------------------------------------------------------------------------------
 def message_text_clean(text: str) -> str:
     """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace."""
@@ -143,45 +187,128 @@ def message_text_clean(text: str) -> str:
 
 
 def message_send(
-    *, chat: Chat, author: User, text: str, origin: str | None = None, client_ref: str | None = None
+    *,
+    chat: Chat,
+    author: User,
+    text: str,
+    origin: str | None = None,
+    client_ref: str | None = None,
+    reply_to: int | None = None,
 ) -> Message:
-    """Store a message of `author` in `chat`, then (after commit) send it to every member socket.
+    """Store a message of `author` in `chat` (as `message_send_once`); the message alone."""
+    return message_send_once(
+        chat=chat, author=author, text=text, origin=origin, client_ref=client_ref, reply_to=reply_to
+    )[0]
+
+
+def message_send_once(
+    *,
+    chat: Chat,
+    author: User,
+    text: str,
+    origin: str | None = None,
+    client_ref: str | None = None,
+    reply_to: int | None = None,
+) -> tuple[Message, bool]:
+    """Store a message of `author` in `chat`, then (after commit) send it to every member's
+    sockets of both kinds; return (message, created). The one send of REST, the chat socket and
+    the user socket.
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
     Raises ValidationError on `message` for an empty or too long text. `origin` is the channel
-    of a sending socket, which answers its sender itself and skips the event. A `client_ref`
-    the author already used in this chat stores nothing and returns that message (a resend).
+    of a sending chat socket, which answers its sender itself and skips the chat event. A
+    `client_ref` ("" or None: no ref) the author already used in this chat stores nothing: the
+    existing message comes back with created=False (a resend) and only the author's user
+    sockets get it again.
+
+    The chat's row is locked before the message takes its id, so within one chat a greater id
+    is never committed before a smaller one and `?after=<id>` catch-up never skips a message.
+    `reply_to` must be a message of the same chat (ValidationError on `reply_to`).
     """
     text = message_text_clean(text)
-    client_ref = client_ref or None  # "" is no ref
-    if client_ref is not None:
-        existing = Message.objects.filter(chat=chat, user=author, client_ref=client_ref).first()
-        if existing is not None:
-            return existing
+    client_ref = client_ref or ""
+    if client_ref and Message.objects.filter(chat=chat, user=author, client_ref=client_ref).exists():
+        return _message_repeated(chat=chat, author=author, client_ref=client_ref), False
+    quoted = None
+    if reply_to is not None:
+        quoted = Message.objects.select_related("user").filter(chat=chat, pk=reply_to).first()
+        if quoted is None:
+            raise ValidationError({"reply_to": [NOT_IN_CHAT]})
     try:
-        return _message_store(chat=chat, author=author, text=text, origin=origin, client_ref=client_ref)
+        with transaction.atomic():
+            Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
+            message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted)
+            chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
+            # What one sends, one has read (EXTENSIONS §2).
+            read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
+            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+            events.chat_message_stored(
+                chat_id=chat.pk,
+                message=message_payload(message),
+                member_ids=member_ids,
+                client_ref=client_ref or None,
+                origin=origin,
+            )
     except IntegrityError:
-        if client_ref is None:
+        if not client_ref:
             raise
         # The same resend raced this one past the lookup: the unique constraint decided.
-        return Message.objects.get(chat=chat, user=author, client_ref=client_ref)
-
-
-def _message_store(*, chat: Chat, author: User, text: str, origin: str | None, client_ref: str | None) -> Message:
-    with transaction.atomic():
-        message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref or "")
-        chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
-        payload = dict(MessageOutput(message).data)
-        payload["user"] = dict(payload["user"])
-        events.chat_message_stored(chat_id=chat.pk, message=payload, origin=origin)
+        return _message_repeated(chat=chat, author=author, client_ref=client_ref), False
     metrics.MESSAGES_STORED.inc()
+    return message, True
+
+
+def _message_repeated(*, chat: Chat, author: User, client_ref: str) -> Message:
+    """The message an earlier send with `client_ref` stored; the author's user sockets get it
+    again, so a retry after a reconnect learns its id."""
+    with transaction.atomic():
+        message = Message.objects.select_related("user", "reply_to__user").get(
+            chat=chat, user=author, client_ref=client_ref
+        )
+        events.chat_message_repeated(
+            chat_id=chat.pk, message=message_payload(message), author_id=author.pk, client_ref=client_ref
+        )
     return message
 
 
+def message_payload(message: Message) -> dict:
+    """The message object as events carry it (plain dicts, for the channel layer)."""
+    payload = dict(MessageOutput(message).data)
+    payload["user"] = dict(payload["user"])
+    return payload
+
+
+def message_edit(*, message: Message, editor: User, text: str) -> Message:
+    """Replace the text of `editor`'s own message and stamp `edited_at`; every member's user
+    sockets get `message.edited` after commit.
+
+    Precondition: `editor` is a member of the message's chat. Forbidden unless `editor` wrote
+    it; ValidationError on `message` for an empty or too long text.
+    """
+    if message.user_id != editor.pk:
+        raise Forbidden(NOT_YOUR_MESSAGE)
+    text = message_text_clean(text)
+    with transaction.atomic():
+        message.text, message.edited_at = text, timezone.now()
+        message.save(update_fields=["text", "edited_at"])
+        member_ids = list(ChatMember.objects.filter(chat_id=message.chat_id).values_list("user_id", flat=True))
+        events.chat_message_edited(chat_id=message.chat_id, message=message_payload(message), member_ids=member_ids)
+    return message
+
+
+def message_delete_check(*, message: Message, actor: User) -> None:
+    """Who may delete a message: its author, the chat's owner, staff (Forbidden otherwise).
+    Precondition: `actor` is staff or a member of the chat."""
+    if not (actor.is_staff or message.user_id == actor.pk or message.chat.owner_id == actor.pk):
+        raise Forbidden(MAY_NOT_DELETE)
+
+
 def message_delete(*, message: Message) -> None:
-    """Delete a message (staff moderation); the chat's sockets get a `message.deleted` frame."""
+    """Delete a message; the chat's sockets get `message.deleted` (both kinds). Read markers
+    stay where they are. Precondition: the caller may delete it (`message_delete_check`)."""
     with transaction.atomic():
         message_id, chat_id = message.pk, message.chat_id
         if message.delete()[0]:
             chat_counters_move(chat_ids=[chat_id], delta=-1)
-        events.chat_message_deleted(chat_id=chat_id, message_id=message_id)
+        member_ids = list(ChatMember.objects.filter(chat_id=chat_id).values_list("user_id", flat=True))
+        events.chat_message_deleted(chat_id=chat_id, message_id=message_id, member_ids=member_ids)

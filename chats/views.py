@@ -1,13 +1,28 @@
 """HTTP surface of the chats app: parse, call one service or selector, render."""
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import EmbeddedUserSerializer
 from chats import selectors, services
-from chats.serializers import ChatCreateInput, ChatCreateJSON, ChatOutput, MessageOutput, MessagesQuery
+from chats.serializers import (
+    ChatCreateInput,
+    ChatCreateJSON,
+    ChatDetailOutput,
+    ChatListOutput,
+    ChatOutput,
+    MessageEditInput,
+    MessageOutput,
+    MessageSendInput,
+    MessagesQuery,
+    ReadInput,
+    ReadOutput,
+)
 from social.exceptions import acting_as_check
+from social.pagination import next_link, page_request
 from social.schema import error_responses
 from social.throttles import per_user
 
@@ -46,6 +61,12 @@ class ChatMessagesView(APIView):
         parameters=[
             OpenApiParameter("limit", int, description="1–100, default 50"),
             OpenApiParameter("before", int, description="Message id: the page of older messages (offset ignored)"),
+            OpenApiParameter(
+                "after",
+                int,
+                description="Message id: the messages after it, oldest first (offset and before ignored); "
+                'the next page\'s URL is in the `Link: <…>; rel="next"` header',
+            ),
         ],
         responses={200: MessageOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров"), **ERRORS},
     )
@@ -54,7 +75,18 @@ class ChatMessagesView(APIView):
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
         page = selectors.chat_messages_page(chat=chat, **query.validated_data)
-        return Response(MessageOutput(page.items, many=True, context={"request": request}).data)
+        body = MessageOutput(page.items, many=True, context={"request": request}).data
+        headers = {}
+        if "after" in query.validated_data and len(page.items) == query.validated_data["limit"]:
+            headers = next_link_after(request, page.items[-1].pk)
+        return Response(body, headers=headers)
+
+
+def next_link_after(request, last_id: int) -> dict:
+    params = request.GET.copy()
+    params["after"] = str(last_id)
+    url = request.build_absolute_uri(request.path + "?" + params.urlencode())
+    return {"Link": f'<{url}>; rel="next"'}
 
 
 class UserChatsView(APIView):
@@ -63,3 +95,115 @@ class UserChatsView(APIView):
         acting_as_check(user_id=user_id, caller=request.user)
         chats = selectors.user_chats(user=request.user)
         return Response(ChatOutput(chats, many=True, context={"request": request}).data)
+
+
+class ChatListView(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, description="из заголовка Link предыдущей страницы"),
+        ],
+        responses={200: ChatListOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров")},
+        description="The caller's chats, most recent activity first, with the last message and the "
+        'unread count. Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
+    )
+    def get(self, request):
+        page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
+        chats = selectors.chat_list_page(user=request.user, page=page)
+        body = ChatListOutput(chats.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, chats.next_cursor))
+
+
+class ChatMessageSendView(APIView):
+    @extend_schema(
+        request={"application/json": MessageSendInput},
+        responses={
+            201: MessageOutput,
+            200: OpenApiResponse(MessageOutput, description="A repeated client_ref: the message stored before."),
+            400: OpenApiResponse(description="Ошибки полей"),
+            **ERRORS,
+        },
+    )
+    def post(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = MessageSendInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.message_send_once(
+            chat=chat,
+            author=request.user,
+            text=data.validated_data["message"],
+            client_ref=data.validated_data.get("client_ref"),
+            reply_to=data.validated_data.get("reply_to"),
+        )
+        body = MessageOutput(message, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class ChatReadView(APIView):
+    @extend_schema(
+        request={"application/json": ReadInput},
+        responses={200: ReadOutput, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+    )
+    def post(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = ReadInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        marker = services.chat_read(chat=chat, reader=request.user, message_id=data.validated_data["message_id"])
+        unread = selectors.chat_unread_count(chat_id=chat.pk, user_id=request.user.pk)
+        return Response(ReadOutput({"last_read_message_id": marker, "unread_count": unread}).data)
+
+
+class MessageView(APIView):
+    @extend_schema(
+        request={"application/json": MessageEditInput},
+        responses={200: MessageOutput, 400: OpenApiResponse(description="Ошибки полей"), **ERRORS},
+        description="Edit one's own message (the author only).",
+    )
+    def patch(self, request, message_id):
+        message = selectors.message_for_member(message_id, request.user)
+        data = MessageEditInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_edit(message=message, editor=request.user, text=data.validated_data["message"])
+        return Response(MessageOutput(message, context={"request": request}).data)
+
+    @extend_schema(
+        responses={204: None, **ERRORS}, description="Delete a message: its author, the chat's owner or staff."
+    )
+    def delete(self, request, message_id):
+        message = selectors.message_for_member(message_id, request.user)
+        services.message_delete_check(message=message, actor=request.user)
+        services.message_delete(message=message)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+PAGE_PARAMETERS = [
+    OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
+    OpenApiParameter("cursor", OpenApiTypes.STR, description="из заголовка Link предыдущей страницы"),
+]
+
+
+class ChatDetailView(APIView):
+    @extend_schema(responses={200: ChatDetailOutput, **ERRORS})
+    def get(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        detail = selectors.chat_detail(chat=chat, user=request.user)
+        return Response(ChatDetailOutput(detail, context={"request": request}).data)
+
+
+class ChatMembersView(APIView):
+    @extend_schema(
+        parameters=PAGE_PARAMETERS,
+        responses={
+            200: EmbeddedUserSerializer(many=True),
+            400: OpenApiResponse(description="Ошибки параметров"),
+            **ERRORS,
+        },
+        description="Members in joining order. "
+        'Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
+    )
+    def get(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        page = page_request(request.query_params, key_size=len(selectors.MEMBERS_PAGE_KEY))
+        members = selectors.chat_members_page(chat=chat, page=page)
+        body = EmbeddedUserSerializer(members.items, many=True, context={"request": request}).data
+        return Response(body, headers=next_link(request, members.next_cursor))

@@ -10,6 +10,8 @@ Groups are named here too, so the services that send and the consumer that joins
 disagree on a name.
 """
 
+import asyncio
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
@@ -39,25 +41,72 @@ def chat_member_group(chat_id, user_id) -> str:
     return f"chat.{chat_id}.user.{user_id}"
 
 
+def user_inbox_group(user_id) -> str:
+    """Every user socket (`/api/ws`) of this user, and nothing else: each event sent here *is*
+    the frame its sockets send (its `type` is the frame's), forwarded verbatim. The contract's
+    chat sockets stay out of it, so a user socket's `message.deleted` of one chat can never
+    reach the chat socket of another."""
+    return f"inbox.{user_id}"
+
+
 # --- The one sender -----------------------------------------------------------------------------
-def send_on_commit(group: str, event: dict) -> None:
-    """Send `event` to `group` once the current transaction commits (at once outside one).
+def _deliver(where: str, send, *args) -> None:
+    """Run the coroutine function `send(*args)` (the channel-layer sends of one event), timed.
 
     A channel layer outage is logged, never raised: the write is committed, and turning it into
     an error would tell a sender "not stored" (who would store it twice). Sockets catch up over
     REST."""
+    try:
+        with metrics.channel_send():  # times the send, counts a failure
+            async_to_sync(send)(*args)
+    except Exception as error:
+        if not is_outage(error):
+            raise
+        log_outage(error, where)
+
+
+def send_on_commit(group: str, event: dict) -> None:
+    """Send `event` to `group` once the current transaction commits (at once outside one)."""
 
     def send() -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        try:
-            with metrics.channel_send():  # times the send, counts a failure
-                async_to_sync(layer.group_send)(group, event)
-        except Exception as error:
-            if not is_outage(error):
-                raise
-            log_outage(error, f"group_send to {group}")
+        _deliver(f"group_send to {group}", layer.group_send, group, event)
+
+    transaction.on_commit(send)
+
+
+FAN_OUT_CONCURRENCY = 8
+
+
+def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
+    """Send `frame` to every user socket of each of `user_ids` once the transaction commits,
+    with `send_on_commit`'s timing and outage handling.
+
+    Per-user groups, one per member (docs/websocket.md "Fan-out"): a user in 1,000 chats holds
+    one group per socket, not 1,000, and a message to a chat of N members is one store plus N
+    group sends, FAN_OUT_CONCURRENCY at a time on one event loop after commit.
+    """
+    groups = [user_inbox_group(user_id) for user_id in dict.fromkeys(user_ids)]
+
+    async def fan_out(layer) -> None:
+        # Bounded: each group send holds a connection of the layer's pool (redis-py's default
+        # cap is 100 per process); 100 at once for a 100-member chat ran out of them
+        # (MaxConnectionsError, the sender's socket closed with 1011).
+        limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
+
+        async def send_one(group: str) -> None:
+            async with limit:
+                await layer.group_send(group, frame)
+
+        await asyncio.gather(*(send_one(group) for group in groups))
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None or not groups:
+            return
+        _deliver(f"{frame['type']} fan-out to {len(groups)} inboxes", fan_out, layer)
 
     transaction.on_commit(send)
 
@@ -74,21 +123,61 @@ def user_sessions_ended(*, user_id, kept_session_id: str = "") -> None:
     send_on_commit(user_group(user_id), {"type": "session.ended", "kept_session_id": kept_session_id})
 
 
-def chat_message_stored(*, chat_id, message: dict, origin: str | None = None) -> None:
-    """A message was stored: every socket of the chat gets the message object (`message`, as
-    `chats.serializers.MessageOutput` gives it), except the sending socket (`origin`, its
-    channel name), which answered its sender directly."""
+def chat_message_stored(
+    *, chat_id, message: dict, member_ids, client_ref: str | None = None, origin: str | None = None
+) -> None:
+    """A message was stored: every chat socket of the chat gets the message object (`message`,
+    as `chats.serializers.MessageOutput` gives it), except the sending chat socket (`origin`,
+    its channel name), which answered its sender directly; every user socket of every member
+    gets `{"type": "message.new", "chat_id", "message", "client_ref"}`."""
     send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message, "origin": origin})
+    frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
 
-def chat_message_deleted(*, chat_id, message_id: int) -> None:
-    """A message was deleted: every socket of the chat gets `{"type": "message.deleted"}`."""
+def chat_message_repeated(*, chat_id, message: dict, author_id, client_ref: str) -> None:
+    """A send repeated an earlier `client_ref`: only the sender's user sockets get the existing
+    message again (as `message.new`), so a retry after a reconnect learns its id."""
+    frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
+    user_frames_send_on_commit(user_ids=[author_id], frame=frame)
+
+
+def chat_message_edited(*, chat_id, message: dict, member_ids) -> None:
+    """A message was edited by its author: every member's user sockets get
+    `{"type": "message.edited", "chat_id", "message"}`."""
+    frame = {"type": "message.edited", "chat_id": str(chat_id), "message": message}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
+
+
+def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
+    """A message was deleted: every chat socket of the chat gets `{"type": "message.deleted",
+    "message_id"}`, every member's user sockets the same with `chat_id`."""
     send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})
+    frame = {"type": "message.deleted", "chat_id": str(chat_id), "message_id": message_id}
+    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
 
 def chat_member_removed(*, chat_id, user_id) -> None:
     """A member was removed from a chat: their sockets of that chat close with 4403."""
     send_on_commit(chat_member_group(chat_id, user_id), {"type": "chat.member_removed"})
+
+
+def chat_read(*, chat_id, reader_id, message_id: int, receiver_ids) -> None:
+    """A member's read marker moved: `{"type": "read", "chat_id", "user_id", "message_id"}` to
+    the user sockets of `receiver_ids` (the reader's own devices always; the other members only
+    where receipts are shown, as `chats.services.chat_read` decides)."""
+    frame = {"type": "read", "chat_id": str(chat_id), "user_id": str(reader_id), "message_id": message_id}
+    user_frames_send_on_commit(user_ids=receiver_ids, frame=frame)
+
+
+TYPING_EXPIRES_IN_MS = 5000
+
+
+def chat_typing(*, chat_id, typer_id, member_ids) -> None:
+    """A member is typing: `{"type": "typing", "chat_id", "user_id", "expires_in_ms"}` to the
+    other members' user sockets (never the typer's). Nothing is stored."""
+    frame = {"type": "typing", "chat_id": str(chat_id), "user_id": str(typer_id), "expires_in_ms": TYPING_EXPIRES_IN_MS}
+    user_frames_send_on_commit(user_ids=[user_id for user_id in member_ids if user_id != typer_id], frame=frame)
 
 
 def notification_created(*, user_id, notification: dict, unread_count: int) -> None:

@@ -390,6 +390,11 @@ CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
 WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
+# Members embedded in a chat object of the new chat paths (EXTENSIONS.md §2); the rest page
+# through GET /api/chats/<id>/members.
+CHAT_MEMBERS_EMBEDDED = env.int("CHAT_MEMBERS_EMBEDDED", default=100)
+# Read receipts go to the other members only in chats up to this size (EXTENSIONS.md §1).
+READ_RECEIPTS_MAX_MEMBERS = env.int("READ_RECEIPTS_MAX_MEMBERS", default=50)
 # Read notifications older than this go with `manage.py notifications_prune` (a daily cron).
 NOTIFICATIONS_KEEP_DAYS = env.int("NOTIFICATIONS_KEEP_DAYS", default=90)
 # Decoded pixels (every frame counted) allowed per uploaded image and per request (social/images.py).

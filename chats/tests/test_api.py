@@ -139,7 +139,9 @@ def test_history_is_newest_first_with_the_contract_fields(api, make_chat, user, 
     assert [m["id"] for m in body] == [second.pk, first.pk]
     assert body[0]["message"] == "здравствуй"
     assert body[0]["user"]["id"] == str(other_user.pk)
-    assert set(body[0]) == {"id", "message", "created_at", "user"}
+    # The contract's four keys plus EXTENSIONS §1's additive chat_id.
+    assert set(body[0]) == {"id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"}
+    assert body[0]["chat_id"] == str(chat.pk)
     assert body[0]["created_at"].endswith("Z")
 
 

@@ -1,0 +1,160 @@
+"""GET /api/chats (EXTENSIONS §2): the chat list with the last message and unread counts."""
+
+import json
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from chats import selectors, services
+from chats.models import ChatMember, Message
+
+pytestmark = [pytest.mark.django_db]
+
+
+def add_messages(chat, author, count):
+    """`count` messages by `author`, stored in bulk (the counters as the seeding moves them)."""
+    Message.objects.bulk_create([Message(chat=chat, user=author, text=f"m{n}") for n in range(count)])
+    services.chat_counters_move(chat_ids=[chat.pk], delta=count, at=Message.objects.latest("id").created_at)
+
+
+def test_the_list_shows_each_chat_with_its_last_message_and_unread_count(api, make_chat, user, other_user):
+    third = UserFactory()
+    group = make_chat(user, other_user, third, title="группа")
+    direct = make_chat(other_user, user)
+    services.message_send(chat=group, author=other_user, text="раз")
+    services.message_send(chat=group, author=third, text="два")
+    services.message_send(chat=direct, author=other_user, text="лично")
+    own = services.message_send(chat=group, author=user, text="мой ответ")
+    services.message_send(chat=group, author=third, text="после ответа")
+
+    response = api.get("/api/chats")
+    assert response.status_code == 200
+    body = response.json()
+    assert [chat["id"] for chat in body] == [str(group.pk), str(direct.pk)]
+    first, second = body
+    assert first["last_message"]["message"] == "после ответа"
+    assert first["last_message"]["chat_id"] == str(group.pk)
+    # Sending moved the caller's marker to their message: only the one after it is unread.
+    assert first["unread_count"] == 1
+    assert first["last_read_message_id"] == own.pk
+    assert first["owner_id"] == str(user.pk)
+    assert first["is_direct"] is False
+    assert first["members_count"] == 3
+    assert [member["id"] for member in first["users"]] == [str(user.pk), str(other_user.pk), str(third.pk)]
+    assert set(first) == {
+        "id",
+        "title",
+        "avatar",
+        "users",
+        "owner_id",
+        "is_direct",
+        "members_count",
+        "created_at",
+        "last_message",
+        "unread_count",
+        "last_read_message_id",
+    }
+    assert second["is_direct"] is True
+    assert second["owner_id"] is None
+    assert second["unread_count"] == 1
+    assert second["last_read_message_id"] is None
+
+
+def test_a_chat_without_messages_is_listed_by_its_creation(api, make_chat, user, other_user):
+    older = make_chat(user, other_user, title="старый")
+    services.message_send(chat=older, author=other_user, text="x")
+    newer = make_chat(user, UserFactory(), title="новый")
+    body = api.get("/api/chats").json()
+    # The new chat's creation is more recent than the old chat's last message.
+    assert [chat["id"] for chat in body] == [str(newer.pk), str(older.pk)]
+    empty = body[0]
+    assert empty["last_message"] is None
+    assert empty["unread_count"] == 0
+
+
+def test_unread_is_exact_up_to_999_and_999_above(api, make_chat, user, other_user):
+    exact, many = make_chat(user, other_user, title="exact"), make_chat(user, other_user, title="many")
+    add_messages(exact, other_user, 999)
+    add_messages(many, other_user, 1500)
+    counts = {chat["title"]: chat["unread_count"] for chat in api.get("/api/chats").json()}
+    assert counts == {"exact": 999, "many": 999}
+
+
+def test_unread_counting_reads_at_most_1000_rows_of_a_chat(make_chat, user, other_user):
+    chat = make_chat(user, other_user)
+    add_messages(chat, other_user, 3000)
+    plan = json.loads(selectors.chat_list_rows(user=user).explain(analyze=True, format="json"))
+    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "chats_message"]
+    assert scans, plan
+    # Rows a node returned, over all its loops: the unread count's scan stops at 1,000.
+    assert max(node["Actual Rows"] * node["Actual Loops"] for node in scans) <= 1000
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.parametrize("chats", [3, 30])
+def test_the_list_costs_the_same_queries_whatever_the_number_of_chats(
+    client_for, make_chat, user, django_assert_num_queries, chats
+):
+    for n in range(chats):
+        others = UserFactory.create_batch(3)
+        chat = make_chat(user, *others, title=f"чат {n}")
+        services.message_send(chat=chat, author=others[0], text="привет")
+    client = client_for(user)
+    # Authentication (1) + the page (1) + embedded members (1) + last messages (1).
+    with django_assert_num_queries(4):
+        response = client.get("/api/chats?limit=100")
+    assert len(response.json()) == chats
+
+
+def test_members_embedded_are_bounded_and_counted(api, make_chat, user, settings):
+    settings.CHAT_MEMBERS_EMBEDDED = 2
+    make_chat(user, *UserFactory.create_batch(4), title="пятеро")
+    chat = api.get("/api/chats").json()[0]
+    assert len(chat["users"]) == 2
+    assert chat["members_count"] == 5
+
+
+def test_the_list_pages_with_a_link_header(api, make_chat, user):
+    for n in range(5):
+        make_chat(user, UserFactory(), title=f"чат {n}")
+    seen, url = [], "/api/chats?limit=2"
+    while url:
+        response = api.get(url)
+        seen += [chat["id"] for chat in response.json()]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert len(seen) == len(set(seen)) == 5
+
+
+def test_only_the_callers_chats_are_listed(api, make_chat, user, other_user):
+    make_chat(other_user, UserFactory(), title="чужой")
+    assert api.get("/api/chats").json() == []
+
+
+@pytest.mark.parametrize("query", ["limit=0", "limit=101", "limit=x", "cursor=garbage"])
+def test_bad_paging_parameters_are_a_400(api, query):
+    response = api.get(f"/api/chats?{query}")
+    assert response.status_code == 400
+
+
+def test_the_list_needs_a_signed_in_user(anon_client):
+    assert anon_client.get("/api/chats").status_code == 401
+
+
+def test_a_new_member_of_an_empty_chat_has_nothing_unread(make_chat, user, other_user):
+    chat = make_chat(user, other_user)
+    assert list(ChatMember.objects.filter(chat=chat).values_list("last_read_message_id", flat=True)) == [None, None]
+
+
+def test_a_read_marker_never_moves_back(make_chat, user, other_user):
+    chat = make_chat(user, other_user)
+    first = services.message_send(chat=chat, author=other_user, text="1")
+    second = services.message_send(chat=chat, author=other_user, text="2")
+    services.read_marker_move(chat_id=chat.pk, user_id=user.pk, message_id=second.pk)
+    services.read_marker_move(chat_id=chat.pk, user_id=user.pk, message_id=first.pk)
+    assert ChatMember.objects.get(chat=chat, user=user).last_read_message_id == second.pk
