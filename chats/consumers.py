@@ -142,8 +142,45 @@ class OutageClosingMixin:
         self.accepted = True
 
 
-class ChatConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
+class SocketSlotMixin:
+    """What every accepted socket of either kind keeps while it is open: its place in the
+    open-sockets gauge (`gauge_kind`) and one of its user's WS_MAX_SOCKETS_PER_USER slots, kept
+    alive by a refresh until the disconnect releases both."""
+
+    gauge_kind = ""
     counted = False  # in the open-sockets gauge (accepted, not yet closed)
+    slot_keeper = None
+
+    def _count_open(self) -> None:
+        self.counted = True
+        metrics.WEBSOCKETS_OPEN.labels(self.gauge_kind).inc()
+
+    async def _slot_take(self) -> bool:
+        """One of the user's slots, refreshed while the socket is open; False over the cap."""
+        if not await _in_thread(_slot_claim)(self.user.pk, self.channel_name):
+            return False
+        self.slot_keeper = asyncio.create_task(self._keep_slot())
+        return True
+
+    async def _keep_slot(self):
+        while True:
+            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
+            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
+
+    async def _open_release(self) -> bool:
+        """Leave the gauge and release the slot; True when the socket had been counted open."""
+        was_counted, self.counted = self.counted, False
+        if was_counted:
+            metrics.WEBSOCKETS_OPEN.labels(self.gauge_kind).dec()
+        if self.slot_keeper is not None:
+            self.slot_keeper.cancel()
+            self.slot_keeper = None
+            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
+        return was_counted
+
+
+class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsumer):
+    gauge_kind = "chat"
     socket_kind = "a chat socket"
 
     @classmethod
@@ -209,32 +246,18 @@ class ChatConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
                 raise
             return
         await self.accept()
-        self.counted = True
-        metrics.WEBSOCKETS_OPEN.labels("chat").inc()
+        self._count_open()
         self._log("socket connect", event="connect")
         # Over the cap the socket is accepted first, so the client reads why it is closed.
-        if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
+        if not await self._slot_take():
             await self._detail(TOO_MANY_SOCKETS)
             await self._leave_groups()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
-        self.slot_keeper = asyncio.create_task(self._keep_slot())
-
-    async def _keep_slot(self):
-        while True:
-            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
-            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
 
     async def disconnect(self, code):
-        if self.counted:
-            self.counted = False
-            metrics.WEBSOCKETS_OPEN.labels("chat").dec()
+        if await self._open_release():
             self._log("socket close", event="close", code=code)
-        keeper = getattr(self, "slot_keeper", None)
-        if keeper is not None:
-            keeper.cancel()
-            self.slot_keeper = None
-            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
 
     async def send_json(self, content, close=False):
         # Every frame this consumer sends goes through here (Channels' send_json calls the

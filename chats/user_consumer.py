@@ -16,13 +16,11 @@ a password change keeps), and `notification`, forwarded as it is and counted.
 A dependency outage closes the socket 4503, as the chat socket does (`OutageClosingMixin`).
 """
 
-import asyncio
 import json
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
@@ -36,12 +34,10 @@ from chats.consumers import (
     TOO_MANY_SOCKETS,
     ChatConsumer,
     OutageClosingMixin,
+    SocketSlotMixin,
     _error_text,
     _flood_take,
     _in_thread,
-    _slot_claim,
-    _slot_refresh,
-    _slot_release,
 )
 from social import limits, metrics
 from social.events import session_group, user_group, user_inbox_group
@@ -91,10 +87,10 @@ def _read_take(user_id) -> bool:
     return limits.bucket_take(f"chat-read:{user_id}", rate=READS_PER_SECOND, burst=READS_PER_SECOND)
 
 
-class UserConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
+class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsumer):
     encode_json = ChatConsumer.encode_json
     socket_kind = "a user socket"
-    counted = False  # in the open-sockets gauge (accepted, not yet closed)
+    gauge_kind = "user"
 
     async def connect(self):
         if self.scope.get("outage"):
@@ -130,30 +126,16 @@ class UserConsumer(OutageClosingMixin, AsyncJsonWebsocketConsumer):
             await self.close()
             return
         await self.accept()
-        self.counted = True
-        metrics.WEBSOCKETS_OPEN.labels("user").inc()
-        if not await _in_thread(_slot_claim)(user.pk, self.channel_name):
+        self._count_open()
+        if not await self._slot_take():
             await self._error(TOO_MANY_SOCKETS)
             await self._leave_groups()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
-        self.slot_keeper = asyncio.create_task(self._keep_slot())
         await self.send_json({"type": "ready", "user_id": str(user.pk)})
 
-    async def _keep_slot(self):
-        while True:
-            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
-            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
-
     async def disconnect(self, code):
-        if self.counted:
-            self.counted = False
-            metrics.WEBSOCKETS_OPEN.labels("user").dec()
-        keeper = getattr(self, "slot_keeper", None)
-        if keeper is not None:
-            keeper.cancel()
-            self.slot_keeper = None
-            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
+        await self._open_release()
 
     async def _leave_groups(self):
         groups, self.groups = getattr(self, "groups", []), []
