@@ -1,10 +1,11 @@
 """The feed of readers with many blocks (EXTENSIONS.md §5: "feed speed survives blocks").
 
 `blockers_seed` gives each of a few readers `count` blocks of random other users (the bench's
-own seeding: rows written directly, as social_figures writes comments; the readers have no
-friendships to end). `feed_plans` EXPLAIN ANALYZEs the feed's page query
-(posts.selectors.refs_query) for a reader with and without blocks and times it in process:
-`python -m bench.run --only-blocks` prints both, on a small seeded database, in a minute.
+own seeding: rows written directly, as social_figures writes comments, and the friendships
+those blocks end deleted in one statement per reader, as safety's service would).
+`feed_plans` EXPLAIN ANALYZEs the feed's page query (posts.selectors.refs_query) for a reader
+with and without blocks and times it in process: `python -m bench.run --only-blocks` prints
+both, on a small seeded database, in a minute.
 """
 
 import statistics
@@ -15,13 +16,18 @@ BLOCKS = 500
 
 def blockers_seed(*, count: int, readers: int, exclude_ids) -> list:
     """`readers` users (none of `exclude_ids`), each blocking `count` random other users."""
+    from django.db.models import Q
+
     from accounts.models import User
+    from friends.models import Friendship
     from safety.models import Block
 
     chosen = list(User.objects.exclude(pk__in=list(exclude_ids)).order_by("?")[:readers])
     for reader in chosen:
-        targets = User.objects.exclude(pk=reader.pk).order_by("?").values_list("pk", flat=True)[:count]
+        targets = list(User.objects.exclude(pk=reader.pk).order_by("?").values_list("pk", flat=True)[:count])
         Block.objects.bulk_create([Block(blocker=reader, blocked_id=target) for target in targets])
+        ended = Q(user=reader, friend_id__in=targets) | Q(friend=reader, user_id__in=targets)
+        Friendship.objects.filter(ended).delete()
     return chosen
 
 

@@ -1,7 +1,9 @@
 """Writes of the safety app: blocking and unblocking.
 
-A block also ends the pair's friendship, through the friends app's own delete, in the same
-transaction: no moment exists where the block stands and the friendship still shows. Blocking
+A block also ends the pair's friendship, in the same transaction: no moment exists where the
+block stands and the friendship still shows. Safety stands below friends (friends checks blocks),
+so it says so with the `user_blocked` domain signal, and the friends app's receiver ends the
+friendship through its own service (friends/receivers.py). Blocking
 and unblocking are idempotent (the same answer twice, no error): the unique pair decides races.
 Unblocking restores visibility only; the friendship stays ended.
 """
@@ -9,7 +11,7 @@ Unblocking restores visibility only; the friendship stays ended.
 from django.db import transaction
 
 from accounts.models import User
-from friends.services import friendship_end
+from safety import signals
 from safety.models import Block
 from social.exceptions import DomainError
 
@@ -27,7 +29,7 @@ def block_create(*, blocker: User, blocked: User) -> None:
     with transaction.atomic():
         # ON CONFLICT DO NOTHING: a second block (or a racing one) changes nothing and fails nothing.
         Block.objects.bulk_create([Block(blocker=blocker, blocked=blocked)], ignore_conflicts=True)
-        friendship_end(user_id=blocker.pk, friend_id=blocked.pk)
+        signals.user_blocked.send(sender=Block, blocker=blocker, blocked=blocked)
 
 
 def block_remove(*, blocker: User, blocked: User) -> None:

@@ -190,3 +190,30 @@ def test_others_still_see_both(pair, client_for):
     assert _listed(outsider.get("/api/posts/all"), pair.post.pk)
     assert outsider.get(f"/api/users/{pair.viewer.pk}").status_code == 200
     assert outsider.get(f"/api/users/{pair.other.pk}").status_code == 200
+
+
+# --- a deactivated or deleted account (issue #23): the same read rule ----------------------------
+READ_PATHS = [feed, recommended, user_posts, post_detail, like, comment_list]
+
+
+@pytest.mark.parametrize("path", READ_PATHS, ids=[path.__name__ for path in READ_PATHS])
+def test_a_deactivated_authors_posts_vanish_at_once(pair, path):
+    from accounts.services import user_deactivate
+
+    assert path(pair) is True
+    user_deactivate(user=pair.other)
+    assert path(pair) is False
+
+
+def test_a_deleted_accounts_posts_vanish_before_the_purge(pair):
+    from accounts.services import account_delete
+    from accounts.tests.factories import PASSWORD
+    from posts.models import Post
+
+    account_delete(user=pair.other, password=PASSWORD)
+    # The purge runs after commit, on the worker: the test's transaction never commits, so the
+    # post is still stored, as it is in production until the worker gets to it.
+    assert Post.objects.filter(pk=pair.post.pk).exists()
+    assert feed(pair) is False
+    assert user_posts(pair) is False
+    assert post_detail(pair) is False
