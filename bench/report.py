@@ -12,6 +12,7 @@ CPU_ROWS = [
     ("(1) `/api/health` through the shape", "health_shape"),
     ("(2) feed at 2k posts", "feed_small"),
     ("(2) feed at 50k posts, first page", "feed_large"),
+    ("(2) feed at 50k posts, readers with 500 blocks", "feed_large_blocks"),
     ("(2) feed at 50k posts, pages from anywhere", "feed_deep"),
     ("(2) feed at 50k posts, encodings off", "feed_large_uncached"),
     ("(3) like toggle", "like_toggle"),
@@ -137,6 +138,17 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
             f"(2) feed at {f['rows']['posts']:,} posts ({f['rows']['likes']:,} likes)",
             "feed_large",
             "first page; its posts' encodings kept per process",
+        ),
+        *(
+            [
+                http_row(
+                    f"(2) same feed, readers with {f['feed_blocks']} blocks each",
+                    "feed_large_blocks",
+                    "same data and page; the block rule is one anti-join in the page query",
+                )
+            ]
+            if "feed_large_blocks" in f
+            else []
         ),
         http_row(
             "(2) same data, pages from anywhere",

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.blocks import BLOCKS, blockers_seed, feed_plans  # noqa: E402
 from bench.common import CORES, RESULTS, log, run  # noqa: E402
 from bench.load import wrk_config, wrk_series  # noqa: E402
 from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E402
@@ -126,6 +127,12 @@ def main() -> None:
         action="store_true",
         help="only step (7), post creation with one 4000 × 3000 JPEG; prints it, writes nothing",
     )
+    parser.add_argument(
+        "--only-blocks",
+        action="store_true",
+        help=f"only the feed query of a reader with 0 and {BLOCKS} blocks on the small data: "
+        "EXPLAIN ANALYZE and in-process time; prints them, writes nothing",
+    )
     options = parser.parse_args()
     settings = QUICK if options.quick else SETTINGS
 
@@ -147,6 +154,9 @@ def main() -> None:
                 f"CPU {fmt(figures['photo_post_cpu_s'], 3, ' s')}",
                 flush=True,
             )
+            return
+        if options.only_blocks:
+            blocks_bench(settings, database_url=options.database_url, redis_url=options.redis_url)
             return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
@@ -342,6 +352,13 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     figures["rows"] = {"posts": Post.objects.count(), "likes": Like.objects.count(), "users": User.objects.count()}
     log("(2) feed at 50k posts")
     figures["feed_large"] = wrk_series(shape_base, feed, settings, **paired)
+    # The same page for readers who each block BLOCKS users (EXTENSIONS.md §5): the block rule
+    # is one anti-join in the page query, which must not cost a reader with blocks much more.
+    blockers = tokens_for(blockers_seed(count=BLOCKS, readers=len(readers), exclude_ids=[pk for pk, _ in readers]))
+    feed_blocked = cfg("feed_blocked", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in blockers])
+    log(f"(2) feed at 50k posts, readers with {BLOCKS} blocks each")
+    figures["feed_large_blocks"] = wrk_series(shape_base, feed_blocked, settings, **paired)
+    figures["feed_blocks"] = BLOCKS
     # Pages from all over the table: each process meets posts it has not encoded yet
     # (posts/fragments.py) until its POST_CACHE_BYTES is full, then evicts the oldest.
     anywhere = Post.objects.order_by("?").values_list("created_at", "pk")[: settings["deep_pages"]]
@@ -502,6 +519,27 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     servers.shape_log.close()
     figures["load_after"] = load_average()
     return figures
+
+
+def blocks_bench(settings: dict, *, database_url: str, redis_url: str) -> None:
+    """The feed query for a reader with 0 and BLOCKS blocks, on the small seeded data: its
+    EXPLAIN ANALYZE and median time in process. No server: a minute, not the whole run."""
+    services_reset(database_url=database_url, redis_url=redis_url)
+    processes = Processes(Path(tempfile.mkdtemp(prefix="social-bench-blocks-")))
+    try:
+        env = environment(processes, database_url=database_url, redis_url=redis_url)
+        manage("migrate", "--noinput", "-v", "0", env=env)
+        driver_setup(env)
+        seed(settings["small"], env=env)
+        from accounts.models import User
+
+        plain = User.objects.order_by("?").first()
+        (blocker,) = blockers_seed(count=BLOCKS, readers=1, exclude_ids=[plain.pk])
+        for name, figures in feed_plans(plain=plain, blocker=blocker).items():
+            print(f"--- feed page query, reader with {name}: median {figures['median_ms']:.3f} ms in process")
+            print(figures["plan"], flush=True)
+    finally:
+        processes.stop_all()
 
 
 def photo_bench(processes: Processes, settings: dict, *, database_url: str, redis_url: str) -> dict:

@@ -18,8 +18,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from chats import signals
+from chats.admission import chat_admission_check
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
+from safety.selectors import block_between_check
 from social import events, metrics
 from social.exceptions import Forbidden
 
@@ -58,7 +60,8 @@ def chat_create(
 
     The creator is always a member (listing them in `user_ids` is harmless). Every other id must
     be an existing active user, at least one of them, at most MAX_MEMBERS members in all
-    (ValidationError on `users` otherwise). A blank `title` becomes the other members' usernames.
+    (ValidationError on `users` otherwise); a block between any two of the members → Blocked
+    (403), even when their direct chat exists. A blank `title` becomes the other members' usernames.
     An untitled two-person chat is unique per pair: when it exists it is returned with
     created=False (and `avatar` is not stored). `avatar` is an already validated, re-encoded image.
     """
@@ -72,6 +75,7 @@ def chat_create(
     if missing:
         raise ValidationError({"users": [UNKNOWN_USERS.format(ids=", ".join(missing))]})
     others = [found[user_id] for user_id in others_ids]
+    chat_admission_check(inviter=creator, user_ids=others_ids)
 
     key = direct_key(creator.pk, others[0].pk) if not title and len(others) == 1 else None
     if key is not None:
@@ -215,7 +219,8 @@ def message_send_once(
     the user socket.
 
     Precondition: `author` is a member of `chat` (see `chats.selectors.chat_for_member`).
-    Raises ValidationError on `message` for an empty or too long text. `origin` is the channel
+    Raises ValidationError on `message` for an empty or too long text, Blocked (403) in a
+    direct chat whose two members a block separates (a group chat goes on). `origin` is the channel
     of a sending chat socket, which answers its sender itself and skips the chat event. A
     `client_ref` ("" or None: no ref) the author already used in this chat stores nothing: the
     existing message comes back with created=False (a resend) and only the author's user
@@ -226,6 +231,10 @@ def message_send_once(
     `reply_to` must be a message of the same chat (ValidationError on `reply_to`).
     """
     text = message_text_clean(text)
+    if chat.direct_key is not None:
+        # The key names the pair: the other member is known without reading the members.
+        other_id = next(part for part in chat.direct_key.split(":") if part != str(author.pk))
+        block_between_check(user_id=author.pk, other_id=other_id)
     client_ref = client_ref or ""
     if client_ref and Message.objects.filter(chat=chat, user=author, client_ref=client_ref).exists():
         return _message_repeated(chat=chat, author=author, client_ref=client_ref), False

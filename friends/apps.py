@@ -7,5 +7,7 @@ class FriendsConfig(AppConfig):
     def ready(self):
         from accounts import signals
         from friends import receivers
+        from safety import signals as safety_signals
 
         signals.user_exporting.connect(receivers.on_user_exporting, dispatch_uid="friends")
+        safety_signals.user_blocked.connect(receivers.on_user_blocked, dispatch_uid="friends")

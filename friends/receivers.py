@@ -1,4 +1,12 @@
-"""How friends react to account changes (`accounts.signals`), connected in FriendsConfig.ready()."""
+"""How friends react to account changes (`accounts.signals`) and blocks (`safety.signals`),
+connected in FriendsConfig.ready()."""
+
+
+def on_user_blocked(sender, *, blocker, blocked, **kwargs):
+    # A block ends the friendship, in the block's transaction (EXTENSIONS.md §5).
+    from friends import services
+
+    services.friendship_end(user_id=blocker.pk, friend_id=blocked.pk)
 
 
 def on_user_exporting(sender, *, user_id, **kwargs):

@@ -9,6 +9,7 @@ from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from friends.models import Friendship
+from safety.selectors import user_visible
 from social.db import count_subquery
 from social.exceptions import UserNotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
@@ -61,13 +62,14 @@ def _username_key():
     return Lower("username")
 
 
-def users_search_queryset(*, query: str, after: list | None) -> QuerySet:
+def users_search_queryset(*, query: str, viewer: User, after: list | None) -> QuerySet:
     """Active users whose username starts with `query`, case-insensitively, ordered by
-    (lower(username), id), strictly after the keyset `after` (None: from the start).
+    (lower(username), id), strictly after the keyset `after` (None: from the start), leaving
+    out those a block separates from `viewer` (safety's rule, one anti-join per row).
 
     `__startswith` escapes `%`, `_` and `\\` in the query, so they match literally."""
     users = (
-        User.objects.filter(is_active=True)
+        User.objects.filter(user_visible(viewer=viewer), is_active=True)
         .only("id", "username", "avatar")
         .annotate(username_key=_username_key())
         .filter(username_key__startswith=query.lower())
@@ -76,9 +78,9 @@ def users_search_queryset(*, query: str, after: list | None) -> QuerySet:
     return keyset_filter(users, fields=SEARCH_PAGE_KEY, after=after, descending=False)
 
 
-def users_search_page(*, query: str, page: PageRequest) -> Page:
+def users_search_page(*, query: str, viewer: User, page: PageRequest) -> Page:
     """One page of `users_search_queryset` and the next page's cursor."""
-    users = users_search_queryset(query=query, after=page.after)
+    users = users_search_queryset(query=query, viewer=viewer, after=page.after)
     return take_page(users, limit=page.limit, key=lambda user: (user.username_key, user.id))
 
 
@@ -86,9 +88,9 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = No
     """The public profile of an active user, as seen by `viewer`: the user annotated with
     `friends_count` (active friends), `is_friend` (of the viewer) and the `counts` that the
     apps above add (name → a correlated count on OuterRef("pk"); posts adds `posts_count`), in
-    one query. Unknown or deactivated → NotFound (404)."""
+    one query. Unknown, deactivated, or separated from `viewer` by a block → NotFound (404)."""
     profile = (
-        User.objects.filter(pk=user_id, is_active=True)
+        User.objects.filter(user_visible(viewer=viewer), pk=user_id, is_active=True)
         .only("id", "username", "avatar")
         .annotate(
             friends_count=count_subquery(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),

@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.models import User
 from friends import signals
 from friends.models import Friendship
+from safety.selectors import block_between_check
 from social.exceptions import Conflict, DomainError, NotFound
 
 ADDED = "Пользователь {user} успешно добавил {friend} в друзья"
@@ -23,7 +24,8 @@ def friendship_add(*, user: User, friend: User) -> Friendship:
     """Make `user` and `friend` friends of each other, at once and both ways.
 
     Preconditions (checked by the caller): `user` acts for themselves, `friend` exists and is
-    active. Self → DomainError (400); already friends → Conflict (409). Returns the
+    active. Self → DomainError (400); a block between them, either way → Blocked (403);
+    already friends → Conflict (409). Returns the
     user → friend row.
 
     Safe against a concurrent add of the same pair (A adds B while B adds A): both
@@ -33,6 +35,7 @@ def friendship_add(*, user: User, friend: User) -> Friendship:
     """
     if user.pk == friend.pk:
         raise DomainError(SELF_ADD)
+    block_between_check(user_id=user.pk, other_id=friend.pk)
     if Friendship.objects.filter(user=user, friend=friend).exists():
         raise Conflict(ALREADY_FRIENDS.format(friend=friend.username))
     now = timezone.now()
@@ -60,8 +63,14 @@ def friendship_remove(*, user: User, friend: User) -> None:
     (404). A concurrent second remove waits for the first and then finds nothing → 404."""
     if user.pk == friend.pk:
         raise DomainError(SELF_REMOVE)
-    deleted, _ = Friendship.objects.filter(
-        Q(user=user, friend=friend) | Q(user=friend, friend=user),
-    ).delete()
-    if not deleted:
+    if not friendship_end(user_id=user.pk, friend_id=friend.pk):
         raise NotFound(NOT_FRIENDS.format(friend=friend.username))
+
+
+def friendship_end(*, user_id, friend_id) -> bool:
+    """Remove both rows of the friendship of the two users, if there is one; whether there
+    was. The one delete of a friendship: `friendship_remove` and a block (safety) call it."""
+    deleted, _ = Friendship.objects.filter(
+        Q(user_id=user_id, friend_id=friend_id) | Q(user_id=friend_id, friend_id=user_id),
+    ).delete()
+    return bool(deleted)

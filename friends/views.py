@@ -83,6 +83,6 @@ class UserSearchView(APIView):
         data = SearchInput(data=request.query_params)
         data.is_valid(raise_exception=True)
         page = page_request(request.query_params, key_size=len(selectors.SEARCH_PAGE_KEY))
-        users = selectors.users_search_page(query=data.validated_data["search"], page=page)
+        users = selectors.users_search_page(query=data.validated_data["search"], viewer=request.user, page=page)
         body = AuthorSerializer(users.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, users.next_cursor))

@@ -15,6 +15,7 @@ from accounts.models import User
 from notifications import selectors
 from notifications.models import TEXT_EXCERPT, Notification
 from notifications.serializers import notification_representation
+from safety.selectors import is_blocked_between
 from social import events
 
 
@@ -22,9 +23,12 @@ def notification_create(
     *, recipient_id, actor_id, type: str, post_id=None, comment_id=None, chat_id=None, text: str | None = None
 ) -> Notification | None:
     """Write one notification and send it after commit. None (nothing written) for the actor's
-    own action or a `post.liked` that already exists (the unique constraint decides, also when
-    two likes race: the second waits on the first's index entry, then fails it)."""
+    own action, between two users a block separates (safety), or a `post.liked` that already
+    exists (the unique constraint decides, also when two likes race: the second waits on the
+    first's index entry, then fails it)."""
     if recipient_id is None or recipient_id == actor_id:
+        return None
+    if is_blocked_between(user_id=recipient_id, other_id=actor_id):
         return None
     if text is not None:
         text = text[:TEXT_EXCERPT]
@@ -56,7 +60,9 @@ def notification_create(
 def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_id=None) -> list[Notification]:
     """Write one notification for each of many recipients (the members put in a chat) and send
     each after commit: a fixed number of queries whatever their number (the rows in one insert,
-    the actor, every recipient's unread count in one query). The actor is never notified."""
+    the actor, every recipient's unread count in one query). The actor is never notified.
+    No block stands between the actor and the recipients: whoever puts users in a chat has
+    passed chats.admission.chat_admission_check, which refuses exactly that."""
     recipient_ids = [user_id for user_id in dict.fromkeys(recipient_ids) if user_id != actor_id]
     if not recipient_ids:
         return []

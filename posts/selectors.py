@@ -20,6 +20,7 @@ from django.db.models.functions import RowNumber
 
 from accounts.models import User
 from posts.models import Comment, Like, Post, PostImage
+from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
 from social.db import count_subquery, prepared_cursor
 from social.exceptions import CommentNotFound, PostNotFound, UserNotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
@@ -75,9 +76,11 @@ def _liked_by(viewer: User) -> Exists:
 
 
 def post_refs(*, viewer: User) -> QuerySet:
-    """PostRef-shaped rows (named tuples with the same fields), newest first."""
+    """PostRef-shaped rows (named tuples with the same fields), newest first, of the posts
+    `viewer` may see (safety's rule: active authors, no block between them)."""
     return (
-        Post.objects.annotate(liked_by_me=_liked_by(viewer))
+        Post.objects.filter(author_visible(viewer=viewer))
+        .annotate(liked_by_me=_liked_by(viewer))
         .order_by("-created_at", "-id")
         .values_list(*PostRef._fields, named=True)
     )
@@ -92,10 +95,11 @@ def posts_detailed(*, ids: list) -> list[Post]:
 
 
 def posts_for(*, viewer: User) -> QuerySet[Post]:
-    """Posts with their authors and the viewer's `liked_by_me`, newest first. Evaluate a
-    page of them with `with_details`, which adds their images and recent likers."""
+    """The posts `viewer` may see with their authors and the viewer's `liked_by_me`, newest
+    first. Evaluate a page of them with `with_details`, which adds their images and recent likers."""
     return (
-        Post.objects.select_related("author")
+        Post.objects.filter(author_visible(viewer=viewer))
+        .select_related("author")
         .only(*_DETAIL_FIELDS)
         .annotate(liked_by_me=_liked_by(viewer))
         .order_by("-created_at", "-id")
@@ -173,13 +177,16 @@ def with_details(posts: list[Post]) -> list[Post]:
 # The page is cut before `liked_by_me` is looked up: with the EXISTS beside the ORDER BY ...
 # LIMIT, the planner expects it for every post of the table and answers it by reading all the
 # viewer's likes into a hash (a heavy liker's thousands) instead of the page's 20 index probes.
+# AUTHOR_VISIBLE_SQL is safety's read rule (an active author, no block either way): per row
+# scanned, a primary key probe of the author and a probe of the hashed set of users separated
+# from the viewer, inside the LIMITed scan, so the page stays one index range scan of posts.
 _REFS_SQL = f"""
 SELECT page.id, page.created_at, page.rev,
        EXISTS (SELECT 1 FROM {Like._meta.db_table} AS l WHERE l.post_id = page.id AND l.user_id = %(viewer)s)
 FROM (
     SELECT p.id, p.created_at, p.rev
     FROM {Post._meta.db_table} AS p
-    WHERE TRUE {{author}} {{after}}
+    WHERE TRUE {{author}} {{after}} {AUTHOR_VISIBLE_SQL}
     ORDER BY p.created_at DESC, p.id DESC
     LIMIT %(limit)s
 ) AS page
@@ -187,6 +194,19 @@ ORDER BY page.created_at DESC, page.id DESC
 """
 _REFS_AUTHOR = "AND p.author_id = %(author)s"
 _REFS_AFTER = "AND p.created_at <= %(at)s AND (p.created_at < %(at)s OR (p.created_at = %(at)s AND p.id < %(id)s))"
+
+
+def refs_query(*, viewer: User, page: PageRequest, author_id=None) -> tuple[str, dict]:
+    """The PostgreSQL page query of `_refs_page` and its parameters (the bench EXPLAINs it)."""
+    params = {"viewer": viewer.pk, "limit": page.limit + 1}
+    if author_id is not None:
+        params["author"] = author_id
+    if page.after is not None:
+        params["at"], params["id"] = cursor_values([Post._meta.get_field(name) for name in KEY_FIELDS], page.after)
+    sql = _REFS_SQL.format(
+        author=_REFS_AUTHOR if author_id is not None else "", after=_REFS_AFTER if page.after is not None else ""
+    )
+    return sql, params
 
 
 def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
@@ -197,14 +217,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
             queryset = queryset.filter(author_id=author_id)
         queryset = keyset_filter(queryset, fields=KEY_FIELDS, after=page.after)
         return take_page(queryset, limit=page.limit, key=_row_key)
-    params = {"viewer": viewer.pk, "limit": page.limit + 1}
-    if author_id is not None:
-        params["author"] = author_id
-    if page.after is not None:
-        params["at"], params["id"] = cursor_values([Post._meta.get_field(name) for name in KEY_FIELDS], page.after)
-    sql = _REFS_SQL.format(
-        author=_REFS_AUTHOR if author_id is not None else "", after=_REFS_AFTER if page.after is not None else ""
-    )
+    sql, params = refs_query(viewer=viewer, page=page, author_id=author_id)
     with prepared_cursor(connection) as db:
         db.execute(sql, params)
         rows = [PostRef(*row) for row in db.fetchall()]
@@ -226,7 +239,8 @@ def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
 
 
 def post_detail(*, post_id, viewer: User) -> Post:
-    """One post with its representation's data. NotFound for an unknown post."""
+    """One post with its representation's data. NotFound for an unknown post or one the
+    viewer may not see (safety's rule)."""
     post = posts_for(viewer=viewer).filter(pk=post_id).first()
     if post is None:
         raise PostNotFound()
@@ -241,29 +255,39 @@ def post_get(*, post_id) -> Post:
     return post
 
 
+def post_visible_get(*, post_id, viewer: User) -> Post:
+    """The bare post, if `viewer` may see it (safety's rule: an active author, no block
+    between them): the check before a like or a comment, and before reading its likers or
+    comments. NotFound otherwise, as for an unknown post."""
+    post = Post.objects.only("id", "author_id").filter(author_visible(viewer=viewer), pk=post_id).first()
+    if post is None:
+        raise PostNotFound()
+    return post
+
+
 def posts_count_of_author():
     """How many posts the user of the outer query (OuterRef("pk")) wrote: a correlated count,
     for a query of users (a public profile)."""
     return count_subquery(Post.objects.filter(author=OuterRef("pk")))
 
 
-def post_likers_page(*, post_id, page: PageRequest) -> Page:
+def post_likers_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     """One page of the users who liked a post, most recent like first. NotFound for an
-    unknown post. Keyset on the like's (created_at, id), served by `like_recent_idx`."""
-    if not Post.objects.filter(pk=post_id).exists():
-        raise PostNotFound()
+    unknown post or one `viewer` may not see. Keyset on the like's (created_at, id), served
+    by `like_recent_idx`."""
+    post_visible_get(post_id=post_id, viewer=viewer)
     likes = Like.objects.filter(post_id=post_id).select_related("user").order_by("-created_at", "-id")
     likes = keyset_filter(likes, fields=KEY_FIELDS, after=page.after)
     rows = take_page(likes, limit=page.limit, key=_row_key)
     return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)
 
 
-def post_comments_page(*, post_id, page: PageRequest) -> Page:
+def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     """One page of a post's comments with their authors, oldest first: two queries (the post's
-    existence, the page) however many comments it has. NotFound for an unknown post. Keyset
-    on (created_at, id) within the post, served by `comment_post_page_idx`."""
-    if not Post.objects.filter(pk=post_id).exists():
-        raise PostNotFound()
+    existence, the page) however many comments it has. NotFound for an unknown post or one
+    `viewer` may not see. Keyset on (created_at, id) within the post, served by
+    `comment_post_page_idx`."""
+    post_visible_get(post_id=post_id, viewer=viewer)
     comments = (
         Comment.objects.filter(post_id=post_id)
         .select_related("author")

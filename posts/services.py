@@ -18,6 +18,7 @@ from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
 from posts.tasks import stored_files_delete
+from safety.selectors import author_visible
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
 
@@ -203,11 +204,13 @@ def _reaction_send(signal, *, post_id, actor_id) -> None:
 def post_view_record(*, post_id, viewer: User) -> bool:
     """Count `viewer` once among the post's viewers; True when this was their first view.
 
-    The author's own views do not count. NotFound when the post does not exist. The PostView
+    The author's own views do not count. NotFound when the post does not exist or `viewer`
+    may not see it (safety's rule: the view is not counted either). The PostView
     row (unique per post and viewer) and the counter move in one transaction, so concurrent
     first views of one viewer count once and the counter equals the rows.
     """
-    author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
+    visible = Post.objects.filter(author_visible(viewer=viewer), pk=post_id)
+    author_id = visible.values_list("author_id", flat=True).first()
     if author_id is None:
         raise PostNotFound()
     if author_id == viewer.pk or PostView.objects.filter(post_id=post_id, viewer=viewer).exists():

@@ -135,7 +135,7 @@ class PostLikeView(APIView):
     @extend_schema(request=None, responses={200: PostSerializer, **ERRORS}, description="Toggles the caller's like.")
     def patch(self, request, post_id, user_id):
         acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOUR_LIKE)
-        selectors.post_get(post_id=post_id)
+        selectors.post_visible_get(post_id=post_id, viewer=request.user)
         services.like_toggle(post_id=post_id, user=request.user)
         return Response(_post_body(request, post_id))
 
@@ -146,7 +146,7 @@ class PostLikersView(APIView):
     )
     def get(self, request, post_id):
         page = selectors.post_likers_page(
-            post_id=post_id, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            post_id=post_id, viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
         )
         body = UserSerializer(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))
@@ -173,7 +173,7 @@ class PostCommentsView(APIView):
     )
     def get(self, request, post_id):
         page = selectors.post_comments_page(
-            post_id=post_id, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            post_id=post_id, viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
         )
         body = CommentOutput(page.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, page.next_cursor))
@@ -188,6 +188,7 @@ class PostCommentsView(APIView):
             raise ValidationError({"detail": [NOT_AN_OBJECT]})
         data = CommentInput(data=request.data)
         data.is_valid(raise_exception=True)
+        selectors.post_visible_get(post_id=post_id, viewer=request.user)
         comment = services.comment_create(post_id=post_id, author=request.user, text=data.validated_data["text"])
         comment.author = request.user
         body = CommentOutput(comment, context={"request": request}).data

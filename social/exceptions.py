@@ -56,6 +56,15 @@ def acting_as_check(*, user_id, caller, message: str | None = None) -> None:
         raise Forbidden(message)
 
 
+class Blocked(DomainError):
+    """A block stands between the two users (safety): friend add, a chat that would hold both,
+    a message in their direct chat. A 403 like Forbidden, but not one: a chat socket closes
+    4403 on Forbidden (no longer a member), while a blocked send only answers an error frame."""
+
+    status_code = 403
+    default_message = "Действие невозможно: один из пользователей заблокировал другого."
+
+
 class Conflict(DomainError):
     status_code = 409
     default_message = "Конфликт с текущим состоянием."

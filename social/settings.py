@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "channels",
     "django_tasks",
     "django_tasks_db",
+    "safety",
     "posts",
     "friends",
     "chats",

@@ -20,6 +20,7 @@ api = [
     path("", include("posts.urls")),
     path("", include("chats.urls")),
     path("", include("friends.urls")),
+    path("", include("safety.urls")),
     path("", include("notifications.urls")),
     path("", include("accounts.urls")),
     *route("schema", SpectacularAPIView.as_view(), name="schema"),

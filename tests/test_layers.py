@@ -1,5 +1,6 @@
-"""The apps stand in layers: accounts, then friends, then posts and chats, then notifications. An app imports only
-the apps below it; it learns of changes above through signals (accounts.signals)."""
+"""The apps stand in layers: accounts, then safety (blocks), then friends, then posts and chats, then notifications.
+An app imports only the apps below it; it learns of changes above through signals (accounts.signals,
+safety.signals)."""
 
 import ast
 from pathlib import Path
@@ -10,10 +11,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # What each app may import, besides itself and `social`.
 BELOW = {
     "accounts": set(),
-    "friends": {"accounts"},
-    "posts": {"accounts", "friends"},
-    "chats": {"accounts"},
-    "notifications": {"accounts", "friends", "posts", "chats"},
+    "safety": {"accounts"},
+    "friends": {"accounts", "safety"},
+    "posts": {"accounts", "friends", "safety"},
+    "chats": {"accounts", "safety"},
+    "notifications": {"accounts", "friends", "posts", "chats", "safety"},
 }
 
 

@@ -13,6 +13,7 @@ from friends.selectors import friend_ids as friends_of
 from posts.models import Like, Post, PostView
 from posts.recommendations.ranking import Facts, Signals
 from posts.scores import popularity
+from safety.selectors import author_visible
 
 TASTE_KEY = "posts:recommended-taste:{}"
 
@@ -81,9 +82,10 @@ def _popular_and_recent(*, size: int) -> list:
 
 def _facts(viewer: User, post_ids: set) -> list[Facts]:
     """What scoring needs of each candidate, in one query: author, age, popularity, and whether
-    the caller has already viewed or liked it (two EXISTS probes on unique indexes)."""
+    the caller has already viewed or liked it (two EXISTS probes on unique indexes). Posts the
+    caller may not see (safety's rule) drop out here, so a walk never ranks them."""
     rows = (
-        Post.objects.filter(pk__in=post_ids)
+        Post.objects.filter(author_visible(viewer=viewer), pk__in=post_ids)
         .annotate(
             seen=Exists(PostView.objects.filter(post=OuterRef("pk"), viewer=viewer)),
             liked=Exists(Like.objects.filter(post=OuterRef("pk"), user=viewer)),

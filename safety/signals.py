@@ -1,0 +1,7 @@
+"""Domain signals of the safety app: how the apps above it learn of a block. Sent inside the
+block's transaction, so their receivers' writes commit or roll back with it."""
+
+from django.dispatch import Signal
+
+# `blocker` blocked `blocked` (both accounts.models.User). Friends ends their friendship.
+user_blocked = Signal()
