@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "friends",
     "chats",
     "notifications",
+    "moderation",
     "demo",
 ]
 
