@@ -37,4 +37,5 @@ class ReportCreatedOutput(serializers.Serializer):
     """`{id, status}` of a new report (its status is "open")."""
 
     id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=Report.Status.choices)
+    # A new report is always open; its later statuses are the moderators' (the admin).
+    status = serializers.ChoiceField(choices=[(Report.Status.OPEN.value, Report.Status.OPEN.label)])
