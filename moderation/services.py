@@ -51,9 +51,16 @@ def _evidence_copy(snapshot: TargetSnapshot, saved: list[str]) -> list[dict]:
     for original, thumb in snapshot.images:
         row = {}
         for key, name in (("file", original), ("thumb", thumb)):
-            if name:
+            if not name:
+                continue
+            try:
                 saved.append(stored_file_copy(name, report_image_path(None, os.path.basename(name))))
-                row[key] = saved[-1]
+            except FileNotFoundError:
+                # A file already gone (an orphaned row) is no evidence to keep; the report
+                # still stands. A storage that fails is another matter (the caller's 503).
+                logger.warning("reported image %s is missing from the storage", name)
+                continue
+            row[key] = saved[-1]
         if row.get("file"):
             rows.append(row)
     return rows

@@ -1,5 +1,6 @@
-"""The apps stand in layers: accounts, then friends, then posts and chats, then notifications. An app imports only
-the apps below it; it learns of changes above through signals (accounts.signals)."""
+"""The apps stand in layers: accounts, then friends, then posts and chats, then notifications and
+moderation. An app imports only the apps below it; it learns of changes above through signals
+(accounts.signals)."""
 
 import ast
 from pathlib import Path
@@ -14,6 +15,8 @@ BELOW = {
     "posts": {"accounts", "friends"},
     "chats": {"accounts"},
     "notifications": {"accounts", "friends", "posts", "chats"},
+    # Reports and the moderators' actions on them act through the services of the apps below.
+    "moderation": {"accounts", "friends", "posts", "chats"},
 }
 
 

@@ -84,6 +84,16 @@ def test_a_post_report_copies_its_images_under_reports_and_they_outlive_the_post
     assert [default_storage.open(image.file.name).read() for image in copies] == before
 
 
+def test_an_image_missing_from_the_storage_is_left_out_and_the_report_stands(api, other_user, photo_post):
+    from posts.tests.factories import PostImageFactory
+
+    post = photo_post(other_user, images=1)
+    PostImageFactory(post=post, file="posts/missing/never-stored.jpg", position=5)
+    assert report(api, "post", str(post.pk)).status_code == 201
+    copies = list(ReportImage.objects.all())
+    assert len(copies) == 1 and copies[0].file.name.startswith("reports/")
+
+
 def test_a_user_report_copies_the_avatar(api, client_for, other_user, bucket_keys):
     from testsupport.images import image_upload
 
