@@ -37,8 +37,10 @@ def _uuid(value) -> UUID:
 
 
 def _message_id(value) -> int:
-    # A JSON number or its digits as a string; anything else (a float, a bool) is malformed.
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.isdigit())):
+    # A JSON number or its ASCII digits as a string (str.isdigit alone admits "²", which int()
+    # refuses); anything else (a float, a bool) is malformed.
+    digits = isinstance(value, str) and value.isascii() and value.isdigit()
+    if isinstance(value, bool) or not (isinstance(value, int) or digits):
         raise ValidationError({"id": [INVALID_TARGET_ID]})
     number = int(value)
     if not 0 < number < 2**63:
