@@ -231,7 +231,7 @@ class ReportAdmin(admin.ModelAdmin):
     def _per_target(self, request, queryset, act, done_text: str, permission=None) -> None:
         """Run `act(report=…, moderator=…)` once per target among the selected reports, each
         logged in the admin log on that report, and say how many reports it closed."""
-        seen, closed, refused = set(), 0, []
+        seen, acted, closed, refused = set(), 0, 0, []
         for report in queryset.order_by("-created_at", "-id"):
             key = (report.target_kind, report.target_id)
             if key in seen:
@@ -246,9 +246,10 @@ class ReportAdmin(admin.ModelAdmin):
             except (ValidationError, PermissionDenied, DomainError) as error:
                 refused.append(f"#{report.pk}: {' '.join(getattr(error, 'messages', [str(error)]))}")
                 continue
-            closed += count
+            acted, closed = acted + 1, closed + count
             self.log_change(request, report, f"{done_text}; закрыто открытых жалоб на цель: {count}.")
-        self.message_user(request, f"{done_text}. Закрыто жалоб: {closed}.", messages.SUCCESS)
+        if acted:
+            self.message_user(request, f"{done_text}. Закрыто жалоб: {closed}.", messages.SUCCESS)
         for text in refused:
             self.message_user(request, text, messages.ERROR)
 
