@@ -75,3 +75,30 @@ def stored_name_url(name: str | None, request=None, *, storage=None) -> str | No
     if url.startswith(("http://", "https://")) or request is None:
         return url
     return request.build_absolute_uri(url)
+
+
+def stored_file_copy(name: str, new_name: str, *, storage=None) -> str:
+    """Copy a stored file to `new_name` (a fresh random name); return the stored name.
+
+    On S3 the copy is made inside the bucket (CopyObject): the bytes never pass through this
+    process, whatever the file's size. Other storages read and write it through Django's API.
+    FileNotFoundError when `name` is gone; the storage's own error when it fails."""
+    storage = storage or default_storage
+    bucket = getattr(storage, "bucket_name", None)
+    if bucket:
+        from botocore.exceptions import ClientError  # only with django-storages configured
+        from storages.utils import clean_name
+
+        source = storage._normalize_name(clean_name(name))  # the key S3Storage itself would use
+        target = clean_name(new_name)
+        try:
+            storage.bucket.Object(storage._normalize_name(target)).copy_from(
+                CopySource={"Bucket": bucket, "Key": source}
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise FileNotFoundError(name) from error
+            raise
+        return target
+    with storage.open(name, "rb") as original:
+        return storage.save(new_name, original)

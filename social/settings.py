@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "friends",
     "chats",
     "notifications",
+    "moderation",
     "demo",
 ]
 

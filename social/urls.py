@@ -22,6 +22,7 @@ api = [
     path("", include("friends.urls")),
     path("", include("safety.urls")),
     path("", include("notifications.urls")),
+    path("", include("moderation.urls")),
     path("", include("accounts.urls")),
     *route("schema", SpectacularAPIView.as_view(), name="schema"),
     *route("docs", SwaggerView.as_view(url_name="schema"), name="docs"),

@@ -1,6 +1,6 @@
-"""The apps stand in layers: accounts, then safety (blocks), then friends, then posts and chats, then notifications.
-An app imports only the apps below it; it learns of changes above through signals (accounts.signals,
-safety.signals)."""
+"""The apps stand in layers: accounts, then safety (blocks), then friends, then posts and chats, then
+notifications and moderation. An app imports only the apps below it; it learns of changes above
+through signals (accounts.signals, safety.signals)."""
 
 import ast
 from pathlib import Path
@@ -16,6 +16,8 @@ BELOW = {
     "posts": {"accounts", "friends", "safety"},
     "chats": {"accounts", "safety"},
     "notifications": {"accounts", "friends", "posts", "chats", "safety"},
+    # Reports and the moderators' actions on them act through the services of the apps below.
+    "moderation": {"accounts", "safety", "friends", "posts", "chats"},
 }
 
 

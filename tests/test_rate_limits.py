@@ -36,7 +36,17 @@ def search(api, user):
     return api.get("/api/users", {"search": "a", "limit": 100})
 
 
-ACTIONS = {"friend_add": friend_add, "chat_create": chat_create, "post_create": post_create, "search": search}
+def report(api, user):
+    return api.post("/api/reports", {"target": "user", "id": str(UserFactory().id), "reason": "spam"}, format="json")
+
+
+ACTIONS = {
+    "friend_add": friend_add,
+    "chat_create": chat_create,
+    "post_create": post_create,
+    "search": search,
+    "report": report,
+}
 
 
 @pytest.mark.parametrize("name", ACTIONS)
@@ -107,5 +117,6 @@ def test_the_schema_documents_429_with_retry_after_on_limited_routes(anon_client
         ("/api/chats/create", "post"),
         ("/api/posts/create", "post"),
         ("/api/users/{user_id}/friends/add/{friend_id}", "post"),
+        ("/api/reports", "post"),
     ]:
         assert "Retry-After" in schema["paths"][path][method]["responses"]["429"]["headers"], path
