@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chats import signals
+from chats.admission import chat_admission_check
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from social import events, metrics
@@ -61,6 +62,7 @@ def chat_create(
     (ValidationError on `users` otherwise). A blank `title` becomes the other members' usernames.
     An untitled two-person chat is unique per pair: when it exists it is returned with
     created=False (and `avatar` is not stored). `avatar` is an already validated, re-encoded image.
+    A new chat must pass `chats.admission.chat_admission_check` (Forbidden otherwise).
     """
     others_ids = list(dict.fromkeys(user_id for user_id in user_ids if user_id != creator.pk))
     if not others_ids:
@@ -79,6 +81,8 @@ def chat_create(
         if existing is not None:
             return existing, False
 
+    # An existing direct chat puts no one anywhere new; a new chat must pass admission.
+    chat_admission_check(inviter=creator, user_ids=others_ids)
     chat = Chat(title=title or _default_title(others), direct_key=key, owner=None if key else creator)
     if avatar is not None:
         chat.avatar.save(avatar.name, avatar, save=False)

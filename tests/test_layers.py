@@ -12,7 +12,7 @@ BELOW = {
     "accounts": set(),
     "friends": {"accounts"},
     "posts": {"accounts", "friends"},
-    "chats": {"accounts"},
+    "chats": {"accounts", "friends"},
     "notifications": {"accounts", "friends", "posts", "chats"},
 }
 
