@@ -136,3 +136,18 @@ async def test_a_socket_over_the_cap_does_not_make_anyone_online(friends, client
     await refused.disconnect()
     as_alice = await database_sync_to_async(client_for)(alice)
     assert (await database_sync_to_async(profile)(as_alice, bob))["online"] is False
+
+
+async def test_an_idle_socket_stays_online_past_the_ttl_without_flapping(friends, client_for, settings):
+    # Short times, the same rule: the process refreshes before the presence expires.
+    settings.PRESENCE_REFRESH_SECONDS, settings.PRESENCE_TTL_SECONDS = 1, 2.5
+    alice, bob, _ = friends
+    alice_socket = await open_user_socket(alice)
+    bob_socket = await open_user_socket(bob)
+    assert (await presence_frame(alice_socket))["online"] is True
+    # Twice the ttl, and several sweeps, with no frame from bob: still online, nothing announced.
+    assert await nothing_more(alice_socket, timeout=6)
+    as_alice = await database_sync_to_async(client_for)(alice)
+    assert (await database_sync_to_async(profile)(as_alice, bob))["online"] is True
+    await bob_socket.disconnect()
+    await alice_socket.disconnect()
