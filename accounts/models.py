@@ -33,6 +33,13 @@ def avatar_path(instance, filename):
     return random_upload_path("avatars", filename)
 
 
+class ChatInvites(models.TextChoices):
+    """Who may put a user in a chat (EXTENSIONS.md §8): anyone, or only their friends."""
+
+    EVERYONE = "everyone", "все"
+    FRIENDS = "friends", "только друзья"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     email = models.EmailField("email", max_length=254, unique=True)
@@ -45,6 +52,15 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField("активен", default=True)
     is_staff = models.BooleanField("персонал", default=False)
     date_joined = models.DateTimeField("дата регистрации", default=timezone.now)
+    # Privacy settings (EXTENSIONS.md §8, `GET/PATCH /api/auth/settings`).
+    share_presence = models.BooleanField("показывать друзьям, в сети ли", default=True)
+    share_read_receipts = models.BooleanField("показывать отметки о прочтении", default=True)
+    chat_invites = models.CharField(
+        "кто может добавлять в чаты", max_length=16, choices=ChatInvites.choices, default=ChatInvites.EVERYONE
+    )
+    # When the user's last socket closed (friends.presence writes it with an UPDATE of this
+    # column alone); NULL: never seen online.
+    last_seen = models.DateTimeField("был в сети", null=True, blank=True, editable=False)
 
     objects = UserManager()
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import User
+from accounts.models import ChatInvites, User
 from accounts.privacy import email_for, embedded_email
 from accounts.usernames import UsernameValidator, username_normalize
 from social.files import absolute_file_url, stored_name_url
@@ -126,6 +126,31 @@ class RefreshInput(serializers.Serializer):
 class ProfileUpdateInput(serializers.Serializer):
     username = UsernameField(required=False)
     avatar = CleanImageField(square=True, required=False, max_length=255)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON `true`/`false` only: DRF's field would also take "yes", "0" or 1, which a client
+    sending a wrong type should hear about."""
+
+    default_error_messages = {"invalid": "Ожидается true или false."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            return data
+        self.fail("invalid", input=data)
+
+
+class PrivacySettingsSerializer(serializers.ModelSerializer):
+    """The caller's privacy settings (EXTENSIONS.md §8): the answer of GET and PATCH, and PATCH's
+    input (partial: any of them)."""
+
+    share_presence = StrictBooleanField()
+    share_read_receipts = StrictBooleanField()
+    chat_invites = serializers.ChoiceField(choices=ChatInvites.choices)
+
+    class Meta:
+        model = User
+        fields = ["share_presence", "share_read_receipts", "chat_invites"]
 
 
 class RegisterOutput(serializers.Serializer):

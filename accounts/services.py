@@ -109,6 +109,19 @@ def user_profile_update(*, user: User, username: str | None = None, avatar=None)
     return user
 
 
+def user_settings_update(*, user: User, changes: dict) -> User:
+    """Change the caller's privacy settings (`changes`: validated values of
+    `share_presence`, `share_read_receipts`, `chat_invites`). Each is read where it matters
+    (presence, read receipts, chat admission) from the row, never from an object a socket
+    loaded at its handshake, so a change counts from the next event on."""
+    fields = [name for name, value in changes.items() if getattr(user, name) != value]
+    for name in fields:
+        setattr(user, name, changes[name])
+    if fields:
+        user.save(update_fields=fields)
+    return user
+
+
 USER_AGENT_MAX = UserSession._meta.get_field("user_agent").max_length
 
 

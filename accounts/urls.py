@@ -8,6 +8,7 @@ urlpatterns = [
     *route("auth/current_user", views.CurrentUserView.as_view(), name="auth-current-user"),
     *route("auth/token", views.TokenView.as_view(), name="auth-token"),
     *route("auth/token/refresh", views.TokenRefreshView.as_view(), name="auth-token-refresh"),
+    *route("auth/settings", views.SettingsView.as_view(), name="auth-settings"),
     *route("auth/csrf", views.CsrfView.as_view(), name="auth-csrf"),
     *route("auth/sessions", views.SessionsView.as_view(), name="auth-sessions"),
     *route("auth/sessions/<str:session_id>", views.SessionView.as_view(), name="auth-session"),

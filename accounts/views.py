@@ -24,6 +24,7 @@ from accounts.serializers import (
     PasswordChangeInput,
     PasswordResetConfirmInput,
     PasswordResetInput,
+    PrivacySettingsSerializer,
     ProfileUpdateInput,
     RefreshInput,
     RegisterInput,
@@ -221,6 +222,23 @@ class CurrentUserView(APIView):
             avatar=data.validated_data.get("avatar"),
         )
         return Response(UserSerializer(user, context={"request": request}).data)
+
+
+class SettingsView(APIView):
+    @extend_schema(responses={200: PrivacySettingsSerializer})
+    def get(self, request):
+        return Response(PrivacySettingsSerializer(request.user).data)
+
+    @extend_schema(
+        request=PrivacySettingsSerializer(partial=True),
+        responses={200: PrivacySettingsSerializer, 400: FIELD_ERRORS},
+        description="Any of the settings; answers all of them. Other keys are ignored.",
+    )
+    def patch(self, request):
+        data = PrivacySettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        user = services.user_settings_update(user=request.user, changes=data.validated_data)
+        return Response(PrivacySettingsSerializer(user).data)
 
 
 class CsrfView(PublicView):

@@ -1,27 +1,58 @@
-"""Who may be put in a chat with whom: the one check of every write that adds members.
+"""Who may be put in a chat with whom: the one check every way into a chat goes through (chat
+create, member add, and any future path that puts users in a chat), so that they can never
+disagree.
 
-Chat create calls it; so must member add (`POST /api/chats/<id>/members`) and any future
-path that puts users in a chat. A block (safety) between any two users the write would put
-together → Blocked (403). Users already sharing a chat before a block stay in it (EXTENSIONS.md
-§5: shared group chats are unaffected); only new company is refused.
+- Blocks (EXTENSIONS.md §5): putting two users separated by a block in one chat → Blocked (403).
+  Users already sharing a chat before a block stay in it (shared group chats are unaffected);
+  only new company is refused.
+- Chat invites (§8): a user whose `chat_invites` is "friends" may be put in a chat only with
+  their friends → Forbidden (403) otherwise.
 """
 
 from collections.abc import Sequence
 from uuid import UUID
 
-from accounts.models import User
+from accounts.models import ChatInvites, User
 from chats.models import Chat, ChatMember
+from friends.models import Friendship
 from safety.selectors import block_among_check
+from social.exceptions import Forbidden
+
+FRIENDS_ONLY = "Пользователь {username} принимает приглашения в чаты только от друзей."
 
 
 def chat_admission_check(*, inviter: User, user_ids: Sequence[UUID], chat: Chat | None = None) -> None:
-    """Blocked (403) when putting the users `user_ids` in `chat` (None: a new chat of
-    `inviter`) would put two users separated by a block in one chat: a new user and a member
-    (the inviter counts as one), or two new users. One query, whatever the chat's size."""
+    """Raise unless `inviter` may put the users `user_ids` in `chat` (None: a new chat of
+    `inviter`). Preconditions: `user_ids` are existing active users. At most three queries,
+    whatever the chat's size."""
+    new_ids = [user_id for user_id in dict.fromkeys(user_ids) if user_id != inviter.pk]
+    if not new_ids:
+        return
     if chat is None:
         members = [inviter.pk]
     else:
         members = ChatMember.objects.filter(chat_id=chat.pk).values("user_id")
-    new_ids = [user_id for user_id in dict.fromkeys(user_ids) if user_id != inviter.pk]
-    if new_ids:
-        block_among_check(new_ids=new_ids, member_ids=members)
+    block_among_check(new_ids=new_ids, member_ids=members)
+    _invites_check(inviter=inviter, user_ids=new_ids)
+
+
+def _invites_check(*, inviter: User, user_ids: list[UUID]) -> None:
+    """Forbidden (403) unless each of `user_ids` who takes invites only from friends is a friend
+    of every other person judged: `inviter` and `user_ids` together (a create: every member; a
+    member add: the owner and those added). The inviter's own setting is not asked (they chose
+    the chat)."""
+    people = {inviter.pk, *user_ids}
+    guarded = list(
+        User.objects.filter(pk__in=people - {inviter.pk}, chat_invites=ChatInvites.FRIENDS)
+        .order_by("username")
+        .values_list("pk", "username")
+    )
+    if not guarded:
+        return
+    friends_of: dict[UUID, set[UUID]] = {pk: set() for pk, _ in guarded}
+    rows = Friendship.objects.filter(user_id__in=friends_of, friend_id__in=people).values_list("user_id", "friend_id")
+    for user_id, friend_id in rows:
+        friends_of[user_id].add(friend_id)
+    for pk, username in guarded:
+        if people - {pk} - friends_of[pk]:
+            raise Forbidden(FRIENDS_ONLY.format(username=username))

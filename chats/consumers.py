@@ -20,7 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
-from chats import selectors, services
+from chats import presence, selectors, services
 from chats.serializers import MessageOutput
 from social import limits, logs, metrics
 from social.events import chat_group, chat_member_group, session_group, user_group
@@ -144,8 +144,9 @@ class OutageClosingMixin:
 
 class SocketSlotMixin:
     """What every accepted socket of either kind keeps while it is open: its place in the
-    open-sockets gauge (`gauge_kind`) and one of its user's WS_MAX_SOCKETS_PER_USER slots, kept
-    alive by a refresh until the disconnect releases both."""
+    open-sockets gauge (`gauge_kind`), one of its user's WS_MAX_SOCKETS_PER_USER slots, kept
+    alive by a refresh until the disconnect releases both, and its user's presence (one of
+    their sockets in `chats.presence.keeper`)."""
 
     gauge_kind = ""
     counted = False  # in the open-sockets gauge (accepted, not yet closed)
@@ -160,6 +161,8 @@ class SocketSlotMixin:
         if not await _in_thread(_slot_claim)(self.user.pk, self.channel_name):
             return False
         self.slot_keeper = asyncio.create_task(self._keep_slot())
+        # Online from here: a socket over the cap never counts (chats.presence).
+        await presence.keeper.opened(self.user.pk)
         return True
 
     async def _keep_slot(self):
@@ -176,6 +179,8 @@ class SocketSlotMixin:
             self.slot_keeper.cancel()
             self.slot_keeper = None
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
+            # After the release: the grace check counts the slots left on every process.
+            await presence.keeper.closed(self.user.pk)
         return was_counted
 
 

@@ -198,7 +198,9 @@ def message_for_member(message_id: int, user) -> Message:
 
 def chat_detail(*, chat: Chat, user) -> Chat:
     """One chat of `user` as the chat list shows it, plus `read_markers`: the members' markers
-    (for "seen by") in chats of at most READ_RECEIPTS_MAX_MEMBERS members, else []. Precondition:
+    (for "seen by") in chats of at most READ_RECEIPTS_MAX_MEMBERS members, else [], leaving out
+    members who do not share read receipts (the caller too: their own marker is the chat's
+    `last_read_message_id`). Precondition:
     `user` is a member. Four queries."""
     membership = chat_list_rows(user=user).get(chat_id=chat.pk)
     detail = _chat_view(membership)
@@ -206,7 +208,9 @@ def chat_detail(*, chat: Chat, user) -> Chat:
     detail.read_markers = []
     if detail.members_count <= settings.READ_RECEIPTS_MAX_MEMBERS:
         detail.read_markers = list(
-            ChatMember.objects.filter(chat_id=chat.pk, last_read_message_id__isnull=False)
+            ChatMember.objects.filter(
+                chat_id=chat.pk, last_read_message_id__isnull=False, user__share_read_receipts=True
+            )
             .order_by("id")
             .values("user_id", message_id=F("last_read_message_id"))
         )

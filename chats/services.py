@@ -64,6 +64,7 @@ def chat_create(
     (403), even when their direct chat exists. A blank `title` becomes the other members' usernames.
     An untitled two-person chat is unique per pair: when it exists it is returned with
     created=False (and `avatar` is not stored). `avatar` is an already validated, re-encoded image.
+    A new chat must pass `chats.admission.chat_admission_check` (Forbidden otherwise).
     """
     others_ids = list(dict.fromkeys(user_id for user_id in user_ids if user_id != creator.pk))
     if not others_ids:
@@ -83,6 +84,8 @@ def chat_create(
         if existing is not None:
             return existing, False
 
+    # An existing direct chat puts no one anywhere new; a new chat must pass admission.
+    chat_admission_check(inviter=creator, user_ids=others_ids)
     chat = Chat(title=title or _default_title(others), direct_key=key, owner=None if key else creator)
     if avatar is not None:
         chat.avatar.save(avatar.name, avatar, save=False)
@@ -157,7 +160,8 @@ def read_marker_move(*, chat_id, user_id, message_id: int) -> bool:
 def chat_read(*, chat: Chat, reader: User, message_id: int) -> int:
     """Mark `chat` read by `reader` up to `message_id` (a marker never moves back); return the
     marker after. When it moved, a `read` event goes (after commit) to the reader's user
-    sockets, and to the other members' in chats of at most READ_RECEIPTS_MAX_MEMBERS members.
+    sockets, and to the other members' in chats of at most READ_RECEIPTS_MAX_MEMBERS members
+    when the reader shares read receipts (EXTENSIONS.md §8).
 
     Precondition: `reader` is a member. ValidationError on `message_id` when no such message is
     in the chat.
@@ -166,8 +170,13 @@ def chat_read(*, chat: Chat, reader: User, message_id: int) -> int:
         raise ValidationError({"message_id": [NOT_IN_CHAT]})
     with transaction.atomic():
         if read_marker_move(chat_id=chat.pk, user_id=reader.pk, message_id=message_id):
-            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
-            receivers = member_ids if len(member_ids) <= settings.READ_RECEIPTS_MAX_MEMBERS else [reader.pk]
+            receivers = [reader.pk]
+            # The setting is read from the row: a socket's user was loaded at its handshake,
+            # maybe before the reader stopped sharing receipts.
+            if User.objects.filter(pk=reader.pk, share_read_receipts=True).exists():
+                member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+                if len(member_ids) <= settings.READ_RECEIPTS_MAX_MEMBERS:
+                    receivers = member_ids
             events.chat_read(chat_id=chat.pk, reader_id=reader.pk, message_id=message_id, receiver_ids=receivers)
         return ChatMember.objects.values_list("last_read_message_id", flat=True).get(chat=chat, user=reader)
 

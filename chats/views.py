@@ -39,8 +39,10 @@ class ChatCreateView(APIView):
             200: OpenApiResponse(ChatOutput, description="The untitled two-person chat already existed."),
             400: OpenApiResponse(description="Ошибки полей"),
             **ERRORS,
+            **error_responses({403: "Пользователь принимает приглашения в чаты только от друзей"}),
         },
-        description="JSON. A multipart form with the same fields plus an `avatar` image is accepted too.",
+        description="JSON. A multipart form with the same fields plus an `avatar` image is accepted too. "
+        'A member whose `chat_invites` is "friends" must be a friend of every other member (403).',
     )
     def post(self, request):
         data = ChatCreateInput(data=request.data)

@@ -9,6 +9,7 @@ from django.db.models.functions import Collate, Lower
 
 from accounts.models import User
 from friends.models import Friendship
+from friends.presence import presence_shown
 from safety.selectors import user_visible
 from social.db import count_subquery
 from social.exceptions import UserNotFound
@@ -88,10 +89,12 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = No
     """The public profile of an active user, as seen by `viewer`: the user annotated with
     `friends_count` (active friends), `is_friend` (of the viewer) and the `counts` that the
     apps above add (name → a correlated count on OuterRef("pk"); posts adds `posts_count`), in
-    one query. Unknown, deactivated, or separated from `viewer` by a block → NotFound (404)."""
+    one query, and with `online` and `seen_at` (friends.presence.presence_shown: None unless
+    shown to the viewer; one Redis round trip when shown). Unknown, deactivated, or separated
+    from `viewer` by a block → NotFound (404)."""
     profile = (
         User.objects.filter(user_visible(viewer=viewer), pk=user_id, is_active=True)
-        .only("id", "username", "avatar")
+        .only("id", "username", "avatar", "share_presence", "last_seen")
         .annotate(
             friends_count=count_subquery(Friendship.objects.filter(user=OuterRef("pk"), friend__is_active=True)),
             is_friend=Exists(Friendship.objects.filter(user=viewer, friend=OuterRef("pk"))),
@@ -101,6 +104,7 @@ def profile_detail(*, user_id: uuid.UUID, viewer: User, counts: dict | None = No
     )
     if profile is None:
         raise UserNotFound()
+    profile.online, profile.seen_at = presence_shown(user=profile, viewer=viewer, is_friend=profile.is_friend)
     return profile
 
 

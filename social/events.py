@@ -170,6 +170,14 @@ def chat_read(*, chat_id, reader_id, message_id: int, receiver_ids) -> None:
     user_frames_send_on_commit(user_ids=receiver_ids, frame=frame)
 
 
+def presence_changed(*, user_id, online: bool, last_seen: str | None, receiver_ids) -> None:
+    """A user's first socket opened or their last closed (`friends.presence` decides, and who
+    may know): `{"type": "presence", "user_id", "online", "last_seen"}` to the user sockets of
+    `receiver_ids` (their online friends)."""
+    frame = {"type": "presence", "user_id": str(user_id), "online": online, "last_seen": last_seen}
+    user_frames_send_on_commit(user_ids=receiver_ids, frame=frame)
+
+
 TYPING_EXPIRES_IN_MS = 5000
 
 

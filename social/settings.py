@@ -391,6 +391,14 @@ CHAT_MESSAGE_BURST = env.int("CHAT_MESSAGE_BURST", default=20)
 # third of it), so a crashed process's sockets stop counting within that time.
 WS_MAX_SOCKETS_PER_USER = env.int("WS_MAX_SOCKETS_PER_USER", default=20)
 WS_SOCKET_SLOT_TTL = env.float("WS_SOCKET_SLOT_TTL", default=60.0)
+# Presence (EXTENSIONS.md §2, friends/presence.py): each process refreshes its open sockets' users
+# every PRESENCE_REFRESH_SECONDS; a presence not refreshed expires after PRESENCE_TTL_SECONDS (a
+# process killed with SIGKILL: offline for profiles within that, announced within it plus half a
+# refresh); a user goes offline PRESENCE_GRACE_SECONDS after their last socket closed (a quicker
+# reconnect announces nothing).
+PRESENCE_REFRESH_SECONDS = env.float("PRESENCE_REFRESH_SECONDS", default=20.0)
+PRESENCE_TTL_SECONDS = env.float("PRESENCE_TTL_SECONDS", default=45.0)
+PRESENCE_GRACE_SECONDS = env.float("PRESENCE_GRACE_SECONDS", default=10.0)
 POST_LIKES_EMBEDDED = env.int("POST_LIKES_EMBEDDED", default=100)
 # Members embedded in a chat object of the new chat paths (EXTENSIONS.md §2); the rest page
 # through GET /api/chats/<id>/members.

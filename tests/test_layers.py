@@ -14,7 +14,7 @@ BELOW = {
     "safety": {"accounts"},
     "friends": {"accounts", "safety"},
     "posts": {"accounts", "friends", "safety"},
-    "chats": {"accounts", "safety"},
+    "chats": {"accounts", "friends", "safety"},
     "notifications": {"accounts", "friends", "posts", "chats", "safety"},
     # Reports and the moderators' actions on them act through the services of the apps below.
     "moderation": {"accounts", "safety", "friends", "posts", "chats"},

@@ -63,3 +63,22 @@ def test_the_detail_costs_the_same_queries_whatever_the_size(
     # Authentication, membership, the row, embedded members, last message, markers.
     with django_assert_num_queries(6):
         assert client.get(f"/api/chats/{chat.pk}").status_code == 200
+
+
+def test_read_markers_leave_out_members_who_do_not_share_receipts(api, client_for, make_chat, user, other_user):
+    carol = UserFactory()
+    chat = make_chat(user, other_user, carol, title="трое")
+    services.message_send(chat=chat, author=other_user, text="x")
+    last = services.message_send(chat=chat, author=carol, text="y")
+    for member in (user, other_user):
+        services.chat_read(chat=chat, reader=member, message_id=last.pk)
+    shown = {row["user_id"] for row in api.get(f"/api/chats/{chat.pk}").json()["read_markers"]}
+    assert shown == {str(user.pk), str(other_user.pk), str(carol.pk)}
+
+    for member in (other_user, user):
+        changed = client_for(member).patch("/api/auth/settings", {"share_read_receipts": False}, format="json")
+        assert changed.status_code == 200
+    body = api.get(f"/api/chats/{chat.pk}").json()
+    assert body["read_markers"] == [{"user_id": str(carol.pk), "message_id": last.pk}]
+    # The caller's own marker stays theirs to read.
+    assert (body["last_read_message_id"], body["unread_count"]) == (last.pk, 0)

@@ -315,3 +315,32 @@ async def test_typing_in_a_chat_one_is_not_in_is_an_error_frame(make_chat, chat_
     assert await nothing_more(listener)
     await socket.disconnect()
     await listener.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reader_who_stops_sharing_receipts_is_heard_only_by_their_own_devices(make_chat, client_for):
+    alice, bob = await database_sync_to_async(UserFactory.create_batch)(2)
+    chat = await database_sync_to_async(make_chat)(alice, bob)
+    first = await database_sync_to_async(services.message_send)(chat=chat, author=alice, text="раз")
+    second = await database_sync_to_async(services.message_send)(chat=chat, author=alice, text="два")
+    # The sockets open first: the setting changes afterwards, over REST, and still counts.
+    phone, laptop, sender = await open_user_socket(bob), await open_user_socket(bob), await open_user_socket(alice)
+    bob_api = await database_sync_to_async(client_for)(bob)
+    changed = await database_sync_to_async(bob_api.patch)(
+        "/api/auth/settings", {"share_read_receipts": False}, format="json"
+    )
+    assert changed.status_code == 200
+
+    await phone.send_json_to({"type": "read", "chat_id": str(chat.pk), "message_id": first.pk})
+    expected = {"type": "read", "chat_id": str(chat.pk), "user_id": str(bob.pk), "message_id": first.pk}
+    assert await laptop.receive_json_from(timeout=3) == expected
+    assert await phone.receive_json_from(timeout=3) == expected
+    # Over REST too; the reader's own unread count still follows the marker.
+    answer = await database_sync_to_async(bob_api.post)(
+        f"/api/chats/{chat.pk}/read", {"message_id": second.pk}, format="json"
+    )
+    assert answer.json() == {"last_read_message_id": second.pk, "unread_count": 0}
+    assert (await laptop.receive_json_from(timeout=3))["message_id"] == second.pk
+    assert await nothing_more(sender)
+    for socket in (phone, laptop, sender):
+        await socket.disconnect()

@@ -174,6 +174,8 @@ def test_profile_shows_counts_and_whether_the_viewer_is_a_friend(api, user, make
         "friends_count": 2,  # the deactivated friend is not counted
         "posts_count": 2,
         "is_friend": True,
+        "online": False,  # a friend who shares presence, never seen online
+        "last_seen": None,
     }
 
 
