@@ -45,6 +45,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField("активен", default=True)
     is_staff = models.BooleanField("персонал", default=False)
     date_joined = models.DateTimeField("дата регистрации", default=timezone.now)
+    # Set when the user deleted their account (accounts.services.account_delete): the row stays
+    # until the background purge has removed the rest, and meanwhile what they wrote is hidden
+    # from everyone (comments, messages). Not `is_active`: a deactivated user's words stay.
+    deleted_at = models.DateTimeField("удалён", null=True, blank=True, editable=False)
 
     objects = UserManager()
 

@@ -65,7 +65,12 @@ def chat_messages_page(
     same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
     by offset and `before`, so the page has no cursor.
     """
-    messages = Message.objects.filter(chat=chat).select_related("user", "reply_to__user").order_by("-id")
+    # A deleted account's messages are hidden at once, before the purge removes them.
+    messages = (
+        Message.objects.filter(chat=chat, user__deleted_at__isnull=True)
+        .select_related("user", "reply_to__user")
+        .order_by("-id")
+    )
     if after is not None:
         # Catch-up, oldest first: ids commit in order within a chat (message_send locks the chat
         # first), so a page after the last id a client holds never skips a message.
@@ -118,7 +123,9 @@ def chat_list_rows(*, user):
             activity=Coalesce(F("chat__last_message_at"), F("chat__created_at")),
             unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()),
             last_message_id=Subquery(
-                Message.objects.filter(chat_id=OuterRef("chat_id")).order_by("-id").values("id")[:1]
+                Message.objects.filter(chat_id=OuterRef("chat_id"), user__deleted_at__isnull=True)
+                .order_by("-id")
+                .values("id")[:1]
             ),
             members_count=Subquery(
                 ChatMember.objects.filter(chat_id=OuterRef("chat_id"))

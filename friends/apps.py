@@ -8,4 +8,5 @@ class FriendsConfig(AppConfig):
         from accounts import signals
         from friends import receivers
 
+        signals.user_purging.connect(receivers.on_user_purging, dispatch_uid="friends")
         signals.user_exporting.connect(receivers.on_user_exporting, dispatch_uid="friends")

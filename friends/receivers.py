@@ -1,6 +1,13 @@
 """How friends react to account changes (`accounts.signals`), connected in FriendsConfig.ready()."""
 
 
+def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
+    # One bounded step of a deleted account's purge: their friendships, both ways.
+    from friends import services
+
+    return services.user_friendships_purge(user_id=user_id, limit=limit)
+
+
 def on_user_exporting(sender, *, user_id, **kwargs):
     # Their friends list, for their export.
     from accounts.export import ExportPart

@@ -65,3 +65,13 @@ def friendship_remove(*, user: User, friend: User) -> None:
     ).delete()
     if not deleted:
         raise NotFound(NOT_FRIENDS.format(friend=friend.username))
+
+
+def user_friendships_purge(*, user_id, limit: int) -> int:
+    """One step of a deleted account's purge (accounts.signals.user_purging): delete at most
+    `limit` of the rows of their friendships, both directions; return how many (0: none left)."""
+    rows = Friendship.objects.filter(Q(user_id=user_id) | Q(friend_id=user_id))
+    batch = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+    if batch:
+        Friendship.objects.filter(pk__in=batch).delete()
+    return len(batch)

@@ -265,7 +265,8 @@ def post_comments_page(*, post_id, page: PageRequest) -> Page:
     if not Post.objects.filter(pk=post_id).exists():
         raise PostNotFound()
     comments = (
-        Comment.objects.filter(post_id=post_id)
+        # A deleted account's comments are hidden at once, before the purge removes them.
+        Comment.objects.filter(post_id=post_id, author__deleted_at__isnull=True)
         .select_related("author")
         .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
         .order_by("created_at", "id")
@@ -318,6 +319,18 @@ def user_liked_post_ids(*, user_id) -> Iterator[str]:
     """The ids of the posts a user likes, oldest like first."""
     likes = Like.objects.filter(user_id=user_id).order_by("created_at", "id").values_list("post_id", flat=True)
     return (str(post_id) for post_id in likes.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def user_comments_export(*, user_id) -> Iterator[dict]:
+    """A user's comments for their export, oldest first, read in chunks: id, the post's id,
+    text and created_at (the `comment_author_idx` index finds them)."""
+    comments = (
+        Comment.objects.filter(author_id=user_id)
+        .order_by("created_at", "id")
+        .values_list("id", "post_id", "text", "created_at")
+    )
+    for comment_id, post_id, text, created_at in comments.iterator(chunk_size=EXPORT_CHUNK):
+        yield {"id": str(comment_id), "post_id": str(post_id), "text": text, "created_at": created_at}
 
 
 def user_post_files(*, user_id) -> Iterator[str]:
