@@ -3,6 +3,7 @@ bounded steps, each its own transaction, by the real task worker (`db_worker`) o
 queue; a step that fails changes nothing, a second run finishes the job, and a run after the end
 changes nothing. What the account wrote is hidden from the answer on, before any worker runs."""
 
+import io
 import threading
 
 import pytest
@@ -280,3 +281,24 @@ def test_comments_and_messages_are_hidden_at_once_before_the_worker_runs(client_
     assert chat_list[str(heavy.group.pk)]["last_message"]["message"] == "боб в группе"
     detail = bob.get(f"/api/chats/{heavy.direct.pk}").json()
     assert detail["last_message"]["message"] == "цитата"
+
+
+def test_the_command_finishes_a_purge_the_worker_left_half_done(client_for, queued):
+    heavy = Heavy(client_for)
+    assert heavy.api.post(DELETE, {"password": PASSWORD}, format="json").status_code == 204
+    for _ in range(4):  # the worker dies after four steps
+        assert account_purge_step(user_id=heavy.user.pk)
+    bystander = UserFactory()
+    out = io.StringIO()
+
+    call_command("purge_deleted_accounts", "--older-than", "0", stdout=out)
+
+    assert out.getvalue().strip() == "purged 1 deleted accounts"
+    assert heavy.rows_left() == dict.fromkeys(heavy.rows_left(), 0)
+    heavy.assert_others_right()
+    assert User.objects.filter(pk=bystander.pk).exists()
+    # Recent deletions are left to the worker.
+    other = Heavy(client_for)
+    assert other.api.post(DELETE, {"password": PASSWORD}, format="json").status_code == 204
+    call_command("purge_deleted_accounts", stdout=out)
+    assert other.rows_left()["user"] == 1
