@@ -31,7 +31,7 @@ from accounts.usernames import username_normalize, username_skeleton
 from social import events
 from social.exceptions import NotFound, Unauthenticated
 from social.ratelimit import Rate, hit
-from social.tasks import stored_files_delete_later
+from social.tasks import stored_files_release
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
 SESSION_NOT_FOUND = "Сессия не найдена."
@@ -301,7 +301,7 @@ def user_delete(*, user: User) -> None:
         signals.user_deleting.send(sender=User, user_id=user.pk)
         avatar = user.avatar.name if user.avatar else ""
         user.delete()
-        stored_files_delete_later([avatar])
+        stored_files_release([avatar])
 
 
 def account_delete(*, user: User, password: str) -> None:

@@ -22,7 +22,7 @@ from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from social import events, metrics
 from social.exceptions import Forbidden
-from social.tasks import stored_files_delete_later
+from social.tasks import stored_files_release
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -182,7 +182,7 @@ def user_chats_purge(*, user_id, limit: int) -> int:
         )
         avatars = [name for name in left.values_list("avatar", flat=True) if name]
         left.delete()
-        stored_files_delete_later(avatars)
+        stored_files_release(avatars)
     return len(memberships)
 
 

@@ -1,5 +1,9 @@
-"""Where `stored_files_delete` lived before it moved to social/tasks.py (accounts deletes an
-avatar with it too): tasks queued by then name this path, and the worker imports them from here."""
+"""Background work of the posts app.
+
+The stored-files deletion moved to `social.tasks` (posts and chats share it); the name stays
+importable here for tasks queued before the move (their rows name
+`posts.tasks.stored_files_delete`).
+"""
 
 from social.tasks import stored_files_delete
 

@@ -213,10 +213,9 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Background tasks (django-tasks) -----------------------------------------------------------
-# Work that must not hold a request, and retries (social/tasks.py, accounts/tasks.py). On
-# PostgreSQL the database backend keeps the queue in the same transactions as the writes, and
-# `manage.py db_worker` (started by `make serve` and compose) runs it; the embedded default
-# runs tasks at once.
+# Work that must not hold a request, and retries (social/tasks.py). On PostgreSQL the database
+# backend keeps the queue in the same transactions as the writes, and `manage.py db_worker`
+# (started by `make serve` and compose) runs it; the embedded default runs tasks at once.
 TASKS = {
     "default": {
         "BACKEND": env.str(

@@ -1,5 +1,9 @@
-"""Background work shared by the apps (django-tasks; `manage.py db_worker` runs it): deleting
-stored files, for every app that stores some (posts' images, a deleted account's avatar)."""
+"""Background deletion of stored files (django-tasks; `manage.py db_worker` runs it).
+
+The one owner of "delete these stored files, retrying while the storage is down": posts (their
+images and variants), chats (chat avatars, message images) and account deletion hand their
+files here, after their rows' deletion has committed (`stored_files_release`).
+"""
 
 import logging
 from datetime import timedelta
@@ -47,18 +51,20 @@ def stored_files_delete(names: list[str], attempt: int = 0) -> list[str]:
     return failed
 
 
-def stored_files_delete_later(names: list[str]) -> None:
-    """Hand these stored files to `stored_files_delete` once the current transaction commits
-    (a rolled-back deletion keeps them; a committed one never leaves a row pointing at a
-    missing file). The request or step that calls it never waits on the storage."""
-    names = [name for name in names if name]
-    if names:
-        transaction.on_commit(lambda: stored_files_schedule(names))
-
-
-def stored_files_schedule(names: list[str]) -> None:
-    """Queue `stored_files_delete` for these files now (their rows are already gone)."""
+def stored_files_delete_later(names) -> None:
+    """Hand these stored files to the background deletion now: a file left behind is an
+    orphan, never a broken post or message, and the request never waits on the storage."""
+    kept = [name for name in names if name]
+    if not kept:
+        return
     try:
-        stored_files_delete.enqueue(names=names)
+        stored_files_delete.enqueue(names=kept)
     except Exception:  # the queue's database is down too: say which files are left behind
-        logger.exception("could not schedule the deletion of stored files %s", names)
+        logger.exception("could not schedule the deletion of stored files %s", kept)
+
+
+def stored_files_release(names) -> None:
+    """Delete these stored files once the current transaction commits: a rolled-back deletion
+    keeps them (at once outside a transaction)."""
+    names = list(names)
+    transaction.on_commit(lambda: stored_files_delete_later(names))
