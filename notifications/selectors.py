@@ -22,7 +22,9 @@ def notifications_page(*, user_id, unread_only: bool, page: PageRequest) -> Page
     """One page of a user's notifications with their actors, newest first: one query whatever
     their number. Keyset on (created_at, id) within the recipient (`notification_list_idx`,
     or `notification_unread_idx` for unread only)."""
-    rows = Notification.objects.filter(recipient_id=user_id).select_related("actor")
+    # Those a deleted account caused are hidden at once (a comment's excerpt among them),
+    # before the purge removes them.
+    rows = Notification.objects.filter(recipient_id=user_id, actor__deleted_at__isnull=True).select_related("actor")
     if unread_only:
         rows = rows.filter(read=False)
     rows = rows.only(

@@ -252,7 +252,7 @@ def test_the_purge_touches_no_account_that_was_not_deleted(client_for, queued):
     assert heavy.rows_left() == before
 
 
-def test_comments_and_messages_are_hidden_at_once_before_the_worker_runs(client_for, queued):
+def test_comments_messages_and_notifications_are_hidden_at_once_before_the_worker_runs(client_for, queued):
     heavy = Heavy(client_for)
     bob = client_for(heavy.bob)
     last_of_his = Message.objects.filter(chat=heavy.direct, user=heavy.user).latest("id")
@@ -262,6 +262,7 @@ def test_comments_and_messages_are_hidden_at_once_before_the_worker_runs(client_
     )
     assert reply.status_code == 201
     chats_services.message_send(chat=heavy.direct, author=heavy.user, text="последнее слово")
+    assert len(bob.get("/api/notifications").json()) == 10  # friend, 7 likes, 2 chats
     before = bob.get(f"/api/posts/{heavy.others_posts[0].pk}/comments").json()
     assert [comment["text"] for comment in before] == ["раз", "два", "три", "четыре"]
 
@@ -281,6 +282,7 @@ def test_comments_and_messages_are_hidden_at_once_before_the_worker_runs(client_
     assert chat_list[str(heavy.group.pk)]["last_message"]["message"] == "боб в группе"
     detail = bob.get(f"/api/chats/{heavy.direct.pk}").json()
     assert detail["last_message"]["message"] == "цитата"
+    assert bob.get("/api/notifications").json() == []
 
 
 def test_the_command_finishes_a_purge_the_worker_left_half_done(client_for, queued):
