@@ -3,6 +3,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -69,6 +70,10 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="user_username_skeleton_unique",
                 violation_error_message="Пользователь с таким именем уже существует.",
             ),
+        ]
+        indexes = [
+            # The few accounts awaiting their purge (accounts.selectors.deleted_user_ids).
+            models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="user_deleted_idx"),
         ]
 
     def __str__(self):

@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch,
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+from accounts.selectors import deleted_user_ids
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
@@ -67,7 +68,8 @@ def chat_messages_page(
     """
     # A deleted account's messages are hidden at once, before the purge removes them.
     messages = (
-        Message.objects.filter(chat=chat, user__deleted_at__isnull=True)
+        Message.objects.filter(chat=chat)
+        .exclude(user_id__in=deleted_user_ids())
         .select_related("user", "reply_to__user")
         .order_by("-id")
     )
@@ -123,7 +125,8 @@ def chat_list_rows(*, user):
             activity=Coalesce(F("chat__last_message_at"), F("chat__created_at")),
             unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()),
             last_message_id=Subquery(
-                Message.objects.filter(chat_id=OuterRef("chat_id"), user__deleted_at__isnull=True)
+                Message.objects.filter(chat_id=OuterRef("chat_id"))
+                .exclude(user_id__in=deleted_user_ids())
                 .order_by("-id")
                 .values("id")[:1]
             ),

@@ -19,6 +19,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
+from accounts.selectors import deleted_user_ids
 from posts.models import Comment, Like, Post, PostImage
 from social.db import count_subquery, prepared_cursor
 from social.exceptions import CommentNotFound, PostNotFound, UserNotFound
@@ -266,7 +267,8 @@ def post_comments_page(*, post_id, page: PageRequest) -> Page:
         raise PostNotFound()
     comments = (
         # A deleted account's comments are hidden at once, before the purge removes them.
-        Comment.objects.filter(post_id=post_id, author__deleted_at__isnull=True)
+        Comment.objects.filter(post_id=post_id)
+        .exclude(author_id__in=deleted_user_ids())
         .select_related("author")
         .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
         .order_by("created_at", "id")
