@@ -332,8 +332,9 @@ def account_purge_step(*, user_id) -> bool:
     whether there is more to do.
 
     In one short transaction that holds the user's row: each app above removes at most
-    ACCOUNT_PURGE_BATCH rows of each kind it owns for the user, with the counters that count
-    them (`signals.user_purging`); once none is left, the user's row goes through user_delete.
+    ACCOUNT_PURGE_BATCH rows of one kind it owns for the user (the first kind it still has),
+    with the counters that count them (`signals.user_purging`); once none is left, the user's
+    row goes through user_delete.
     A step that fails rolls back whole, and a second run of the purge waits on the row, then
     finds those rows gone: running it again (or twice at once) only finishes the job, counting
     nothing twice. Nothing for a user not deleted by account_delete (or already gone).
