@@ -3,6 +3,7 @@ import uuid
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -61,6 +62,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     # When the user's last socket closed (friends.presence writes it with an UPDATE of this
     # column alone); NULL: never seen online.
     last_seen = models.DateTimeField("был в сети", null=True, blank=True, editable=False)
+    # Set when the user deleted their account (accounts.services.account_delete): the row stays
+    # until the background purge has removed the rest, and meanwhile what they wrote is hidden
+    # from everyone (comments, messages). Not `is_active`: a deactivated user's words stay.
+    deleted_at = models.DateTimeField("удалён", null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -81,6 +86,10 @@ class User(AbstractBaseUser, PermissionsMixin):
                 name="user_username_skeleton_unique",
                 violation_error_message="Пользователь с таким именем уже существует.",
             ),
+        ]
+        indexes = [
+            # The few accounts awaiting their purge (accounts.selectors.deleted_user_ids).
+            models.Index(fields=["deleted_at"], condition=Q(deleted_at__isnull=False), name="user_deleted_idx"),
         ]
 
     def __str__(self):

@@ -31,6 +31,7 @@ from accounts.usernames import username_normalize, username_skeleton
 from social import events
 from social.exceptions import NotFound, Unauthenticated
 from social.ratelimit import Rate, hit
+from social.tasks import stored_files_release
 
 USERNAME_TAKEN = "Пользователь с таким именем уже существует."
 SESSION_NOT_FOUND = "Сессия не найдена."
@@ -301,24 +302,27 @@ def user_edited(*, user: User, fields) -> None:
 
 
 def user_delete(*, user: User) -> None:
-    """Delete a user, whichever way they go (the admin's page or bulk action, a future
-    "delete my account"): their sockets close with 4401 after commit, and the apps above take
-    back, in the same transaction, what the cascade alone would leave wrong (counters, stored
-    files; `signals.user_deleting`). Their tokens die with the row."""
+    """Delete a user, whichever way they go (the admin's page or bulk action, the last step of
+    a deleted account's purge): their sockets close with 4401 after commit, and the apps above
+    take back, in the same transaction, what the cascade alone would leave wrong (counters,
+    stored files; `signals.user_deleting`); their avatar's file goes once it has committed.
+    Their tokens die with the row."""
     with transaction.atomic():
         # The one service that ends sessions, as for every other way out: its record goes
         # with the row, its sockets close after commit.
         user_sessions_end(user=user)
         signals.user_deleting.send(sender=User, user_id=user.pk)
+        avatar = user.avatar.name if user.avatar else ""
         user.delete()
+        stored_files_release([avatar])
 
 
 def account_delete(*, user: User, password: str) -> None:
     """The user deletes their own account, confirming with their password (ValidationError on
     `password` otherwise, nothing deleted). At once, in this transaction: the account can no
-    longer sign in, every session ends (sockets 4401) and the email and username are free to
-    register again. The rows and stored files go after commit, in the background
-    (accounts.tasks.account_purge), through user_delete like every other way out."""
+    longer sign in, every session ends (sockets 4401), the email and username are free to
+    register again, and `deleted_at` hides what they wrote from everyone. The rows and stored
+    files go after commit, in the background, in bounded steps (accounts.tasks.account_purge)."""
     if not user.check_password(password):
         raise ValidationError({"password": [PASSWORD_WRONG]})
     with transaction.atomic():
@@ -326,13 +330,40 @@ def account_delete(*, user: User, password: str) -> None:
         user.email = f"deleted-{user.pk.hex}@deleted.invalid"
         user.username = f"deleted-{user.pk.hex}"
         user.is_active = False
+        user.deleted_at = timezone.now()
         user.set_unusable_password()
-        user.save(update_fields=["email", "username", "is_active", "password"])
+        user.save(update_fields=["email", "username", "is_active", "deleted_at", "password"])
         user_sessions_end(user=user)
         from accounts.tasks import account_purge  # the task module imports this one
 
         user_id = str(user.pk)
         transaction.on_commit(lambda: account_purge.enqueue(user_id=user_id))
+
+
+def account_purge_step(*, user_id) -> bool:
+    """One bounded step of removing a deleted account (accounts.tasks.account_purge); returns
+    whether there is more to do.
+
+    In one short transaction that holds the user's row: each app above removes at most
+    ACCOUNT_PURGE_BATCH rows of one kind it owns for the user (the first kind it still has),
+    with the counters that count them (`signals.user_purging`); once none is left, the user's
+    row goes through user_delete.
+    A step that fails rolls back whole, and a second run of the purge waits on the row, then
+    finds those rows gone: running it again (or twice at once) only finishes the job, counting
+    nothing twice. Nothing for a user not deleted by account_delete (or already gone).
+    """
+    with transaction.atomic():
+        # FOR NO KEY UPDATE: serializes purge steps of this user, without blocking rows that
+        # merely reference the user.
+        user = User.objects.select_for_update(no_key=True).filter(pk=user_id, deleted_at__isnull=False).first()
+        if user is None:
+            return False
+        limit = settings.ACCOUNT_PURGE_BATCH
+        removed = sum(count for _, count in signals.user_purging.send(sender=User, user_id=user.pk, limit=limit))
+        if removed:
+            return True
+        user_delete(user=user)
+        return False
 
 
 def user_reactivate(*, user: User) -> None:

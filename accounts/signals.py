@@ -17,6 +17,14 @@ user_shown_fields_changed = Signal()
 # what the cascade alone would leave wrong (counters, stored files). Sent with `user_id`.
 user_deleting = Signal()
 
+# A deleted account is being removed in bounded steps (accounts.services.account_purge_step),
+# each a short transaction of its own holding the user's row. Sent with `user_id` and `limit`:
+# each receiver removes at most `limit` rows of one kind it owns for that user (the first kind
+# it still has), moving in the same transaction whatever counts them (counters on others' posts
+# and chats), and returns how many rows it removed, 0 once nothing of theirs is left. The rows they leave to the user's
+# own deletion at the end are the cascade's (sessions, and the models no app purges).
+user_purging = Signal()
+
 # A user asked for their data (`GET /api/auth/export`). Sent with `user_id`; each receiver
 # returns an `accounts.export.ExportPart`: its sections of data.json and its stored files,
 # read lazily while the archive streams.

@@ -6,7 +6,7 @@ from django.template.loader import render_to_string
 from django_tasks import task
 
 from accounts.models import User
-from accounts.services import password_reset_link, user_delete
+from accounts.services import account_purge_step, password_reset_link
 
 RESET_MAIL_SUBJECT = "Сброс пароля"
 
@@ -38,9 +38,8 @@ def password_reset_mail_send(user_id: str) -> None:
 
 @task()
 def account_purge(user_id: str) -> None:
-    """Remove what is left of an account its owner deleted (accounts.services.account_delete):
-    through user_delete, the one way out, so the apps above take back counters and stored
-    files (accounts.signals.user_deleting) before the cascade. Nothing if already gone."""
-    user = User.objects.filter(pk=user_id).first()
-    if user is not None:
-        user_delete(user=user)
+    """Remove what is left of an account its owner deleted (accounts.services.account_delete),
+    in bounded steps, each its own short transaction, so a huge account never holds a long one
+    (account_purge_step). Resumable: run again after a crash, it picks up where it stopped."""
+    while account_purge_step(user_id=user_id):
+        pass

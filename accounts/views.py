@@ -343,7 +343,7 @@ class ExportView(APIView):
 
     @extend_schema(
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="ZIP attachment")},
-        description="A streamed ZIP: `data.json` (profile, posts, liked post ids, friends, chats with "
+        description="A streamed ZIP: `data.json` (profile, posts, liked post ids, comments, friends, chats with "
         "the user's own messages) and the user's original images under `images/`.",
     )
     def get(self, request):

@@ -8,6 +8,12 @@ def on_user_deleting(sender, *, user_id, **kwargs) -> None:
     services.user_messages_withdraw(user_id=user_id)
 
 
+def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
+    # One bounded step of a deleted account's purge: their messages (counters taken back),
+    # the chats they own, their memberships.
+    return services.user_chats_purge(user_id=user_id, limit=limit)
+
+
 def on_user_exporting(sender, *, user_id, **kwargs):
     # Their chats, each with the messages they wrote there, for their export.
     from accounts.export import ExportPart

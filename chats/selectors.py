@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, F, IntegerField, OuterRef, Prefetch,
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
+from accounts.selectors import deleted_user_ids
 from chats.models import Chat, ChatMember, Message
 from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
@@ -65,7 +66,13 @@ def chat_messages_page(
     same at 100 or 1,000,000 messages (offset is bounded by the caller). The contract pages it
     by offset and `before`, so the page has no cursor.
     """
-    messages = Message.objects.filter(chat=chat).select_related("user", "reply_to__user").order_by("-id")
+    # A deleted account's messages are hidden at once, before the purge removes them.
+    messages = (
+        Message.objects.filter(chat=chat)
+        .exclude(user_id__in=deleted_user_ids())
+        .select_related("user", "reply_to__user")
+        .order_by("-id")
+    )
     if after is not None:
         # Catch-up, oldest first: ids commit in order within a chat (message_send locks the chat
         # first), so a page after the last id a client holds never skips a message.
@@ -118,7 +125,10 @@ def chat_list_rows(*, user):
             activity=Coalesce(F("chat__last_message_at"), F("chat__created_at")),
             unread_count=RawSQL(_UNREAD_SQL, [], output_field=IntegerField()),
             last_message_id=Subquery(
-                Message.objects.filter(chat_id=OuterRef("chat_id")).order_by("-id").values("id")[:1]
+                Message.objects.filter(chat_id=OuterRef("chat_id"))
+                .exclude(user_id__in=deleted_user_ids())
+                .order_by("-id")
+                .values("id")[:1]
             ),
             members_count=Subquery(
                 ChatMember.objects.filter(chat_id=OuterRef("chat_id"))

@@ -76,7 +76,7 @@ class QuotedUserOutput(serializers.Serializer):
 
 class QuotedMessageOutput(serializers.Serializer):
     """`reply_to`: the quoted message's id, its first 200 characters and author; a deleted one
-    keeps its id with `message` and `user` null."""
+    (or one of a deleted account) keeps its id with `message` and `user` null."""
 
     id = serializers.IntegerField()
     message = serializers.CharField(allow_null=True)
@@ -111,7 +111,8 @@ class MessageOutput(serializers.ModelSerializer):
             quoted = message.reply_to
         except Message.DoesNotExist:
             quoted = None
-        if quoted is None:
+        # A quote of a deleted account's message shows as deleted at once, before the purge.
+        if quoted is None or quoted.user.deleted_at is not None:
             return {"id": message.reply_to_id, "message": None, "user": None}
         return {
             "id": quoted.pk,

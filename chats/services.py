@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -24,6 +24,7 @@ from chats.serializers import MessageOutput
 from safety.selectors import block_between_check
 from social import events, metrics
 from social.exceptions import Forbidden
+from social.tasks import stored_files_release
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
@@ -143,6 +144,53 @@ def user_messages_withdraw(*, user_id) -> None:
         by_total.setdefault(row["total"], []).append(row["chat_id"])
     for total, chat_ids in by_total.items():
         chat_counters_move(chat_ids=chat_ids, delta=-total)
+
+
+def user_chats_purge(*, user_id, limit: int) -> int:
+    """One step of a deleted account's purge (accounts.signals.user_purging), in the step's
+    transaction: remove at most `limit` rows of the first kind that has any, in this order,
+    and return how many (0: nothing of the user's is left here).
+
+    1. the user's messages, taken out of their chats' counters;
+    2. the chats they own pass to the longest-standing other member (as when an owner leaves);
+    3. their memberships. The other member of a direct chat keeps the chat and their own
+       messages; a chat left with no member is deleted, with its avatar's file.
+    """
+    # Locked first: a concurrent message_delete of one of them then deletes nothing and moves
+    # no counter (or has finished, and the row is not returned): counted once either way.
+    messages = Message.objects.filter(user_id=user_id).order_by("pk").select_for_update()
+    batch = list(messages.values_list("pk", "chat_id")[:limit])
+    if batch:
+        Message.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        per_chat: dict[UUID, int] = {}
+        for _, chat_id in batch:
+            per_chat[chat_id] = per_chat.get(chat_id, 0) + 1
+        by_total: dict[int, list] = {}
+        for chat_id, total in per_chat.items():
+            by_total.setdefault(total, []).append(chat_id)
+        for total, chat_ids in by_total.items():
+            chat_counters_move(chat_ids=chat_ids, delta=-total)
+        return len(batch)
+
+    owned = list(Chat.objects.filter(owner_id=user_id).order_by("pk").values_list("pk", flat=True)[:limit])
+    if owned:
+        for chat_id in owned:
+            heir = (
+                ChatMember.objects.filter(chat_id=chat_id).exclude(user_id=user_id).order_by("id").values("user_id")[:1]
+            )
+            Chat.objects.filter(pk=chat_id).update(owner_id=Subquery(heir))
+        return len(owned)
+
+    memberships = list(ChatMember.objects.filter(user_id=user_id).order_by("pk").values_list("pk", "chat_id")[:limit])
+    if memberships:
+        ChatMember.objects.filter(pk__in=[pk for pk, _ in memberships]).delete()
+        left = Chat.objects.filter(pk__in=[chat_id for _, chat_id in memberships]).exclude(
+            Exists(ChatMember.objects.filter(chat_id=OuterRef("pk")))
+        )
+        avatars = [name for name in left.values_list("avatar", flat=True) if name]
+        left.delete()
+        stored_files_release(avatars)
+    return len(memberships)
 
 
 def read_marker_move(*, chat_id, user_id, message_id: int) -> bool:

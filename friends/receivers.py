@@ -9,6 +9,13 @@ def on_user_blocked(sender, *, blocker, blocked, **kwargs):
     services.friendship_end(user_id=blocker.pk, friend_id=blocked.pk)
 
 
+def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
+    # One bounded step of a deleted account's purge: their friendships, both ways.
+    from friends import services
+
+    return services.user_friendships_purge(user_id=user_id, limit=limit)
+
+
 def on_user_exporting(sender, *, user_id, **kwargs):
     # Their friends list, for their export.
     from accounts.export import ExportPart

@@ -74,3 +74,13 @@ def friendship_end(*, user_id, friend_id) -> bool:
         Q(user_id=user_id, friend_id=friend_id) | Q(user_id=friend_id, friend_id=user_id),
     ).delete()
     return bool(deleted)
+
+
+def user_friendships_purge(*, user_id, limit: int) -> int:
+    """One step of a deleted account's purge (accounts.signals.user_purging): delete at most
+    `limit` of the rows of their friendships, both directions; return how many (0: none left)."""
+    rows = Friendship.objects.filter(Q(user_id=user_id) | Q(friend_id=user_id))
+    batch = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+    if batch:
+        Friendship.objects.filter(pk__in=batch).delete()
+    return len(batch)

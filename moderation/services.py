@@ -23,9 +23,9 @@ from moderation.models import Report, ReportImage, report_image_path
 from moderation.selectors import TargetSnapshot, report_target
 from posts.models import Comment, Post
 from posts.services import StorageUnavailable, comment_delete, post_delete
-from posts.tasks import stored_files_delete
 from social.exceptions import Conflict
 from social.files import stored_file_copy
+from social.tasks import stored_files_release
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +37,9 @@ PRUNE_BATCH = 500
 
 
 def _files_delete_on_commit(names: Sequence[str]) -> None:
-    """Hand these stored copies to the background deletion (posts.tasks, which retries while
+    """Hand these stored copies to the background deletion (social.tasks, which retries while
     the storage is down) once the transaction commits: a rolled-back deletion keeps them."""
-    names = [name for name in names if name]
-    if names:
-        transaction.on_commit(lambda: stored_files_delete.enqueue(names=names))
+    stored_files_release(names)
 
 
 def _evidence_copy(snapshot: TargetSnapshot, saved: list[str]) -> list[dict]:

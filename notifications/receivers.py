@@ -34,3 +34,9 @@ def on_chat_members_added(sender, *, chat_id, actor_id, user_ids, **kwargs) -> N
     services.notifications_create(
         recipient_ids=user_ids, actor_id=actor_id, type=Notification.Type.CHAT_ADDED, chat_id=chat_id
     )
+
+
+def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
+    # One bounded step of a deleted account's purge (accounts.signals): their notifications,
+    # received and caused.
+    return services.user_notifications_purge(user_id=user_id, limit=limit)

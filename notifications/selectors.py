@@ -3,6 +3,7 @@
 from django.db import connection
 
 from accounts.models import User
+from accounts.selectors import deleted_user_ids
 from notifications.models import Notification
 from social.pagination import Page, PageRequest, keyset_filter, take_page
 
@@ -22,7 +23,13 @@ def notifications_page(*, user_id, unread_only: bool, page: PageRequest) -> Page
     """One page of a user's notifications with their actors, newest first: one query whatever
     their number. Keyset on (created_at, id) within the recipient (`notification_list_idx`,
     or `notification_unread_idx` for unread only)."""
-    rows = Notification.objects.filter(recipient_id=user_id).select_related("actor")
+    # Those a deleted account caused are hidden at once (a comment's excerpt among them),
+    # before the purge removes them.
+    rows = (
+        Notification.objects.filter(recipient_id=user_id)
+        .exclude(actor_id__in=deleted_user_ids())
+        .select_related("actor")
+    )
     if unread_only:
         rows = rows.filter(read=False)
     rows = rows.only(

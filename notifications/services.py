@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -118,3 +119,13 @@ def notifications_prune(*, keep_days: int, batch: int = 10_000) -> int:
             return total
         deleted, _ = Notification.objects.filter(pk__in=ids).delete()
         total += deleted
+
+
+def user_notifications_purge(*, user_id, limit: int) -> int:
+    """One step of a deleted account's purge (accounts.signals.user_purging): delete at most
+    `limit` of the notifications they received or caused; return how many (0: none left)."""
+    rows = Notification.objects.filter(Q(recipient_id=user_id) | Q(actor_id=user_id))
+    batch = list(rows.order_by("pk").values_list("pk", flat=True)[:limit])
+    if batch:
+        Notification.objects.filter(pk__in=batch).delete()
+    return len(batch)

@@ -10,4 +10,5 @@ class PostsConfig(AppConfig):
 
         signals.user_shown_fields_changed.connect(receivers.on_user_shown_fields_changed, dispatch_uid="posts")
         signals.user_deleting.connect(receivers.on_user_deleting, dispatch_uid="posts")
+        signals.user_purging.connect(receivers.on_user_purging, dispatch_uid="posts")
         signals.user_exporting.connect(receivers.on_user_exporting, dispatch_uid="posts")

@@ -15,9 +15,15 @@ def on_user_deleting(sender, *, user_id, **kwargs) -> None:
     services.user_posts_files_release(user_id=user_id)
 
 
+def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
+    # One bounded step of a deleted account's purge: their reactions (counters taken back),
+    # then their posts with the stored files.
+    return services.user_content_purge(user_id=user_id, limit=limit)
+
+
 def on_user_exporting(sender, *, user_id, **kwargs):
     # Their posts (with their images' names in the archive), the ids of the posts they liked,
-    # and their posts' original files.
+    # their comments, and their posts' original files.
     from accounts.export import ExportPart
     from posts import selectors
 
@@ -25,6 +31,7 @@ def on_user_exporting(sender, *, user_id, **kwargs):
         sections={
             "posts": lambda: selectors.user_posts_export(user_id=user_id),
             "liked_post_ids": lambda: selectors.user_liked_post_ids(user_id=user_id),
+            "comments": lambda: selectors.user_comments_export(user_id=user_id),
         },
         files=lambda: selectors.user_post_files(user_id=user_id),
     )

@@ -19,6 +19,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
+from accounts.selectors import deleted_user_ids
 from posts.models import Comment, Like, Post, PostImage
 from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
 from social.db import count_subquery, prepared_cursor
@@ -289,7 +290,9 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     `comment_post_page_idx`."""
     post_visible_get(post_id=post_id, viewer=viewer)
     comments = (
+        # A deleted account's comments are hidden at once, before the purge removes them.
         Comment.objects.filter(post_id=post_id)
+        .exclude(author_id__in=deleted_user_ids())
         .select_related("author")
         .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
         .order_by("created_at", "id")
@@ -342,6 +345,18 @@ def user_liked_post_ids(*, user_id) -> Iterator[str]:
     """The ids of the posts a user likes, oldest like first."""
     likes = Like.objects.filter(user_id=user_id).order_by("created_at", "id").values_list("post_id", flat=True)
     return (str(post_id) for post_id in likes.iterator(chunk_size=EXPORT_CHUNK))
+
+
+def user_comments_export(*, user_id) -> Iterator[dict]:
+    """A user's comments for their export, oldest first, read in chunks: id, the post's id,
+    text and created_at (the `comment_author_idx` index finds them)."""
+    comments = (
+        Comment.objects.filter(author_id=user_id)
+        .order_by("created_at", "id")
+        .values_list("id", "post_id", "text", "created_at")
+    )
+    for comment_id, post_id, text, created_at in comments.iterator(chunk_size=EXPORT_CHUNK):
+        yield {"id": str(comment_id), "post_id": str(post_id), "text": text, "created_at": created_at}
 
 
 def user_post_files(*, user_id) -> Iterator[str]:

@@ -17,10 +17,10 @@ from accounts.models import User
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
-from posts.tasks import stored_files_delete
 from safety.selectors import author_visible
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
+from social.tasks import stored_files_delete_later, stored_files_release
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class StorageUnavailable(DomainError):
 def _files_release(names: Sequence[str]) -> None:
     """Delete these stored post images once the transaction commits (a rolled-back deletion
     keeps them), except the shared demo files."""
-    transaction.on_commit(lambda: _files_delete(names))
+    stored_files_release(_not_seed(names))
 
 
 def _stored_names(images) -> list[str]:
@@ -50,17 +50,14 @@ def _stored_names(images) -> list[str]:
     return [name for row in images.values_list("file", "thumb", "medium") for name in row if name]
 
 
+def _not_seed(names: Sequence[str]) -> list[str]:
+    return [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
+
+
 def _files_delete(names: Sequence[str]) -> None:
-    """Hand these stored files to the background deletion (posts/tasks.py), which retries
-    while the storage is down: a file left behind is an orphan, never a broken post, and the
-    request never waits on the storage for it."""
-    kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
-    if not kept:
-        return
-    try:
-        stored_files_delete.enqueue(names=kept)
-    except Exception:  # the queue's database is down too: say which files are left behind
-        logger.exception("could not schedule the deletion of stored files %s", kept)
+    """Hand these stored files to the background deletion (social/tasks.py) now, except the
+    shared demo files."""
+    stored_files_delete_later(_not_seed(names))
 
 
 def post_create(*, author: User, description: str, images: Sequence) -> Post:
@@ -280,6 +277,62 @@ def user_reactions_withdraw(*, user_id) -> None:
             for n, post_ids in by_count.items():
                 post_state_move(posts=Post.objects.filter(pk__in=post_ids), **{counter: -n})
             rows.delete()
+
+
+def user_content_purge(*, user_id, limit: int) -> int:
+    """One step of a deleted account's purge (accounts.signals.user_purging), in the step's
+    transaction: remove at most `limit` rows of the first kind that has any, in this order,
+    and return how many (0: nothing of the user's is left here).
+
+    1. the user's likes, views and comments, with the counters of the posts they were on;
+    2. the others' likes, views and comments on the user's posts, with no counter: the post
+       goes in 3, and meanwhile its author's deletion hides it;
+    3. the user's posts with their images' rows; the stored files go once the step commits.
+
+    Precondition: the user can no longer act (their account is deleted), so only a post's
+    deletion, or a comment's by someone else, may remove these rows meanwhile. Both lock the
+    post row first; so does this step, before it counts what it deletes, so a counter never
+    moves for a row someone else deleted.
+    """
+    for rows, counter in (
+        (Like.objects.filter(user_id=user_id), "likes"),
+        (PostView.objects.filter(viewer_id=user_id), "views"),
+        (Comment.objects.filter(author_id=user_id), "comments"),
+    ):
+        if removed := _reactions_batch_withdraw(rows=rows, counter=counter, limit=limit):
+            return removed
+    for model in (Like, PostView, Comment):
+        batch = list(model.objects.filter(post__author_id=user_id).order_by("pk").values_list("pk", flat=True)[:limit])
+        if batch:
+            model.objects.filter(pk__in=batch).delete()
+            return len(batch)
+    posts = Post.objects.filter(author_id=user_id).order_by("pk").select_for_update()
+    batch = list(posts.values_list("pk", flat=True)[:limit])
+    if batch:
+        names = _stored_names(PostImage.objects.filter(post_id__in=batch))
+        Post.objects.filter(pk__in=batch).delete()
+        _files_release(names)
+    return len(batch)
+
+
+def _reactions_batch_withdraw(*, rows, counter: str, limit: int) -> int:
+    """Delete at most `limit` of these Like/PostView/Comment rows and move `counter` of the
+    posts they were on by what was really deleted; return the number deleted."""
+    batch = list(rows.order_by("pk").values_list("pk", "post_id")[:limit])
+    if not batch:
+        return 0
+    # The posts first, in one order (as comment_delete and post_delete take them): a
+    # concurrent deletion of one of these rows has finished by the count below, or waits.
+    post_ids = sorted({post_id for _, post_id in batch})
+    list(Post.objects.select_for_update(no_key=True).filter(pk__in=post_ids).order_by("pk").values_list("pk"))
+    chosen = rows.filter(pk__in=[pk for pk, _ in batch])
+    by_count: dict[int, list] = {}
+    for post_id, n in chosen.values("post_id").annotate(n=Count("pk")).values_list("post_id", "n").order_by():
+        by_count.setdefault(n, []).append(post_id)
+    chosen.delete()
+    for n, moved_ids in by_count.items():
+        post_state_move(posts=Post.objects.filter(pk__in=moved_ids), **{counter: -n})
+    return len(batch)
 
 
 def comment_create(*, post_id, author: User, text: str) -> Comment:

@@ -215,7 +215,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Background tasks (django-tasks) -----------------------------------------------------------
-# Work that must not hold a request, and retries (posts/tasks.py). On PostgreSQL the database
+# Work that must not hold a request, and retries (social/tasks.py). On PostgreSQL the database
 # backend keeps the queue in the same transactions as the writes, and `manage.py db_worker`
 # (started by `make serve` and compose) runs it; the embedded default runs tasks at once.
 TASKS = {
@@ -230,6 +230,9 @@ TASKS = {
 }
 # First delay (seconds) before a stored-file deletion that failed is tried again; it doubles.
 STORAGE_DELETE_RETRY_SECONDS = env.float("STORAGE_DELETE_RETRY_SECONDS", default=5.0)
+# Rows of one kind a deleted account's purge removes per short transaction (accounts.tasks):
+# what bounds how long it holds locks on other people's posts and chats.
+ACCOUNT_PURGE_BATCH = env.int("ACCOUNT_PURGE_BATCH", default=500)
 
 # --- Storage -----------------------------------------------------------------------------------
 MEDIA_URL = "/media/"

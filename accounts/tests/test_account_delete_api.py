@@ -3,7 +3,6 @@ frees the account at once; the background task removes the rows and the stored f
 user_delete (tests run tasks where they are enqueued)."""
 
 import pytest
-from django.conf import settings
 from rest_framework.test import APIClient
 
 from accounts.models import User
@@ -14,28 +13,6 @@ from testsupport.images import image_upload
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DELETE = "/api/auth/account/delete"
-
-
-@pytest.fixture
-def bucket_keys():
-    import boto3
-
-    options = settings.STORAGES["default"]["OPTIONS"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=options["endpoint_url"],
-        aws_access_key_id=options["access_key"],
-        aws_secret_access_key=options["secret_key"],
-        region_name=options["region_name"],
-    )
-
-    def keys() -> set[str]:
-        found = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=options["bucket_name"]):
-            found.update(item["Key"] for item in page.get("Contents", []))
-        return found
-
-    return keys
 
 
 def post_with_image(client, author) -> Post:

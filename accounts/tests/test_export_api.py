@@ -11,7 +11,7 @@ from django.core.files.storage import default_storage
 from chats import services as chats_services
 from friends.models import Friendship
 from posts.models import Post
-from posts.services import like_toggle
+from posts.services import comment_create, like_toggle
 from testsupport.images import image_upload
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +38,8 @@ def test_export_holds_the_users_data_and_original_images(client_for, user, other
     stored = own.images.get().file.name
     others = Post.objects.create(author=other_user, description="чужой")
     like_toggle(post_id=others.pk, user=user)
+    comment = comment_create(post_id=others.pk, author=user, text="мой комментарий")
+    comment_create(post_id=others.pk, author=other_user, text="чужой комментарий")
     Friendship.objects.create(user=user, friend=other_user)
     chat, _ = chats_services.chat_create(creator=user, user_ids=[other_user.pk], title="двое")
     chats_services.message_send(chat=chat, author=user, text="моё сообщение")
@@ -54,6 +56,9 @@ def test_export_holds_the_users_data_and_original_images(client_for, user, other
         (str(own.pk), "с фото", [f"images/{stored}"])
     ]
     assert data["liked_post_ids"] == [str(others.pk)]
+    assert [(item["id"], item["post_id"], item["text"]) for item in data["comments"]] == [
+        (str(comment.pk), str(others.pk), "мой комментарий")
+    ]
     assert [friend["id"] for friend in data["friends"]] == [str(other_user.pk)]
     [exported_chat] = data["chats"]
     assert exported_chat["id"] == str(chat.pk)
@@ -62,7 +67,7 @@ def test_export_holds_the_users_data_and_original_images(client_for, user, other
 
 def test_export_of_a_new_user_is_a_zip_with_empty_sections(client_for, user):
     data = json.loads(archive_of(client_for(user).get(EXPORT)).read("data.json"))
-    assert data["posts"] == data["liked_post_ids"] == data["friends"] == data["chats"] == []
+    assert data["posts"] == data["liked_post_ids"] == data["comments"] == data["friends"] == data["chats"] == []
 
 
 def test_export_needs_a_signed_in_user(anon_client):
