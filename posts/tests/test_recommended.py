@@ -49,7 +49,7 @@ def walk(client, url: str, between_pages=None) -> list[list[str]]:
 
 
 def like(user, post) -> None:
-    assert like_toggle(post_id=post.pk, user=user) is True
+    assert like_toggle(post_id=post.pk, user=user).liked is True
 
 
 def view(user, post) -> None:
