@@ -43,3 +43,18 @@ def stored_files_delete(names: list[str], attempt: int = 0) -> list[str]:
         names=failed, attempt=attempt + 1
     )
     return failed
+
+
+@task()
+def recommended_refresh(viewer_id: str, limit: int) -> bool:
+    """Rank a viewer's recommendations anew and keep them (posts.recommendations.pages): enqueued
+    when a first page served a kept ranking older than RECO_RANKING_TTL. False when the viewer
+    is gone or deactivated meanwhile."""
+    from accounts.models import User
+    from posts.recommendations.pages import ranking_refresh
+
+    viewer = User.objects.filter(pk=viewer_id, is_active=True).first()
+    if viewer is None:
+        return False
+    ranking_refresh(viewer=viewer, limit=limit)
+    return True
