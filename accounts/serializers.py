@@ -73,8 +73,14 @@ class AuthorSerializer(AvatarUrlMixin, serializers.ModelSerializer):
         fields = ["id", "username", "avatar"]
 
     def to_representation(self, user):
-        # Built directly, as UserSerializer's (one per post of a feed page).
-        return {"id": str(user.pk), "username": user.username, "avatar": self.get_avatar(user)}
+        return author_representation(user, self.context.get("request"))
+
+
+def author_representation(user, request=None) -> dict:
+    """AuthorSerializer's object, built directly: one per post of a feed page, where a nested
+    serializer instance (its fields deep-copied on first use) cost more than the rest of the
+    post's encoding."""
+    return {"id": str(user.pk), "username": user.username, "avatar": absolute_file_url(user.avatar, request)}
 
 
 class UsernameField(serializers.CharField):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework.renderers import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.settings import api_settings
 
 from accounts.privacy import embedded_email
@@ -105,25 +106,41 @@ def _encoder():
     return api_settings.DEFAULT_RENDERER_CLASSES[0]()
 
 
-def _encode(post, request, renderer) -> _Encoded:
+class _Dumps:
+    """The default renderer's encoding (`render`) with one JSON encoder for every call: an
+    encoding is cut in pieces (each embedded liker apart), and `json.dumps(cls=…)` building an
+    encoder per piece cost more than the encoding itself."""
+
+    def __init__(self, renderer):
+        separators = SHORT_SEPARATORS if renderer.compact else LONG_SEPARATORS
+        self._encoder = renderer.encoder_class(
+            ensure_ascii=renderer.ensure_ascii, allow_nan=not renderer.strict, separators=separators
+        )
+
+    def __call__(self, data) -> bytes:
+        # As JSONRenderer.render: U+2028/U+2029 escaped (JSON as a strict JavaScript subset).
+        return self._encoder.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+def _encode(post, serializer, dumps) -> _Encoded:
     """The post's representation (PostSerializer's) in the pieces of an `_Encoded`."""
     post.liked_by_me = False  # a placeholder: the viewer's value is spliced in per request
     with url_lease() as lease:
-        data = PostSerializer(post, context={"request": request}).data
+        data = serializer.to_representation(post)
     keys = list(data)
     likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
     if keys[likes + 1 : split] != [_COUNT_FIELD]:
         raise AssertionError("PostSerializer's likes, likes_count and liked_by_me must follow each other")
     # Whole objects, encoded apart and cut at their braces, rather than a search for the
     # fields' names in one encoding: nothing a user typed can be mistaken for a split point.
-    pre = renderer.render({key: data[key] for key in keys[:likes]})
+    pre = dumps({key: data[key] for key in keys[:likes]})
     pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
-    tail = renderer.render({key: data[key] for key in keys[split + 1 :]})
+    tail = dumps({key: data[key] for key in keys[split + 1 :]})
     tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
     return _Encoded.assemble(
         rev=post.rev,
         pre=pre,
-        likers=tuple(renderer.render(liker) for liker in data[_LIKES_FIELD]),
+        likers=tuple(dumps(liker) for liker in data[_LIKES_FIELD]),
         liker_ids=tuple(liker["id"] for liker in data[_LIKES_FIELD]),
         likes_count=data[_COUNT_FIELD],
         tail=tail,
@@ -149,12 +166,13 @@ def _entries(refs: Sequence, *, request) -> dict:
         metrics.POST_CACHE.labels("hit").inc(len(refs) - len(stale))
         metrics.POST_CACHE.labels("miss").inc(len(stale))
     if stale:
-        renderer = _encoder()
+        # One serializer for the page: its representation is built directly (no bound fields).
+        serializer, dumps = PostSerializer(context={"request": request}), _Dumps(_encoder())
         for post in selectors.posts_detailed(ids=stale):
             # Kept under the rev read with the data, which may be newer than the ref's. The
             # images and likers are read after the post row, so they are never older than that
             # rev: at worst newer, and the next page query finds the rev moved and re-reads.
-            entry = encoded[post.pk] = _encode(post, request, renderer)
+            entry = encoded[post.pk] = _encode(post, serializer, dumps)
             if budget > 0:
                 _store.put((post.pk, origin), entry, budget)
     return encoded
@@ -213,7 +231,6 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
     if entry is not None and entry.rev == ref.rev - 1 and entry.until > time.monotonic():
         liker, until = None, entry.until
         if ref.liked_by_me:
-            renderer = _encoder()
             with url_lease() as lease:
                 shown = user_representation(
                     user_id=user.pk,
@@ -222,7 +239,7 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
                     avatar_name=user.avatar.name or None,
                     request=request,
                 )
-            liker, until = renderer.render(shown), min(until, lease.until)
+            liker, until = _Dumps(_encoder())(shown), min(until, lease.until)
         moved = _moved_by_like(entry, rev=ref.rev, liker_id=str(user.pk), liker=liker, until=until)
     if moved is not None:
         metrics.POST_CACHE.labels("hit").inc()
