@@ -14,6 +14,7 @@ min / median / max over repeated runs (bench/stats.py); bench/report.py writes R
 import argparse
 import asyncio
 import itertools
+import json
 import os
 import re
 import resource
@@ -38,7 +39,7 @@ from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E40
 from bench.machine import load_average, machine  # noqa: E402
 from bench.metrics_cost import metric_ops_us, metrics_cost, metrics_cost_lines  # noqa: E402
 from bench.photo import photo_post_figures  # noqa: E402
-from bench.report import write_results  # noqa: E402
+from bench.report import http_summary, write_results  # noqa: E402
 from bench.sockets import chat_fanout, idle_sockets  # noqa: E402
 from bench.stats import fmt, mmm  # noqa: E402
 from scripts.processes import BIN, daphne_command, free_port, stop, wait_http  # noqa: E402
@@ -65,6 +66,9 @@ SETTINGS = {
     "photo_runs": 5,  # posts with one 4000 × 3000 JPEG, timed in process (bench/photo.py)
     "comments": 1000,  # per post, on 20 posts (a post's comments page)
     "notifications": 1000,  # per reader (the notification list)
+    "chats_per_reader": 200,  # chats of each reader (the messenger's chat list)
+    "messages_per_chat": 5,
+    "http_only": False,
 }
 QUICK = {
     **SETTINGS,
@@ -78,6 +82,10 @@ QUICK = {
     "photo_runs": 2,
 }
 QUICK["large"] = {"users": 500, "posts": 8000, "likes": 80000, "views": 8000, "chats": 20, "messages": 5000}
+# --only-http: the HTTP figures alone on the full data, with shorter series, to iterate on a
+# hot path in about four minutes (no sockets, logins, photos or metrics' cost; writes nothing
+# but prints the figures and, with --output, their JSON).
+ONLY_HTTP = {**SETTINGS, "duration": 3, "runs": 2, "paired_runs": 3, "http_only": True}
 
 
 # --- processes ---------------------------------------------------------------------------------
@@ -133,8 +141,13 @@ def main() -> None:
         help=f"only the feed query of a reader with 0 and {BLOCKS} blocks on the small data: "
         "EXPLAIN ANALYZE and in-process time; prints them, writes nothing",
     )
+    parser.add_argument(
+        "--only-http",
+        action="store_true",
+        help="only the HTTP figures (full data, shorter series); prints them, writes --output's JSON if given",
+    )
     options = parser.parse_args()
-    settings = QUICK if options.quick else SETTINGS
+    settings = QUICK if options.quick else ONLY_HTTP if options.only_http else SETTINGS
 
     def on_signal(signum, frame):
         raise KeyboardInterrupt
@@ -160,7 +173,14 @@ def main() -> None:
             return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
-        write_results(Path(options.output), figures, quick=options.quick)
+        if options.only_http:
+            for line in http_summary(figures):
+                print(line, flush=True)
+            if options.output != str(RESULTS):
+                Path(options.output).write_text(json.dumps(figures, indent=1, default=str))
+            return
+        for line in write_results(Path(options.output), figures, quick=options.quick):
+            print(line, flush=True)
         print(f"wrote {options.output} in {figures['elapsed_s']:.0f} s", flush=True)
     except KeyboardInterrupt:
         print("interrupted: stopping every process the bench started", file=sys.stderr)
@@ -227,14 +247,19 @@ def environment(processes: Processes, *, database_url: str, redis_url: str) -> d
 
 
 def manage(*args: str, env: dict) -> str:
-    return run([str(BIN / "python"), "manage.py", *args], env).stdout
+    try:
+        return run([str(BIN / "python"), "manage.py", *args], env).stdout
+    except subprocess.CalledProcessError as failed:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{failed.stderr[-3000:]}") from None
 
 
 def seed(counts: dict, *, env: dict) -> dict:
     """manage.py seed_demo with `counts`; its timings."""
     log(f"seeding {counts}")
     started = time.perf_counter()
-    out = manage("seed_demo", *[f"--{key}={value}" for key, value in counts.items()], "-v", "2", env=env)
+    # No statement timeout: one COPY of 480k likes outlasts the servers' 15 s on a loaded machine.
+    seed_env = {**env, "DB_STATEMENT_TIMEOUT_MS": "0"}
+    out = manage("seed_demo", *[f"--{key}={value}" for key, value in counts.items()], "-v", "2", env=seed_env)
     total = time.perf_counter() - started
     pool = re.search(r"in ([\d.]+) s \(([\d.]+) s without", out)
     log(out.strip().splitlines()[-1])
@@ -306,8 +331,6 @@ def servers_start(processes: Processes, work: Path, env: dict) -> Servers:
 def feed_figures(figures: dict, servers: Servers, processes: Processes, settings: dict, work: Path, readers) -> None:
     """(1) the floor and /api/health; (2) the feed at 2k and 50k posts, from anywhere, without
     the encodings, and the recommended feed."""
-    from posts.models import Like, Post
-    from social.pagination import encode_cursor
 
     def cfg(name, requests, **kwargs):
         return wrk_config(work / f"{name}.lua", requests, **kwargs)
@@ -319,13 +342,20 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     paired = {"floor": (floor_base, floor_cfg)}
     health = cfg("health", [{"path": "/api/health"}])
     figures["health_shape"] = wrk_series(shape_base, health, settings, **paired)
-    figures["health_daphne"] = wrk_series(daphne_base, health, settings)
+    if not settings["http_only"]:
+        figures["health_daphne"] = wrk_series(daphne_base, health, settings)
 
     feed = cfg("feed", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in readers])
     log("(2) feed at 2k posts")
     figures["feed_small"] = wrk_series(shape_base, feed, settings, **paired)
-    figures["feed_small_daphne"] = wrk_series(daphne_base, feed, settings)
+    if not settings["http_only"]:
+        figures["feed_small_daphne"] = wrk_series(daphne_base, feed, settings)
+        metrics_figures(figures, servers, processes, settings, health=health, feed=feed)
+    large_figures(figures, servers, processes, settings, work, readers, feed=feed, paired=paired)
 
+
+def metrics_figures(figures: dict, servers: Servers, processes: Processes, settings: dict, *, health, feed) -> None:
+    """(2b) metrics on vs off: health and feed at 2k posts, paired."""
     log("(2b) metrics on vs off: health and feed at 2k posts, paired")
 
     def start_shape(extra: dict) -> Shape:
@@ -338,7 +368,7 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     figures["metrics_cost"] = metrics_cost(
         wrk_series=wrk_series,
         start_shape=start_shape,
-        on_base=shape_base,
+        on_base=servers.shape_base,
         configs={"`/api/health`": health, "feed at 2k posts": feed},
         settings=settings,
     )
@@ -346,6 +376,18 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
     for line in metrics_cost_lines(figures["metrics_cost"], fmt)[-5:-1]:
         log(line)  # now: the run may end early, its figures are written at the end
 
+
+def large_figures(
+    figures: dict, servers: Servers, processes: Processes, settings: dict, work: Path, readers, *, feed, paired
+) -> None:
+    """(2) the feed at 50k posts: first page, pages from anywhere, encodings off, recommended."""
+    from posts.models import Like, Post
+    from social.pagination import encode_cursor
+
+    def cfg(name, requests, **kwargs):
+        return wrk_config(work / f"{name}.lua", requests, **kwargs)
+
+    shape_base = servers.shape_base
     figures["seed_large"] = seed(settings["large"], env=servers.env)
     from accounts.models import User
 
@@ -370,21 +412,22 @@ def feed_figures(figures: dict, servers: Servers, processes: Processes, settings
         ],
     )
     log("(2) feed at 50k posts, pages from anywhere")
-    figures["feed_deep"] = wrk_series(shape_base, deep, settings)
-    log("(2) feed at 50k posts, encodings off (POST_CACHE_BYTES=0)")
-    uncached = Shape(free_port(), env={**servers.env, "POST_CACHE_BYTES": "0"}, log=servers.shape_log)
-    processes.shapes.append(uncached)
-    uncached.start()
-    uncached.wait_ready()
-    figures["feed_large_uncached"] = wrk_series(f"http://127.0.0.1:{uncached.port}", feed, settings)
-    uncached.stop()
+    figures["feed_deep"] = wrk_series(shape_base, deep, settings, **paired)
+    if not settings["http_only"]:  # a shape of its own: a minute on a loaded machine
+        log("(2) feed at 50k posts, encodings off (POST_CACHE_BYTES=0)")
+        uncached = Shape(free_port(), env={**servers.env, "POST_CACHE_BYTES": "0"}, log=servers.shape_log)
+        processes.shapes.append(uncached)
+        uncached.start()
+        uncached.wait_ready()
+        figures["feed_large_uncached"] = wrk_series(f"http://127.0.0.1:{uncached.port}", feed, settings)
+        uncached.stop()
     # Every request is a first page: the recommended feed's heavy path (candidates, scores,
     # snapshot); next pages cost what a feed page costs.
     recommended = cfg(
         "recommended", [{"path": "/api/posts/recommended?limit=20", "token": token} for _, token in readers]
     )
     log("(2) recommended feed at 50k posts")
-    figures["recommended_large"] = wrk_series(shape_base, recommended, settings)
+    figures["recommended_large"] = wrk_series(shape_base, recommended, settings, **paired)
 
 
 def social_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
@@ -434,6 +477,44 @@ def social_figures(figures: dict, servers: Servers, settings: dict, work: Path, 
         ],
     )
     figures["comments_page"] = wrk_series(servers.shape_base, comments, settings, **paired)
+    chat_list_figures(figures, servers, settings, work, readers, paired=paired)
+
+
+def chat_list_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers, *, paired) -> None:
+    """(2) the messenger's chat list `/api/chats?limit=20` of readers with
+    `settings["chats_per_reader"]` chats each (two members, a few messages each, written here
+    in bulk as the seeding does: the chat's `last_message_at` beside its messages)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from chats.models import Chat, ChatMember, Message
+
+    reader_ids = [user_id for user_id, _ in readers]
+    others = list(User.objects.exclude(pk__in=reader_ids).order_by("?").values_list("pk", flat=True)[:500])
+    per_reader, per_chat = settings["chats_per_reader"], settings["messages_per_chat"]
+    now = timezone.now()
+    for r, (user_id, _) in enumerate(readers):
+        chats = Chat.objects.bulk_create(
+            Chat(title=f"Чат {r}-{i}", last_message_at=now - timedelta(minutes=i), messages_count=per_chat)
+            for i in range(per_reader)
+        )
+        ChatMember.objects.bulk_create(
+            member
+            for i, chat in enumerate(chats)
+            for member in (ChatMember(chat=chat, user_id=user_id), ChatMember(chat=chat, user_id=others[i % 500]))
+        )
+        Message.objects.bulk_create(
+            Message(chat=chat, user_id=(user_id if k % 2 else others[i % 500]), text=f"Сообщение {k}")
+            for i, chat in enumerate(chats)
+            for k in range(per_chat)
+        )
+    log(f"(2) chat list of {per_reader} chats")
+    chat_list = wrk_config(
+        work / "chat_list.lua", [{"path": "/api/chats?limit=20", "token": token} for _, token in readers]
+    )
+    figures["chat_list"] = wrk_series(servers.shape_base, chat_list, settings, **paired)
 
 
 def write_figures(figures: dict, servers: Servers, settings: dict, work: Path, readers) -> None:
@@ -451,7 +532,10 @@ def write_figures(figures: dict, servers: Servers, settings: dict, work: Path, r
         ],
         method="PATCH",
     )
-    figures["like_toggle"] = wrk_series(servers.shape_base, likes, settings)
+    floor = wrk_config(work / "floor.lua", [{"path": "/floor"}])
+    figures["like_toggle"] = wrk_series(servers.shape_base, likes, settings, floor=(servers.floor_base, floor))
+    if settings["http_only"]:
+        return
     boundary = "benchboundary" + secrets.token_hex(8)
     image = post_image_bytes()
     creates = []
@@ -510,6 +594,11 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     feed_figures(figures, servers, processes, settings, work, readers)
     social_figures(figures, servers, settings, work, readers)
     write_figures(figures, servers, settings, work, readers)
+    if settings["http_only"]:
+        processes.stop_all()
+        servers.shape_log.close()
+        figures["load_after"] = load_average()
+        return figures
     log("(4) login")
     figures["login"] = login_figures(servers.shape.port, settings, work)
     chat_figures(figures, processes, env, settings)

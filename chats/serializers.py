@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import EmbeddedUserSerializer
+from accounts.serializers import EmbeddedUserSerializer, embedded_users
 from chats.models import Chat, Message
 from social.exceptions import INVALID_USER_ID
 from social.files import absolute_file_url
@@ -66,7 +66,7 @@ class ChatOutput(serializers.ModelSerializer):
     @extend_schema_field(EmbeddedUserSerializer(many=True))
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.memberships.all()]
-        return EmbeddedUserSerializer(members, many=True, context=self.context).data
+        return embedded_users(members, self.context.get("request"))
 
 
 class QuotedUserOutput(serializers.Serializer):
@@ -152,7 +152,7 @@ class ChatListOutput(ChatOutput):
     @extend_schema_field(EmbeddedUserSerializer(many=True))
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.embedded_memberships]
-        return EmbeddedUserSerializer(members, many=True, context=self.context).data
+        return embedded_users(members, self.context.get("request"))
 
 
 class MessageSendInput(serializers.Serializer):

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from accounts.serializers import AuthorSerializer
+from accounts.serializers import AuthorSerializer, author_representation
 from notifications.models import Notification
 
 
@@ -34,7 +34,7 @@ class NotificationOutput(serializers.Serializer):
             "type": notification.type,
             "created_at": self.fields["created_at"].to_representation(notification.created_at),
             "read": notification.read,
-            "actor": AuthorSerializer(notification.actor, context=self.context).data,
+            "actor": author_representation(notification.actor, self.context.get("request")),
             "post_id": uuid_or_none(notification.post_id),
             "comment_id": uuid_or_none(notification.comment_id),
             "chat_id": uuid_or_none(notification.chat_id),

@@ -22,14 +22,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpResponse
+from rest_framework.renderers import LONG_SEPARATORS, SHORT_SEPARATORS
 from rest_framework.settings import api_settings
 
+from accounts.privacy import embedded_email
+from accounts.serializers import user_representation
 from posts import selectors
 from posts.serializers import PostSerializer
 from social import metrics
 from social.files import url_lease
 
 _VIEWER_FIELD = "liked_by_me"
+_LIKES_FIELD = "likes"
+_COUNT_FIELD = "likes_count"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,23 @@ class _Encoded:
     head: bytes  # the object up to and including `"liked_by_me":`
     tail: bytes  # the rest, from the comma after the value
     until: float  # time.monotonic() after which an embedded URL may no longer be handed out
+    # The pieces of `head` a like toggle changes, so that it moves the entry by one rev
+    # without reading the post again (`like_toggled_json`):
+    pre: bytes  # the object up to and including `"likes":`
+    likers: tuple  # the embedded likers' encodings, most recent first
+    liker_ids: tuple  # their ids (str), in the same order
+    likes_count: int
+
+    @classmethod
+    def assemble(cls, *, rev, pre, likers, liker_ids, likes_count, tail, until) -> "_Encoded":
+        head = b"".join(
+            (pre, b"[", b",".join(likers), b'],"likes_count":', str(likes_count).encode(), b',"liked_by_me":')
+        )
+        return cls(rev, head, tail, until, pre, likers, liker_ids, likes_count)
+
+    @property
+    def size(self) -> int:
+        return len(self.head) + len(self.tail) + len(self.pre)
 
     def render(self, liked_by_me: bool) -> bytes:
         return self.head + (b"true" if liked_by_me else b"false") + self.tail
@@ -56,18 +78,18 @@ class _Store:
         return self._entries.get(key)
 
     def put(self, key, entry: _Encoded, budget: int) -> None:
-        size = len(entry.head) + len(entry.tail)
+        size = entry.size
         if size > budget:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= len(old.head) + len(old.tail)
+                self._bytes -= old.size
             self._entries[key] = entry
             self._bytes += size
             while self._bytes > budget:
                 evicted = self._entries.pop(next(iter(self._entries)))
-                self._bytes -= len(evicted.head) + len(evicted.tail)
+                self._bytes -= evicted.size
 
     def clear(self) -> None:
         with self._lock:
@@ -84,30 +106,53 @@ def _encoder():
     return api_settings.DEFAULT_RENDERER_CLASSES[0]()
 
 
-def _encode(post, request, renderer) -> _Encoded:
-    """The post's representation (PostSerializer's) as head and tail around liked_by_me."""
+class _Dumps:
+    """The default renderer's encoding (`render`) with one JSON encoder for every call: an
+    encoding is cut in pieces (each embedded liker apart), and `json.dumps(cls=…)` building an
+    encoder per piece cost more than the encoding itself."""
+
+    def __init__(self, renderer):
+        separators = SHORT_SEPARATORS if renderer.compact else LONG_SEPARATORS
+        self._encoder = renderer.encoder_class(
+            ensure_ascii=renderer.ensure_ascii, allow_nan=not renderer.strict, separators=separators
+        )
+
+    def __call__(self, data) -> bytes:
+        # As JSONRenderer.render: U+2028/U+2029 escaped (JSON as a strict JavaScript subset).
+        return self._encoder.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+def _encode(post, serializer, dumps) -> _Encoded:
+    """The post's representation (PostSerializer's) in the pieces of an `_Encoded`."""
     post.liked_by_me = False  # a placeholder: the viewer's value is spliced in per request
     with url_lease() as lease:
-        data = PostSerializer(post, context={"request": request}).data
+        data = serializer.to_representation(post)
     keys = list(data)
-    split = keys.index(_VIEWER_FIELD)
-    # Two whole objects, encoded apart and cut at their braces, rather than a search for the
-    # field's name in one encoding: nothing a user typed can be mistaken for the split point.
-    head = renderer.render({key: data[key] for key in keys[:split]})
-    tail = renderer.render({key: data[key] for key in keys[split + 1 :]})
-    head = head[:-1] + (b"," if len(head) > 2 else b"") + b'"' + _VIEWER_FIELD.encode() + b'":'
+    likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
+    if keys[likes + 1 : split] != [_COUNT_FIELD]:
+        raise AssertionError("PostSerializer's likes, likes_count and liked_by_me must follow each other")
+    # Whole objects, encoded apart and cut at their braces, rather than a search for the
+    # fields' names in one encoding: nothing a user typed can be mistaken for a split point.
+    pre = dumps({key: data[key] for key in keys[:likes]})
+    pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
+    tail = dumps({key: data[key] for key in keys[split + 1 :]})
     tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
-    return _Encoded(rev=post.rev, head=head, tail=tail, until=lease.until)
+    return _Encoded.assemble(
+        rev=post.rev,
+        pre=pre,
+        likers=tuple(dumps(liker) for liker in data[_LIKES_FIELD]),
+        liker_ids=tuple(liker["id"] for liker in data[_LIKES_FIELD]),
+        likes_count=data[_COUNT_FIELD],
+        tail=tail,
+        until=lease.until,
+    )
 
 
-def posts_json(refs: Sequence, *, request) -> bytes:
-    """A JSON array of the posts of `refs` (`selectors.post_refs` rows), in their order.
-
-    A post deleted since its row was read is left out. Its URLs are absolute for this
-    request's host when the storage's are relative (local media), so the host is part of the
-    key."""
+def _entries(refs: Sequence, *, request) -> dict:
+    """{post id: _Encoded} of the posts of `refs` that exist: the cached encodings whose rev is
+    the ref's, the others read (three queries for them all), encoded and cached."""
     budget = settings.POST_CACHE_BYTES
-    origin = (request.scheme, request.get_host())
+    origin = _origin(request)
     now = time.monotonic()
     encoded: dict = {}
     stale = []
@@ -121,25 +166,99 @@ def posts_json(refs: Sequence, *, request) -> bytes:
         metrics.POST_CACHE.labels("hit").inc(len(refs) - len(stale))
         metrics.POST_CACHE.labels("miss").inc(len(stale))
     if stale:
-        renderer = _encoder()
+        # One serializer for the page: its representation is built directly (no bound fields).
+        serializer, dumps = PostSerializer(context={"request": request}), _Dumps(_encoder())
         for post in selectors.posts_detailed(ids=stale):
             # Kept under the rev read with the data, which may be newer than the ref's. The
             # images and likers are read after the post row, so they are never older than that
             # rev: at worst newer, and the next page query finds the rev moved and re-reads.
-            entry = encoded[post.pk] = _encode(post, request, renderer)
+            entry = encoded[post.pk] = _encode(post, serializer, dumps)
             if budget > 0:
                 _store.put((post.pk, origin), entry, budget)
+    return encoded
+
+
+def _origin(request) -> tuple:
+    # URLs are absolute for this request's host when the storage's are relative (local media).
+    return (request.scheme, request.get_host())
+
+
+def posts_json(refs: Sequence, *, request) -> bytes:
+    """A JSON array of the posts of `refs` (`selectors.post_refs` rows), in their order.
+
+    A post deleted since its row was read is left out. Its URLs are absolute for this
+    request's host when the storage's are relative (local media), so the host is part of the
+    key."""
+    encoded = _entries(refs, request=request)
     return b"[" + b",".join(encoded[ref.id].render(ref.liked_by_me) for ref in refs if ref.id in encoded) + b"]"
+
+
+def _moved_by_like(entry: _Encoded, *, rev: int, liker_id: str, liker: bytes | None, until: float):
+    """`entry` one rev later, after `liker_id` liked the post (`liker`: their encoding) or
+    unliked it (None). None when that cannot be known without reading the post: an unlike of
+    an embedded liker while more likers than are embedded exist (the next one moves up)."""
+    embedded = settings.POST_LIKES_EMBEDDED
+    if liker is not None and liker_id in entry.liker_ids:
+        # The entry's likers were read after this like committed (they may be newer than its
+        # rev, see _entries): they show it already.
+        likers, ids, count = entry.likers, entry.liker_ids, entry.likes_count + 1
+    elif liker is not None:
+        likers, ids, count = (liker, *entry.likers), (liker_id, *entry.liker_ids), entry.likes_count + 1
+        likers, ids = likers[: max(embedded, 0)], ids[: max(embedded, 0)]
+    elif liker_id in entry.liker_ids:
+        if entry.likes_count > len(entry.liker_ids):
+            return None
+        at = entry.liker_ids.index(liker_id)
+        likers, ids = entry.likers[:at] + entry.likers[at + 1 :], entry.liker_ids[:at] + entry.liker_ids[at + 1 :]
+        count = entry.likes_count - 1
+    else:
+        likers, ids, count = entry.likers, entry.liker_ids, entry.likes_count - 1
+    return _Encoded.assemble(
+        rev=rev, pre=entry.pre, likers=likers, liker_ids=ids, likes_count=count, tail=entry.tail, until=until
+    )
+
+
+def like_toggled_json(*, ref, user, request) -> bytes | None:
+    """The post of `ref` (a PostRef: the post's rev after `user` toggled their like, and
+    whether they like it now) as a JSON object; None when it was deleted meanwhile.
+
+    When this process holds the post's encoding of the rev just before, the toggle was the only
+    change since: the encoding moves by it (the liker in or out of the embedded likers, the
+    count by one) with no query. Otherwise the post is read and encoded as a page would."""
+    key = (ref.id, _origin(request))
+    entry = _store.get(key)
+    moved = None
+    if entry is not None and entry.rev == ref.rev - 1 and entry.until > time.monotonic():
+        liker, until = None, entry.until
+        if ref.liked_by_me:
+            with url_lease() as lease:
+                shown = user_representation(
+                    user_id=user.pk,
+                    username=user.username,
+                    email=embedded_email(user.email),
+                    avatar_name=user.avatar.name or None,
+                    request=request,
+                )
+            liker, until = _Dumps(_encoder())(shown), min(until, lease.until)
+        moved = _moved_by_like(entry, rev=ref.rev, liker_id=str(user.pk), liker=liker, until=until)
+    if moved is not None:
+        metrics.POST_CACHE.labels("hit").inc()
+        if settings.POST_CACHE_BYTES > 0:
+            _store.put(key, moved, settings.POST_CACHE_BYTES)
+        return moved.render(ref.liked_by_me)
+    encoded = _entries([ref], request=request).get(ref.id)
+    return encoded.render(ref.liked_by_me) if encoded is not None else None
 
 
 def posts_response(refs: Sequence, *, request, headers: dict | None = None) -> HttpResponse:
     """`posts_json` as the answer DRF's renderer would give for the same list."""
+    return json_response(posts_json(refs, request=request), headers=headers)
+
+
+def json_response(body: bytes, *, headers: dict | None = None) -> HttpResponse:
+    """Encoded JSON as the answer DRF's renderer would give."""
     renderer = _encoder()
-    return HttpResponse(
-        posts_json(refs, request=request),
-        content_type=f"{renderer.media_type}; charset={renderer.charset}",
-        headers=headers,
-    )
+    return HttpResponse(body, content_type=f"{renderer.media_type}; charset={renderer.charset}", headers=headers)
 
 
 def cache_clear() -> None:

@@ -6,6 +6,7 @@ transaction as the Like/PostView row that justifies them.
 
 import logging
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
@@ -16,7 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
-from posts.state import post_state_initial, post_state_move
+from posts.state import PostMoved, post_state_initial, post_state_move, post_state_move_one
 from safety.selectors import author_visible
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
@@ -162,8 +163,16 @@ class _AlreadyCounted(Exception):
     """Internal: this viewer's row already exists; roll the counter back."""
 
 
-def like_toggle(*, post_id, user: User) -> bool:
-    """Like the post if `user` has not, unlike it if they have; True when it is now liked.
+class LikeToggled(NamedTuple):
+    """A like toggle's outcome: whether the post is now liked, and the post's state after it
+    (its new rev: the caller answers the post from its cached encoding, posts/fragments.py)."""
+
+    liked: bool
+    post: PostMoved
+
+
+def like_toggle(*, post_id, user: User) -> LikeToggled:
+    """Like the post if `user` has not, unlike it if they have.
 
     Preconditions: `user` is the caller. NotFound when the post does not exist (or vanished
     meanwhile). Toggles of one user are serialized by a lock on their own row (FOR NO KEY
@@ -175,27 +184,21 @@ def like_toggle(*, post_id, user: User) -> bool:
         with transaction.atomic():
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
-            if removed:
-                post_state_move(posts=Post.objects.filter(pk=post_id), likes=-1)
-                _reaction_send(signals.post_unliked, post_id=post_id, actor_id=user.pk)
-                return False
-            # The counter first: it locks the post row and proves the post exists, since
-            # PostgreSQL checks our (deferred) foreign keys only at commit.
-            moved = post_state_move(posts=Post.objects.filter(pk=post_id), likes=+1)
-            if not moved:
+            # The counter first when liking: it locks the post row and proves the post exists,
+            # since PostgreSQL checks our (deferred) foreign keys only at commit. Likes of one
+            # post thus get their rev and their created_at in the same order.
+            moved = post_state_move_one(post_id=post_id, likes=-1 if removed else +1)
+            if moved is None:
                 raise PostNotFound()
+            if removed:
+                signals.post_unliked.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk)
+                return LikeToggled(liked=False, post=moved)
             Like.objects.create(post_id=post_id, user=user)
-            _reaction_send(signals.post_liked, post_id=post_id, actor_id=user.pk)
-            return True
+            signals.post_liked.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk)
+            return LikeToggled(liked=True, post=moved)
     except IntegrityError:
         # The post was deleted between our update and the commit.
         raise PostNotFound() from None
-
-
-def _reaction_send(signal, *, post_id, actor_id) -> None:
-    """Tell the apps above (notifications) of a like or unlike, in its transaction."""
-    author_id = Post.objects.filter(pk=post_id).values_list("author_id", flat=True).first()
-    signal.send(sender=Post, post_id=post_id, author_id=author_id, actor_id=actor_id)
 
 
 def post_view_record(*, post_id, viewer: User) -> bool:

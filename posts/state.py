@@ -16,10 +16,22 @@ A new counter is one more keyword here.
 """
 
 from datetime import datetime
+from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import F, QuerySet
+from django.db.models.sql import UpdateQuery
 
+from posts.models import Post
 from posts.scores import hot_score, hot_score_expression
+
+
+class PostMoved(NamedTuple):
+    """What a writer of one post learns from the UPDATE that moved it."""
+
+    rev: int
+    author_id: object
+    created_at: datetime
 
 
 def post_state_initial(*, created_at: datetime, likes: int = 0, views: int = 0) -> dict:
@@ -34,6 +46,32 @@ def post_state_move(*, posts: QuerySet, likes: int = 0, views: int = 0, comments
     from their new values, and the rev (also alone, when nothing else moves: a shown change).
     Returns the number of posts moved (0: none of them exists, e.g. deleted meanwhile).
     Comments are shown (`comments_count`) but do not score: they move the rev, not the popularity."""
+    return posts.update(**_changes(likes=likes, views=views, comments=comments))
+
+
+def post_state_move_one(*, post_id, likes: int = 0, views: int = 0, comments: int = 0) -> PostMoved | None:
+    """`post_state_move` of one post, answering its new rev, its author and its creation time
+    (None: it does not exist). One `UPDATE … RETURNING` on PostgreSQL: a like toggle answers
+    the post from its cached encoding (posts/fragments.py) and tells the author's
+    notifications without reading the row again."""
+    posts = Post.objects.filter(pk=post_id)
+    if connection.vendor != "postgresql":  # the embedded SQLite default: update, then read
+        if not post_state_move(posts=posts, likes=likes, views=views, comments=comments):
+            return None
+        row = posts.values_list("rev", "author_id", "created_at").first()
+        return PostMoved(*row) if row else None
+    query = posts.query.chain(UpdateQuery)
+    query.add_update_values(_changes(likes=likes, views=views, comments=comments))
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING rev, author_id, created_at", params)
+        row = cursor.fetchone()
+    return PostMoved(*row) if row else None
+
+
+def _changes(*, likes: int, views: int, comments: int) -> dict:
+    """The SET of a state move: counters by their deltas, the popularity from their new values,
+    the rev by one."""
     changes = {"rev": F("rev") + 1}
     if comments:
         changes["comments_count"] = F("comments_count") + comments
@@ -44,7 +82,7 @@ def post_state_move(*, posts: QuerySet, likes: int = 0, views: int = 0, comments
         moved["views"] = changes["views_count"] = F("views_count") + views
     if moved:
         changes["hot_score"] = hot_score_expression(**moved)
-    return posts.update(**changes)
+    return changes
 
 
 def post_state_rescore(*, posts: QuerySet) -> int:

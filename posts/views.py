@@ -12,7 +12,7 @@ from friends import selectors as friends_selectors
 from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import CommentInput, CommentOutput, PostCreateForm, PostCreateInput, PostSerializer
-from social.exceptions import acting_as_check
+from social.exceptions import PostNotFound, acting_as_check
 from social.pagination import next_link, page_request, parse_limit
 from social.schema import error_responses
 from social.throttles import per_user
@@ -136,8 +136,12 @@ class PostLikeView(APIView):
     def patch(self, request, post_id, user_id):
         acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOUR_LIKE)
         selectors.post_visible_get(post_id=post_id, viewer=request.user)
-        services.like_toggle(post_id=post_id, user=request.user)
-        return Response(_post_body(request, post_id))
+        toggled = services.like_toggle(post_id=post_id, user=request.user)
+        ref = selectors.PostRef(post_id, toggled.post.created_at, toggled.post.rev, toggled.liked)
+        body = fragments.like_toggled_json(ref=ref, user=request.user, request=request)
+        if body is None:  # deleted since the toggle
+            raise PostNotFound()
+        return fragments.json_response(body)
 
 
 class PostLikersView(APIView):

@@ -446,6 +446,10 @@ RECO_SNAPSHOT_TTL = env.int("RECO_SNAPSHOT_TTL", default=3600)
 # ends there) and walks kept per viewer (a new one replaces the viewer's oldest).
 RECO_SNAPSHOT_MAX_POSTS = env.int("RECO_SNAPSHOT_MAX_POSTS", default=500)
 RECO_SNAPSHOTS_PER_USER = env.int("RECO_SNAPSHOTS_PER_USER", default=5)
+# A viewer's ranking serves their first pages this long (seconds) before a background task
+# (posts.tasks.recommended_refresh) ranks anew; unused for 5 × this long, it is dropped and the
+# next first page ranks in the request. 0: every first page ranks.
+RECO_RANKING_TTL = env.int("RECO_RANKING_TTL", default=60)
 # The similar-taste signal (the heavy one) is kept per viewer this long (seconds; 0: never).
 RECO_TASTE_TTL = env.int("RECO_TASTE_TTL", default=300)
 if RECO_HALF_LIFE_HOURS <= 0 or RECO_AUTHOR_CAP < 1 or RECO_CANDIDATES < 1 or RECO_WINDOW_DAYS < 1:

@@ -1,8 +1,22 @@
-"""A page of a recommended walk: ranked on the first page, read from its snapshot after."""
+"""A page of a recommended walk: its first page from the viewer's kept ranking (ranked at most
+RECO_RANKING_TTL seconds ago, refreshed in the background), its next pages from its snapshot.
 
+Ranking is the one heavy step (four candidate pools, their facts, the score, the author spread:
+~300 ms at 50k posts and 500k likes), and what it ranks moves over minutes, not between two
+refreshes of a first page. So a ranking is kept per viewer and page size in the shared cache,
+beside the walk's snapshot it made, and a first page is one cache read and the page's refs:
+- no kept ranking (a viewer's first visit, or none for 5 × RECO_RANKING_TTL): rank now;
+- a kept ranking younger than RECO_RANKING_TTL: serve it;
+- an older one: serve it and enqueue `posts.tasks.recommended_refresh` (once per viewer and
+  TTL), which ranks anew off the request (django-tasks, `manage.py db_worker`).
+RECO_RANKING_TTL = 0 ranks on every first page (no kept ranking).
+"""
+
+import time
 import uuid
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import User
@@ -17,30 +31,65 @@ from social.pagination import Page
 def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
     """One page of the caller's recommendations.
 
-    No cursor: rank now (candidates_gather, candidates_rank), spread the authors over pages of `limit`, and
-    keep the order as this walk's snapshot when there is more than one page. A cursor: the
-    next `limit` ids of its snapshot. Either way the page is the feed's `post_refs` rows (one
-    query; posts/fragments.py renders them); a post deleted since the snapshot is left out.
+    No cursor: the first `limit` ids of the viewer's kept ranking (`ranking_kept`), whose
+    snapshot the next pages walk when it is longer than a page. A cursor: the next `limit` ids
+    of its snapshot. Either way the page is the feed's `post_refs` rows (one query;
+    posts/fragments.py renders them); a post deleted since the ranking is left out.
     ValidationError (400) for a malformed cursor or an expired snapshot.
     """
     if not cursor:
-        now = timezone.now()
-        ranked = candidates_rank(candidates_gather(viewer=viewer, now=now), weights=Weights.from_settings(), now=now)
-        order = authors_spread(ranked, window=limit, cap=settings.RECO_AUTHOR_CAP)[: settings.RECO_SNAPSHOT_MAX_POSTS]
-        snapshot_id = snapshot_store(viewer=viewer, order=order) if len(order) > limit else None
-        page_ids, total, end = order[:limit], len(order), min(limit, len(order))
+        kept = ranking_kept(viewer=viewer, limit=limit)
+        snapshot_id, ids, position = kept["snapshot_id"], kept["ids"], 0
     else:
         snapshot_id, position = cursor_parse(cursor)
         ids = snapshot_load(viewer=viewer, snapshot_id=snapshot_id)
-        total = len(ids) // UUID_BYTES
-        if not 0 < position < total:
+        if not 0 < position < len(ids) // UUID_BYTES:
             raise InvalidCursor()
-        end = min(position + limit, total)
-        page_ids = [
-            uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])
-            for offset in range(position * UUID_BYTES, end * UUID_BYTES, UUID_BYTES)
-        ]
+    total = len(ids) // UUID_BYTES
+    end = min(position + limit, total)
+    page_ids = [
+        uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])
+        for offset in range(position * UUID_BYTES, end * UUID_BYTES, UUID_BYTES)
+    ]
+    # The page's rows are read now, whatever the ranking's age: a deleted post is left out, the
+    # counters and liked_by_me are current.
     refs = {ref.id: ref for ref in post_refs(viewer=viewer).filter(pk__in=page_ids)}
     items = [refs[post_id] for post_id in page_ids if post_id in refs]
     next_cursor = cursor_make(snapshot_id, end) if end < total else None
     return Page(items=items, next_cursor=next_cursor)
+
+
+RANKING_KEY = "posts:recommended-ranking:{viewer}:{limit}"
+REFRESHING_KEY = "posts:recommended-refreshing:{viewer}:{limit}"
+
+
+def ranking_refresh(*, viewer: User, limit: int) -> dict:
+    """Rank `viewer`'s candidates now for pages of `limit`, keep the order as a walk's snapshot
+    (when it is longer than a page) and, with RECO_RANKING_TTL > 0, as the viewer's kept
+    ranking: {"at": epoch seconds, "snapshot_id": str | None, "ids": 16 bytes per post}."""
+    now = timezone.now()
+    ranked = candidates_rank(candidates_gather(viewer=viewer, now=now), weights=Weights.from_settings(), now=now)
+    order = authors_spread(ranked, window=limit, cap=settings.RECO_AUTHOR_CAP)[: settings.RECO_SNAPSHOT_MAX_POSTS]
+    snapshot_id = snapshot_store(viewer=viewer, order=order) if len(order) > limit else None
+    kept = {"at": time.time(), "snapshot_id": snapshot_id, "ids": b"".join(post_id.bytes for post_id in order)}
+    ttl = settings.RECO_RANKING_TTL
+    if ttl > 0:
+        cache.set(RANKING_KEY.format(viewer=viewer.pk.hex, limit=limit), kept, timeout=5 * ttl)
+    return kept
+
+
+def ranking_kept(*, viewer: User, limit: int) -> dict:
+    """The viewer's kept ranking for pages of `limit` (`ranking_refresh`'s shape): ranked now
+    when none is kept; when it is older than RECO_RANKING_TTL, served while a background task
+    ranks anew (enqueued once per TTL)."""
+    ttl = settings.RECO_RANKING_TTL
+    kept = cache.get(RANKING_KEY.format(viewer=viewer.pk.hex, limit=limit)) if ttl > 0 else None
+    if kept is None:
+        return ranking_refresh(viewer=viewer, limit=limit)
+    if time.time() - kept["at"] > ttl and cache.add(
+        REFRESHING_KEY.format(viewer=viewer.pk.hex, limit=limit), 1, timeout=ttl
+    ):
+        from posts.tasks import recommended_refresh  # tasks import the services above this package
+
+        recommended_refresh.enqueue(viewer_id=str(viewer.pk), limit=limit)
+    return kept

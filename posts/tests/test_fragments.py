@@ -6,10 +6,14 @@ import time
 
 import pytest
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
+from posts import fragments
 from posts.models import Post
+from posts.services import like_toggle
 from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
 from testsupport.images import image_upload
 
@@ -188,3 +192,77 @@ def test_a_post_deleted_after_its_row_was_read_is_left_out(api, client_for, user
     assert client_for(user).delete(f"/api/posts/{gone.pk}").status_code == 204
 
     assert [item["id"] for item in api.get(FEED).json()] == [str(kept.pk)]
+
+
+# --- A like toggle answers from the encoding, moved by its rev -----------------------------------
+
+
+def like_path(post, user) -> str:
+    return f"/api/posts/{post.pk}/like/{user.pk}"
+
+
+def fresh_post(client, post) -> dict:
+    """The post as a page shows it once every encoding is forgotten (read and encoded anew)."""
+    fragments.cache_clear()
+    return feed_post(client, post)
+
+
+def test_a_like_toggle_moves_the_cached_encoding_instead_of_reading_the_post(api, user):
+    post = PostImageFactory().post
+    for _ in range(3):
+        LikeFactory(post=post)
+    feed_post(api, post)  # this process now holds the post's encoding
+
+    with CaptureQueriesContext(connection) as warm_like:
+        liked = api.patch(like_path(post, user))
+    with CaptureQueriesContext(connection) as warm_unlike:
+        unliked = api.patch(like_path(post, user))
+    fragments.cache_clear()
+    with CaptureQueriesContext(connection) as cold_like:
+        cold = api.patch(like_path(post, user))
+
+    # The post, its images and its likers are not read when the encoding moves by the toggle.
+    assert len(warm_like) == len(cold_like) - 3, [q["sql"] for q in warm_like]
+    assert len(warm_unlike) < len(cold_like)
+    assert liked.status_code == unliked.status_code == cold.status_code == 200
+    assert liked["Content-Type"] == "application/json; charset=utf-8"
+    assert liked.json()["likes"][0]["id"] == str(user.pk) and liked.json()["likes_count"] == 4
+    assert liked.json()["liked_by_me"] is True
+    assert cold.json() == liked.json()
+    assert unliked.json()["likes_count"] == 3 and str(user.pk) not in {u["id"] for u in unliked.json()["likes"]}
+    assert cold.json() == fresh_post(api, post)
+
+
+def test_unliking_an_embedded_liker_of_a_post_with_more_likers_reads_the_next_one(api, user, settings):
+    settings.POST_LIKES_EMBEDDED = 2
+    post = PostFactory()
+    for _ in range(3):
+        LikeFactory(post=post)
+    assert api.patch(like_path(post, user)).json()["likes"][0]["id"] == str(user.pk)
+
+    unliked = api.patch(like_path(post, user)).json()
+
+    assert len(unliked["likes"]) == 2 and unliked["likes_count"] == 3
+    assert unliked == fresh_post(api, post)
+
+
+def test_a_toggle_after_a_change_this_process_missed_reads_the_post(api, user, other_user):
+    post = PostFactory()
+    feed_post(api, post)
+    like_toggle(post_id=post.pk, user=other_user)  # another process: this one's encoding is 2 revs behind
+
+    liked = api.patch(like_path(post, user)).json()
+
+    assert liked["likes_count"] == 2 and [u["id"] for u in liked["likes"]] == [str(user.pk), str(other_user.pk)]
+    assert liked == fresh_post(api, post) | {"liked_by_me": True}
+
+
+def test_liking_a_deleted_post_whose_encoding_is_cached_is_404(api, user):
+    post = PostFactory()
+    feed_post(api, post)
+    Post.objects.filter(pk=post.pk).delete()
+
+    response = api.patch(like_path(post, user))
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Пост не найден."}

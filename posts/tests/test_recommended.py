@@ -49,7 +49,7 @@ def walk(client, url: str, between_pages=None) -> list[list[str]]:
 
 
 def like(user, post) -> None:
-    assert like_toggle(post_id=post.pk, user=user) is True
+    assert like_toggle(post_id=post.pk, user=user).liked is True
 
 
 def view(user, post) -> None:
@@ -223,7 +223,8 @@ def test_authors_spread_keeps_every_post_and_each_window_under_the_cap(authors, 
 # --- Walks ---------------------------------------------------------------------------------
 
 
-def test_a_walk_shows_each_post_once_in_the_first_pages_ranking_while_posts_and_likes_arrive(api, user):
+def test_a_walk_shows_each_post_once_in_the_first_pages_ranking_while_posts_and_likes_arrive(api, user, settings):
+    settings.RECO_RANKING_TTL = 0  # each first page ranks: the fresh walk below sees what arrived
     friend, fans = UserFactory(), UserFactory.create_batch(3)
     friendship_add(user=user, friend=friend)
     posts = [PostFactory(created_at=hours_ago(1 + n)) for n in range(23)]
@@ -341,7 +342,8 @@ def _snapshots_in_redis() -> dict[bytes, int]:
     return {key: client.memory_usage(key) for key in keys}
 
 
-def test_a_viewer_keeps_at_most_reco_snapshots_per_user_walks(api, client_for, other_user):
+def test_a_viewer_keeps_at_most_reco_snapshots_per_user_walks(api, client_for, other_user, settings):
+    settings.RECO_RANKING_TTL = 0  # each first page ranks and stores a walk
     # The attack: first pages in a loop, each one a snapshot kept for an hour (1.7 GB/h).
     [PostFactory(author=UserFactory()) for _ in range(3)]
     cursors = [re.search(r"cursor=([^&>]+)", next_url(api.get(URL + "?limit=1"))).group(1) for _ in range(12)]
@@ -418,6 +420,91 @@ def test_first_and_next_pages_cost_a_constant_number_of_queries(api, user, djang
     assert all(len(post["images"]) == 2 for post in first.json() + second.json())
 
 
+# Authenticated user, the page's rows (with liked_by_me), and (no encodings kept) posts +
+# authors, images, recent likes: a kept ranking is one cache read, no query.
+KEPT_FIRST_PAGE_QUERIES = 5
+
+
+@pytest.mark.parametrize("size", [12, 40])
+def test_a_first_page_from_a_kept_ranking_costs_the_pages_rows_only(
+    api, user, django_assert_num_queries, size, settings
+):
+    settings.POST_CACHE_BYTES = 0  # (on a loaded machine an encoding may outlive its URLs' lease)
+    _graph(size, viewer=user)
+    ranked = ids(api.get(URL + "?limit=5"))
+
+    with django_assert_num_queries(KEPT_FIRST_PAGE_QUERIES):
+        kept = api.get(URL + "?limit=5")
+
+    assert ids(kept) == ranked and len(ranked) == 5
+    with django_assert_num_queries(NEXT_PAGE_QUERIES):
+        assert len(ids(api.get(next_url(kept)))) == 5
+
+
+def _age_kept_ranking(viewer, limit: int, seconds: float) -> None:
+    from posts.recommendations.pages import RANKING_KEY
+
+    key = RANKING_KEY.format(viewer=viewer.pk.hex, limit=limit)
+    kept = cache.get(key)
+    cache.set(key, {**kept, "at": kept["at"] - seconds}, timeout=300)
+
+
+def test_a_kept_ranking_serves_first_pages_until_a_background_task_ranks_anew(api, user, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from posts.tasks import recommended_refresh
+
+    # The database backend with no worker running: the refresh waits in the queue.
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.RECO_RANKING_TTL = 60
+    friend = UserFactory()
+    friendship_add(user=user, friend=friend)
+    PostFactory.create_batch(3)
+    before = ids(api.get(URL + "?limit=5"))
+    fresh = PostFactory(author=friend)  # a friend's new post: it would rank first
+
+    assert ids(api.get(URL + "?limit=5")) == before  # younger than the TTL: kept as it was
+    _age_kept_ranking(user, 5, seconds=61)
+    assert ids(api.get(URL + "?limit=5")) == before  # older: still served, while…
+    assert ids(api.get(URL + "?limit=5")) == before
+    [queued] = DBTaskResult.objects.filter(task_path="posts.tasks.recommended_refresh")  # …one refresh is queued
+    assert queued.args_kwargs["kwargs"] == {"viewer_id": str(user.pk), "limit": 5}
+
+    assert recommended_refresh.call(**queued.args_kwargs["kwargs"]) is True  # what db_worker runs
+
+    assert ids(api.get(URL + "?limit=5"))[0] == str(fresh.pk)
+
+
+def test_a_kept_ranking_is_per_page_size(api, user, settings):
+    # The author spread caps posts of one author per page: a ranking spread for pages of 5 is
+    # not one for pages of 2.
+    settings.RECO_AUTHOR_CAP = 1
+    author = UserFactory()
+    PostFactory.create_batch(4)
+    PostFactory.create_batch(4, author=author)  # the newest: they rank first
+
+    assert len({post["author"]["id"] for post in api.get(URL + "?limit=2").json()}) == 2
+    assert sum(post["author"]["id"] == str(author.pk) for post in api.get(URL + "?limit=5").json()) == 1
+
+
+def test_a_kept_ranking_leaves_out_a_post_deleted_since(api, user, other_user):
+    post = PostFactory(author=other_user)
+    assert ids(api.get(URL)) == [str(post.pk)]
+    post.delete()
+
+    assert api.get(URL).json() == []
+
+
+def test_the_refresh_task_of_a_deactivated_or_deleted_viewer_does_nothing(user):
+    from posts.tasks import recommended_refresh
+
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    assert recommended_refresh.call(viewer_id=str(user.pk), limit=20) is False
+    assert recommended_refresh.call(viewer_id=str(uuid.uuid4()), limit=20) is False
+
+
 @pytest.mark.parametrize("size", [3, 30])
 def test_a_cold_start_page_costs_a_constant_number_of_queries(api, django_assert_num_queries, size):
     for _ in range(size):
@@ -480,6 +567,7 @@ def test_the_schema_documents_limit_cursor_and_the_post_array(api):
 
 def test_the_taste_signal_is_kept_per_viewer_and_the_rest_stays_fresh(api, user, django_assert_num_queries, settings):
     settings.POST_CACHE_BYTES = 0  # every page re-reads its posts: only the taste pool is kept
+    settings.RECO_RANKING_TTL = 0  # …and each first page ranks
     _graph(12, viewer=user)
     with django_assert_num_queries(FIRST_PAGE_QUERIES):
         api.get(URL + "?limit=5")

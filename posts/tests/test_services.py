@@ -62,10 +62,13 @@ def test_concurrent_likes_of_many_users_are_all_counted(client_for):
 def test_concurrent_toggles_of_one_user_behave_like_sequential_ones():
     post, user = PostFactory(), UserFactory()
 
-    results = run_concurrently(lambda _: services.like_toggle(post_id=post.pk, user=user), list(range(6)))
+    toggles = run_concurrently(lambda _: services.like_toggle(post_id=post.pk, user=user), list(range(6)))
 
+    results = [toggle.liked for toggle in toggles]
     assert all(isinstance(result, bool) for result in results), results
     assert sorted(results) == [False] * 3 + [True] * 3  # each toggle flipped the like once
+    # Each answered the rev its own UPDATE gave the post: one move each, none lost or shared.
+    assert sorted(toggle.post.rev for toggle in toggles) == [1, 2, 3, 4, 5, 6]
     assert Like.objects.filter(post=post).count() == 0
     assert post_of(post.pk).likes_count == 0
 
@@ -77,7 +80,9 @@ def test_concurrent_likes_and_unlikes_keep_the_counter_equal_to_the_rows():
     for user in users[:5]:
         services.like_toggle(post_id=post.pk, user=user)  # these five will unlike
 
-    results = run_concurrently(lambda u: services.like_toggle(post_id=post.pk, user=u), users)
+    results = [
+        toggle.liked for toggle in run_concurrently(lambda u: services.like_toggle(post_id=post.pk, user=u), users)
+    ]
 
     assert results == [False] * 5 + [True] * 5
     assert post_of(post.pk).likes_count == 5 == Like.objects.filter(post=post).count()
