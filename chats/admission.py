@@ -36,6 +36,13 @@ def chat_admission_check(*, inviter: User, user_ids: Sequence[UUID], chat: Chat 
     _invites_check(inviter=inviter, user_ids=new_ids)
 
 
+def direct_reopen_check(*, user: User, other_id: UUID) -> None:
+    """Blocked (403) when `user` asks for their existing direct chat with `other_id` and a block
+    separates them. Only blocks apply: nobody is put anywhere new, so chat invites are not asked.
+    One query."""
+    block_among_check(new_ids=[other_id], member_ids=[user.pk])
+
+
 def _invites_check(*, inviter: User, user_ids: list[UUID]) -> None:
     """Forbidden (403) unless each of `user_ids` who takes invites only from friends is a friend
     of every other person judged: `inviter` and `user_ids` together (a create: every member; a

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chats import signals
-from chats.admission import chat_admission_check
+from chats.admission import chat_admission_check, direct_reopen_check
 from chats.models import Chat, ChatMember, Message
 from chats.serializers import MessageOutput
 from safety.selectors import block_between_check
@@ -77,12 +77,12 @@ def chat_create(
     if missing:
         raise ValidationError({"users": [UNKNOWN_USERS.format(ids=", ".join(missing))]})
     others = [found[user_id] for user_id in others_ids]
-    chat_admission_check(inviter=creator, user_ids=others_ids)
 
     key = direct_key(creator.pk, others[0].pk) if not title and len(others) == 1 else None
     if key is not None:
         existing = Chat.objects.filter(direct_key=key).first()
         if existing is not None:
+            direct_reopen_check(user=creator, other_id=others[0].pk)
             return existing, False
 
     # An existing direct chat puts no one anywhere new; a new chat must pass admission.

@@ -35,3 +35,10 @@ def on_user_exporting(sender, *, user_id, **kwargs):
         },
         files=lambda: selectors.user_post_files(user_id=user_id),
     )
+
+
+def on_user_unblocked(sender, *, blocker, blocked, **kwargs) -> None:
+    # Their kept recommended rankings were made without each other's posts: rank anew.
+    from posts.recommendations.pages import rankings_forget
+
+    rankings_forget(viewer_ids=[blocker.pk, blocked.pk])

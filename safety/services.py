@@ -37,4 +37,7 @@ def block_remove(*, blocker: User, blocked: User) -> None:
     preconditions as `block_create`; self → DomainError (400)."""
     if blocker.pk == blocked.pk:
         raise DomainError(SELF_UNBLOCK)
-    Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+    with transaction.atomic():
+        deleted, _ = Block.objects.filter(blocker=blocker, blocked=blocked).delete()
+        if deleted:
+            signals.user_unblocked.send(sender=Block, blocker=blocker, blocked=blocked)

@@ -25,7 +25,7 @@ from posts.recommendations.ranking import Weights, authors_spread, candidates_ra
 from posts.recommendations.snapshots import UUID_BYTES, cursor_make, cursor_parse, snapshot_load, snapshot_store
 from posts.selectors import post_refs
 from social.exceptions import InvalidCursor
-from social.pagination import Page
+from social.pagination import MAX_LIMIT, Page
 
 
 def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
@@ -76,6 +76,18 @@ def ranking_refresh(*, viewer: User, limit: int) -> dict:
     if ttl > 0:
         cache.set(RANKING_KEY.format(viewer=viewer.pk.hex, limit=limit), kept, timeout=5 * ttl)
     return kept
+
+
+def rankings_forget(*, viewer_ids) -> None:
+    """Drop the kept rankings of these viewers, of every page size: what they may see changed
+    (a block lifted), and a ranking kept from before would hide it for up to 5 × TTL."""
+    cache.delete_many(
+        [
+            RANKING_KEY.format(viewer=viewer_id.hex, limit=limit)
+            for viewer_id in viewer_ids
+            for limit in range(1, MAX_LIMIT + 1)
+        ]
+    )
 
 
 def ranking_kept(*, viewer: User, limit: int) -> dict:
