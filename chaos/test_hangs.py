@@ -65,6 +65,9 @@ def test_a_postgres_frozen_mid_request_answers_json_503_in_seconds_and_loses_no_
     assert assert_json_503(feed) == UNAVAILABLE
     assert feed_seconds < HUNG_ANSWER_SECONDS, feed_seconds
     refused = [(status, seconds) for status, seconds, _ in answers if status != 201]
+    print(
+        f"feed {feed.status_code} in {feed_seconds:.1f} s; writes refused {refused}; {len(acknowledged)} acknowledged"
+    )
     assert refused, answers  # the writer met the frozen server
     for status, seconds in refused:
         assert status == 503 and seconds < HUNG_ANSWER_SECONDS, refused
@@ -110,6 +113,7 @@ def test_a_frozen_redis_lets_a_rest_message_send_answer_in_seconds_and_logs_the_
         redis.resume()
     # Stored and acknowledged: the events that could not reach the sockets are lost, not the
     # message (sockets catch up over REST).
+    print(f"REST message send on a frozen Redis: {sent.status_code} in {seconds:.1f} s")
     assert sent.status_code == 201, sent.text
     assert sent.json()["message"] == "во время"
     assert seconds < HUNG_ANSWER_SECONDS, seconds
@@ -144,6 +148,7 @@ def test_a_socket_send_on_a_frozen_redis_is_answered_in_seconds_and_stored_once(
             return json.loads(await asyncio.wait_for(socket.recv(), 20))
 
     answer, seconds = asyncio.run(first_try())
+    print(f"socket send on a frozen Redis answered in {seconds:.1f} s: {answer}")
     # Answered in seconds: the stored message, or "not stored" (then the client resends).
     assert answer["client_ref"] == "frozen-1", answer
     assert answer.get("message") == "заморозка" or "не сохранено" in answer["detail"], answer
@@ -153,3 +158,39 @@ def test_a_socket_send_on_a_frozen_redis_is_answered_in_seconds_and_stored_once(
     assert stored["client_ref"] == "frozen-1" and stored["message"] == "заморозка"
     history = requests.get(f"{base}/api/chats/{chat_id}/messages/0", headers=owner["headers"], timeout=10)
     assert [item["message"] for item in history.json()] == ["заморозка"]
+
+
+def test_a_socket_send_on_a_frozen_postgres_is_answered_not_stored_in_seconds_and_a_resend_stores_it_once(
+    healthy, deps
+):
+    base, pg = healthy.base, deps["pg"]
+    owner, other = signed_up(base), signed_up(base)
+    chat_id = chat_between(base, owner, other)
+
+    async def send(socket, text, ref="pg-frozen-1"):
+        await socket.send(json.dumps({"message": text, "client_ref": ref}, ensure_ascii=False))
+        return json.loads(await asyncio.wait_for(socket.recv(), 40))
+
+    async def scenario():
+        async with websockets.connect(ws_url(healthy, chat_id, owner), open_timeout=15) as socket:
+            # The daphne's pooled connections are open: the send's queries wait on a reply.
+            assert (await send(socket, "до", "pg-before"))["message"] == "до"
+            pg.freeze()
+            try:
+                started = time.monotonic()
+                refused = await send(socket, "во время")
+                seconds = time.monotonic() - started
+            finally:
+                pg.resume()
+            await asyncio.to_thread(wait_healthy, base)
+            stored = await send(socket, "во время")
+            return refused, seconds, stored
+
+    refused, seconds, stored = asyncio.run(scenario())
+    print(f"socket send on a frozen PostgreSQL answered in {seconds:.1f} s: {refused}")
+    assert refused["client_ref"] == "pg-frozen-1"
+    assert "не сохранено" in refused["detail"], refused
+    assert seconds < HUNG_ANSWER_SECONDS, seconds
+    assert stored["client_ref"] == "pg-frozen-1" and stored["message"] == "во время"
+    history = requests.get(f"{base}/api/chats/{chat_id}/messages/0", headers=owner["headers"], timeout=10)
+    assert [item["message"] for item in history.json()] == ["во время", "до"]
