@@ -12,7 +12,7 @@ from psycopg.pq import Format
 from accounts.models import User
 from accounts.selectors import session_user
 from accounts.tests.factories import UserFactory
-from social.db import prepared_cursor
+from social.db import prepared_cursor, statements_unbounded
 from social.outages import is_outage
 from social.postgresql.base import _TIMESTAMPTZ, DatabaseWrapper, DeadlineConnection
 
@@ -183,3 +183,18 @@ def test_the_prepared_cursor_reads_timestamps_as_the_orm_does():
     from_orm = User.objects.values_list("date_joined", flat=True).get(pk=user.pk)
     assert value == from_orm
     assert value.utcoffset() == timedelta(0) and value.isoformat() == from_orm.isoformat()
+
+
+def test_a_batch_job_lifts_both_bounds_for_its_block_only(settings):
+    settings.DB_QUERY_DEADLINE = 0.5
+    with statements_unbounded():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "0"
+            cursor.execute("SELECT pg_sleep(1)")  # past the deadline, and answered
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] != "0"  # the connection's own again (DB_STATEMENT_TIMEOUT_MS)
+        with pytest.raises(OperationalError):
+            cursor.execute("SELECT pg_sleep(1)")
+    connection.close()  # the timed-out connection, as Django drops it at the end of a request

@@ -52,9 +52,14 @@ _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
 
 class DeadlineConnection(psycopg.Connection):
     """A psycopg connection whose every wait for the server ends after DB_QUERY_DEADLINE
-    seconds (see the module's docstring, 3)."""
+    seconds (see the module's docstring, 3), unless a batch job lifted it
+    (social.db.statements_unbounded)."""
+
+    deadline_lifted = False
 
     def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
+        if timeout is None and self.deadline_lifted:
+            return super().wait(gen, interval=interval)
         deadline = settings.DB_QUERY_DEADLINE if timeout is None else timeout
         try:
             return super().wait(gen, interval=interval, timeout=deadline)
