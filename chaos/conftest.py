@@ -67,9 +67,11 @@ def migrated(deps):
 def stack(migrated):
     """nginx → gunicorn ×2 + daphne on the private services."""
     # Kept after the run (the path is printed on failure): what the servers logged.
-    log = open(os.environ.get("CHAOS_SHAPE_LOG", os.path.join(tempfile.gettempdir(), "chaos-shape.log")), "wb")
+    log_path = os.environ.get("CHAOS_SHAPE_LOG", os.path.join(tempfile.gettempdir(), "chaos-shape.log"))
+    log = open(log_path, "wb")
     with Shape(free_port(), env=app_env(migrated), workers=2, log=log) as shape:
         shape.base = f"http://127.0.0.1:{shape.port}"
+        shape.log_path = log_path
         yield shape
     log.close()
 

@@ -1,12 +1,17 @@
 """Files whose post was deleted while the storage hung are deleted later, by the task worker."""
 
+import io
+import random
 import re
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 from chaos.conftest import app_env, signed_up
 from scripts.serve import ROOT
@@ -69,3 +74,91 @@ def test_a_post_deleted_while_the_storage_hangs_loses_its_files_once_the_storage
         log.close()
     assert deleted.status_code == 204
     assert delete_seconds < 3, delete_seconds  # the request never waited on the storage
+
+
+def _noise_jpeg(number: int) -> bytes:
+    # Noise does not compress: about a megabyte, so its upload takes a while.
+    image = Image.frombytes("RGB", (1200, 900), random.Random(number).randbytes(1200 * 900 * 3))
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _freeze_at_upload(s3, uploads: int, deadline: float) -> None:
+    """SIGSTOP the storage as soon as it has answered the existence check before the
+    `uploads`-th file's upload (django-storages asks HEAD, 404, then PUTs): that PUT is then on
+    its way, and the storage receives it but never answers it."""
+    log = Path(s3.dir) / "server.log"
+    with open(log, "rb") as reader:
+        reader.seek(0, 2)
+        seen, text = 0, b""
+        while seen < uploads:
+            assert time.monotonic() < deadline, text[-2000:]
+            chunk = reader.read()
+            if not chunk:
+                time.sleep(0.0005)
+                continue
+            text += chunk
+            seen = len(re.findall(rb'HEAD /[^ ]+/posts/[^ ]+ HTTP/1\.1[^"]*" 404', text))
+    s3.freeze()
+
+
+def test_files_stored_before_the_storage_froze_mid_upload_are_deleted_by_the_worker(healthy, deps, tmp_path):
+    base, s3 = healthy.base, deps["s3"]
+    user = signed_up(base)
+    before = {key for key in s3.keys() if key.startswith("posts/")}
+    answer: list[requests.Response] = []
+    # Four photos, each stored as its original and two variants: twelve uploads in turn.
+    files = [("images", (f"{number}.jpg", _noise_jpeg(number), "image/jpeg")) for number in range(4)]
+
+    def create() -> None:
+        answer.append(
+            requests.post(
+                f"{base}/api/posts/create",
+                data={"author": user["id"], "description": "mid-upload"},
+                files=files,
+                headers=user["headers"],
+                timeout=60,
+            )
+        )
+
+    creator = threading.Thread(target=create)
+    creator.start()
+    try:
+        # The second photo's original is in flight: three files are stored before it.
+        _freeze_at_upload(s3, 4, deadline=time.monotonic() + 60)
+        creator.join(timeout=60)
+    finally:
+        s3.resume()
+    [created] = answer
+    assert created.status_code == 503, created.text
+    assert created.json() == {"detail": "Не удалось сохранить изображения, попробуйте позже."}
+
+    # Woken up, the storage carries out what it had received, the upload it never answered
+    # included: files of a post that does not exist.
+    left, settled = set(), 0
+    while settled < 5:
+        now = {key for key in s3.keys() if key.startswith("posts/")} - before
+        settled = settled + 1 if now == left else 0
+        left = now
+        time.sleep(0.2)
+    assert left
+
+    log_path = tmp_path / "worker.log"
+    log = open(log_path, "wb")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.3", "--no-startup-delay"],
+        cwd=ROOT,
+        env=app_env(deps),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 40
+        while left & s3.keys():
+            assert time.monotonic() < deadline, (left & s3.keys(), log_path.read_text(errors="replace")[-2000:])
+            time.sleep(0.3)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        log.close()

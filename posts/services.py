@@ -69,7 +69,8 @@ def post_create(*, author: User, description: str, images: Sequence) -> Post:
     anything is stored, so one bad file (ValidationError naming it, under `images`) stores
     nothing. The files are saved first and the rows written in one transaction afterwards: a
     failed transaction deletes the saved files, and a storage failure deletes those already
-    saved (StorageUnavailable, 503), so no post ever points at a missing file.
+    saved and the one being saved (StorageUnavailable, 503), so no post ever points at a
+    missing file and no file outlives its failed post.
     """
     if len(images) > MAX_IMAGES:
         raise ValidationError({"images": [TOO_MANY_IMAGES]})
@@ -109,13 +110,22 @@ def _image_store(content, extension: str | None, media: Media, saved: list[str])
     deletes them if anything fails); the PostImage fields that name them."""
     fields: dict = {}
     if extension is not None:
-        saved.append(default_storage.save(post_image_path(None, f"image.{extension}"), content))
-        fields["file"] = saved[-1]
+        fields["file"] = _file_store(post_image_path(None, f"image.{extension}"), content, saved)
     fields.update(width=media.width, height=media.height, blurhash=media.blurhash)
     for variant, made in media.variants.items():
-        saved.append(default_storage.save(post_image_path(None, "image.webp"), made.content))
-        fields.update({variant: saved[-1], f"{variant}_width": made.width, f"{variant}_height": made.height})
+        name = _file_store(post_image_path(None, "image.webp"), made.content, saved)
+        fields.update({variant: name, f"{variant}_width": made.width, f"{variant}_height": made.height})
     return fields
+
+
+def _file_store(name: str, content, saved: list[str]) -> str:
+    """Store `content` under `name`, recorded in `saved` *before* the upload starts: an upload
+    the storage gave up answering (a timeout) may still land once the storage wakes up, and its
+    name must then be among those deleted. Deleting a name that was never stored is harmless
+    (random names never collide: social/uploads.py)."""
+    saved.append(name)
+    saved[-1] = default_storage.save(name, content)
+    return saved[-1]
 
 
 def post_image_media_add(*, image_id: int, media: Media) -> bool:

@@ -1,7 +1,10 @@
-"""Channel-layer group membership that survives a Redis hiccup."""
+"""The channel layer: every call but the blocking receive has a deadline, and group membership
+survives a Redis hiccup."""
 
 import asyncio
 import logging
+
+from channels_redis.core import RedisChannelLayer
 
 from social.outages import is_outage
 
@@ -28,3 +31,33 @@ async def layer_groups_discard(layer, groups, channel: str) -> None:
                     logger.warning("could not leave group %s: %s: %s", group, type(error).__name__, error)
                     break
                 await asyncio.sleep(delay)
+
+
+class DeadlineRedisChannelLayer(RedisChannelLayer):
+    """channels_redis's layer whose sends and group changes end after `send_timeout` seconds.
+
+    The layer's connections have no socket timeout (the blocking receive must wait for as long
+    as a socket is idle: PITFALLS, channels_redis #422), so on a frozen Redis, which accepts and
+    never answers, a send would wait forever: a request's after-commit event (social/events.py)
+    until gunicorn kills the worker, a consumer's group_add until daphne's handshake timeout.
+    Bounded here, every caller gets a TimeoutError (an outage, social/outages.py) in seconds:
+    events log and meter it as a failed send, a handshake closes 4503. redis-py drops a
+    connection whose command was cancelled mid-reply, so none goes back to the pool half-read.
+    `receive` stays unbounded.
+    """
+
+    def __init__(self, *args, send_timeout: float = 2.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.send_timeout = send_timeout
+
+    async def send(self, channel, message):
+        await asyncio.wait_for(super().send(channel, message), self.send_timeout)
+
+    async def group_add(self, group, channel):
+        await asyncio.wait_for(super().group_add(group, channel), self.send_timeout)
+
+    async def group_discard(self, group, channel):
+        await asyncio.wait_for(super().group_discard(group, channel), self.send_timeout)
+
+    async def group_send(self, group, message):
+        await asyncio.wait_for(super().group_send(group, message), self.send_timeout)

@@ -106,7 +106,12 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DB_POOL = env.bool("DB_POOL", default=True)
-DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=15000)
+# No request of this API needs a statement longer than seconds; a longer one holds a worker.
+DB_STATEMENT_TIMEOUT_MS = env.int("DB_STATEMENT_TIMEOUT_MS", default=5000)
+# The client's own limit on one wait for the server (social/postgresql/base.py, 3): a frozen
+# server cannot enforce statement_timeout. A little past it, so a healthy server always answers
+# first; well below gunicorn's 30 s worker timeout, so a hung query is a JSON 503, not a kill.
+DB_QUERY_DEADLINE = env.float("DB_QUERY_DEADLINE", default=DB_STATEMENT_TIMEOUT_MS / 1000 + 1.0)
 DB_CONNECT_TIMEOUT = env.int("DB_CONNECT_TIMEOUT", default=3)
 # Off behind a pooler that cannot carry prepared statements (PgBouncer in transaction mode
 # before 1.21): see social/postgresql/base.py.
@@ -172,8 +177,10 @@ REDIS_RETRY = {
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's, with a deadline on every call but the blocking receive.
+            "BACKEND": "social.layer.DeadlineRedisChannelLayer",
             "CONFIG": {
+                "send_timeout": env.float("CHANNEL_LAYER_SEND_TIMEOUT", default=REDIS_TIMEOUT),
                 # socket_timeout=None: redis-py 8 defaults it to 5 s, which kills every idle
                 # consumer's blocking receive after 5 s (channels_redis issue #422).
                 # A connect still fails fast (REDIS_TIMEOUT).

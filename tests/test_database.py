@@ -1,18 +1,20 @@
-"""social/postgresql: the health check that polls before it asks, and prepared statements."""
+"""social/postgresql: the health check that polls before it asks, prepared statements, and the
+deadline on every wait for the server."""
 
 import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from psycopg.pq import Format
 
 from accounts.models import User
 from accounts.selectors import session_user
 from accounts.tests.factories import UserFactory
-from social.db import prepared_cursor
-from social.postgresql.base import _TIMESTAMPTZ, DatabaseWrapper
+from social.db import prepared_cursor, statements_unbounded
+from social.outages import is_outage
+from social.postgresql.base import _TIMESTAMPTZ, DatabaseWrapper, DeadlineConnection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -88,6 +90,43 @@ def test_after_an_error_the_check_asks_the_server(own_connection):
     assert _last_statement(pid) == "SELECT 1"
 
 
+def test_pooled_and_persistent_connections_both_have_the_deadline(own_connection):
+    connection.ensure_connection()
+    assert type(connection.connection) is DeadlineConnection  # the suite's own, from a pool
+    assert type(own_connection.connection) is DeadlineConnection  # gunicorn's, no pool
+
+
+def test_a_server_silent_past_the_deadline_is_an_outage_and_its_connection_is_replaced(own_connection, settings):
+    """What a server frozen mid-query looks like to the client: no answer. pg_sleep stands in
+    for it (a frozen server is in chaos/test_hangs.py)."""
+    settings.DB_QUERY_DEADLINE = 0.5
+    old_pid = own_connection.connection.info.backend_pid
+    started = time.monotonic()
+    with pytest.raises(OperationalError) as raised:
+        with own_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_sleep(3)")
+    assert time.monotonic() - started < 2
+    assert is_outage(raised.value)  # REST: JSON 503; a socket: the "not stored" frame
+    assert own_connection.connection.closed  # never reused: its state is unknown
+    own_connection.close_if_unusable_or_obsolete()  # what Django does when a request ends
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != old_pid
+
+
+def test_a_statement_timeout_is_the_servers_answer_before_the_deadline(own_connection, settings):
+    settings.DB_QUERY_DEADLINE = 2.0
+    with own_connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 200")
+        with pytest.raises(OperationalError, match="statement timeout"):
+            cursor.execute("SELECT pg_sleep(1)")
+    # The server answered: the connection stays open and usable.
+    assert not own_connection.connection.closed
+    own_connection.close_if_unusable_or_obsolete()
+    with own_connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
 def _user_by_id(user_id):
     return session_user(user_id=user_id, session_id=None, issued_at=int(time.time()))
 
@@ -144,3 +183,18 @@ def test_the_prepared_cursor_reads_timestamps_as_the_orm_does():
     from_orm = User.objects.values_list("date_joined", flat=True).get(pk=user.pk)
     assert value == from_orm
     assert value.utcoffset() == timedelta(0) and value.isoformat() == from_orm.isoformat()
+
+
+def test_a_batch_job_lifts_both_bounds_for_its_block_only(settings):
+    settings.DB_QUERY_DEADLINE = 0.5
+    with statements_unbounded():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "0"
+            cursor.execute("SELECT pg_sleep(1)")  # past the deadline, and answered
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        assert cursor.fetchone()[0] != "0"  # the connection's own again (DB_STATEMENT_TIMEOUT_MS)
+        with pytest.raises(OperationalError):
+            cursor.execute("SELECT pg_sleep(1)")
+    connection.close()  # the timed-out connection, as Django drops it at the end of a request

@@ -23,6 +23,8 @@ print(json.dumps({
     "prepare_threshold": settings.DATABASES["default"].get("OPTIONS", {}).get("prepare_threshold", "absent"),
     "layer": settings.CHANNEL_LAYERS["default"]["BACKEND"],
     "layer_hosts": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("hosts"),
+    "layer_send_timeout": settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("send_timeout"),
+    "db_query_deadline": getattr(settings, "DB_QUERY_DEADLINE", None),
     "db_connect_timeout": settings.DATABASES["default"].get("OPTIONS", {}).get("connect_timeout"),
     "cache_options": settings.CACHES["default"].get("OPTIONS", {}),
     "s3_timeouts": [
@@ -80,13 +82,16 @@ def test_services_switch_on_from_the_environment():
     assert values["db"] == "social.postgresql"  # Django's, with a cheaper health check
     assert values["pool"] is True and values["conn_max_age"] == 0
     assert "statement_timeout" in values["db_options"]
-    assert values["layer"] == "channels_redis.core.RedisChannelLayer"
+    assert values["layer"] == "social.layer.DeadlineRedisChannelLayer"
+    assert 0 < values["layer_send_timeout"] <= 5  # every call but the blocking receive
     # Idle sockets survive only without redis-py 8's 5 s socket_timeout (PITFALLS).
     [host] = values["layer_hosts"]
     assert host["address"] == "redis://127.0.0.1:6379/3" and host["socket_timeout"] is None
     # Everything else a request can wait on is bounded, below gunicorn's 30 s worker timeout.
     assert 0 < host["socket_connect_timeout"] <= 5
     assert 0 < values["db_connect_timeout"] <= 5
+    # A frozen server cannot time out its own statements: the client's deadline, just past them.
+    assert int(values["db_options"].rsplit("=", 1)[1]) / 1000 < values["db_query_deadline"] <= 10
     assert 0 < values["cache_options"]["socket_timeout"] <= 5
     assert all(0 < seconds <= 5 for seconds in values["s3_timeouts"])
     assert values["cache"] == "social.cache.RedisCache"
@@ -122,5 +127,5 @@ def test_production_settings_refuse_to_start_without_secret_key():
 @pytest.mark.django_db
 def test_the_suite_itself_runs_on_real_services():
     assert connection.vendor == "postgresql"
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "social.layer.DeadlineRedisChannelLayer"
     assert settings.STORAGES["default"]["BACKEND"] == "storages.backends.s3.S3Storage"

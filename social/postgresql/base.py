@@ -1,4 +1,5 @@
-"""Django's PostgreSQL backend with two savings on the requests every client makes.
+"""Django's PostgreSQL backend with two savings on the requests every client makes, and a
+deadline on every wait for the server.
 
 1. A connection health check that costs no round trip while nothing is wrong.
    Gunicorn's workers keep their connection across requests (CONN_MAX_AGE) and check it before
@@ -23,6 +24,17 @@
    connection's time zone: with USE_TZ that zone is UTC, which psycopg's loader applies too,
    and a feed request (the user's row, a page's 21 `created_at`) costs less CPU with psycopg's
    (README "Performance and tuning").
+
+3. A client-side deadline on every round trip (`DeadlineConnection`). PostgreSQL's
+   statement_timeout is enforced by the server: a server that freezes (SIGSTOP, a hung host, a
+   stalled disk) while a query is in flight never answers, and the kernel still ACKs, so no TCP
+   timeout fires either; the request would wait for gunicorn's worker kill. psycopg's wait
+   functions take a timeout: every wait on the connection (execute, fetch, commit, the pool's
+   check) is given DB_QUERY_DEADLINE seconds, a little past statement_timeout, so a healthy
+   server always answers first (with its own "canceling statement due to statement timeout").
+   Past it the connection is closed (its state is unknown: the query may still run) and the
+   caller gets an OperationalError, which REST answers as a JSON 503 and a socket as its
+   outage frame; the next request takes a new connection.
 """
 
 import select
@@ -31,10 +43,33 @@ import psycopg
 from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg import postgres
+from psycopg.connection import _WAIT_INTERVAL
 from psycopg.pq import Format, TransactionStatus
 
 _TIMESTAMPTZ = postgres.types["timestamptz"].oid
 _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
+
+
+class DeadlineConnection(psycopg.Connection):
+    """A psycopg connection whose every wait for the server ends after DB_QUERY_DEADLINE
+    seconds (see the module's docstring, 3), unless a batch job lifted it
+    (social.db.statements_unbounded)."""
+
+    deadline_lifted = False
+
+    def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
+        if timeout is None and self.deadline_lifted:
+            return super().wait(gen, interval=interval)
+        deadline = settings.DB_QUERY_DEADLINE if timeout is None else timeout
+        try:
+            return super().wait(gen, interval=interval, timeout=deadline)
+        except psycopg.errors._WaitTimeout as error:  # psycopg's own (private) class for it
+            # The protocol is mid-exchange and the server may still be running the query:
+            # nothing more can be sent on this connection. Closing it sends a Terminate without
+            # waiting (the socket is non-blocking) and frees the socket; Django and the pool
+            # then see a closed connection and never hand it out again.
+            self.close()
+            raise psycopg.OperationalError(f"the database did not answer within {deadline:g} s") from error
 
 
 class PreparingCursor(base.ServerBindingCursor):
@@ -62,6 +97,25 @@ class DatabaseOperations(base.DatabaseOperations):
 
 class DatabaseWrapper(base.DatabaseWrapper):
     ops_class = DatabaseOperations
+
+    def __init__(self, settings_dict, *args, **kwargs):
+        pool = settings_dict.get("OPTIONS", {}).get("pool")
+        if pool:
+            # The pool (daphne's threads) makes its connections of this class.
+            settings_dict["OPTIONS"]["pool"] = {
+                **(pool if isinstance(pool, dict) else {}),
+                "connection_class": DeadlineConnection,
+            }
+        super().__init__(settings_dict, *args, **kwargs)
+
+    def get_new_connection(self, conn_params):
+        connection = super().get_new_connection(conn_params)
+        if type(connection) is psycopg.Connection:
+            # A connection Django opened itself (DB_POOL=0, gunicorn's workers): psycopg.connect
+            # takes no class, and DeadlineConnection adds behaviour only, no state, so the
+            # instance can take its class.
+            connection.__class__ = DeadlineConnection
+        return connection
 
     def is_usable(self):
         connection = self.connection

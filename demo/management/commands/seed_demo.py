@@ -9,6 +9,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from demo.seeding import DEMO_PASSWORD, seed
+from social.db import statements_unbounded
 
 
 class Command(BaseCommand):
@@ -33,17 +34,19 @@ class Command(BaseCommand):
             raise CommandError("Posts and likes need at least one user.")
         chats = options["chats"] if options["chats"] is not None else options["users"] // 20
         began = time.perf_counter()
-        counts = seed(
-            users=options["users"],
-            posts=options["posts"],
-            likes=options["likes"],
-            views=options["views"],
-            chats=chats,
-            messages=options["messages"],
-            friends_per_user=options["friends"],
-            use_copy=not options["bulk_create"],
-            log=lambda text: self.stdout.write(f"  {text}") if options["verbosity"] > 1 else None,
-        )
+        # One COPY per table: long statements, which the bound on requests' statements would cut.
+        with statements_unbounded():
+            counts = seed(
+                users=options["users"],
+                posts=options["posts"],
+                likes=options["likes"],
+                views=options["views"],
+                chats=chats,
+                messages=options["messages"],
+                friends_per_user=options["friends"],
+                use_copy=not options["bulk_create"],
+                log=lambda text: self.stdout.write(f"  {text}") if options["verbosity"] > 1 else None,
+            )
         total = time.perf_counter() - began
         pool = counts.seconds.get("pool", 0.0)
         self.stdout.write(
