@@ -17,9 +17,9 @@ from accounts.models import User
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.state import post_state_initial, post_state_move
-from posts.tasks import stored_files_delete
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
+from social.tasks import stored_files_delete_later, stored_files_release
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class StorageUnavailable(DomainError):
 def _files_release(names: Sequence[str]) -> None:
     """Delete these stored post images once the transaction commits (a rolled-back deletion
     keeps them), except the shared demo files."""
-    transaction.on_commit(lambda: _files_delete(names))
+    stored_files_release(_not_seed(names))
 
 
 def _stored_names(images) -> list[str]:
@@ -49,17 +49,14 @@ def _stored_names(images) -> list[str]:
     return [name for row in images.values_list("file", "thumb", "medium") for name in row if name]
 
 
+def _not_seed(names: Sequence[str]) -> list[str]:
+    return [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
+
+
 def _files_delete(names: Sequence[str]) -> None:
-    """Hand these stored files to the background deletion (posts/tasks.py), which retries
-    while the storage is down: a file left behind is an orphan, never a broken post, and the
-    request never waits on the storage for it."""
-    kept = [name for name in names if name and not name.startswith(SEED_FILES_PREFIX)]
-    if not kept:
-        return
-    try:
-        stored_files_delete.enqueue(names=kept)
-    except Exception:  # the queue's database is down too: say which files are left behind
-        logger.exception("could not schedule the deletion of stored files %s", kept)
+    """Hand these stored files to the background deletion (social/tasks.py) now, except the
+    shared demo files."""
+    stored_files_delete_later(_not_seed(names))
 
 
 def post_create(*, author: User, description: str, images: Sequence) -> Post:

@@ -94,7 +94,7 @@ class Shape:
         self.env = dict(os.environ if env is None else env)
         self.workers = workers or int(self.env.get("WEB_CONCURRENCY") or os.cpu_count() or 1)
         self.ws_processes = max(1, ws_processes)
-        self.tasks_worker = tasks_worker  # django-tasks' db_worker (posts/tasks.py)
+        self.tasks_worker = tasks_worker  # django-tasks' db_worker (social/tasks.py)
         self.log = log  # a file for the children's output, or None to inherit ours
         self.children: list[Child] = []
         self.log_filters: list[subprocess.Popen] = []

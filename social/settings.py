@@ -213,7 +213,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Background tasks (django-tasks) -----------------------------------------------------------
-# Work that must not hold a request, and retries (posts/tasks.py). On PostgreSQL the database
+# Work that must not hold a request, and retries (social/tasks.py). On PostgreSQL the database
 # backend keeps the queue in the same transactions as the writes, and `manage.py db_worker`
 # (started by `make serve` and compose) runs it; the embedded default runs tasks at once.
 TASKS = {
