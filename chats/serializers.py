@@ -187,12 +187,6 @@ class ChatUpdateInput(serializers.Serializer):
     avatar = CleanImageField(square=True, required=False, max_length=255)
 
 
-class ChatUpdateJSON(ChatUpdateInput):
-    """The JSON body, for the API schema only (a file cannot travel in JSON)."""
-
-    avatar = None
-
-
 class ChatMembersAddInput(serializers.Serializer):
     users = serializers.ListField(
         child=serializers.UUIDField(error_messages={"invalid": INVALID_USER_ID}), allow_empty=False, max_length=1000

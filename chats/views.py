@@ -16,7 +16,6 @@ from chats.serializers import (
     ChatMembersAddInput,
     ChatOutput,
     ChatUpdateInput,
-    ChatUpdateJSON,
     MessageEditInput,
     MessageOutput,
     MessageSendForm,
@@ -125,9 +124,12 @@ class ChatListView(APIView):
 
 class ChatMessageSendView(APIView):
     @extend_schema(
-        request={"application/json": MessageSendInput, "multipart/form-data": MessageSendForm},
-        description="JSON, or multipart with 0–4 photos as repeated `images` fields (JPEG/PNG/WebP/GIF, "
-        "each ≤ 10 MB, as post images); the text may be empty only when there are images.",
+        # One media type per operation (a generated client cannot take two): multipart, where
+        # the photos go; the JSON body of the same text fields is taken too (the description).
+        request={"multipart/form-data": MessageSendForm},
+        description="Multipart with 0–4 photos as repeated `images` fields (JPEG/PNG/WebP/GIF, each ≤ 10 MB, "
+        "checked and re-encoded as post images); the text may be empty only when there are images. "
+        "A JSON body `{message, reply_to?, client_ref?}` (no photos) is accepted too.",
         responses={
             201: MessageOutput,
             200: OpenApiResponse(MessageOutput, description="A repeated client_ref: the message stored before."),
@@ -207,10 +209,12 @@ class ChatDetailView(APIView):
         return Response(ChatDetailOutput(detail, context={"request": request}).data)
 
     @extend_schema(
-        request={"application/json": ChatUpdateJSON, "multipart/form-data": ChatUpdateInput},
+        # One media type per operation, as for the send: multipart, where the avatar goes.
+        request={"multipart/form-data": ChatUpdateInput},
         responses={200: ChatListOutput, 400: OpenApiResponse(description="Ошибки полей / личный чат"), **ERRORS},
-        description="The owner only. Any of `title` and `avatar` (multipart: an image, stored center-cropped "
-        "to a square of at most 256 px). A direct chat cannot be changed (400).",
+        description="The owner only. Multipart with any of `title` and `avatar` (an image, stored "
+        "center-cropped to a square of at most 256 px); a JSON body `{\"title\"}` is accepted too. "
+        "A direct chat cannot be changed (400).",
     )
     def patch(self, request, chat_id):
         chat = selectors.chat_for_member(chat_id, request.user)
