@@ -213,7 +213,7 @@ class ChatDetailView(APIView):
         request={"multipart/form-data": ChatUpdateInput},
         responses={200: ChatListOutput, 400: OpenApiResponse(description="Ошибки полей / личный чат"), **ERRORS},
         description="The owner only. Multipart with any of `title` and `avatar` (an image, stored "
-        "center-cropped to a square of at most 256 px); a JSON body `{\"title\"}` is accepted too. "
+        'center-cropped to a square of at most 256 px); a JSON body `{"title"}` is accepted too. '
         "A direct chat cannot be changed (400).",
     )
     def patch(self, request, chat_id):
