@@ -26,7 +26,7 @@ from chats.admission import chat_admission_check
 from chats.models import Chat, ChatMember, Message, chat_avatar_path, message_image_path
 from chats.serializers import ChatEventOutput, ChatListOutput, MessageOutput
 from social import events, metrics
-from social.exceptions import DomainError, Forbidden, ServiceUnavailable
+from social.exceptions import DomainError, Forbidden, NotFound, ServiceUnavailable
 from social.images import images_clean
 from social.tasks import stored_files_delete_later, stored_files_release
 
@@ -165,7 +165,10 @@ def chat_update(*, chat: Chat, actor: User, title: str | None = None, avatar: Co
             raise ServiceUnavailable(STORAGE_FAILED) from error
     try:
         with transaction.atomic():
-            locked = Chat.objects.select_for_update().get(pk=chat.pk)
+            locked = Chat.objects.select_for_update().filter(pk=chat.pk).first()
+            if locked is None:
+                raise NotFound(selectors.CHAT_NOT_FOUND)  # its last members left meanwhile
+            _owner_check(chat=locked, actor=actor)  # again under the lock: the owner may have left
             changed = []
             if title is not None:
                 locked.title = title
@@ -200,7 +203,10 @@ def chat_members_add(*, chat: Chat, actor: User, user_ids: Sequence[UUID]) -> li
     _owner_check(chat=chat, actor=actor)
     users = chat_admission_check(inviter=actor, user_ids=user_ids)
     with transaction.atomic():
-        Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
+        locked = Chat.objects.select_for_update().filter(pk=chat.pk).first()
+        if locked is None:
+            raise NotFound(selectors.CHAT_NOT_FOUND)  # its last members left meanwhile
+        _owner_check(chat=locked, actor=actor)  # again under the lock: the owner may have left
         member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).order_by("id").values_list("user_id", flat=True))
         present = set(member_ids)
         joining = [user for user in users if user.pk not in present]

@@ -378,3 +378,15 @@ def test_user_chats_lists_every_member_beyond_the_embedded_limit(make_chat, user
     assert len(contract[0]["users"]) == 4 and contract[0]["members_count"] == 4
     listed = client_for(user).get("/api/chats").json()
     assert listed[0]["id"] == str(chat.pk) and len(listed[0]["users"]) == 2
+
+
+def test_deleting_an_account_deletes_the_photos_of_its_messages(group, client_for, django_capture_on_commit_callbacks):
+    from accounts.services import user_delete
+
+    chat, owner, member, _ = group
+    sent = send(client_for(member), chat, images=[image_upload()]).json()
+    kept = send(client_for(owner), chat, images=[image_upload()]).json()
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete(user=member)
+    assert not default_storage.exists(stored_name(sent["images"][0]))
+    assert default_storage.exists(stored_name(kept["images"][0]))
