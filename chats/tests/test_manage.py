@@ -390,3 +390,26 @@ def test_deleting_an_account_deletes_the_photos_of_its_messages(group, client_fo
         user_delete(user=member)
     assert not default_storage.exists(stored_name(sent["images"][0]))
     assert default_storage.exists(stored_name(kept["images"][0]))
+
+
+def test_sockets_make_the_local_media_paths_of_a_frame_absolute():
+    # Events are built without a request: on the embedded storage their media URLs are paths.
+    from chats.consumers import media_absolute
+
+    frame = {
+        "type": "chat.created",
+        "chat": {
+            "avatar": "/media/chat-avatars/a.png",
+            "title": "/media/not-a-url-but-a-title",
+            "users": [{"avatar": None}, {"avatar": "https://cdn.example/u.png"}],
+            "last_message": {"message": "/media/x", "images": ["/media/chat-images/1.jpg"], "user": {"avatar": "/m"}},
+        },
+    }
+    done = media_absolute(frame, lambda path: "http://host" + path)
+    chat = done["chat"]
+    assert chat["avatar"] == "http://host/media/chat-avatars/a.png"
+    assert chat["title"] == "/media/not-a-url-but-a-title"
+    assert chat["users"] == [{"avatar": None}, {"avatar": "https://cdn.example/u.png"}]
+    assert chat["last_message"]["images"] == ["http://host/media/chat-images/1.jpg"]
+    assert chat["last_message"]["user"]["avatar"] == "http://host/m"
+    assert chat["last_message"]["message"] == "/media/x"

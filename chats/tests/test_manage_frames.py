@@ -22,7 +22,7 @@ EVENT_CHAT_KEYS = {
 }
 
 
-async def frame_of(socket, kind: str, timeout=3) -> dict:
+async def frame_of(socket, kind: str, timeout=10) -> dict:
     """The next frame of the socket, which must be of `kind`; `notification` frames (the
     `chat.added` notification of being put in a chat, §4) come on their own and are skipped."""
     frame = await socket.receive_json_from(timeout=timeout)
@@ -133,7 +133,7 @@ async def test_photos_reach_both_kinds_of_socket(people, client_for):
     assert len(images) == 1
     new = await frame_of(user_socket, "message.new")
     assert [url.split("?")[0] for url in new["message"]["images"]] == [url.split("?")[0] for url in images]
-    contract = await chat_socket.receive_json_from(timeout=3)
+    contract = await chat_socket.receive_json_from(timeout=10)
     assert [url.split("?")[0] for url in contract["images"]] == [url.split("?")[0] for url in images]
     await user_socket.disconnect()
     await chat_socket.disconnect()
@@ -159,6 +159,6 @@ async def test_a_message_deleted_in_the_admin_reaches_both_kinds_of_socket(peopl
         "chat_id": str(chat.pk),
         "message_id": message.pk,
     }
-    assert await chat_socket.receive_json_from(timeout=3) == {"type": "message.deleted", "message_id": message.pk}
+    assert await chat_socket.receive_json_from(timeout=10) == {"type": "message.deleted", "message_id": message.pk}
     await user_socket.disconnect()
     await chat_socket.disconnect()
