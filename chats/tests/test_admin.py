@@ -129,3 +129,21 @@ def test_a_message_page_shows_its_photos_and_a_chat_page_the_members_read_marker
     # The sender's read marker stands at their message (sending reads); the other's is empty.
     cells = re.findall(r'class="field-last_read_message_id">\s*<p>(.*?)</p>', chat_page)
     assert cells[:2] == [str(message.pk), "-"]  # then the inline's empty template row
+
+
+def test_deleting_a_chat_in_the_admin_deletes_its_messages_photos(
+    staff_client, busy_chat, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    from chats.models import Chat
+    from testsupport.images import image_upload
+
+    chat, alice, _ = busy_chat
+    message = services.message_send(chat=chat, author=alice, text="", images=[image_upload()])
+    assert default_storage.exists(message.images[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/admin/chats/chat/{chat.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Chat.objects.filter(pk=chat.pk).exists()
+    assert not default_storage.exists(message.images[0])
