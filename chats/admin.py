@@ -12,10 +12,12 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import OuterRef, Q
 from django.utils.functional import cached_property
+from django.utils.html import format_html_join
 
 from chats import services
 from chats.models import Chat, ChatMember, Message
 from social.db import count_subquery
+from social.files import stored_name_url
 
 EXCERPT_LENGTH = 80
 
@@ -55,14 +57,25 @@ class ExactIdSearchMixin:
 class ChatMemberInline(admin.TabularInline):
     model = ChatMember
     raw_id_fields = ["user"]
+    # The read state: kept by chats.services.read_marker_move only, shown, never edited here.
+    readonly_fields = ["joined_at", "last_read_message_id"]
     extra = 0
 
 
 @admin.register(Chat)
 class ChatAdmin(admin.ModelAdmin):
-    list_display = ["title", "id", "members", "messages_count", "last_message_at", "created_at"]
+    list_display = ["title", "id", "owner", "members", "messages_count", "last_message_at", "created_at"]
+    list_select_related = ["owner"]
     search_fields = ["title"]
     raw_id_fields = ["owner"]
+
+    def delete_model(self, request, obj):
+        # Through the service: the members' sockets hear of it, the stored files go too.
+        services.chat_delete(chat=obj)
+
+    def delete_queryset(self, request, queryset):
+        for chat in queryset.iterator():
+            services.chat_delete(chat=chat)
 
     def get_queryset(self, request):
         # Members counted per row by a correlated subquery (at most 500 rows each, indexed);
@@ -117,13 +130,16 @@ class ChatMemberAdmin(ExactIdSearchMixin, admin.ModelAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ExactIdSearchMixin, admin.ModelAdmin):
-    list_display = ["id", "chat", "author", "excerpt", "created_at", "edited_at"]
+    list_display = ["id", "chat", "author", "excerpt", "photos", "created_at", "edited_at"]
     list_select_related = ["chat", "user"]
     raw_id_fields = ["chat", "user", "reply_to"]
     # Exact ids only (ExactIdSearchMixin): a text search would scan a million rows.
     search_fields = ["chat", "user"]
     search_help_text = "Точный id чата или пользователя."
-    readonly_fields = ["created_at", "edited_at", "client_ref"]
+    # The photos are stored files named on the row: shown, never edited by hand (deleting the
+    # message deletes them).
+    readonly_fields = ["created_at", "edited_at", "client_ref", "image_previews"]
+    exclude = ["images"]
     show_full_result_count = False
     ordering = ["-id"]
     paginator = EstimatedCountPaginator
@@ -136,6 +152,18 @@ class MessageAdmin(ExactIdSearchMixin, admin.ModelAdmin):
     def excerpt(self, message):
         text = message.text
         return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+
+    @admin.display(description="фото")
+    def photos(self, message):
+        return len(message.images) or ""
+
+    @admin.display(description="фотографии")
+    def image_previews(self, message):
+        return format_html_join(
+            " ",
+            '<a href="{0}"><img src="{0}" alt="" style="max-height:96px"></a>',
+            ((stored_name_url(name),) for name in message.images),
+        )
 
     def delete_model(self, request, obj):
         # Through the service: the chat's sockets get a `message.deleted` frame.

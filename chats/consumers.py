@@ -89,6 +89,26 @@ def _in_thread(func):
     return call
 
 
+def media_absolute(value, absolute):
+    """`value` (a frame, or part of one) with every local media URL made absolute by
+    `absolute(path)`: events are built without a request, so on the embedded storage their
+    `avatar` values (users, chats) and `images` lists (messages) are paths ("/media/…"); each
+    socket completes them against the host it was opened on. S3 URLs are absolute already."""
+    if isinstance(value, dict):
+        return {key: _media_item(key, item, absolute) for key, item in value.items()}
+    if isinstance(value, list):
+        return [media_absolute(item, absolute) for item in value]
+    return value
+
+
+def _media_item(key, item, absolute):
+    if key == "avatar" and isinstance(item, str) and item.startswith("/"):
+        return absolute(item)
+    if key == "images" and isinstance(item, list):
+        return [absolute(url) if isinstance(url, str) and url.startswith("/") else url for url in item]
+    return media_absolute(item, absolute)
+
+
 def _error_text(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return error.messages[0]
@@ -360,12 +380,9 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         await self.send_json(frame)
 
     def _message_frame(self, message: dict) -> dict:
-        avatar = message["user"].get("avatar")
-        if avatar and avatar.startswith("/"):
-            # Local media URLs are relative in the event (it has no request); make them absolute
-            # against the host this socket was opened on.
-            message = {**message, "user": {**message["user"], "avatar": self._absolute(avatar)}}
-        return message
+        # Local media URLs are relative in the event (it has no request); make them absolute
+        # against the host this socket was opened on.
+        return media_absolute(message, self._absolute)
 
     # --- channel-layer events -----------------------------------------------------------------
     async def dispatch(self, message):

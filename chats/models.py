@@ -11,6 +11,10 @@ def chat_avatar_path(instance, filename):
     return random_upload_path("chat-avatars", filename)
 
 
+def message_image_path(instance, filename):
+    return random_upload_path("chat-images", filename)
+
+
 class Chat(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=255)
@@ -74,6 +78,10 @@ class Message(models.Model):
     # same one stores nothing new, so a client that was not answered may always resend; the
     # unique constraint, not a lookup before the insert, keeps concurrent retries to one row.
     client_ref = models.CharField(max_length=64, blank=True, default="")
+    # The storage names of the message's photos (0-4, in the order sent; EXTENSIONS §2). A list
+    # on the row rather than a table: a history page reads them with its messages, in no extra
+    # query, and they are only ever written with the message and deleted with it.
+    images = models.JSONField(default=list, blank=True)
 
     class Meta:
         verbose_name = "сообщение"

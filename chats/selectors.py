@@ -9,12 +9,14 @@ from django.db.models.functions import Coalesce
 
 from accounts.selectors import deleted_user_ids
 from chats.models import Chat, ChatMember, Message
+from social.db import count_subquery
 from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, keyset_filter, take_page
 
 CHAT_NOT_FOUND = "Чат не найден."
 MESSAGE_NOT_FOUND = "Сообщение не найдено."
 NOT_A_MEMBER = "Вы не участник этого чата."
+NOT_THAT_MEMBER = "Такого участника в этом чате нет."
 
 
 def chat_for_member(chat_id, user) -> Chat:
@@ -80,20 +82,6 @@ def chat_messages_page(
     if before is not None:
         return Page(items=list(messages.filter(id__lt=before)[:limit]))
     return Page(items=list(messages[offset : offset + limit]))
-
-
-def user_chats(*, user) -> list[Chat]:
-    """Every chat `user` is a member of, most recently active first, members prefetched.
-
-    Two queries whatever the number of chats or members.
-    """
-    chats = (
-        Chat.objects.filter(Exists(ChatMember.objects.filter(chat=OuterRef("pk"), user_id=user.pk)))
-        .annotate(activity=Coalesce(F("last_message_at"), F("created_at")))
-        .order_by("-activity", "-pk")
-        .prefetch_related(_members_prefetch())
-    )
-    return list(chats)
 
 
 # --- The chat list (EXTENSIONS §2) -----------------------------------------------------------------
@@ -173,6 +161,51 @@ def chats_complete(chats: list[Chat]) -> None:
     embedded = ChatMember.objects.select_related("user").order_by("id")[: settings.CHAT_MEMBERS_EMBEDDED]
     # to_attr: Django applies a sliced prefetch (one window query) only into a list attribute.
     prefetch_related_objects(chats, Prefetch("memberships", queryset=embedded, to_attr="embedded_memberships"))
+    _last_messages_attach(chats)
+
+
+def user_chats(*, user) -> list[Chat]:
+    """Every chat of `user` (GET /api/users/<id>/chats, the contract's path), most recent
+    activity first, as the chat list's objects but with every member prefetched (the contract
+    lists them all; a chat has at most 500).
+
+    Three queries whatever the number of chats, members or messages.
+    """
+    chats = [_chat_view(row) for row in chat_list_rows(user=user)]
+    prefetch_related_objects(chats, _members_prefetch())
+    _last_messages_attach(chats)
+    return chats
+
+
+def chat_for_event(*, chat_id) -> Chat:
+    """One chat as `chat.created` / `chat.updated` frames show it: members count, last message,
+    at most CHAT_MEMBERS_EMBEDDED members (three queries). No viewer: the caller adds the
+    viewer's keys when every receiver shares them."""
+    chat = (
+        Chat.objects.filter(pk=chat_id)
+        .annotate(
+            last_message_id=Subquery(Message.objects.filter(chat_id=OuterRef("pk")).order_by("-id").values("id")[:1]),
+            members_count=count_subquery(ChatMember.objects.filter(chat_id=OuterRef("pk"))),
+        )
+        .get()
+    )
+    chats_complete([chat])
+    return chat
+
+
+def chat_member_user(*, chat: Chat, user_id):
+    """The member `user_id` of `chat` (one query); NotFound when they are not one."""
+    user_uuid = uuid_or_none(user_id)
+    memberships = ChatMember.objects.select_related("user").filter(chat_id=chat.pk, user_id=user_uuid)
+    membership = memberships.first() if user_uuid else None
+    if membership is None:
+        raise NotFound(NOT_THAT_MEMBER)
+    return membership.user
+
+
+def _last_messages_attach(chats: list[Chat]) -> None:
+    """Each chat's `last_message` (with its author and quote) from its `last_message_id`: one
+    query for any number of chats, none when no chat has a message."""
     ids = [chat.last_message_id for chat in chats if chat.last_message_id is not None]
     last = Message.objects.select_related("user", "reply_to__user").in_bulk(ids) if ids else {}
     for chat in chats:

@@ -6,7 +6,7 @@ from rest_framework import serializers
 from accounts.serializers import EmbeddedUserSerializer, embedded_users
 from chats.models import Chat, Message
 from social.exceptions import INVALID_USER_ID
-from social.files import absolute_file_url
+from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
 
 MAX_OFFSET = 10_000
@@ -98,10 +98,18 @@ class MessageOutput(serializers.ModelSerializer):
     chat_id = serializers.UUIDField(read_only=True)
     edited_at = serializers.DateTimeField(read_only=True, allow_null=True)
     reply_to = serializers.SerializerMethodField()
+    images = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
-        fields = ["id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"]
+        fields = ["id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to", "images"]
+
+    @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
+    def get_images(self, message) -> list[str]:
+        # Absolute with a request; an event has none, and the sockets make local media URLs
+        # absolute against their own host (chats.consumers.media_absolute).
+        request = self.context.get("request")
+        return [stored_name_url(name, request) for name in message.images]
 
     @extend_schema_field(QuotedMessageOutput(allow_null=True))
     def get_reply_to(self, message) -> dict | None:
@@ -156,11 +164,34 @@ class ChatListOutput(ChatOutput):
 
 
 class MessageSendInput(serializers.Serializer):
-    """POST /api/chats/<id>/messages (JSON). The text's rules are the service's."""
+    """POST /api/chats/<id>/messages (JSON or multipart). The text's rules are the service's
+    (empty only with images); the images come from `social.images.request_images`."""
 
-    message = serializers.CharField(allow_blank=True, trim_whitespace=False)
+    message = serializers.CharField(allow_blank=True, trim_whitespace=False, required=False, default="")
     client_ref = serializers.CharField(max_length=64, required=False, allow_null=True)
     reply_to = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False, allow_null=True)
+
+
+class MessageSendForm(MessageSendInput):
+    """The multipart form, for the API schema only: the text fields plus the photos."""
+
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, help_text="Repeated `images` (or `images[]`) file fields, 0–4."
+    )
+
+
+class ChatUpdateInput(serializers.Serializer):
+    """PATCH /api/chats/<id>: any of the title and the avatar (a multipart image, stored as a
+    center-cropped square). Nothing to change is the service's 400."""
+
+    title = serializers.CharField(max_length=255, required=False)
+    avatar = CleanImageField(square=True, required=False, max_length=255)
+
+
+class ChatMembersAddInput(serializers.Serializer):
+    users = serializers.ListField(
+        child=serializers.UUIDField(error_messages={"invalid": INVALID_USER_ID}), allow_empty=False, max_length=1000
+    )
 
 
 class MessageEditInput(serializers.Serializer):
@@ -188,3 +219,22 @@ class ChatDetailOutput(ChatListOutput):
 
     class Meta(ChatListOutput.Meta):
         fields = [*ChatListOutput.Meta.fields, "read_markers"]
+
+
+class UserChatOutput(ChatListOutput):
+    """GET /api/users/<id>/chats (contract): the chat object of the list, but `users` lists
+    every member (read from the full `memberships` prefetch), as the contract's path always did."""
+
+    @extend_schema_field(EmbeddedUserSerializer(many=True))
+    def get_users(self, chat) -> list[dict]:
+        return ChatOutput.get_users(self, chat)
+
+
+class ChatEventOutput(ChatListOutput):
+    """The chat object of `chat.updated` frames: one payload for every member, so without the
+    keys that differ by viewer (`unread_count`, `last_read_message_id`); a client keeps its own
+    from the chat list and `read` frames. (`chat.created` carries them: they are the same for
+    everyone it goes to, see `chats.services.chat_payload`.)"""
+
+    class Meta(ChatListOutput.Meta):
+        fields = [name for name in ChatListOutput.Meta.fields if name not in ("unread_count", "last_read_message_id")]

@@ -5,39 +5,52 @@ and sent in `social.events`, only after the transaction commits, so no client ev
 that was rolled back, and a message is always stored before anyone sees it.
 """
 
+import json
+import logging
 from collections.abc import Sequence
 from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
+from rest_framework.utils.encoders import JSONEncoder
 
 from accounts.models import User
-from chats import signals
-from chats.admission import chat_admission_check, direct_reopen_check
-from chats.models import Chat, ChatMember, Message
-from chats.serializers import MessageOutput
+from chats import selectors, signals
+from chats.admission import chat_admission_check, chat_users_found, direct_reopen_check
+from chats.models import Chat, ChatMember, Message, chat_avatar_path, message_image_path
+from chats.serializers import ChatEventOutput, ChatListOutput, MessageOutput
 from safety.selectors import block_between_check
 from social import events, metrics
-from social.exceptions import Forbidden
-from social.tasks import stored_files_release
+from social.exceptions import DomainError, Forbidden, NotFound, ServiceUnavailable
+from social.images import images_clean
+from social.tasks import stored_files_delete_later, stored_files_release
+
+logger = logging.getLogger(__name__)
 
 MAX_MEMBERS = 500
 MAX_TITLE_LENGTH = 255
 MAX_MESSAGE_LENGTH = 4000
+MAX_MESSAGE_IMAGES = 4
 
 NO_OTHER_MEMBER = "Укажите хотя бы одного другого пользователя."
 TOO_MANY_MEMBERS = f"В чате может быть не больше {MAX_MEMBERS} участников."
-UNKNOWN_USERS = "Пользователи не найдены: {ids}."
 EMPTY_MESSAGE = "Сообщение не может быть пустым."
+TOO_MANY_IMAGES = f"Не больше {MAX_MESSAGE_IMAGES} изображений в сообщении."
 LONG_MESSAGE = f"Сообщение не может быть длиннее {MAX_MESSAGE_LENGTH} символов."
 NOT_IN_CHAT = "В этом чате нет такого сообщения."
 NOT_YOUR_MESSAGE = "Изменять можно только свои сообщения."
 MAY_NOT_DELETE = "Удалить сообщение может только его автор, владелец чата или модератор."
+DIRECT_CHAT = "Личный чат двух пользователей нельзя изменить: создайте групповой чат."
+ONLY_THE_OWNER = "Это может только владелец чата."
+NOTHING_TO_CHANGE = "Укажите название или аватар."
+MAY_NOT_REMOVE = "Удалить участника может только владелец чата; выйти из чата может каждый."
+STORAGE_FAILED = "Не удалось сохранить изображения, попробуйте позже."
 
 
 # --- Chats --------------------------------------------------------------------------------------
@@ -65,18 +78,15 @@ def chat_create(
     (403), even when their direct chat exists. A blank `title` becomes the other members' usernames.
     An untitled two-person chat is unique per pair: when it exists it is returned with
     created=False (and `avatar` is not stored). `avatar` is an already validated, re-encoded image.
-    A new chat must pass `chats.admission.chat_admission_check` (Forbidden otherwise).
+    Who may be put in a chat with the creator is `chat_admission_check`'s to say. Every member's
+    user sockets (the creator's other devices too) get `chat.created` after commit.
     """
     others_ids = list(dict.fromkeys(user_id for user_id in user_ids if user_id != creator.pk))
     if not others_ids:
         raise ValidationError({"users": [NO_OTHER_MEMBER]})
     if len(others_ids) + 1 > MAX_MEMBERS:
         raise ValidationError({"users": [TOO_MANY_MEMBERS]})
-    found = {user.pk: user for user in User.objects.filter(pk__in=others_ids, is_active=True)}
-    missing = [str(user_id) for user_id in others_ids if user_id not in found]
-    if missing:
-        raise ValidationError({"users": [UNKNOWN_USERS.format(ids=", ".join(missing))]})
-    others = [found[user_id] for user_id in others_ids]
+    others = chat_users_found(inviter=creator, user_ids=others_ids)
 
     key = direct_key(creator.pk, others[0].pk) if not title and len(others) == 1 else None
     if key is not None:
@@ -97,6 +107,9 @@ def chat_create(
             signals.chat_members_added.send(
                 sender=Chat, chat_id=chat.pk, actor_id=creator.pk, user_ids=[member.pk for member in others]
             )
+            events.chat_created(
+                chat=chat_payload(chat_id=chat.pk, joined=True), user_ids=[member.pk for member in [creator, *others]]
+            )
     except IntegrityError:
         # Two creates of the same direct chat raced past the lookup; the unique index decided.
         if key is None:
@@ -107,18 +120,170 @@ def chat_create(
     return chat, True
 
 
-def chat_member_remove(*, chat: Chat, user: User) -> None:
-    """Remove `user` from `chat`; their open sockets of this chat close with 4403 after commit.
+def chat_payload(*, chat_id, joined: bool = False) -> dict:
+    """The chat object as `chat.created` / `chat.updated` frames carry it (plain dicts, built
+    without a request: local media URLs stay relative until a socket completes them).
 
-    A no-op (but the sockets still close) when the user is not a member. A direct chat stops
-    being the pair's direct chat: creating one again makes a fresh chat for the two.
+    `joined`: for users who were just put in the chat, whose read markers all stand at the
+    chat's last message (`chat_members_add`; none at creation): `unread_count` 0 and
+    `last_read_message_id` the last message's id are then true for every receiver. Otherwise
+    those two keys are left out: they differ by member, and one payload goes to all.
+    """
+    chat = selectors.chat_for_event(chat_id=chat_id)
+    if not joined:
+        return _plain(ChatEventOutput(chat).data)
+    chat.unread_count, chat.last_read_message_id = 0, chat.last_message_id
+    return _plain(ChatListOutput(chat).data)
+
+
+def _plain(data) -> dict:
+    """DRF's ReturnDict/OrderedDicts as plain JSON types, for the channel layer's msgpack."""
+    return json.loads(json.dumps(data, cls=JSONEncoder))
+
+
+def _owner_check(*, chat: Chat, actor: User) -> None:
+    """What only the owner of a group chat may do (update, add members): a direct chat has no
+    owner and stays a two-person chat (DomainError, 400); anyone else is Forbidden."""
+    if chat.direct_key is not None:
+        raise DomainError(DIRECT_CHAT)
+    if chat.owner_id != actor.pk:
+        raise Forbidden(ONLY_THE_OWNER)
+
+
+def chat_update(*, chat: Chat, actor: User, title: str | None = None, avatar: ContentFile | None = None) -> Chat:
+    """Change a group chat's title and/or avatar (an already validated, square re-encoded
+    image); every member's user sockets get `chat.updated` after commit, and a replaced
+    avatar's file is deleted once the change has committed.
+
+    Precondition: `actor` is a member. DomainError (400) for a direct chat or nothing to change,
+    Forbidden unless `actor` owns the chat.
+    """
+    _owner_check(chat=chat, actor=actor)
+    if title is None and avatar is None:
+        raise DomainError(NOTHING_TO_CHANGE)
+    stored = None
+    if avatar is not None:
+        try:
+            stored = default_storage.save(chat_avatar_path(None, avatar.name), avatar)
+        except Exception as error:
+            logger.exception("storing a chat avatar failed")
+            raise ServiceUnavailable(STORAGE_FAILED) from error
+    try:
+        with transaction.atomic():
+            locked = Chat.objects.select_for_update().filter(pk=chat.pk).first()
+            if locked is None:
+                raise NotFound(selectors.CHAT_NOT_FOUND)  # its last members left meanwhile
+            _owner_check(chat=locked, actor=actor)  # again under the lock: the owner may have left
+            changed = []
+            if title is not None:
+                locked.title = title
+                changed.append("title")
+            if stored is not None:
+                if locked.avatar:
+                    stored_files_release([locked.avatar.name])
+                locked.avatar = stored
+                changed.append("avatar")
+            locked.save(update_fields=changed)
+            member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))
+            events.chat_updated(chat=chat_payload(chat_id=chat.pk), member_ids=member_ids)
+    except BaseException:
+        if stored is not None:
+            stored_files_delete_later([stored])
+        raise
+    return locked
+
+
+def chat_members_add(*, chat: Chat, actor: User, user_ids: Sequence[UUID]) -> list[UUID]:
+    """Put the users `user_ids` in the group chat `chat`; return the ids of those who were not
+    members yet (those who were are ignored).
+
+    Precondition: `actor` is a member. DomainError (400) for a direct chat, Forbidden unless
+    `actor` owns it; who may be put in a chat with `actor` is `chat_admission_check`'s to say
+    (ValidationError on `users` for unknown or inactive ids); more than MAX_MEMBERS members in
+    all is a ValidationError on `users`. The chat's row is locked, so concurrent additions
+    count against one limit, and a new member's read marker starts at the chat's last message
+    (no message can be stored meanwhile: sending locks the same row). After commit the new
+    members' user sockets get `chat.created`, the others' `chat.updated`.
+    """
+    _owner_check(chat=chat, actor=actor)
+    users = chat_users_found(inviter=actor, user_ids=user_ids)
+    chat_admission_check(inviter=actor, user_ids=[user.pk for user in users], chat=chat)
+    with transaction.atomic():
+        locked = Chat.objects.select_for_update().filter(pk=chat.pk).first()
+        if locked is None:
+            raise NotFound(selectors.CHAT_NOT_FOUND)  # its last members left meanwhile
+        _owner_check(chat=locked, actor=actor)  # again under the lock: the owner may have left
+        member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).order_by("id").values_list("user_id", flat=True))
+        present = set(member_ids)
+        joining = [user for user in users if user.pk not in present]
+        if not joining:
+            return []
+        if len(member_ids) + len(joining) > MAX_MEMBERS:
+            raise ValidationError({"users": [TOO_MANY_MEMBERS]})
+        last_id = Message.objects.filter(chat_id=chat.pk).order_by("-id").values_list("id", flat=True).first()
+        ChatMember.objects.bulk_create(
+            [ChatMember(chat_id=chat.pk, user=user, last_read_message_id=last_id) for user in joining]
+        )
+        joined_ids = [user.pk for user in joining]
+        signals.chat_members_added.send(sender=Chat, chat_id=chat.pk, actor_id=actor.pk, user_ids=joined_ids)
+        events.chat_created(chat=chat_payload(chat_id=chat.pk, joined=True), user_ids=joined_ids)
+        events.chat_updated(chat=chat_payload(chat_id=chat.pk), member_ids=member_ids)
+    return joined_ids
+
+
+def chat_member_remove_check(*, chat: Chat, actor: User, user: User) -> None:
+    """Who may take `user` out of `chat`: themselves (leaving) or the chat's owner
+    (Forbidden otherwise). Precondition: `actor` and `user` are members."""
+    if actor.pk != user.pk and chat.owner_id != actor.pk:
+        raise Forbidden(MAY_NOT_REMOVE)
+
+
+def chat_member_remove(*, chat: Chat, user: User) -> None:
+    """Take `user` out of `chat` (they left, or were removed); a no-op when they are not a member.
+
+    The chat's row is locked first, so two members leaving at once (the owner among them) are
+    ordered: ownership passes to the longest-standing remaining member (the earliest
+    membership), and the last member leaving deletes the chat with its stored files
+    (`chat_delete`). A direct chat stops being the pair's direct chat: creating one again makes
+    a fresh chat for the two. After commit the user's chat sockets of this chat close with
+    4403, their user sockets get `chat.removed`, and the remaining members' `chat.updated`.
+    Precondition: whoever asked may do it (`chat_member_remove_check`).
     """
     with transaction.atomic():
-        ChatMember.objects.filter(chat=chat, user=user).delete()
-        if chat.direct_key is not None:
-            chat.direct_key = None
-            chat.save(update_fields=["direct_key"])
-        events.chat_member_removed(chat_id=chat.pk, user_id=user.pk)
+        locked = Chat.objects.select_for_update().filter(pk=chat.pk).first()
+        if locked is None:
+            return  # deleted meanwhile (its last members left together)
+        if not ChatMember.objects.filter(chat_id=locked.pk, user_id=user.pk).delete()[0]:
+            return
+        events.chat_removed(chat_id=locked.pk, user_id=user.pk)
+        remaining = list(ChatMember.objects.filter(chat_id=locked.pk).order_by("id").values_list("user_id", flat=True))
+        if not remaining:
+            chat_delete(chat=locked)
+            return
+        changed = []
+        if locked.direct_key is not None:
+            locked.direct_key = None
+            changed.append("direct_key")
+        if locked.owner_id == user.pk:
+            locked.owner_id = remaining[0]
+            changed.append("owner")
+        if changed:
+            locked.save(update_fields=changed)
+        events.chat_updated(chat=chat_payload(chat_id=locked.pk), member_ids=remaining)
+
+
+def chat_delete(*, chat: Chat) -> None:
+    """Delete a chat with its messages; once that has committed, its stored files (the avatar,
+    every message's images) are deleted in the background. Every member still in it gets
+    `chat.removed` (and their chat sockets close with 4403)."""
+    with transaction.atomic():
+        names = [chat.avatar.name] if chat.avatar else []
+        with_images = Message.objects.filter(chat_id=chat.pk).exclude(images=[]).values_list("images", flat=True)
+        names += [name for images in with_images.iterator(chunk_size=1000) for name in images]
+        for user_id in ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True):
+            events.chat_removed(chat_id=chat.pk, user_id=user_id)
+        chat.delete()
+        stored_files_release(names)
 
 
 # --- A chat's denormalized state ------------------------------------------------------------------
@@ -137,7 +302,10 @@ def chat_counters_move(*, chat_ids, delta: int, at=None) -> int:
 
 def user_messages_withdraw(*, user_id) -> None:
     """Before a user is deleted (their messages go by cascade): take their messages out of the
-    chats' counters, which the cascade alone would leave behind."""
+    chats' counters, which the cascade alone would leave behind, and delete their messages'
+    stored images once the deletion has committed."""
+    with_images = Message.objects.filter(user_id=user_id).exclude(images=[]).values_list("images", flat=True)
+    stored_files_release([name for images in with_images.iterator(chunk_size=1000) for name in images])
     written = Message.objects.filter(user_id=user_id).values("chat_id").annotate(total=Count("pk")).order_by()
     by_total: dict[int, list] = {}
     for row in written:
@@ -154,16 +322,17 @@ def user_chats_purge(*, user_id, limit: int) -> int:
     1. the user's messages, taken out of their chats' counters;
     2. the chats they own pass to the longest-standing other member (as when an owner leaves);
     3. their memberships. The other member of a direct chat keeps the chat and their own
-       messages; a chat left with no member is deleted, with its avatar's file.
+       messages; a chat left with no member is deleted, with the files of its avatar and photos.
     """
     # Locked first: a concurrent message_delete of one of them then deletes nothing and moves
     # no counter (or has finished, and the row is not returned): counted once either way.
     messages = Message.objects.filter(user_id=user_id).order_by("pk").select_for_update()
-    batch = list(messages.values_list("pk", "chat_id")[:limit])
+    batch = list(messages.values_list("pk", "chat_id", "images")[:limit])
     if batch:
-        Message.objects.filter(pk__in=[pk for pk, _ in batch]).delete()
+        Message.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+        stored_files_release([name for _, _, images in batch for name in images])
         per_chat: dict[UUID, int] = {}
-        for _, chat_id in batch:
+        for _, chat_id, _ in batch:
             per_chat[chat_id] = per_chat.get(chat_id, 0) + 1
         by_total: dict[int, list] = {}
         for chat_id, total in per_chat.items():
@@ -187,9 +356,12 @@ def user_chats_purge(*, user_id, limit: int) -> int:
         left = Chat.objects.filter(pk__in=[chat_id for _, chat_id in memberships]).exclude(
             Exists(ChatMember.objects.filter(chat_id=OuterRef("pk")))
         )
-        avatars = [name for name in left.values_list("avatar", flat=True) if name]
+        # Their own messages went in step 1; the others' photos go with the chat.
+        names = [name for name in left.values_list("avatar", flat=True) if name]
+        with_images = Message.objects.filter(chat__in=left).exclude(images=[]).values_list("images", flat=True)
+        names += [name for images in with_images for name in images]
         left.delete()
-        stored_files_release(avatars)
+        stored_files_release(names)
     return len(memberships)
 
 
@@ -238,8 +410,11 @@ def chat_typing(*, chat: Chat, typer: User) -> None:
 
 
 # --- Messages -----------------------------------------------------------------------------------
-def message_text_clean(text: str) -> str:
-    """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace."""
+def message_text_clean(text: str, *, allow_empty: bool = False) -> str:
+    """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace;
+    with `allow_empty` (a message with images) also "" (whitespace alone becomes "")."""
+    if allow_empty and not text.strip():
+        return ""
     if not text or not text.strip():
         raise ValidationError({"message": [EMPTY_MESSAGE]})
     if len(text) > MAX_MESSAGE_LENGTH:
@@ -255,10 +430,11 @@ def message_send(
     origin: str | None = None,
     client_ref: str | None = None,
     reply_to: int | None = None,
+    images: Sequence = (),
 ) -> Message:
     """Store a message of `author` in `chat` (as `message_send_once`); the message alone."""
     return message_send_once(
-        chat=chat, author=author, text=text, origin=origin, client_ref=client_ref, reply_to=reply_to
+        chat=chat, author=author, text=text, origin=origin, client_ref=client_ref, reply_to=reply_to, images=images
     )[0]
 
 
@@ -270,6 +446,7 @@ def message_send_once(
     origin: str | None = None,
     client_ref: str | None = None,
     reply_to: int | None = None,
+    images: Sequence = (),
 ) -> tuple[Message, bool]:
     """Store a message of `author` in `chat`, then (after commit) send it to every member's
     sockets of both kinds; return (message, created). The one send of REST, the chat socket and
@@ -286,8 +463,15 @@ def message_send_once(
     The chat's row is locked before the message takes its id, so within one chat a greater id
     is never committed before a smaller one and `?after=<id>` catch-up never skips a message.
     `reply_to` must be a message of the same chat (ValidationError on `reply_to`).
+
+    `images`: 0–MAX_MESSAGE_IMAGES uploads, checked and re-encoded as post images are
+    (`social.images.images_clean`: EXIF dropped, size, frame and pixel limits; ValidationError
+    on `images` naming the file) and stored before the transaction; then the text may be empty.
+    Files of a send that does not commit are deleted again.
     """
-    text = message_text_clean(text)
+    if len(images) > MAX_MESSAGE_IMAGES:
+        raise ValidationError({"images": [TOO_MANY_IMAGES]})
+    text = message_text_clean(text, allow_empty=bool(images))
     if chat.direct_key is not None:
         # The key names the pair: the other member is known without reading the members.
         other_id = next(part for part in chat.direct_key.split(":") if part != str(author.pk))
@@ -300,10 +484,13 @@ def message_send_once(
         quoted = Message.objects.select_related("user").filter(chat=chat, pk=reply_to).first()
         if quoted is None:
             raise ValidationError({"reply_to": [NOT_IN_CHAT]})
+    stored = _message_images_store(images) if images else []
     try:
         with transaction.atomic():
             Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
-            message = Message.objects.create(chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted)
+            message = Message.objects.create(
+                chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted, images=stored
+            )
             chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
             # What one sends, one has read (EXTENSIONS §2).
             read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
@@ -316,12 +503,35 @@ def message_send_once(
                 origin=origin,
             )
     except IntegrityError:
+        stored_files_delete_later(stored)
         if not client_ref:
             raise
         # The same resend raced this one past the lookup: the unique constraint decided.
         return _message_repeated(chat=chat, author=author, client_ref=client_ref), False
+    except BaseException:
+        stored_files_delete_later(stored)
+        raise
     metrics.MESSAGES_STORED.inc()
     return message, True
+
+
+def _message_images_store(images: Sequence) -> list[str]:
+    """Check, re-encode and store a message's images; their storage names, in order. A bad
+    file stores nothing (ValidationError on `images`); a storage failure deletes what was
+    stored and is a 503."""
+    try:
+        cleaned = images_clean(images)
+    except ValidationError as error:
+        raise ValidationError({"images": error.messages}) from error
+    saved: list[str] = []
+    try:
+        for clean in cleaned:
+            saved.append(default_storage.save(message_image_path(None, f"image.{clean.extension}"), clean.content))
+    except Exception as error:
+        stored_files_delete_later(saved)
+        logger.exception("storing message images failed")
+        raise ServiceUnavailable(STORAGE_FAILED) from error
+    return saved
 
 
 def _message_repeated(*, chat: Chat, author: User, client_ref: str) -> Message:
@@ -370,11 +580,13 @@ def message_delete_check(*, message: Message, actor: User) -> None:
 
 
 def message_delete(*, message: Message) -> None:
-    """Delete a message; the chat's sockets get `message.deleted` (both kinds). Read markers
-    stay where they are. Precondition: the caller may delete it (`message_delete_check`)."""
+    """Delete a message; the chat's sockets get `message.deleted` (both kinds), and its stored
+    images are deleted once that has committed. Read markers stay where they are.
+    Precondition: the caller may delete it (`message_delete_check`)."""
     with transaction.atomic():
         message_id, chat_id = message.pk, message.chat_id
         if message.delete()[0]:
             chat_counters_move(chat_ids=[chat_id], delta=-1)
+            stored_files_release(message.images)
         member_ids = list(ChatMember.objects.filter(chat_id=chat_id).values_list("user_id", flat=True))
         events.chat_message_deleted(chat_id=chat_id, message_id=message_id, member_ids=member_ids)

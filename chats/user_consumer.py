@@ -38,6 +38,7 @@ from chats.consumers import (
     _error_text,
     _flood_take,
     _in_thread,
+    media_absolute,
 )
 from social import limits, metrics
 from social.events import session_group, user_group, user_inbox_group
@@ -251,12 +252,6 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         await self.send_json(event)
 
     def _absolute_media(self, frame: dict) -> dict:
-        """Local media URLs are relative in events (they have no request): a message author's
-        avatar becomes absolute against the host this socket was opened on."""
-        message = frame.get("message")
-        if isinstance(message, dict) and isinstance(message.get("user"), dict):
-            avatar = message["user"].get("avatar")
-            if avatar and avatar.startswith("/"):
-                absolute = ChatConsumer._absolute(self, avatar)
-                return {**frame, "message": {**message, "user": {**message["user"], "avatar": absolute}}}
-        return frame
+        """Local media URLs are relative in events (they have no request): avatars and message
+        images become absolute against the host this socket was opened on."""
+        return media_absolute(frame, lambda path: ChatConsumer._absolute(self, path))

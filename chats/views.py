@@ -13,15 +13,20 @@ from chats.serializers import (
     ChatCreateJSON,
     ChatDetailOutput,
     ChatListOutput,
+    ChatMembersAddInput,
     ChatOutput,
+    ChatUpdateInput,
     MessageEditInput,
     MessageOutput,
+    MessageSendForm,
     MessageSendInput,
     MessagesQuery,
     ReadInput,
     ReadOutput,
+    UserChatOutput,
 )
 from social.exceptions import acting_as_check
+from social.images import request_images
 from social.pagination import next_link, page_request
 from social.schema import error_responses
 from social.throttles import per_user
@@ -92,11 +97,14 @@ def next_link_after(request, last_id: int) -> dict:
 
 
 class UserChatsView(APIView):
-    @extend_schema(responses={200: ChatOutput(many=True), **ERRORS})
+    @extend_schema(
+        responses={200: UserChatOutput(many=True), **ERRORS},
+        description="The caller's chats, most recent activity first; `users` lists every member.",
+    )
     def get(self, request, user_id):
         acting_as_check(user_id=user_id, caller=request.user)
         chats = selectors.user_chats(user=request.user)
-        return Response(ChatOutput(chats, many=True, context={"request": request}).data)
+        return Response(UserChatOutput(chats, many=True, context={"request": request}).data)
 
 
 class ChatListView(APIView):
@@ -118,7 +126,12 @@ class ChatListView(APIView):
 
 class ChatMessageSendView(APIView):
     @extend_schema(
-        request={"application/json": MessageSendInput},
+        # One media type per operation (a generated client cannot take two): multipart, where
+        # the photos go; the JSON body of the same text fields is taken too (the description).
+        request={"multipart/form-data": MessageSendForm},
+        description="Multipart with 0–4 photos as repeated `images` fields (JPEG/PNG/WebP/GIF, each ≤ 10 MB, "
+        "checked and re-encoded as post images); the text may be empty only when there are images. "
+        "A JSON body `{message, reply_to?, client_ref?}` (no photos) is accepted too.",
         responses={
             201: MessageOutput,
             200: OpenApiResponse(MessageOutput, description="A repeated client_ref: the message stored before."),
@@ -136,6 +149,7 @@ class ChatMessageSendView(APIView):
             text=data.validated_data["message"],
             client_ref=data.validated_data.get("client_ref"),
             reply_to=data.validated_data.get("reply_to"),
+            images=request_images(request),
         )
         body = MessageOutput(message, context={"request": request}).data
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -184,12 +198,37 @@ PAGE_PARAMETERS = [
 ]
 
 
+def _chat_body(request, chat) -> dict:
+    """The caller's chat object of `chat` (as the chat list shows it)."""
+    return ChatListOutput(selectors.chat_detail(chat=chat, user=request.user), context={"request": request}).data
+
+
 class ChatDetailView(APIView):
     @extend_schema(responses={200: ChatDetailOutput, **ERRORS})
     def get(self, request, chat_id):
         chat = selectors.chat_for_member(chat_id, request.user)
         detail = selectors.chat_detail(chat=chat, user=request.user)
         return Response(ChatDetailOutput(detail, context={"request": request}).data)
+
+    @extend_schema(
+        # One media type per operation, as for the send: multipart, where the avatar goes.
+        request={"multipart/form-data": ChatUpdateInput},
+        responses={200: ChatListOutput, 400: OpenApiResponse(description="Ошибки полей / личный чат"), **ERRORS},
+        description="The owner only. Multipart with any of `title` and `avatar` (an image, stored "
+        'center-cropped to a square of at most 256 px); a JSON body `{"title"}` is accepted too. '
+        "A direct chat cannot be changed (400).",
+    )
+    def patch(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = ChatUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        chat = services.chat_update(
+            chat=chat,
+            actor=request.user,
+            title=data.validated_data.get("title"),
+            avatar=data.validated_data.get("avatar"),
+        )
+        return Response(_chat_body(request, chat))
 
 
 class ChatMembersView(APIView):
@@ -209,3 +248,30 @@ class ChatMembersView(APIView):
         members = selectors.chat_members_page(chat=chat, page=page)
         body = EmbeddedUserSerializer(members.items, many=True, context={"request": request}).data
         return Response(body, headers=next_link(request, members.next_cursor))
+
+    @extend_schema(
+        request={"application/json": ChatMembersAddInput},
+        responses={200: ChatListOutput, 400: OpenApiResponse(description="Ошибки полей / личный чат"), **ERRORS},
+        description="The owner only: put these users in the chat (members already in it are ignored; "
+        "at most 500 members in all).",
+    )
+    def post(self, request, chat_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        data = ChatMembersAddInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.chat_members_add(chat=chat, actor=request.user, user_ids=data.validated_data["users"])
+        return Response(_chat_body(request, chat))
+
+
+class ChatMemberView(APIView):
+    @extend_schema(
+        responses={204: None, **ERRORS},
+        description="Leave the chat (your own id) or, as its owner, remove a member. The owner leaving passes "
+        "ownership to the longest-standing member; the last member leaving deletes the chat.",
+    )
+    def delete(self, request, chat_id, user_id):
+        chat = selectors.chat_for_member(chat_id, request.user)
+        member = selectors.chat_member_user(chat=chat, user_id=user_id)
+        services.chat_member_remove_check(chat=chat, actor=request.user, user=member)
+        services.chat_member_remove(chat=chat, user=member)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -13,11 +13,11 @@ from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
 from posts.serializers import CommentInput, CommentOutput, PostCreateForm, PostCreateInput, PostSerializer
 from social.exceptions import PostNotFound, acting_as_check
+from social.images import request_images
 from social.pagination import next_link, page_request, parse_limit
 from social.schema import error_responses
 from social.throttles import per_user
 
-NOT_A_FILE = "Ожидается файл изображения."
 NOT_AN_OBJECT = "Ожидается форма или JSON-объект."
 
 ERRORS = error_responses({403: "Действие от имени другого пользователя", 404: "Не найдено"})
@@ -26,23 +26,6 @@ PAGE_PARAMETERS = [
     OpenApiParameter("cursor", OpenApiTypes.STR, description="Из заголовка Link rel=next предыдущей страницы"),
 ]
 PAGE_HEADERS = 'Next page: `Link: <url>; rel="next"` header, absent on the last page.'
-
-
-def _uploads(request) -> list:
-    """The post's files: repeated `images` fields, or `images[]` as some form libraries send.
-
-    A non-file value under those names is refused rather than silently dropped; an empty one
-    (how some clients say "no images") is ignored.
-    """
-    files = request.FILES.getlist("images") + request.FILES.getlist("images[]")
-    if hasattr(request.data, "getlist"):
-        stray = [value for key in ("images", "images[]") for value in request.POST.getlist(key) if value != ""]
-    else:
-        value = request.data.get("images")
-        stray = value if isinstance(value, list) else ([value] if value not in (None, "") else [])
-    if stray:
-        raise ValidationError({"images": [NOT_A_FILE]})
-    return files
 
 
 def _post_body(request, post_id) -> dict:
@@ -67,7 +50,7 @@ class PostCreateView(APIView):
         data.is_valid(raise_exception=True)
         acting_as_check(user_id=data.validated_data["author"], caller=request.user, message=services.NOT_THE_AUTHOR)
         post = services.post_create(
-            author=request.user, description=data.validated_data["description"], images=_uploads(request)
+            author=request.user, description=data.validated_data["description"], images=request_images(request)
         )
         return Response(_post_body(request, post.pk), status=status.HTTP_201_CREATED)
 

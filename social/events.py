@@ -157,9 +157,25 @@ def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
     user_frames_send_on_commit(user_ids=member_ids, frame=frame)
 
 
-def chat_member_removed(*, chat_id, user_id) -> None:
-    """A member was removed from a chat: their sockets of that chat close with 4403."""
+def chat_created(*, chat: dict, user_ids) -> None:
+    """Users were put in a chat (created with them in it, or added): each of their user sockets
+    gets `{"type": "chat.created", "chat": <chat>}` (`chat` as `chats.services.chat_payload`
+    gives it, the same for every receiver)."""
+    user_frames_send_on_commit(user_ids=user_ids, frame={"type": "chat.created", "chat": chat})
+
+
+def chat_updated(*, chat: dict, member_ids) -> None:
+    """A chat's title, avatar, owner or members changed: every member's user sockets get
+    `{"type": "chat.updated", "chat": <chat>}` (without the viewer's own keys, see
+    `chats.serializers.ChatEventOutput`)."""
+    user_frames_send_on_commit(user_ids=member_ids, frame={"type": "chat.updated", "chat": chat})
+
+
+def chat_removed(*, chat_id, user_id) -> None:
+    """A user left or was removed from a chat (or the chat was deleted): their chat sockets of
+    that chat close with 4403, their user sockets get `{"type": "chat.removed", "chat_id"}`."""
     send_on_commit(chat_member_group(chat_id, user_id), {"type": "chat.member_removed"})
+    user_frames_send_on_commit(user_ids=[user_id], frame={"type": "chat.removed", "chat_id": str(chat_id)})
 
 
 def chat_read(*, chat_id, reader_id, message_id: int, receiver_ids) -> None:

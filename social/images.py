@@ -403,3 +403,24 @@ def stored_media(name: str, storage) -> Media:
         raise
     except UNREADABLE as error:
         raise _unreadable(name, error) from error
+
+
+NOT_A_FILE = "Ожидается файл изображения."
+
+
+def request_images(request) -> list:
+    """The image files of a request (a post, a chat message): repeated `images` fields, or
+    `images[]` as some form libraries send.
+
+    A non-file value under those names is refused rather than silently dropped; an empty one
+    (how some clients say "no images") is ignored.
+    """
+    files = request.FILES.getlist("images") + request.FILES.getlist("images[]")
+    if hasattr(request.data, "getlist"):
+        stray = [value for key in ("images", "images[]") for value in request.POST.getlist(key) if value != ""]
+    else:
+        value = request.data.get("images") if hasattr(request.data, "get") else None
+        stray = value if isinstance(value, list) else ([value] if value not in (None, "") else [])
+    if stray:
+        raise ValidationError({"images": [NOT_A_FILE]})
+    return files

@@ -2,6 +2,7 @@
 log line and the metrics of each request."""
 
 import logging
+import re
 import time
 from urllib.parse import quote
 
@@ -24,12 +25,21 @@ UPLOAD_BODY_LIMITS = (
     ("/api/chats/create", 11 * MB),  # one chat avatar
     ("/admin/", 105 * MB),
 )
+# Upload routes with an id in the path, matched whole (trailing slash optional), as the proxy's
+# regex locations are.
+UPLOAD_BODY_PATTERNS = (
+    (re.compile(r"^/api/chats/[^/]+/messages/?$"), 41 * MB),  # 4 message photos of at most 10 MB, plus the form
+    (re.compile(r"^/api/chats/[^/]+/?$"), 11 * MB),  # PATCH: one chat avatar
+)
 DEFAULT_BODY_LIMIT = 1 * MB
 
 
 def body_limit_for(path: str) -> int:
     for prefix, limit in UPLOAD_BODY_LIMITS:
         if path.startswith(prefix):
+            return limit
+    for pattern, limit in UPLOAD_BODY_PATTERNS:
+        if pattern.match(path):
             return limit
     return DEFAULT_BODY_LIMIT
 

@@ -32,6 +32,12 @@ def test_upload_routes_allow_photos_and_other_routes_do_not():
     assert body_limit_for("/api/auth/create/") > 100 * 1024 * 1024
     assert body_limit_for("/api/auth/current_user") > 10 * 1024 * 1024
     assert body_limit_for("/api/auth/login") == DEFAULT_BODY_LIMIT
+    chat = "/api/chats/0b7d4b2e-8a43-4f7a-9a51-3c1f0c2d9e10"
+    # A message's photos (4 of 10 MB), a chat's avatar; the chat's other routes take JSON only.
+    assert body_limit_for(f"{chat}/messages") == body_limit_for(f"{chat}/messages/") == 41 * 1024 * 1024
+    assert body_limit_for(chat) == body_limit_for(f"{chat}/") == 11 * 1024 * 1024
+    for path in (f"{chat}/read", f"{chat}/members", f"{chat}/messages/0", "/api/chats"):
+        assert body_limit_for(path) == DEFAULT_BODY_LIMIT, path
 
 
 def test_too_many_form_fields_is_413_json(api, user):

@@ -156,6 +156,16 @@ def proxy_before_a_stub_app():
             self.end_headers()
             self.wfile.write(b"app")
 
+        def do_POST(self):
+            # Read what the proxy let through, so the answer is the app's, not a reset.
+            remaining = int(self.headers.get("Content-Length") or 0)
+            while remaining:
+                remaining -= len(self.rfile.read(min(remaining, 1 << 20)))
+            self.do_GET()
+
+        def do_PATCH(self):
+            self.do_POST()
+
         def log_message(self, *args):
             pass
 
@@ -196,3 +206,45 @@ def test_the_proxy_refuses_the_metrics_to_a_client_from_elsewhere_without_a_bear
     assert get_from("127.0.0.1", port, "/api/metrics")[2] == b"app"
     # Only the metrics are fenced.
     assert get_from("127.0.0.2", port, "/api/health")[2] == b"app"
+
+
+MB = 1024 * 1024
+
+
+def body_answer(port: int, method: str, path: str, length: int) -> int:
+    """The status of a `method` to `path` that announces a body of `length` bytes. The body is
+    sent only when it fits the route's limit in the app (`body_limit_for`): a refused one is
+    answered 413 from its Content-Length alone, before any of it is sent."""
+    from social.middleware import body_limit_for
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        connection.putheader("Content-Type", "application/octet-stream")
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        if length <= body_limit_for(path):
+            chunk = b"x" * MB
+            for start in range(0, length, MB):
+                connection.send(chunk[: min(MB, length - start)])
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_the_proxy_body_limits_of_chat_uploads_are_the_apps(proxy_before_a_stub_app):
+    """deploy/nginx.conf.template carries the figures of social/middleware.py for the chat
+    routes with an id in the path: a message's photos (41 MB), a chat's avatar (11 MB), and
+    1 MB on the chat's other routes."""
+    port = proxy_before_a_stub_app
+    chat = "0b7d4b2e-8a43-4f7a-9a51-3c1f0c2d9e10"
+    cases = [
+        ("POST", f"/api/chats/{chat}/messages", 40 * MB, 200),
+        ("POST", f"/api/chats/{chat}/messages/", 42 * MB, 413),
+        ("PATCH", f"/api/chats/{chat}", 10 * MB, 200),
+        ("PATCH", f"/api/chats/{chat}/", 12 * MB, 413),
+        ("POST", f"/api/chats/{chat}/read", 2 * MB, 413),
+        ("POST", f"/api/chats/{chat}/members", 2 * MB, 413),
+    ]
+    for method, path, length, expected in cases:
+        assert body_answer(port, method, path, length) == expected, (method, path, length)

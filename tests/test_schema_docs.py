@@ -90,6 +90,9 @@ def test_files_go_as_multipart_and_chat_create_as_json(schema):
     assert media["PATCH /api/auth/current_user"] == "multipart/form-data"
     for name in ("POST /api/auth/login", "POST /api/auth/token", "POST /api/auth/register", "POST /api/chats/create"):
         assert media[name] == "application/json", name
+    # A message's photos and a chat's avatar (the JSON bodies of both are named in their descriptions).
+    assert media["POST /api/chats/{chat_id}/messages"] == media["PATCH /api/chats/{chat_id}"] == "multipart/form-data"
+    assert media["POST /api/chats/{chat_id}/members"] == "application/json"
 
 
 def test_every_400_has_a_body_schema(schema):

@@ -1,5 +1,7 @@
 """The Django admin of chats: pages stay cheap with many messages, deletions reach sockets."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -106,3 +108,42 @@ def test_removing_a_member_in_the_chat_admin_removes_the_membership(staff_client
     response = staff_client.post(f"/admin/chats/chat/{chat.pk}/change/", data)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert list(ChatMember.objects.filter(chat=chat).values_list("user_id", flat=True)) == [alice.pk]
+
+
+def test_a_message_page_shows_its_photos_and_a_chat_page_the_members_read_markers(staff_client, busy_chat):
+    from rest_framework.test import APIClient
+
+    from accounts.services import session_start
+    from testsupport.images import image_upload
+
+    chat, alice, bob = busy_chat
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {session_start(user=alice).access}")
+    sent = api.post(f"/api/chats/{chat.pk}/messages", {"images": [image_upload()]}, format="multipart").json()
+    message = Message.objects.get(pk=sent["id"])
+    listed = staff_client.get("/admin/chats/message/").content.decode()
+    assert '<td class="field-photos">1</td>' in listed
+    page = staff_client.get(f"/admin/chats/message/{message.pk}/change/").content.decode()
+    assert page.count("<img ") == 1 and message.images[0] in page
+    chat_page = staff_client.get(f"/admin/chats/chat/{chat.pk}/change/").content.decode()
+    # The sender's read marker stands at their message (sending reads); the other's is empty.
+    cells = re.findall(r'class="field-last_read_message_id">\s*<p>(.*?)</p>', chat_page)
+    assert cells[:2] == [str(message.pk), "-"]  # then the inline's empty template row
+
+
+def test_deleting_a_chat_in_the_admin_deletes_its_messages_photos(
+    staff_client, busy_chat, django_capture_on_commit_callbacks
+):
+    from django.core.files.storage import default_storage
+
+    from chats.models import Chat
+    from testsupport.images import image_upload
+
+    chat, alice, _ = busy_chat
+    message = services.message_send(chat=chat, author=alice, text="", images=[image_upload()])
+    assert default_storage.exists(message.images[0])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(f"/admin/chats/chat/{chat.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Chat.objects.filter(pk=chat.pk).exists()
+    assert not default_storage.exists(message.images[0])

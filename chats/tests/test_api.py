@@ -11,6 +11,11 @@ from testsupport.images import image_upload
 
 pytestmark = pytest.mark.django_db
 
+CHAT_OBJECT_EXTRA_KEYS = {
+    *("owner_id", "is_direct", "members_count", "created_at", "last_message"),
+    *("unread_count", "last_read_message_id"),
+}
+
 
 def create(client, users, **extra):
     return client.post("/api/chats/create", {"users": [str(u) for u in users], **extra}, format="json")
@@ -140,7 +145,7 @@ def test_history_is_newest_first_with_the_contract_fields(api, make_chat, user, 
     assert body[0]["message"] == "здравствуй"
     assert body[0]["user"]["id"] == str(other_user.pk)
     # The contract's four keys plus EXTENSIONS §1's additive chat_id.
-    assert set(body[0]) == {"id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"}
+    assert set(body[0]) == {"id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to", "images"}
     assert body[0]["chat_id"] == str(chat.pk)
     assert body[0]["created_at"].endswith("Z")
 
@@ -211,7 +216,10 @@ def test_user_chats_lists_the_callers_chats_most_recently_active_first(api, make
     assert response.status_code == 200
     body = response.json()
     assert [c["id"] for c in body] == [str(busy.pk), str(quiet.pk)]
-    assert set(body[0]) == {"id", "title", "avatar", "users"}
+    # The contract's keys, plus EXTENSIONS §2's chat object's (additive).
+    assert set(body[0]) == {"id", "title", "avatar", "users", *CHAT_OBJECT_EXTRA_KEYS}
+    assert body[0]["last_message"]["message"] == "…"
+    assert body[0]["unread_count"] == 0
     assert [u["id"] for u in body[1]["users"]] == [str(user.pk), str(other_user.pk)]
 
 
@@ -228,14 +236,14 @@ def test_user_chats_is_empty_for_a_user_without_chats(api, user):
 # --- query counts ---------------------------------------------------------------------------------
 # Every authenticated request costs one query for the user (BearerAuthentication.get_user).
 @pytest.mark.parametrize(("chats", "members"), [(1, 2), (8, 6)])
-def test_user_chats_costs_three_queries_whatever_the_number_of_chats(
+def test_user_chats_costs_four_queries_whatever_the_number_of_chats(
     api, make_chat, user, django_assert_num_queries, chats, members
 ):
     for _ in range(chats):
         chat = make_chat(user, *UserFactory.create_batch(members - 1), title="t")
         services.message_send(chat=chat, author=user, text="x")
-    # user, chats, memberships with their users
-    with django_assert_num_queries(3):
+    # user, chats with their counts, memberships with their users, last messages
+    with django_assert_num_queries(4):
         response = api.get(f"/api/users/{user.pk}/chats")
     assert len(response.json()) == chats
     assert all(len(chat["users"]) == members for chat in response.json())
@@ -262,8 +270,10 @@ def test_create_costs_a_fixed_number_of_queries_whatever_the_number_of_members(a
         others = UserFactory.create_batch(size)
         # user, the members, admission (the block check; who takes invites from friends only:
         # nobody here), savepoint, chat, memberships (one bulk insert), the members' chat.added
-        # notifications (one insert, the actor, their unread counts), release, the answer's 2
-        with django_assert_num_queries(13):
+        # notifications (one insert, the actor, their unread counts), the chat.created frame's
+        # chat (with its counts, then its embedded members; no message yet), release, the
+        # answer's 2
+        with django_assert_num_queries(15):
             response = create(api, [u.pk for u in others], title="группа")
         assert response.status_code == 201
         assert ChatMember.objects.filter(chat_id=response.json()["id"]).count() == size + 1

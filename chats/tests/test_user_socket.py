@@ -338,6 +338,8 @@ async def test_a_removed_member_gets_no_more_of_that_chat_and_cannot_send_to_it(
     chat, alice, bob, _ = trio
     socket = await open_user_socket(bob)
     await database_sync_to_async(services.chat_member_remove)(chat=chat, user=bob)
+    # Told once that the chat is gone for them (EXTENSIONS §1 `chat.removed`), then nothing of it.
+    assert await socket.receive_json_from(timeout=3) == {"type": "chat.removed", "chat_id": str(chat.pk)}
     await database_sync_to_async(services.message_send)(chat=chat, author=alice, text="без боба")
     assert await nothing_more(socket)
     await socket.send_json_to({"type": "message.send", "chat_id": str(chat.pk), "message": "я тут"})

@@ -51,7 +51,7 @@ async def test_a_message_reaches_every_member_socket_once_the_sender_included(tr
         assert frame["id"] == stored.pk
         assert frame["message"] == "всем привет"
         assert frame["user"]["id"] == str(alice.pk)
-        assert set(frame) == {"id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to"}
+        assert set(frame) == {"id", "message", "created_at", "user", "chat_id", "edited_at", "reply_to", "images"}
         assert set(frame["user"]) == {"id", "username", "email", "avatar"}
     for socket in [*sockets, second_alice_tab]:
         assert await nothing_more(socket)
