@@ -127,13 +127,11 @@ def leave(consumer, *, user_id=None, chat_id=None) -> None:
                     del routes[str(key)]
 
 
-def local_routes() -> dict:
-    """How many sockets of this event loop each user and each chat has (for tests and health)."""
+def local_sockets(*, user_id=None, chat_id=None) -> list:
+    """The sockets of this event loop routed by `user_id` or by `chat_id` (what tests inspect)."""
     router = _router()
-    return {
-        "users": {key: len(value) for key, value in router.users.items()},
-        "chats": {key: len(value) for key, value in router.chats.items()},
-    }
+    routes, key = (router.users, user_id) if user_id is not None else (router.chats, chat_id)
+    return list(routes.get(str(key), ()))
 
 
 def _absolute_media(frame: dict, base: str) -> dict:
@@ -183,6 +181,7 @@ class Router:
             socket_timeout=None,
             socket_connect_timeout=settings.REDIS_TIMEOUT,
             retry=AsyncRetry(NoBackoff(), 0),
+            client_name=channel_name(),  # tells this connection apart in CLIENT LIST
         )
         pubsub = client.pubsub(ignore_subscribe_messages=False)
         try:
@@ -217,6 +216,7 @@ class Router:
             logger.exception("fan-out listener failed")
         else:
             logger.warning("fan-out subscription lost: %s: %s", type(error).__name__, error)
+        self.listening = None  # the next socket to join subscribes again
         consumers = {consumer for routes in (self.users, self.chats) for group in routes.values() for consumer in group}
         self.users.clear()
         self.chats.clear()
