@@ -242,7 +242,13 @@ def socket_lines(f: dict) -> list[str]:
             f"- {label}: latency at {s['chat_rate']} messages/s ({s['chat_paced']} messages per run, send → "
             f"each member's receipt): p50 {fmt(x['paced_p50'], 1, ' ms')}, p99 {fmt(x['paced_p99'], 1, ' ms')}, "
             f"max {fmt(x['paced_max'], 1, ' ms')}; throughput ({s['chat_flood']} messages back to back, until "
-            f"every member has every one): {fmt(x['flood_mps'])} messages/s = {fmt(x['flood_dps'])} deliveries/s.",
+            f"every member has every one): {fmt(x['flood_mps'])} messages/s = {fmt(x['flood_dps'])} deliveries/s."
+            + (
+                f" **Incomplete**: {x['missing']['max']:,.0f} deliveries still missing 120 s after a run's last send "
+                "(figures of what arrived)."
+                if x.get("missing", {}).get("max")
+                else ""
+            ),
         ]
     lines += [
         "- Every message is stored (one transaction), then fanned out after commit through Redis "
