@@ -94,7 +94,8 @@ def write_results(path: Path, f: dict, *, quick: bool) -> None:
         "machine would give.",
         f"- Production shape: nginx → gunicorn ({f['workers']} sync workers, persistent DB connections) + daphne; "
         "the single daphne serves everything through Django's ASGI handler (psycopg pool).",
-        "- The bench lifts the login rate limit and the chat flood control (it sends faster than one client may).",
+        "- The bench lifts the login rate limit, the chat flood control and the per-user socket cap (it sends "
+        "faster and opens more sockets than one client may).",
         "",
         "## Goals",
         "",

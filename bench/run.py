@@ -212,6 +212,9 @@ def environment(processes: Processes, *, database_url: str, redis_url: str) -> d
         "SOCIAL_RATE_LIMITS": "off",
         "CHAT_MESSAGE_RATE": "100000",
         "CHAT_MESSAGE_BURST": "100000",
+        # 1,000 idle sockets over 101 users, run after run: a stopped daphne's slots outlive
+        # it for WS_SOCKET_SLOT_TTL, and the per-user cap would refuse the next run's sockets.
+        "WS_MAX_SOCKETS_PER_USER": "100000",
     }
     for key in ("WEB_CONCURRENCY", "DB_POOL", "PORT"):
         env.pop(key, None)
