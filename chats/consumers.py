@@ -2,10 +2,12 @@
 
 Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
 consumer checks `client_id` and membership, joins the channel-layer groups (named in
-`social.events`), turns frames into calls of `chats.services.message_send` (the service REST
-would use) and channel-layer events into frames. Domain and validation errors become
-`{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames; frames
-are decoded here, since it refuses binary ones (clients may send JSON as binary) with a 1011.
+`social.events`) and its process's fan-out routes (`social.fanout`: the chat's messages and
+deletions, already encoded), turns frames into calls of `chats.services.message_send` (the
+service REST would use) and channel-layer events into frames. Domain and validation errors
+become `{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames
+it sends itself; frames are decoded here, since it refuses binary ones (clients may send JSON as
+binary) with a 1011.
 """
 
 import asyncio
