@@ -1,6 +1,6 @@
 """`make bench`: load figures of the production shape on this machine, written to bench/RESULTS.md.
 
-    .venv/bin/python -m bench.run [--quick] [--database-url URL] [--redis-url URL]
+    .venv/bin/python -m bench.run [--quick] [--only-sockets | --only-photo] [--database-url URL] [--redis-url URL]
 
 It uses its own services only: a database it drops and recreates (`social_bench` unless told),
 a Redis database it flushes (DB 9 unless told) and a moto S3 server it starts. It seeds demo data
@@ -39,7 +39,7 @@ from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E40
 from bench.machine import load_average, machine  # noqa: E402
 from bench.metrics_cost import metric_ops_us, metrics_cost, metrics_cost_lines  # noqa: E402
 from bench.photo import photo_post_figures  # noqa: E402
-from bench.report import http_summary, write_results  # noqa: E402
+from bench.report import http_summary, socket_lines, write_results  # noqa: E402
 from bench.sockets import chat_fanout, idle_sockets  # noqa: E402
 from bench.stats import fmt, mmm  # noqa: E402
 from scripts.processes import BIN, daphne_command, free_port, stop, wait_http  # noqa: E402
@@ -70,6 +70,8 @@ SETTINGS = {
     "messages_per_chat": 5,
     "http_only": False,
 }
+# --only-sockets seeds just the users the socket figures need.
+SOCKET_SEED = {"users": 200, "posts": 0, "likes": 0, "views": 0, "chats": 0, "messages": 0}
 QUICK = {
     **SETTINGS,
     "duration": 2,
@@ -146,6 +148,11 @@ def main() -> None:
         action="store_true",
         help="only the HTTP figures (full data, shorter series); prints them, writes --output's JSON if given",
     )
+    parser.add_argument(
+        "--only-sockets",
+        action="store_true",
+        help="only steps (5) and (6), fan-out and idle sockets of both kinds; prints them, writes nothing",
+    )
     options = parser.parse_args()
     settings = QUICK if options.quick else ONLY_HTTP if options.only_http else SETTINGS
 
@@ -170,6 +177,10 @@ def main() -> None:
             return
         if options.only_blocks:
             blocks_bench(settings, database_url=options.database_url, redis_url=options.redis_url)
+            return
+        if options.only_sockets:
+            figures = sockets_bench(processes, settings, database_url=options.database_url, redis_url=options.redis_url)
+            print("\n".join(socket_lines(figures)), flush=True)
             return
         figures = bench(processes, work, settings, database_url=options.database_url, redis_url=options.redis_url)
         figures["elapsed_s"] = time.monotonic() - began
@@ -231,6 +242,9 @@ def environment(processes: Processes, *, database_url: str, redis_url: str) -> d
         "SOCIAL_RATE_LIMITS": "off",
         "CHAT_MESSAGE_RATE": "100000",
         "CHAT_MESSAGE_BURST": "100000",
+        # 1,000 idle sockets over 101 users, run after run: a stopped daphne's slots outlive
+        # it for WS_SOCKET_SLOT_TTL, and the per-user cap would refuse the next run's sockets.
+        "WS_MAX_SOCKETS_PER_USER": "100000",
     }
     for key in ("WEB_CONCURRENCY", "DB_POOL", "PORT"):
         env.pop(key, None)
@@ -551,29 +565,34 @@ def write_figures(figures: dict, servers: Servers, settings: dict, work: Path, r
 
 
 def chat_figures(figures: dict, processes: Processes, env: dict, settings: dict) -> None:
-    """(5) chat fan-out over two daphne processes; (6) the memory of idle sockets."""
+    """(5) fan-out over two daphne processes, on the chat socket and on the user socket; (6) the
+    memory of idle sockets of both kinds."""
     from accounts.models import User
     from chats.models import Chat, ChatMember
 
-    log("(5) chat fan-out on two daphne processes")
     members_users = list(User.objects.order_by("?")[:101])
     chat = Chat.objects.create(title="Бенчмарк")
     ChatMember.objects.bulk_create([ChatMember(chat=chat, user=u) for u in members_users])
     members = tokens_for(members_users)
-    daphnes = [processes.daphne(f"daphne-chat-{i}", env) for i in range(2)]
-    ports = tuple(port for port, _ in daphnes)
-    figures["chat"] = asyncio.run(chat_fanout(ports, chat.pk, members[0], members[1:], settings))
     figures["chat_members"] = len(members) - 1
-    for _, process in daphnes:
-        processes.stop(process)
+    for kind, key in (("chat", "chat"), ("user", "user_fanout")):
+        log(f"(5) fan-out on two daphne processes, {kind} sockets")
+        daphnes = [processes.daphne(f"daphne-{kind}-{i}", env) for i in range(2)]
+        ports = tuple(port for port, _ in daphnes)
+        figures[key] = asyncio.run(chat_fanout(ports, chat.pk, members[0], members[1:], settings, kind))
+        for _, process in daphnes:
+            processes.stop(process)
 
-    log("(6) memory of idle sockets")
-    samples = []
-    for i in range(settings["runs"]):
-        port, process = processes.daphne(f"daphne-idle-{i}", env)
-        samples.append(asyncio.run(idle_sockets(port, process.pid, chat.pk, members, settings["idle_sockets"])))
-        processes.stop(process)
-    figures["idle"] = {key: mmm([sample[key] for sample in samples]) for key in samples[0]}
+    for kind, key in (("chat", "idle"), ("user", "idle_user")):
+        log(f"(6) memory of idle {kind} sockets")
+        samples = []
+        for i in range(settings["runs"]):
+            port, process = processes.daphne(f"daphne-idle-{kind}-{i}", env)
+            samples.append(
+                asyncio.run(idle_sockets(port, process.pid, chat.pk, members, settings["idle_sockets"], kind))
+            )
+            processes.stop(process)
+        figures[key] = {name: mmm([sample[name] for sample in samples]) for name in samples[0]}
     figures["idle_sockets"] = settings["idle_sockets"]
 
 
@@ -629,6 +648,19 @@ def blocks_bench(settings: dict, *, database_url: str, redis_url: str) -> None:
             print(figures["plan"], flush=True)
     finally:
         processes.stop_all()
+
+
+def sockets_bench(processes: Processes, settings: dict, *, database_url: str, redis_url: str) -> dict:
+    """Steps (5) and (6) alone, on the bench's own services: the socket figures in minutes."""
+    figures: dict = {"load_before": load_average(), "settings": settings}
+    services_reset(database_url=database_url, redis_url=redis_url)
+    env = environment(processes, database_url=database_url, redis_url=redis_url)
+    manage("migrate", "--noinput", "-v", "0", env=env)
+    driver_setup(env)
+    seed(SOCKET_SEED, env=env)
+    chat_figures(figures, processes, env, settings)
+    figures["load_after"] = load_average()
+    return figures
 
 
 def photo_bench(processes: Processes, settings: dict, *, database_url: str, redis_url: str) -> dict:

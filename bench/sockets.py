@@ -1,4 +1,5 @@
-"""WebSocket figures with an asyncio client: chat fan-out latency and throughput, idle sockets' memory."""
+"""WebSocket figures with an asyncio client: fan-out latency and throughput on both kinds of
+socket (the contract's chat socket and the user socket `/api/ws`), idle sockets' memory."""
 
 import asyncio
 import json
@@ -10,36 +11,87 @@ from bench.stats import mmm, percentile
 
 
 async def ws_connect(port: int, chat_id, user_id, token: str):
+    """A chat socket (the contract's) of `user_id` in `chat_id`."""
     import websockets
 
     url = f"ws://127.0.0.1:{port}/api/chats/ws/{chat_id}/{user_id}?token={token}"
     return await websockets.connect(url, max_size=2**20, open_timeout=30, ping_interval=None)
 
 
+async def user_ws_connect(port: int, chat_id, user_id, token: str):
+    """A user socket (`/api/ws`) that has received its `ready` frame: from then on no event is missed."""
+    import websockets
+
+    url = f"ws://127.0.0.1:{port}/api/ws?token={token}"
+    socket = await websockets.connect(url, max_size=2**20, open_timeout=30, ping_interval=None)
+    ready = json.loads(await asyncio.wait_for(socket.recv(), timeout=30))
+    assert ready["type"] == "ready", ready
+    return socket
+
+
+class ChatSocketKind:
+    """The contract's chat socket: sends `{"message"}`, receives the message object."""
+
+    connect = staticmethod(ws_connect)
+
+    @staticmethod
+    def send_frame(chat_id, text: str) -> str:
+        return json.dumps({"message": text})
+
+    @staticmethod
+    def text_of(frame: dict):
+        return frame.get("message")
+
+
+class UserSocketKind:
+    """The user socket: sends `message.send`, receives `message.new`."""
+
+    connect = staticmethod(user_ws_connect)
+
+    @staticmethod
+    def send_frame(chat_id, text: str) -> str:
+        return json.dumps({"type": "message.send", "chat_id": str(chat_id), "message": text})
+
+    @staticmethod
+    def text_of(frame: dict):
+        message = frame.get("message") if frame.get("type") == "message.new" else None
+        return message.get("message") if isinstance(message, dict) else None
+
+
+KINDS = {"chat": ChatSocketKind, "user": UserSocketKind}
 WARMUP_MESSAGES = 10
 
 
-async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings: dict) -> dict:
-    """One sender (on the first daphne) to len(members) members split over both daphnes.
+async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings: dict, kind: str = "chat") -> dict:
+    """One sender (on the first daphne) to len(members) members split over both daphnes, every
+        socket of `kind` ("chat" or "user").
 
-    Paced runs give delivery latency (send → each member's receipt, one clock: all sockets are in
-    this process); flood runs give messages/s (all messages delivered to every member)."""
+        Paced runs give delivery latency (send → each member's receipt, one clock: all sockets are in
+        this process); flood runs give messages/s (all messages delivered to every member). Each
+        member must receive each message exactly once: a duplicate fails the run; deliveries still
+    missing 120 s after a phase's last send are counted (`missing`), and that phase's figures are
+    those of what arrived."""
+    socket_kind = KINDS[kind]
     receivers = []
     for index, (user_id, token) in enumerate(members):
-        receivers.append(await ws_connect(ports[index % 2], chat_id, user_id, token))
-    sender_socket = await ws_connect(ports[0], chat_id, *sender)
+        receivers.append(await socket_kind.connect(ports[index % 2], chat_id, user_id, token))
+    sender_socket = await socket_kind.connect(ports[0], chat_id, *sender)
     sent: dict[str, float] = {}
     latencies: list[float] = []
     received = {"total": 0}
     done = asyncio.Event()
     expected = {"count": 0}
+    duplicates: list[str] = []
 
     async def listen(socket):
+        seen: set[str] = set()
         async for frame in socket:
             now = time.perf_counter()
-            message = json.loads(frame)
-            key = message.get("message")
+            key = socket_kind.text_of(json.loads(frame))
             if key in sent:
+                if key in seen:
+                    duplicates.append(key)
+                seen.add(key)
                 latencies.append((now - sent[key]) * 1000)
                 received["total"] += 1
                 if received["total"] >= expected["count"]:
@@ -49,20 +101,33 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
         async for _ in sender_socket:
             pass
 
+    async def send(text: str):
+        sent[text] = time.perf_counter()
+        await sender_socket.send(socket_kind.send_frame(chat_id, text))
+
+    async def finished(timeout: float) -> None:
+        """Wait for every expected delivery; past `timeout` the run counts what arrived and
+        records the rest as missing (a shape too slow to finish still gets figures)."""
+        try:
+            await asyncio.wait_for(done.wait(), timeout=timeout)
+        except TimeoutError:
+            results["missing"][-1] += expected["count"] - received["total"]
+
     tasks = [asyncio.create_task(listen(s)) for s in receivers] + [asyncio.create_task(drain_sender())]
     total = len(receivers)
-    results = {"paced_p50": [], "paced_p99": [], "paced_max": [], "flood_mps": [], "flood_dps": []}
+    results = {"paced_p50": [], "paced_p99": [], "paced_max": [], "flood_mps": [], "flood_dps": [], "missing": [0]}
     try:
         # Warm-up, as wrk has one: the first messages pay for connections and caches of both
         # processes (≈ 80–200 ms for the very first), which is not a steady-state latency.
         expected["count"] = WARMUP_MESSAGES * total
         for i in range(WARMUP_MESSAGES):
-            key = f"warm-up {i} {secrets.token_hex(4)}"
-            sent[key] = time.perf_counter()
-            await sender_socket.send(json.dumps({"message": key}))
+            await send(f"warm-up {i} {secrets.token_hex(4)}")
             await asyncio.sleep(0.05)
-        await asyncio.wait_for(done.wait(), timeout=60)
+        await finished(60)
+        results["missing"][-1] = 0  # the warm-up's do not count
         for run_index in range(settings["runs"]):
+            if run_index:
+                results["missing"].append(0)
             # Paced: a steady rate, the latency a member sees.
             latencies.clear()
             received["total"] = 0
@@ -72,11 +137,9 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
             interval = 1 / settings["chat_rate"]
             start = time.perf_counter()
             for i in range(settings["chat_paced"]):
-                key = f"paced {run_index} {i} {secrets.token_hex(4)}"
-                sent[key] = time.perf_counter()
-                await sender_socket.send(json.dumps({"message": key}))
+                await send(f"paced {run_index} {i} {secrets.token_hex(4)}")
                 await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.perf_counter()))
-            await asyncio.wait_for(done.wait(), timeout=60)
+            await finished(120)
             results["paced_p50"].append(percentile(latencies, 50))
             results["paced_p99"].append(percentile(latencies, 99))
             results["paced_max"].append(max(latencies))
@@ -87,13 +150,13 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
             expected["count"] = settings["chat_flood"] * total
             start = time.perf_counter()
             for i in range(settings["chat_flood"]):
-                key = f"flood {run_index} {i} {secrets.token_hex(4)}"
-                sent[key] = time.perf_counter()
-                await sender_socket.send(json.dumps({"message": key}))
-            await asyncio.wait_for(done.wait(), timeout=120)
+                await send(f"flood {run_index} {i} {secrets.token_hex(4)}")
+            await finished(120)
             elapsed = time.perf_counter() - start
-            results["flood_mps"].append(settings["chat_flood"] / elapsed)
-            results["flood_dps"].append(settings["chat_flood"] * total / elapsed)
+            results["flood_mps"].append(received["total"] / total / elapsed)
+            results["flood_dps"].append(received["total"] / elapsed)
+        await asyncio.sleep(0.5)  # a late duplicate still counts
+        assert not duplicates, f"{len(duplicates)} frames arrived twice"
     finally:
         for task in tasks:
             task.cancel()
@@ -101,15 +164,16 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
     return {key: mmm(values) for key, values in results.items()}
 
 
-async def idle_sockets(port: int, pid: int, chat_id, members, count: int) -> dict:
-    """RSS growth of one daphne over `count` open, idle sockets (after a warm-up of 20)."""
+async def idle_sockets(port: int, pid: int, chat_id, members, count: int, kind: str = "chat") -> dict:
+    """RSS growth of one daphne over `count` open, idle sockets of `kind` (after a warm-up of 20)."""
+    connect = KINDS[kind].connect
     sockets = []
     limit = asyncio.Semaphore(50)
 
     async def open_one(i):
         async with limit:
             user_id, token = members[i % len(members)]
-            sockets.append(await ws_connect(port, chat_id, user_id, token))
+            sockets.append(await connect(port, chat_id, user_id, token))
 
     try:
         await asyncio.gather(*(open_one(i) for i in range(20)))

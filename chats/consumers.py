@@ -2,10 +2,12 @@
 
 Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
 consumer checks `client_id` and membership, joins the channel-layer groups (named in
-`social.events`), turns frames into calls of `chats.services.message_send` (the service REST
-would use) and channel-layer events into frames. Domain and validation errors become
-`{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames; frames
-are decoded here, since it refuses binary ones (clients may send JSON as binary) with a 1011.
+`social.events`) and its process's fan-out routes (`social.fanout`: the chat's messages and
+deletions, already encoded), turns frames into calls of `chats.services.message_send` (the
+service REST would use) and channel-layer events into frames. Domain and validation errors
+become `{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames
+it sends itself; frames are decoded here, since it refuses binary ones (clients may send JSON as
+binary) with a 1011.
 """
 
 import asyncio
@@ -22,7 +24,7 @@ from django.core.exceptions import ValidationError
 from accounts.selectors import session_is_ended
 from chats import presence, selectors, services
 from chats.serializers import MessageOutput
-from social import limits, logs, metrics
+from social import fanout, limits, logs, metrics
 from social.events import chat_group, chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 from social.layer import layer_groups_discard
@@ -87,26 +89,6 @@ def _in_thread(func):
         return await asyncio.get_running_loop().run_in_executor(_limits_thread, func, *args)
 
     return call
-
-
-def media_absolute(value, absolute):
-    """`value` (a frame, or part of one) with every local media URL made absolute by
-    `absolute(path)`: events are built without a request, so on the embedded storage their
-    `avatar` values (users, chats) and `images` lists (messages) are paths ("/media/…"); each
-    socket completes them against the host it was opened on. S3 URLs are absolute already."""
-    if isinstance(value, dict):
-        return {key: _media_item(key, item, absolute) for key, item in value.items()}
-    if isinstance(value, list):
-        return [media_absolute(item, absolute) for item in value]
-    return value
-
-
-def _media_item(key, item, absolute):
-    if key == "avatar" and isinstance(item, str) and item.startswith("/"):
-        return absolute(item)
-    if key == "images" and isinstance(item, list):
-        return [absolute(url) if isinstance(url, str) and url.startswith("/") else url for url in item]
-    return media_absolute(item, absolute)
 
 
 def _error_text(error: Exception) -> str:
@@ -204,7 +186,60 @@ class SocketSlotMixin:
         return was_counted
 
 
-class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsumer):
+class FanOutMixin:
+    """A socket's place in this process's fan-out routes (`social.fanout`), for either kind of
+    socket: frames arrive pre-encoded, and those that arrive before the socket is ready to
+    send them (between its join and its accept or `ready`) wait in order until it is."""
+
+    fanout_route: dict | None = None  # the join's keyword arguments, None until joined
+    fanout_open = False
+    fanout_pending: list[str] | None = None
+    media_base = ""
+
+    async def fanout_join(self, **route) -> None:
+        """Routed from now on (raises an outage error when Redis cannot be subscribed to)."""
+        self.media_base = self._absolute("")
+        self.fanout_pending = []
+        await fanout.join(self, **route)
+        self.fanout_route = route
+
+    def fanout_leave(self) -> None:
+        if self.fanout_route is not None:
+            fanout.leave(self, **self.fanout_route)
+            self.fanout_route = None
+        self.fanout_open, self.fanout_pending = False, None
+
+    async def fanout_flush(self) -> None:
+        """Send what arrived before now, then every frame as it arrives."""
+        while self.fanout_pending:
+            pending, self.fanout_pending = self.fanout_pending, []
+            for text in pending:
+                await self.send(text_data=text)
+        self.fanout_open = True
+
+    async def fanout_send(self, text: str) -> None:
+        if self.fanout_open:
+            await self.send(text_data=text)
+        elif self.fanout_pending is not None:
+            self.fanout_pending.append(text)
+
+    async def fanout_lost(self) -> None:
+        """This process's subscription broke: events may have been missed, so the client must
+        reconnect and catch up (4503)."""
+        self.fanout_leave()
+        try:
+            await self._close_try_again_later()
+        except Exception:  # closed meanwhile
+            pass
+
+    def _absolute(self, path: str) -> str:
+        headers = dict(self.scope.get("headers", []))
+        host = headers.get(b"host", b"").decode("latin-1")
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        return f"{scheme}://{host}{path}" if host else path
+
+
+class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWebsocketConsumer):
     gauge_kind = "chat"
     socket_kind = "a chat socket"
 
@@ -243,7 +278,9 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         # Canonical form, so the group names match those the services send to.
         self.chat_id = chat_id
         # Join before the membership check: a removal or logout committed between the check and
-        # the accept still reaches this socket and closes it.
+        # the accept still reaches this socket and closes it, and a message stored meanwhile
+        # reaches it. Messages come through the fan-out (social.fanout), not a group; the chat's
+        # group stays for other events of the chat.
         groups = [
             chat_group(chat_id),
             chat_member_group(chat_id, user.pk),
@@ -256,6 +293,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
             for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups.append(group)  # only those joined: what the disconnect leaves
+            await self.fanout_join(chat_id=chat_id)
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
         except Exception as error:
             if is_outage(error):
@@ -265,17 +303,20 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
                 log_outage(error, "a chat socket handshake")
                 await self._close_try_again_later()
             elif isinstance(error, DomainError):
+                self.fanout_leave()
                 await self._leave_groups()
                 await self.close()
             else:
                 raise
             return
         await self.accept()
+        await self.fanout_flush()
         self._count_open()
         self._log("socket connect", event="connect")
         # Over the cap the socket is accepted first, so the client reads why it is closed.
         if not await self._slot_take():
             await self._detail(TOO_MANY_SOCKETS)
+            self.fanout_leave()
             await self._leave_groups()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
@@ -312,6 +353,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         await layer_groups_discard(self.channel_layer, groups, self.channel_name)
 
     async def websocket_disconnect(self, message):
+        self.fanout_leave()
         await self._leave_groups()  # with retries; channels' own loop stops at the first failure
         await super().websocket_disconnect(message)
 
@@ -382,7 +424,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
     def _message_frame(self, message: dict) -> dict:
         # Local media URLs are relative in the event (it has no request); make them absolute
         # against the host this socket was opened on.
-        return media_absolute(message, self._absolute)
+        return fanout.media_absolute(message, self._absolute(""))
 
     # --- channel-layer events -----------------------------------------------------------------
     async def dispatch(self, message):
@@ -392,14 +434,6 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
             return
         await super().dispatch(message)
 
-    async def chat_message(self, event):
-        if event.get("origin") == self.channel_name:
-            return  # the sending socket was answered directly (see receive_json)
-        await self.send_json(self._message_frame(event["message"]))
-
-    async def message_deleted(self, event):
-        await self.send_json({"type": "message.deleted", "message_id": event["message_id"]})
-
     async def chat_member_removed(self, event):
         await self.close(code=CLOSE_NOT_A_MEMBER)
 
@@ -407,12 +441,6 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         if event.get("kept_session_id") and event["kept_session_id"] == self.scope.get("session_id"):
             return  # the session a password change keeps
         await self.close(code=CLOSE_SESSION_ENDED)
-
-    def _absolute(self, path: str) -> str:
-        headers = dict(self.scope.get("headers", []))
-        host = headers.get(b"host", b"").decode("latin-1")
-        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
-        return f"{scheme}://{host}{path}" if host else path
 
 
 class RefuseConsumer(AsyncWebsocketConsumer):

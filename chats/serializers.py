@@ -107,7 +107,7 @@ class MessageOutput(serializers.ModelSerializer):
     @extend_schema_field({"type": "array", "items": {"type": "string", "format": "uri"}})
     def get_images(self, message) -> list[str]:
         # Absolute with a request; an event has none, and the sockets make local media URLs
-        # absolute against their own host (chats.consumers.media_absolute).
+        # absolute against their own host (social.fanout.media_absolute).
         request = self.context.get("request")
         return [stored_name_url(name, request) for name in message.images]
 

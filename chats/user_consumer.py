@@ -6,11 +6,12 @@ authenticated the handshake (Bearer, `?token=`, or the cookie from an allowed Or
 consumer joins the user's groups (named in `social.events`), turns client frames into calls of
 the same services REST uses, and forwards events.
 
-Forwarding is one generic rule, not a handler per event: an event that reaches this socket and
-has no handler here is sent to the client as it is, its `type` being the frame's. Every event
-`social.events` sends to `user_inbox_group` (chat messages, deletions, and whatever a later
-feature adds there or to `user_group`, e.g. `notification`) therefore arrives with no change
-here. The handlers are `session.ended`, which closes instead of forwarding (but for the session
+Chat frames (`message.new`, edits, deletions, reads, typing: whatever `social.events` sends with
+`user_frames_send_on_commit`) arrive through the process's fan-out (`social.fanout`), already
+encoded, and go out as they are. Channel-layer forwarding is one generic rule, not a handler per
+event: an event that reaches this socket through its groups and has no handler here is sent to
+the client as it is, its `type` being the frame's (`notification`, or whatever a later feature
+sends to `user_group`). The handlers are `session.ended`, which closes instead of forwarding (but for the session
 a password change keeps), and `notification`, forwarded as it is and counted.
 
 A dependency outage closes the socket 4503, as the chat socket does (`OutageClosingMixin`).
@@ -33,15 +34,15 @@ from chats.consumers import (
     TOO_FAST,
     TOO_MANY_SOCKETS,
     ChatConsumer,
+    FanOutMixin,
     OutageClosingMixin,
     SocketSlotMixin,
     _error_text,
     _flood_take,
     _in_thread,
-    media_absolute,
 )
-from social import limits, metrics
-from social.events import session_group, user_group, user_inbox_group
+from social import fanout, limits, metrics
+from social.events import session_group, user_group
 from social.exceptions import DomainError
 from social.layer import layer_groups_discard
 from social.outages import is_outage, log_outage
@@ -88,7 +89,7 @@ def _read_take(user_id) -> bool:
     return limits.bucket_take(f"chat-read:{user_id}", rate=READS_PER_SECOND, burst=READS_PER_SECOND)
 
 
-class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsumer):
+class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWebsocketConsumer):
     encode_json = ChatConsumer.encode_json
     socket_kind = "a user socket"
     gauge_kind = "user"
@@ -102,9 +103,11 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
             await self.close()
             return
         self.user = user
-        # Every subscription is in place before `ready`: one group per socket whatever the number
-        # of chats (the user's inbox), plus the groups that end the session.
-        groups = [user_inbox_group(user.pk), user_group(user.pk)]
+        # Every subscription is in place before `ready`, the same whatever the number of chats:
+        # the process's fan-out routes this user's chat frames here (social.fanout: no Redis
+        # subscription per socket), and two groups carry what ends the session and the user's
+        # other events (notifications).
+        groups = [user_group(user.pk)]
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
         self.groups = []
@@ -112,6 +115,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
             for group in groups:
                 await self.channel_layer.group_add(group, self.channel_name)
                 self.groups.append(group)  # only those joined: what the disconnect leaves
+            await self.fanout_join(user_id=user.pk)
             # Checked after joining: a logout committed in between still reaches this socket.
             ended = await database_sync_to_async(session_is_ended)(self.scope.get("session_id"))
         except Exception as error:
@@ -123,6 +127,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
             await self._close_try_again_later()
             return
         if ended:
+            self.fanout_leave()
             await self._leave_groups()
             await self.close()
             return
@@ -130,10 +135,12 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         self._count_open()
         if not await self._slot_take():
             await self._error(TOO_MANY_SOCKETS)
+            self.fanout_leave()
             await self._leave_groups()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         await self.send_json({"type": "ready", "user_id": str(user.pk)})
+        await self.fanout_flush()  # what arrived since the join, after `ready`
 
     async def disconnect(self, code):
         await self._open_release()
@@ -143,6 +150,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
         await layer_groups_discard(self.channel_layer, groups, self.channel_name)
 
     async def websocket_disconnect(self, message):
+        self.fanout_leave()
         await self._leave_groups()  # with retries; channels' own loop stops at the first failure
         await super().websocket_disconnect(message)
 
@@ -254,4 +262,4 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, AsyncJsonWebsocketConsum
     def _absolute_media(self, frame: dict) -> dict:
         """Local media URLs are relative in events (they have no request): avatars and message
         images become absolute against the host this socket was opened on."""
-        return media_absolute(frame, lambda path: ChatConsumer._absolute(self, path))
+        return fanout.media_absolute(frame, ChatConsumer._absolute(self, ""))

@@ -1,22 +1,25 @@
 """Every real-time event, described once: its name, its payload and the sockets it goes to.
 
-Services call the functions below inside their transaction; each event is sent through the
-channel layer only after that transaction commits (`transaction.on_commit`), so no client
-ever sees a write that was rolled back. The consumer only forwards them: an event's `type`
-names its handler (`chat.message` → `ChatConsumer.chat_message`). A new event is one function
-here and one handler there.
+Services call the functions below inside their transaction; each event is sent only after that
+transaction commits (`transaction.on_commit`), so no client ever sees a write that was rolled
+back. Two ways out, both after commit:
+- `send_on_commit(group, event)`: one channel-layer group (a session's, a user's, one member's
+  sockets of one chat); the consumer forwards it (an event's `type` names its handler,
+  `session.ended` → `session_ended`; the user socket forwards handler-less events as frames).
+- `fan_out_on_commit` / `user_frames_send_on_commit`: a frame for many users' user sockets
+  and/or a chat's chat sockets, ONE publish whatever their number, routed by each process to its
+  own sockets (`social.fanout`). Chat traffic goes this way.
+A new event is one function here (and, for a group event with a handler, one handler there).
 
 Groups are named here too, so the services that send and the consumer that joins cannot
 disagree on a name.
 """
 
-import asyncio
-
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from social import metrics
+from social import fanout, metrics
 from social.outages import is_outage, log_outage
 
 
@@ -41,24 +44,16 @@ def chat_member_group(chat_id, user_id) -> str:
     return f"chat.{chat_id}.user.{user_id}"
 
 
-def user_inbox_group(user_id) -> str:
-    """Every user socket (`/api/ws`) of this user, and nothing else: each event sent here *is*
-    the frame its sockets send (its `type` is the frame's), forwarded verbatim. The contract's
-    chat sockets stay out of it, so a user socket's `message.deleted` of one chat can never
-    reach the chat socket of another."""
-    return f"inbox.{user_id}"
-
-
 # --- The one sender -----------------------------------------------------------------------------
-def _deliver(where: str, send, *args) -> None:
-    """Run the coroutine function `send(*args)` (the channel-layer sends of one event), timed.
+def _deliver(where: str, send) -> None:
+    """Run `send()` (the Redis sends of one event), timed.
 
     A channel layer outage is logged, never raised: the write is committed, and turning it into
     an error would tell a sender "not stored" (who would store it twice). Sockets catch up over
     REST."""
     try:
         with metrics.channel_send():  # times the send, counts a failure
-            async_to_sync(send)(*args)
+            send()
     except Exception as error:
         if not is_outage(error):
             raise
@@ -72,43 +67,47 @@ def send_on_commit(group: str, event: dict) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        _deliver(f"group_send to {group}", layer.group_send, group, event)
+        _deliver(f"group_send to {group}", lambda: async_to_sync(layer.group_send)(group, event))
 
     transaction.on_commit(send)
 
 
-FAN_OUT_CONCURRENCY = 8
+def fan_out_on_commit(
+    *,
+    user_ids=(),
+    user_frame: dict | None = None,
+    chat_id=None,
+    chat_frame: dict | None = None,
+    origin: str | None = None,
+) -> None:
+    """Once the transaction commits, send `user_frame` to every user socket of each of
+    `user_ids` and `chat_frame` to every chat socket of `chat_id` but `origin` (the sending chat
+    socket's channel name), with `send_on_commit`'s timing and outage handling.
+
+    One publish whatever the number of members, routed by each process to its own sockets
+    (`social.fanout`, docs/websocket.md "Fan-out"): a message to a chat of N members is one
+    store plus one fan-out, and a socket holds no subscription per chat."""
+    event = {
+        "user_ids": [str(user_id) for user_id in dict.fromkeys(user_ids)],
+        "user_frame": user_frame,
+        "chat_id": str(chat_id) if chat_id is not None else None,
+        "chat_frame": chat_frame,
+        "origin": origin,
+    }
+    if not (event["user_ids"] and user_frame is not None) and chat_frame is None:
+        return
+    kind = (user_frame or chat_frame).get("type", "message")
+
+    def send() -> None:
+        _deliver(f"{kind} fan-out to {len(event['user_ids'])} users", lambda: fanout.publish(event))
+
+    transaction.on_commit(send)
 
 
 def user_frames_send_on_commit(*, user_ids, frame: dict) -> None:
-    """Send `frame` to every user socket of each of `user_ids` once the transaction commits,
-    with `send_on_commit`'s timing and outage handling.
-
-    Per-user groups, one per member (docs/websocket.md "Fan-out"): a user in 1,000 chats holds
-    one group per socket, not 1,000, and a message to a chat of N members is one store plus N
-    group sends, FAN_OUT_CONCURRENCY at a time on one event loop after commit.
-    """
-    groups = [user_inbox_group(user_id) for user_id in dict.fromkeys(user_ids)]
-
-    async def fan_out(layer) -> None:
-        # Bounded: each group send holds a connection of the layer's pool (redis-py's default
-        # cap is 100 per process); 100 at once for a 100-member chat ran out of them
-        # (MaxConnectionsError, the sender's socket closed with 1011).
-        limit = asyncio.Semaphore(FAN_OUT_CONCURRENCY)
-
-        async def send_one(group: str) -> None:
-            async with limit:
-                await layer.group_send(group, frame)
-
-        await asyncio.gather(*(send_one(group) for group in groups))
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None or not groups:
-            return
-        _deliver(f"{frame['type']} fan-out to {len(groups)} inboxes", fan_out, layer)
-
-    transaction.on_commit(send)
+    """Send `frame` to every user socket of each of `user_ids` once the transaction commits
+    (one fan-out, `fan_out_on_commit`)."""
+    fan_out_on_commit(user_ids=user_ids, user_frame=frame)
 
 
 # --- The events ---------------------------------------------------------------------------------
@@ -130,9 +129,8 @@ def chat_message_stored(
     as `chats.serializers.MessageOutput` gives it), except the sending chat socket (`origin`,
     its channel name), which answered its sender directly; every user socket of every member
     gets `{"type": "message.new", "chat_id", "message", "client_ref"}`."""
-    send_on_commit(chat_group(chat_id), {"type": "chat.message", "message": message, "origin": origin})
     frame = {"type": "message.new", "chat_id": str(chat_id), "message": message, "client_ref": client_ref}
-    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
+    fan_out_on_commit(user_ids=member_ids, user_frame=frame, chat_id=chat_id, chat_frame=message, origin=origin)
 
 
 def chat_message_repeated(*, chat_id, message: dict, author_id, client_ref: str) -> None:
@@ -152,9 +150,13 @@ def chat_message_edited(*, chat_id, message: dict, member_ids) -> None:
 def chat_message_deleted(*, chat_id, message_id: int, member_ids) -> None:
     """A message was deleted: every chat socket of the chat gets `{"type": "message.deleted",
     "message_id"}`, every member's user sockets the same with `chat_id`."""
-    send_on_commit(chat_group(chat_id), {"type": "message.deleted", "message_id": message_id})
     frame = {"type": "message.deleted", "chat_id": str(chat_id), "message_id": message_id}
-    user_frames_send_on_commit(user_ids=member_ids, frame=frame)
+    fan_out_on_commit(
+        user_ids=member_ids,
+        user_frame=frame,
+        chat_id=chat_id,
+        chat_frame={"type": "message.deleted", "message_id": message_id},
+    )
 
 
 def chat_created(*, chat: dict, user_ids) -> None:

@@ -394,7 +394,7 @@ def test_deleting_an_account_deletes_the_photos_of_its_messages(group, client_fo
 
 def test_sockets_make_the_local_media_paths_of_a_frame_absolute():
     # Events are built without a request: on the embedded storage their media URLs are paths.
-    from chats.consumers import media_absolute
+    from social.fanout import media_absolute
 
     frame = {
         "type": "chat.created",
@@ -405,7 +405,7 @@ def test_sockets_make_the_local_media_paths_of_a_frame_absolute():
             "last_message": {"message": "/media/x", "images": ["/media/chat-images/1.jpg"], "user": {"avatar": "/m"}},
         },
     }
-    done = media_absolute(frame, lambda path: "http://host" + path)
+    done = media_absolute(frame, "http://host")
     chat = done["chat"]
     assert chat["avatar"] == "http://host/media/chat-avatars/a.png"
     assert chat["title"] == "/media/not-a-url-but-a-title"
@@ -413,3 +413,6 @@ def test_sockets_make_the_local_media_paths_of_a_frame_absolute():
     assert chat["last_message"]["images"] == ["http://host/media/chat-images/1.jpg"]
     assert chat["last_message"]["user"]["avatar"] == "http://host/m"
     assert chat["last_message"]["message"] == "/media/x"
+    # Nothing relative: the very same frame (the fan-out encodes it once for every host).
+    plain = {"type": "typing", "chat_id": "c", "user_id": "u"}
+    assert media_absolute(plain, "http://host") is plain
