@@ -1,6 +1,7 @@
 """Fixtures shared by every app's tests. App-specific ones live in <app>/tests/conftest.py."""
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
@@ -61,3 +62,32 @@ def client_for(db):
 def api(client_for, user) -> APIClient:
     """An APIClient signed in (Bearer) as `user`."""
     return client_for(user)
+
+
+@pytest.fixture(scope="session")
+def s3():
+    """A boto3 client of the test bucket's S3 server (moto over HTTP)."""
+    import boto3
+
+    options = settings.STORAGES["default"]["OPTIONS"]
+    return boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        aws_access_key_id=options["access_key"],
+        aws_secret_access_key=options["secret_key"],
+        region_name=options["region_name"],
+    )
+
+
+@pytest.fixture
+def bucket_keys(s3):
+    """bucket_keys() -> the set of object keys currently in the test bucket."""
+    bucket = settings.STORAGES["default"]["OPTIONS"]["bucket_name"]
+
+    def keys() -> set[str]:
+        found = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            found.update(item["Key"] for item in page.get("Contents", []))
+        return found
+
+    return keys

@@ -8,7 +8,6 @@ from email.policy import default as default_policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from django.conf import settings
 
 
 class Inbox:
@@ -45,26 +44,3 @@ def smtp_inbox(settings) -> Inbox:
     settings.EMAIL_USE_SSL = settings.EMAIL_USE_TLS = False
     yield inbox
     controller.stop()
-
-
-@pytest.fixture
-def bucket_keys():
-    """keys() -> the names stored in the test bucket now (moto over HTTP)."""
-    import boto3
-
-    options = settings.STORAGES["default"]["OPTIONS"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=options["endpoint_url"],
-        aws_access_key_id=options["access_key"],
-        aws_secret_access_key=options["secret_key"],
-        region_name=options["region_name"],
-    )
-
-    def keys() -> set[str]:
-        found = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=options["bucket_name"]):
-            found.update(item["Key"] for item in page.get("Contents", []))
-        return found
-
-    return keys

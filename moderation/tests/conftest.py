@@ -1,34 +1,11 @@
-"""Fixtures of the moderation tests: the bucket's keys, and things to report."""
+"""Fixtures of the moderation tests: things to report."""
 
-import boto3
 import pytest
-from django.conf import settings
 
 from chats.services import chat_create, message_send
 from posts.models import Comment, Post
 from posts.services import comment_create
 from testsupport.images import image_upload
-
-
-@pytest.fixture
-def bucket_keys():
-    """bucket_keys() -> the set of object keys now in the test bucket."""
-    options = settings.STORAGES["default"]["OPTIONS"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=options["endpoint_url"],
-        aws_access_key_id=options["access_key"],
-        aws_secret_access_key=options["secret_key"],
-        region_name=options["region_name"],
-    )
-
-    def keys() -> set[str]:
-        found = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=options["bucket_name"]):
-            found.update(item["Key"] for item in page.get("Contents", []))
-        return found
-
-    return keys
 
 
 @pytest.fixture

@@ -1,39 +1,10 @@
-"""Fixtures of the posts tests: an S3 client to look into the bucket, and image payloads."""
+"""Fixtures of the posts tests: image payloads (the bucket fixtures are in the root conftest)."""
 
 import io
 import struct
 import zlib
 
-import boto3
-import pytest
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-
-
-@pytest.fixture(scope="session")
-def s3():
-    options = settings.STORAGES["default"]["OPTIONS"]
-    return boto3.client(
-        "s3",
-        endpoint_url=options["endpoint_url"],
-        aws_access_key_id=options["access_key"],
-        aws_secret_access_key=options["secret_key"],
-        region_name=options["region_name"],
-    )
-
-
-@pytest.fixture
-def bucket_keys(s3):
-    """bucket_keys() -> the set of object keys currently in the test bucket."""
-    bucket = settings.STORAGES["default"]["OPTIONS"]["bucket_name"]
-
-    def keys() -> set[str]:
-        found = set()
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            found.update(item["Key"] for item in page.get("Contents", []))
-        return found
-
-    return keys
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
