@@ -344,7 +344,8 @@ class ExportView(APIView):
     @extend_schema(
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY, description="ZIP attachment")},
         description="A streamed ZIP: `data.json` (profile, posts, liked post ids, comments, friends, chats with "
-        "the user's own messages) and the user's original images under `images/`.",
+        "the user's own messages) and the user's original images (posts, avatar, photos of their messages) "
+        "under `images/`.",
     )
     def get(self, request):
         response = StreamingHttpResponse(export_stream(user=request.user), content_type="application/zip")

@@ -15,8 +15,11 @@ def on_user_purging(sender, *, user_id, limit, **kwargs) -> int:
 
 
 def on_user_exporting(sender, *, user_id, **kwargs):
-    # Their chats, each with the messages they wrote there, for their export.
+    # Their chats, each with the messages they wrote there, and those messages' photos.
     from accounts.export import ExportPart
     from chats import selectors
 
-    return ExportPart(sections={"chats": lambda: selectors.user_chats_export(user_id=user_id)})
+    return ExportPart(
+        sections={"chats": lambda: selectors.user_chats_export(user_id=user_id)},
+        files=lambda: selectors.user_message_files(user_id=user_id),
+    )

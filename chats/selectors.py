@@ -1,5 +1,6 @@
 """Reads of the chats app. Each costs a fixed number of indexed queries whatever the data size."""
 
+from collections.abc import Iterator
 from uuid import UUID
 
 from django.conf import settings
@@ -273,8 +274,9 @@ def chat_members_page(*, chat: Chat, page: PageRequest) -> Page:
 
 
 def user_chats_export(*, user_id):
-    """A user's chats for their export, each with the messages the user wrote in it (one query
-    per chat: one chat's own messages at a time in memory)."""
+    """A user's chats for their export, each with the messages the user wrote in it and the
+    archive paths of their photos (one query per chat: one chat's own messages at a time in
+    memory)."""
     chats = Chat.objects.filter(memberships__user_id=user_id).order_by("created_at", "id").values_list("id", "title")
     for chat_id, title in chats.iterator(chunk_size=500):
         messages = Message.objects.filter(chat_id=chat_id, user_id=user_id).order_by("id")
@@ -282,9 +284,20 @@ def user_chats_export(*, user_id):
             "id": str(chat_id),
             "title": title,
             "messages": [
-                {"id": message_id, "text": text, "created_at": created_at}
-                for message_id, text, created_at in messages.values_list("id", "text", "created_at").iterator(
-                    chunk_size=500
-                )
+                {
+                    "id": message_id,
+                    "text": text,
+                    "created_at": created_at,
+                    "images": [f"images/{name}" for name in images],
+                }
+                for message_id, text, created_at, images in messages.values_list(
+                    "id", "text", "created_at", "images"
+                ).iterator(chunk_size=500)
             ],
         }
+
+
+def user_message_files(*, user_id) -> Iterator[str]:
+    """The stored names of the photos of a user's own messages (their export's `images/`)."""
+    with_images = Message.objects.filter(user_id=user_id).exclude(images=[]).order_by("id")
+    return (name for images in with_images.values_list("images", flat=True).iterator(chunk_size=500) for name in images)

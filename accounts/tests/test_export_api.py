@@ -85,3 +85,28 @@ def test_export_is_rate_limited_per_user(client_for, user, settings):
 
 def test_export_takes_no_other_method(client_for, user):
     assert client_for(user).post(EXPORT, {}, format="json").status_code == 405
+
+
+def test_export_holds_the_photos_of_the_users_own_messages(client_for, user, other_user):
+    chat, _ = chats_services.chat_create(creator=user, user_ids=[other_user.pk], title="фото")
+    sent = client_for(user).post(
+        f"/api/chats/{chat.pk}/messages",
+        {"message": "моё", "images": [image_upload("m.png", "PNG")]},
+        format="multipart",
+    )
+    assert sent.status_code == 201
+    theirs = client_for(other_user).post(
+        f"/api/chats/{chat.pk}/messages", {"images": [image_upload("t.png", "PNG")]}, format="multipart"
+    )
+    assert theirs.status_code == 201
+    [stored] = chats_services.Message.objects.get(pk=sent.json()["id"]).images
+
+    archive = archive_of(client_for(user).get(EXPORT))
+
+    assert set(archive.namelist()) == {"data.json", f"images/{stored}"}
+    with default_storage.open(stored, "rb") as original:
+        assert archive.read(f"images/{stored}") == original.read()
+    [exported_chat] = json.loads(archive.read("data.json"))["chats"]
+    assert [(message["text"], message["images"]) for message in exported_chat["messages"]] == [
+        ("моё", [f"images/{stored}"])
+    ]
