@@ -1,13 +1,16 @@
-"""chat_invites="friends": a chat create that would put such a user with a non-friend → 403
-(EXTENSIONS.md §8), decided by `chats.admission.chat_admission_check`."""
+"""Who may be put in a chat: chat_invites="friends" (a chat create or member add that would put
+such a user with a non-friend → 403, EXTENSIONS.md §8) and blocks (§5), decided for both paths by
+`chats.admission.chat_admission_check`."""
 
 import pytest
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
 from chats.admission import FRIENDS_ONLY, chat_admission_check
-from chats.models import Chat
+from chats.models import Chat, ChatMember
 from friends.services import friendship_add
+from safety.services import block_create
+from social.exceptions import Blocked
 
 pytestmark = pytest.mark.django_db
 
@@ -78,3 +81,34 @@ def test_the_check_costs_three_queries_whatever_the_number_of_users(django_asser
         chat_admission_check(inviter=user, user_ids=[other.pk for other in others])
     with django_assert_num_queries(2):
         chat_admission_check(inviter=others[0], user_ids=[user.pk])
+
+
+# --- member add (POST /api/chats/<id>/members) goes through the same check -------------------------
+def add(api, chat_id, *users):
+    return api.post(f"/api/chats/{chat_id}/members", {"users": [str(user.pk) for user in users]}, format="json")
+
+
+def test_member_add_refuses_a_friends_only_stranger_and_takes_a_friend(api, user):
+    chat_id = create(api, UserFactory(), title="группа").json()["id"]
+    stranger, friend = UserFactory(), UserFactory()
+    friends_only(stranger, friend)
+    friendship_add(user=user, friend=friend)
+
+    refused = add(api, chat_id, stranger)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": FRIENDS_ONLY.format(username=stranger.username)}
+    assert add(api, chat_id, friend).status_code == 200
+    assert ChatMember.objects.filter(chat_id=chat_id, user=friend).exists()
+    assert not ChatMember.objects.filter(chat_id=chat_id, user=stranger).exists()
+
+
+def test_member_add_refuses_a_user_separated_by_a_block_from_any_member(api, user):
+    member = UserFactory()
+    chat_id = create(api, member, title="группа").json()["id"]
+    newcomer = UserFactory()
+    block_create(blocker=newcomer, blocked=member)  # the block is between the newcomer and a member
+
+    refused = add(api, chat_id, newcomer)
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": Blocked.default_message}
+    assert not ChatMember.objects.filter(chat_id=chat_id, user=newcomer).exists()
