@@ -15,6 +15,7 @@ from posts.serializers import CommentInput, CommentOutput, PostCreateForm, PostC
 from social.exceptions import PostNotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request, parse_limit
+from social.renderers import json_response
 from social.schema import error_responses
 from social.throttles import per_user
 
@@ -124,7 +125,7 @@ class PostLikeView(APIView):
         body = fragments.like_toggled_json(ref=ref, user=request.user, request=request)
         if body is None:  # deleted since the toggle
             raise PostNotFound()
-        return fragments.json_response(body)
+        return json_response(body)
 
 
 class PostLikersView(APIView):

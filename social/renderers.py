@@ -1,4 +1,5 @@
-from rest_framework.renderers import JSONRenderer
+from django.http import HttpResponse
+from rest_framework.renderers import LONG_SEPARATORS, SHORT_SEPARATORS, JSONRenderer
 
 
 class UTF8JSONRenderer(JSONRenderer):
@@ -6,3 +7,38 @@ class UTF8JSONRenderer(JSONRenderer):
 
     ensure_ascii = False
     charset = "utf-8"
+
+
+class JsonDumps:
+    """The default renderer's encoding (JSONRenderer.render) with one JSON encoder for every
+    call: `json.dumps(cls=…)` builds an encoder per call, which costs more than a small
+    encoding itself."""
+
+    def __init__(self, renderer):
+        separators = SHORT_SEPARATORS if renderer.compact else LONG_SEPARATORS
+        self._encoder = renderer.encoder_class(
+            ensure_ascii=renderer.ensure_ascii, allow_nan=not renderer.strict, separators=separators
+        )
+
+    def __call__(self, data) -> bytes:
+        # As JSONRenderer.render: U+2028/U+2029 escaped (JSON as a strict JavaScript subset).
+        return self._encoder.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
+def default_renderer():
+    """The renderer every answer goes through (REST_FRAMEWORK's first renderer class)."""
+    from rest_framework.settings import api_settings
+
+    return api_settings.DEFAULT_RENDERER_CLASSES[0]()
+
+
+def json_bytes(data) -> bytes:
+    """`data` encoded as the default renderer would: for hot list pages built as plain dicts
+    and answered with `json_response`, without DRF's Response/render round."""
+    return JsonDumps(default_renderer())(data)
+
+
+def json_response(body: bytes, *, headers: dict | None = None) -> HttpResponse:
+    """Encoded JSON as the answer DRF's renderer would give."""
+    renderer = default_renderer()
+    return HttpResponse(body, content_type=f"{renderer.media_type}; charset={renderer.charset}", headers=headers)

@@ -3,10 +3,11 @@
 import json
 
 import pytest
+from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from chats import selectors, services
-from chats.models import ChatMember, Message
+from chats.models import Chat, ChatMember, Message
 
 pytestmark = [pytest.mark.django_db]
 
@@ -83,11 +84,45 @@ def test_unread_is_exact_up_to_999_and_999_above(api, make_chat, user, other_use
 def test_unread_counting_reads_at_most_1000_rows_of_a_chat(make_chat, user, other_user):
     chat = make_chat(user, other_user)
     add_messages(chat, other_user, 3000)
-    plan = json.loads(selectors.chat_list_rows(user=user).explain(analyze=True, format="json"))
-    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "chats_message"]
-    assert scans, plan
-    # Rows a node returned, over all its loops: the unread count's scan stops at 1,000.
-    assert max(node["Actual Rows"] * node["Actual Loops"] for node in scans) <= 1000
+    # Both forms of the query: the list's own SQL and the ORM's (a chat's detail).
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + selectors._CHAT_LIST_FIRST, [user.pk, 21])
+        raw = cursor.fetchone()[0]
+    listed = json.loads(raw) if isinstance(raw, str) else raw
+    detail = json.loads(selectors.chat_list_rows(user=user).explain(analyze=True, format="json"))
+    for plan in (listed, detail):
+        scans = [node for node in _plan_nodes(plan[0]["Plan"]) if node.get("Relation Name") == "chats_message"]
+        assert scans, plan
+        # Rows a node returned, over all its loops: the unread count's scan stops at 1,000.
+        assert max(node["Actual Rows"] * node["Actual Loops"] for node in scans) <= 1000
+
+
+def test_each_listed_chat_is_the_detail_object_without_read_markers(api, make_chat, user, other_user):
+    """The list builds its objects from bare rows (issue #26), the detail through
+    ChatDetailOutput: the same keys, order and values, on both pages of a walk."""
+    third = UserFactory()
+    group = make_chat(user, other_user, third, title="группа")
+    Chat.objects.filter(pk=group.pk).update(avatar="chat_avatars/a.png")
+    quoted = services.message_send(chat=group, author=third, text="цитата " * 50)
+    reply = services.message_send(chat=group, author=other_user, text="ответ", reply_to=quoted.pk)
+    Message.objects.filter(pk=reply.pk).update(images=["messages/a.webp"], edited_at=reply.created_at)
+    direct = make_chat(other_user, user)
+    gone_quote = services.message_send(chat=direct, author=other_user, text="исчезнет")
+    services.message_send(chat=direct, author=user, text="на удалённое", reply_to=gone_quote.pk)
+    Message.objects.filter(pk=gone_quote.pk).delete()
+    make_chat(user, UserFactory(), title="пустой")
+
+    first = api.get("/api/chats?limit=2")
+    listed = first.json() + api.get(first["Link"].split(";")[0].strip("<>")).json()
+    assert len(listed) == 3
+    quotes = {chat["id"]: chat["last_message"]["reply_to"] for chat in listed if chat["last_message"]}
+    assert quotes[str(direct.pk)] == {"id": gone_quote.pk, "message": None, "user": None}
+    assert quotes[str(group.pk)]["message"] == quoted.text[:200]
+    assert quotes[str(group.pk)]["user"] == {"id": str(third.pk), "username": third.username}
+    for chat in listed:
+        detail = api.get(f"/api/chats/{chat['id']}").json()
+        detail.pop("read_markers")
+        assert json.dumps(chat, ensure_ascii=False) == json.dumps(detail, ensure_ascii=False)
 
 
 def _plan_nodes(node):
