@@ -155,6 +155,21 @@ class CommentInput(serializers.Serializer):
 COMMENT_BLANK = "Комментарий не может быть пустым."
 
 
+def comment_items(rows, request) -> list[dict]:
+    """CommentOutput's objects (the same keys, order and values) from the bare rows of
+    `posts.selectors.post_comments_page`, built directly: the comments page's hot path."""
+    return [
+        {
+            "id": str(comment_id),
+            "post_id": str(post_id),
+            "text": text,
+            "created_at": _DATETIME.to_representation(created_at),
+            "user": {"id": str(author_id), "username": username, "avatar": stored_name_url(avatar, request)},
+        }
+        for comment_id, post_id, text, created_at, author_id, username, avatar in rows
+    ]
+
+
 class CommentOutput(serializers.Serializer):
     """A comment: `{id, post_id, text, created_at, user: {id, username, avatar}}`."""
 
