@@ -11,6 +11,7 @@ from chats.models import Chat, Message
 from social.exceptions import INVALID_USER_ID
 from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
+from social.renderers import datetime_json
 
 MAX_OFFSET = 10_000
 DEFAULT_PAGE = 50
@@ -167,9 +168,6 @@ class ChatListOutput(ChatOutput):
         return embedded_users(members, self.context.get("request"))
 
 
-_DATETIME = serializers.DateTimeField()
-
-
 def _embedded_user(user_id, username, email, avatar, request) -> dict:
     return user_representation(
         user_id=user_id, username=username, email=embedded_email(email), avatar_name=avatar, request=request
@@ -194,10 +192,10 @@ def _last_message_item(row, request) -> dict:
     return {
         "id": message_id,
         "message": text,
-        "created_at": _DATETIME.to_representation(created_at),
+        "created_at": datetime_json(created_at),
         "user": _embedded_user(*author, request),
         "chat_id": str(chat_id),
-        "edited_at": None if edited_at is None else _DATETIME.to_representation(edited_at),
+        "edited_at": datetime_json(edited_at),
         "reply_to": reply_to,
         "images": [stored_name_url(name, request) for name in images],
     }
@@ -218,7 +216,7 @@ def chat_list_items(rows, request) -> list[dict]:
                 "owner_id": None if owner_id is None else str(owner_id),
                 "is_direct": direct_key is not None,
                 "members_count": members_count,
-                "created_at": _DATETIME.to_representation(created_at),
+                "created_at": datetime_json(created_at),
                 "last_message": None if row.last_message is None else _last_message_item(row.last_message, request),
                 "unread_count": unread,
                 "last_read_message_id": last_read,

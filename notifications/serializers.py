@@ -3,6 +3,7 @@ from rest_framework import serializers
 from accounts.serializers import AuthorSerializer, author_representation
 from notifications.models import Notification
 from social.files import stored_name_url
+from social.renderers import datetime_json
 
 
 def notification_representation(notification: Notification, *, request=None) -> dict:
@@ -43,9 +44,6 @@ class NotificationOutput(serializers.Serializer):
         }
 
 
-_DATETIME = serializers.DateTimeField()
-
-
 def notification_items(rows, request) -> list[dict]:
     """NotificationOutput's objects (the same keys, order and values) from the bare rows of
     `notifications.selectors.notifications_page`, built directly: the list's hot path."""
@@ -53,7 +51,7 @@ def notification_items(rows, request) -> list[dict]:
         {
             "id": notification_id,
             "type": kind,
-            "created_at": _DATETIME.to_representation(created_at),
+            "created_at": datetime_json(created_at),
             "read": read,
             "actor": {"id": str(actor_id), "username": username, "avatar": stored_name_url(avatar, request)},
             "post_id": None if post_id is None else str(post_id),

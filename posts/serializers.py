@@ -7,6 +7,7 @@ from posts.models import COMMENT_MAX_LENGTH
 from posts.services import MAX_DESCRIPTION
 from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
+from social.renderers import datetime_json
 
 
 class PostCreateInput(serializers.Serializer):
@@ -163,7 +164,7 @@ def comment_items(rows, request) -> list[dict]:
             "id": str(comment_id),
             "post_id": str(post_id),
             "text": text,
-            "created_at": _DATETIME.to_representation(created_at),
+            "created_at": datetime_json(created_at),
             "user": {"id": str(author_id), "username": username, "avatar": stored_name_url(avatar, request)},
         }
         for comment_id, post_id, text, created_at, author_id, username, avatar in rows
