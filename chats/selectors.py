@@ -135,31 +135,54 @@ def chat_list_rows(*, user):
     )
 
 
-# The chat list as bare rows (`chat_list_values`): `chat_list_rows` and `chats_complete`'s
-# queries written out and prepared (social.db.prepared_cursor), their columns read into tuples. A page of
-# 20 chats through the ORM cost ~9 ms of CPU (compiling three querysets, a model instance per
-# chat, member and message, the prefetch machinery) for queries PostgreSQL answers in < 1 ms.
+# The chat list as bare rows (`chat_list_values`): what `chat_list_rows` and `chats_complete`
+# read in three ORM queries, written out as one prepared query (social.db.prepared_cursor)
+# whose columns are read into tuples. A page of 20 chats through the ORM cost ~9-10 ms of CPU
+# (compiling three querysets, a model instance per chat, member and message, the prefetch
+# machinery) for queries PostgreSQL answers in < 1 ms (issue #26).
 _USER_TABLE = User._meta.db_table
-_CHAT_LIST_PAGE_SQL = f"""
-SELECT cm.chat_id, c.title, c.avatar, c.owner_id, c.direct_key, c.created_at,
-       COALESCE(c.last_message_at, c.created_at) AS activity,
-       cm.last_read_message_id,
-       (SELECT COUNT(*) FROM (
-            SELECT 1 FROM chats_message unread
-            WHERE unread.chat_id = cm.chat_id
-              AND unread.id > COALESCE(cm.last_read_message_id, 0)
-              AND unread.user_id <> cm.user_id
-            LIMIT {UNREAD_EXACT_UP_TO}
-        ) AS bounded) AS unread_count,
-       (SELECT last.id FROM chats_message last
-        WHERE last.chat_id = cm.chat_id
-          AND last.user_id NOT IN (SELECT gone.id FROM {_USER_TABLE} gone WHERE gone.deleted_at IS NOT NULL)
-        ORDER BY last.id DESC LIMIT 1) AS last_message_id,
-       (SELECT COUNT(*) FROM chats_chatmember counted WHERE counted.chat_id = cm.chat_id) AS members_count
-FROM chats_chatmember cm JOIN chats_chat c ON c.id = cm.chat_id
-WHERE cm.user_id = %s {{after}}
-ORDER BY activity DESC, cm.chat_id DESC
-LIMIT %s
+_CHAT_LIST_SQL = f"""
+SELECT page.*,
+       msg.id, msg.chat_id, msg.text, msg.created_at, msg.edited_at, msg.images, msg.reply_to_id,
+       author.id, author.username, author.email, author.avatar,
+       quoted.id, quoted.text, quoted.user_id, quoted_author.username, quoted_author.deleted_at,
+       members.ids, members.usernames, members.emails, members.avatars
+FROM (
+    SELECT cm.chat_id, c.title, c.avatar, c.owner_id, c.direct_key, c.created_at,
+           COALESCE(c.last_message_at, c.created_at) AS activity,
+           cm.last_read_message_id,
+           (SELECT COUNT(*) FROM (
+                SELECT 1 FROM chats_message unread
+                WHERE unread.chat_id = cm.chat_id
+                  AND unread.id > COALESCE(cm.last_read_message_id, 0)
+                  AND unread.user_id <> cm.user_id
+                LIMIT {UNREAD_EXACT_UP_TO}
+            ) AS bounded) AS unread_count,
+           (SELECT last.id FROM chats_message last
+            WHERE last.chat_id = cm.chat_id
+              AND last.user_id NOT IN (SELECT gone.id FROM {_USER_TABLE} gone WHERE gone.deleted_at IS NOT NULL)
+            ORDER BY last.id DESC LIMIT 1) AS last_message_id,
+           (SELECT COUNT(*) FROM chats_chatmember counted WHERE counted.chat_id = cm.chat_id) AS members_count
+    FROM chats_chatmember cm JOIN chats_chat c ON c.id = cm.chat_id
+    WHERE cm.user_id = %s {{after}}
+    ORDER BY activity DESC, cm.chat_id DESC
+    LIMIT %s
+) page
+-- The last message with its author and quote (a quote of a deleted message has no row).
+LEFT JOIN chats_message msg ON msg.id = page.last_message_id
+LEFT JOIN {_USER_TABLE} author ON author.id = msg.user_id
+LEFT JOIN chats_message quoted ON quoted.id = msg.reply_to_id
+LEFT JOIN {_USER_TABLE} quoted_author ON quoted_author.id = quoted.user_id
+-- At most CHAT_MEMBERS_EMBEDDED members in joining order, as column arrays (read in C).
+LEFT JOIN LATERAL (
+    SELECT array_agg(u.id ORDER BY m.id) AS ids, array_agg(u.username ORDER BY m.id) AS usernames,
+           array_agg(u.email ORDER BY m.id) AS emails, array_agg(u.avatar ORDER BY m.id) AS avatars
+    FROM (
+        SELECT joined.user_id, joined.id FROM chats_chatmember joined
+        WHERE joined.chat_id = page.chat_id ORDER BY joined.id LIMIT %s
+    ) m JOIN {_USER_TABLE} u ON u.id = m.user_id
+) members ON true
+ORDER BY page.activity DESC, page.chat_id DESC
 """
 # The keyset bound as keyset_filter writes it: the redundant `<=` starts the range scan.
 _CHAT_LIST_AFTER_SQL = (
@@ -167,36 +190,19 @@ _CHAT_LIST_AFTER_SQL = (
     "AND (COALESCE(c.last_message_at, c.created_at) < %s "
     "OR (COALESCE(c.last_message_at, c.created_at) = %s AND cm.chat_id < %s))"
 )
-_CHAT_LIST_FIRST = _CHAT_LIST_PAGE_SQL.format(after="")
-_CHAT_LIST_NEXT = _CHAT_LIST_PAGE_SQL.format(after=_CHAT_LIST_AFTER_SQL)
-# At most CHAT_MEMBERS_EMBEDDED members per chat, in joining order (what the sliced prefetch
-# of `chats_complete` reads).
-_CHAT_LIST_MEMBERS_SQL = f"""
-SELECT m.chat_id, u.id, u.username, u.email, u.avatar
-FROM (
-    SELECT chat_id, user_id, id, ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS position
-    FROM chats_chatmember WHERE chat_id = ANY(%s)
-) m JOIN {_USER_TABLE} u ON u.id = m.user_id
-WHERE m.position <= %s
-ORDER BY m.chat_id, m.id
-"""
-# The last messages with their authors and quotes (`_last_messages_attach`).
-_CHAT_LIST_LAST_SQL = f"""
-SELECT msg.id, msg.chat_id, msg.text, msg.created_at, msg.edited_at, msg.images, msg.reply_to_id,
-       author.id, author.username, author.email, author.avatar,
-       quoted.id, quoted.text, quoted.user_id, quoted_author.username, quoted_author.deleted_at
-FROM chats_message msg
-JOIN {_USER_TABLE} author ON author.id = msg.user_id
-LEFT JOIN chats_message quoted ON quoted.id = msg.reply_to_id
-LEFT JOIN {_USER_TABLE} quoted_author ON quoted_author.id = quoted.user_id
-WHERE msg.id = ANY(%s)
-"""
+_CHAT_LIST_FIRST = _CHAT_LIST_SQL.format(after="")
+_CHAT_LIST_NEXT = _CHAT_LIST_SQL.format(after=_CHAT_LIST_AFTER_SQL)
+_CHAT = slice(0, 11)  # chat_id … members_count
+_LAST_MESSAGE = slice(11, 27)  # the last message's columns, all NULL when it has none
+_MEMBERS = slice(27, 31)
 
 
 @dataclass(frozen=True, slots=True)
 class ChatListRow:
-    """One chat of the list as read: the `_CHAT_LIST_PAGE_SQL` row (`chat`), its embedded
-    members' rows (id, username, email, avatar) and its last message's row or None."""
+    """One chat of the list as read: its own columns (`chat`: chat_id, title, avatar,
+    owner_id, direct_key, created_at, activity, last_read_message_id, unread_count,
+    last_message_id, members_count), its embedded members ((id, username, email, avatar)
+    each) and its last message's columns or None."""
 
     chat: tuple
     members: list
@@ -207,29 +213,22 @@ def chat_list_values(*, user, page: PageRequest) -> Page:
     """A page of `user`'s chats, most recent activity (last message, else creation) first, as
     bare rows (ChatListRow) for `chats.serializers.chat_list_items`: each with its bounded
     unread count, members count, marker, at most CHAT_MEMBERS_EMBEDDED members and its last
-    message (with its author and quote) or None. Three prepared queries whatever the number
-    of chats, members or messages: the page, the embedded members, the last messages."""
+    message (with its author and quote) or None. One prepared query whatever the number of
+    chats, members or messages."""
     if page.after is None:
-        sql, params = _CHAT_LIST_FIRST, [user.pk, page.limit + 1]
+        sql, params = _CHAT_LIST_FIRST, [user.pk]
     else:
         activity, chat_id = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], page.after)
-        sql, params = _CHAT_LIST_NEXT, [user.pk, activity, activity, activity, chat_id, page.limit + 1]
+        sql, params = _CHAT_LIST_NEXT, [user.pk, activity, activity, activity, chat_id]
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*params, page.limit + 1, max(settings.CHAT_MEMBERS_EMBEDDED, 0)])
         rows = cursor.fetchall()
-        cut = page_cut(rows, limit=page.limit, key=lambda row: (row[6].isoformat(), row[0]))
-        rows = cut.items
-        members: dict = {row[0]: [] for row in rows}
-        last: dict = {}
-        if rows:
-            cursor.execute(_CHAT_LIST_MEMBERS_SQL, [list(members), settings.CHAT_MEMBERS_EMBEDDED])
-            for chat_id, *member in cursor.fetchall():
-                members[chat_id].append(member)
-            last_ids = [row[9] for row in rows if row[9] is not None]
-            if last_ids:
-                cursor.execute(_CHAT_LIST_LAST_SQL, [last_ids])
-                last = {message[0]: message for message in cursor.fetchall()}
-    items = [ChatListRow(row, members[row[0]], last.get(row[9])) for row in rows]
+    cut = page_cut(rows, limit=page.limit, key=lambda row: (row[6].isoformat(), row[0]))
+    items = []
+    for row in cut.items:
+        ids, usernames, emails, avatars = row[_MEMBERS]
+        members = list(zip(ids, usernames, emails, avatars, strict=True)) if ids else []
+        items.append(ChatListRow(row[_CHAT], members, row[_LAST_MESSAGE] if row[9] is not None else None))
     return Page(items=items, next_cursor=cut.next_cursor)
 
 
