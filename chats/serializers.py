@@ -2,6 +2,7 @@
 
 import json
 
+from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -174,7 +175,7 @@ def _embedded_user(user_id, username, email, avatar, request) -> dict:
     )
 
 
-def _last_message_item(row, request) -> dict:
+def _last_message_item(row, request, zone) -> dict:
     (message_id, chat_id, text, created_at, edited_at, images, reply_to_id, *author) = row[:11]
     quoted_id, quoted_text, quoted_user_id, quoted_username, quoted_deleted_at = row[11:]
     if reply_to_id is None:
@@ -192,10 +193,10 @@ def _last_message_item(row, request) -> dict:
     return {
         "id": message_id,
         "message": text,
-        "created_at": datetime_json(created_at),
+        "created_at": datetime_json(created_at, zone),
         "user": _embedded_user(*author, request),
         "chat_id": str(chat_id),
-        "edited_at": datetime_json(edited_at),
+        "edited_at": datetime_json(edited_at, zone),
         "reply_to": reply_to,
         "images": [stored_name_url(name, request) for name in images],
     }
@@ -204,8 +205,9 @@ def _last_message_item(row, request) -> dict:
 def chat_list_items(rows, request) -> list[dict]:
     """ChatListOutput's objects (the same keys, order and values) from the bare rows of
     `chats.selectors.chat_list_values`, built directly: the list's hot path (issue #26)."""
-    items = []
+    items, zone = [], get_current_timezone()
     for row in rows:
+        last = row.last_message
         (chat_id, title, avatar, owner_id, direct_key, created_at, _, last_read, unread, _, members_count) = row.chat
         items.append(
             {
@@ -216,8 +218,8 @@ def chat_list_items(rows, request) -> list[dict]:
                 "owner_id": None if owner_id is None else str(owner_id),
                 "is_direct": direct_key is not None,
                 "members_count": members_count,
-                "created_at": datetime_json(created_at),
-                "last_message": None if row.last_message is None else _last_message_item(row.last_message, request),
+                "created_at": datetime_json(created_at, zone),
+                "last_message": None if last is None else _last_message_item(last, request, zone),
                 "unread_count": unread,
                 "last_read_message_id": last_read,
             }

@@ -1,3 +1,4 @@
+from django.utils.timezone import get_current_timezone
 from rest_framework import serializers
 
 from accounts.serializers import AuthorSerializer, author_representation
@@ -47,11 +48,12 @@ class NotificationOutput(serializers.Serializer):
 def notification_items(rows, request) -> list[dict]:
     """NotificationOutput's objects (the same keys, order and values) from the bare rows of
     `notifications.selectors.notifications_page`, built directly: the list's hot path."""
+    zone = get_current_timezone()
     return [
         {
             "id": notification_id,
             "type": kind,
-            "created_at": datetime_json(created_at),
+            "created_at": datetime_json(created_at, zone),
             "read": read,
             "actor": {"id": str(actor_id), "username": username, "avatar": stored_name_url(avatar, request)},
             "post_id": None if post_id is None else str(post_id),

@@ -1,3 +1,4 @@
+from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -159,12 +160,13 @@ COMMENT_BLANK = "Комментарий не может быть пустым."
 def comment_items(rows, request) -> list[dict]:
     """CommentOutput's objects (the same keys, order and values) from the bare rows of
     `posts.selectors.post_comments_page`, built directly: the comments page's hot path."""
+    zone = get_current_timezone()
     return [
         {
             "id": str(comment_id),
             "post_id": str(post_id),
             "text": text,
-            "created_at": datetime_json(created_at),
+            "created_at": datetime_json(created_at, zone),
             "user": {"id": str(author_id), "username": username, "avatar": stored_name_url(avatar, request)},
         }
         for comment_id, post_id, text, created_at, author_id, username, avatar in rows
