@@ -215,6 +215,8 @@ def chat_list_values(*, user, page: PageRequest) -> Page:
     unread count, members count, marker, at most CHAT_MEMBERS_EMBEDDED members and its last
     message (with its author and quote) or None. One prepared query whatever the number of
     chats, members or messages."""
+    if connection.vendor != "postgresql":
+        return _chat_list_values_orm(user=user, page=page)
     if page.after is None:
         sql, params = _CHAT_LIST_FIRST, [user.pk]
     else:
@@ -230,6 +232,43 @@ def chat_list_values(*, user, page: PageRequest) -> Page:
         members = list(zip(ids, usernames, emails, avatars, strict=True)) if ids else []
         items.append(ChatListRow(row[_CHAT], members, row[_LAST_MESSAGE] if row[9] is not None else None))
     return Page(items=items, next_cursor=cut.next_cursor)
+
+
+def _chat_list_values_orm(*, user, page: PageRequest) -> Page:
+    """`chat_list_values` through the ORM (three queries), for the SQLite of `make run`, which
+    has neither LATERAL nor array_agg."""
+    rows = keyset_filter(chat_list_rows(user=user), fields=CHAT_LIST_KEY, after=page.after)
+    memberships = take_page(rows, limit=page.limit, key=lambda row: (row.activity.isoformat(), row.chat_id))
+    chats = [_chat_view(row) for row in memberships.items]
+    chats_complete(chats)
+    items = []
+    for membership, chat in zip(memberships.items, chats, strict=True):
+        own = (chat.pk, chat.title, chat.avatar.name or None, chat.owner_id, chat.direct_key, chat.created_at)
+        counts = (chat.last_read_message_id, chat.unread_count, chat.last_message_id, chat.members_count)
+        members = [_user_columns(member.user) for member in chat.embedded_memberships]
+        items.append(ChatListRow((*own, membership.activity, *counts), members, _message_columns(chat.last_message)))
+    return Page(items=items, next_cursor=memberships.next_cursor)
+
+
+def _user_columns(user) -> tuple:
+    return (user.pk, user.username, user.email, user.avatar.name or None)
+
+
+def _message_columns(message: Message | None) -> tuple | None:
+    """A message's columns as `_CHAT_LIST_SQL` reads them (`_LAST_MESSAGE`)."""
+    if message is None:
+        return None
+    try:
+        quoted = message.reply_to
+    except Message.DoesNotExist:
+        quoted = None
+    quote = (
+        (None,) * 5
+        if quoted is None
+        else (quoted.pk, quoted.text, quoted.user_id, quoted.user.username, quoted.user.deleted_at)
+    )
+    own = (message.pk, message.chat_id, message.text, message.created_at, message.edited_at, message.images)
+    return (*own, message.reply_to_id, *_user_columns(message.user), *quote)
 
 
 def _chat_view(membership: ChatMember) -> Chat:

@@ -19,6 +19,7 @@ from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
 
 from accounts.models import User
+from accounts.selectors import deleted_user_ids
 from posts.models import Comment, Like, Post, PostImage
 from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
 from social.db import count_subquery, prepared_cursor
@@ -266,6 +267,11 @@ def post_visible_get(*, post_id, viewer: User) -> Post:
     """The bare post (its id and author_id only), if `viewer` may see it (safety's rule: an
     active author, no block between them): the check before a like or a comment, and before
     reading its likers or comments. NotFound otherwise, as for an unknown post."""
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same rule through the ORM
+        post = Post.objects.only("id", "author_id").filter(author_visible(viewer=viewer), pk=post_id).first()
+        if post is None:
+            raise PostNotFound()
+        return post
     with prepared_cursor(connection) as cursor:
         cursor.execute(_POST_VISIBLE_SQL, {"post": post_id, "viewer": viewer.pk})
         row = cursor.fetchone()
@@ -315,6 +321,15 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     many comments it has. NotFound for an unknown post or one `viewer` may not see. Keyset on
     (created_at, id) within the post, served by `comment_post_page_idx`."""
     post_visible_get(post_id=post_id, viewer=viewer)
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same rows through the ORM
+        comments = Comment.objects.filter(post_id=post_id).exclude(author_id__in=deleted_user_ids())
+        comments = keyset_filter(
+            comments.order_by("created_at", "id"), fields=KEY_FIELDS, after=page.after, descending=False
+        )
+        comments = comments.values_list(
+            "id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar"
+        )
+        return take_page(comments, limit=page.limit, key=_comment_key)
     params = [post_id]
     if page.after is not None:
         at, after_id = cursor_values([Comment._meta.get_field(name) for name in KEY_FIELDS], page.after)
@@ -323,7 +338,11 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     with prepared_cursor(connection) as cursor:
         cursor.execute(_COMMENTS_NEXT if page.after is not None else _COMMENTS_FIRST, [*params, page.limit + 1])
         rows = cursor.fetchall()
-    return page_cut(rows, limit=page.limit, key=lambda row: (row[3].isoformat(), row[0]))
+    return page_cut(rows, limit=page.limit, key=_comment_key)
+
+
+def _comment_key(row) -> tuple:
+    return (row[3].isoformat(), row[0])
 
 
 def comment_get(*, post_id, comment_id) -> Comment:

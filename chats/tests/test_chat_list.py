@@ -8,6 +8,8 @@ from django.db import connection
 from accounts.tests.factories import UserFactory
 from chats import selectors, services
 from chats.models import Chat, ChatMember, Message
+from chats.serializers import chat_list_items
+from social.pagination import PageRequest, decode_cursor
 
 pytestmark = [pytest.mark.django_db]
 
@@ -97,9 +99,9 @@ def test_unread_counting_reads_at_most_1000_rows_of_a_chat(make_chat, user, othe
         assert max(node["Actual Rows"] * node["Actual Loops"] for node in scans) <= 1000
 
 
-def test_each_listed_chat_is_the_detail_object_without_read_markers(api, make_chat, user, other_user):
-    """The list builds its objects from bare rows (issue #26), the detail through
-    ChatDetailOutput: the same keys, order and values, on both pages of a walk."""
+def varied_chats(make_chat, user, other_user):
+    """Three chats of `user`: a group with an avatar whose last message is an edited reply with
+    a photo, a direct chat whose last message quotes a deleted one, an empty one."""
     third = UserFactory()
     group = make_chat(user, other_user, third, title="группа")
     Chat.objects.filter(pk=group.pk).update(avatar="chat_avatars/a.png")
@@ -111,6 +113,13 @@ def test_each_listed_chat_is_the_detail_object_without_read_markers(api, make_ch
     services.message_send(chat=direct, author=user, text="на удалённое", reply_to=gone_quote.pk)
     Message.objects.filter(pk=gone_quote.pk).delete()
     make_chat(user, UserFactory(), title="пустой")
+    return group, direct, quoted, gone_quote, third
+
+
+def test_each_listed_chat_is_the_detail_object_without_read_markers(api, make_chat, user, other_user):
+    """The list builds its objects from bare rows (issue #26), the detail through
+    ChatDetailOutput: the same keys, order and values, on both pages of a walk."""
+    group, direct, quoted, gone_quote, third = varied_chats(make_chat, user, other_user)
 
     first = api.get("/api/chats?limit=2")
     listed = first.json() + api.get(first["Link"].split(";")[0].strip("<>")).json()
@@ -123,6 +132,22 @@ def test_each_listed_chat_is_the_detail_object_without_read_markers(api, make_ch
         detail = api.get(f"/api/chats/{chat['id']}").json()
         detail.pop("read_markers")
         assert json.dumps(chat, ensure_ascii=False) == json.dumps(detail, ensure_ascii=False)
+
+
+def test_the_orm_form_of_the_list_reads_the_same_chats(make_chat, user, other_user, rf):
+    """`make run`'s SQLite reads the list through the ORM (no LATERAL, no array_agg): the same
+    objects and cursors as the prepared query, on both pages of a walk."""
+    varied_chats(make_chat, user, other_user)
+    request = rf.get("/api/chats")
+    after = None
+    for _ in range(2):
+        page = PageRequest(limit=2, after=after)
+        prepared = selectors.chat_list_values(user=user, page=page)
+        orm = selectors._chat_list_values_orm(user=user, page=page)
+        assert chat_list_items(prepared.items, request) == chat_list_items(orm.items, request)
+        assert prepared.next_cursor == orm.next_cursor
+        after = decode_cursor(prepared.next_cursor, size=2)
+    assert after is None
 
 
 def _plan_nodes(node):
