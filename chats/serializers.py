@@ -1,13 +1,18 @@
 """Representations of chats and messages: input serializers only parse, output ones only render."""
 
+import json
+
+from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.serializers import EmbeddedUserSerializer, embedded_users
+from accounts.privacy import embedded_email
+from accounts.serializers import EmbeddedUserSerializer, embedded_users, user_representation
 from chats.models import Chat, Message
 from social.exceptions import INVALID_USER_ID
 from social.files import absolute_file_url, stored_name_url
 from social.images import CleanImageField
+from social.renderers import datetime_json
 
 MAX_OFFSET = 10_000
 DEFAULT_PAGE = 50
@@ -132,7 +137,8 @@ class MessageOutput(serializers.ModelSerializer):
 class ChatListOutput(ChatOutput):
     """EXTENSIONS §2's chat object: the contract's `{id, title, avatar, users}` plus the keys a
     messenger's chat list shows. Read from a chat completed by `chats.selectors`
-    (`chat_list_page`): at most CHAT_MEMBERS_EMBEDDED members are embedded."""
+    (`chats_complete`): at most CHAT_MEMBERS_EMBEDDED members are embedded. The list itself
+    builds the same objects from bare rows (`chat_list_items`; a test holds them equal)."""
 
     owner_id = serializers.UUIDField(read_only=True, allow_null=True)
     is_direct = serializers.SerializerMethodField()
@@ -161,6 +167,64 @@ class ChatListOutput(ChatOutput):
     def get_users(self, chat) -> list[dict]:
         members = [membership.user for membership in chat.embedded_memberships]
         return embedded_users(members, self.context.get("request"))
+
+
+def _embedded_user(user_id, username, email, avatar, request) -> dict:
+    return user_representation(
+        user_id=user_id, username=username, email=embedded_email(email), avatar_name=avatar, request=request
+    )
+
+
+def _last_message_item(row, request, zone) -> dict:
+    (message_id, chat_id, text, created_at, edited_at, images, reply_to_id, *author) = row[:11]
+    quoted_id, quoted_text, quoted_user_id, quoted_username, quoted_deleted_at = row[11:]
+    if reply_to_id is None:
+        reply_to = None
+    elif quoted_id is None or quoted_deleted_at is not None:
+        reply_to = {"id": reply_to_id, "message": None, "user": None}
+    else:
+        reply_to = {
+            "id": quoted_id,
+            "message": quoted_text[:QUOTE_LENGTH],
+            "user": {"id": str(quoted_user_id), "username": quoted_username},
+        }
+    if isinstance(images, str):  # jsonb as text (Django's loader on its connections)
+        images = json.loads(images)
+    return {
+        "id": message_id,
+        "message": text,
+        "created_at": datetime_json(created_at, zone),
+        "user": _embedded_user(*author, request),
+        "chat_id": str(chat_id),
+        "edited_at": datetime_json(edited_at, zone),
+        "reply_to": reply_to,
+        "images": [stored_name_url(name, request) for name in images],
+    }
+
+
+def chat_list_items(rows, request) -> list[dict]:
+    """ChatListOutput's objects (the same keys, order and values) from the bare rows of
+    `chats.selectors.chat_list_values`, built directly: the list's hot path (issue #26)."""
+    items, zone = [], get_current_timezone()
+    for row in rows:
+        last = row.last_message
+        (chat_id, title, avatar, owner_id, direct_key, created_at, _, last_read, unread, _, members_count) = row.chat
+        items.append(
+            {
+                "id": str(chat_id),
+                "title": title,
+                "avatar": stored_name_url(avatar, request),
+                "users": [_embedded_user(*member, request) for member in row.members],
+                "owner_id": None if owner_id is None else str(owner_id),
+                "is_direct": direct_key is not None,
+                "members_count": members_count,
+                "created_at": datetime_json(created_at, zone),
+                "last_message": None if last is None else _last_message_item(last, request, zone),
+                "unread_count": unread,
+                "last_read_message_id": last_read,
+            }
+        )
+    return items
 
 
 class MessageSendInput(serializers.Serializer):

@@ -24,10 +24,12 @@ from chats.serializers import (
     ReadInput,
     ReadOutput,
     UserChatOutput,
+    chat_list_items,
 )
 from social.exceptions import acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request
+from social.renderers import json_bytes, json_response
 from social.schema import error_responses
 from social.throttles import per_user
 
@@ -119,9 +121,10 @@ class ChatListView(APIView):
     )
     def get(self, request):
         page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
-        chats = selectors.chat_list_page(user=request.user, page=page)
-        body = ChatListOutput(chats.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, chats.next_cursor))
+        # Bare rows and plain dicts, encoded once (issue #26): ChatListOutput's objects.
+        chats = selectors.chat_list_values(user=request.user, page=page)
+        body = json_bytes(chat_list_items(chats.items, request))
+        return json_response(body, headers=next_link(request, chats.next_cursor))
 
 
 class ChatMessageSendView(APIView):

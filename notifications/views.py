@@ -7,8 +7,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from notifications import selectors, services
-from notifications.serializers import MarkReadInput, NotificationOutput, UnreadCountOutput
+from notifications.serializers import MarkReadInput, NotificationOutput, UnreadCountOutput, notification_items
 from social.pagination import next_link, page_request
+from social.renderers import json_bytes, json_response
 
 NOT_AN_OBJECT = "Ожидается JSON-объект."
 UNREAD_VALUES = {"true": True, "false": False, "": False}
@@ -35,8 +36,8 @@ class NotificationsView(APIView):
             unread_only=UNREAD_VALUES[unread],
             page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
         )
-        body = NotificationOutput(page.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, page.next_cursor))
+        body = json_bytes(notification_items(page.items, request))
+        return json_response(body, headers=next_link(request, page.next_cursor))
 
 
 class UnreadCountView(APIView):

@@ -22,8 +22,6 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpResponse
-from rest_framework.renderers import LONG_SEPARATORS, SHORT_SEPARATORS
-from rest_framework.settings import api_settings
 
 from accounts.privacy import embedded_email
 from accounts.serializers import user_representation
@@ -31,6 +29,7 @@ from posts import selectors
 from posts.serializers import PostSerializer
 from social import metrics
 from social.files import url_lease
+from social.renderers import JsonDumps, default_renderer, json_response
 
 _VIEWER_FIELD = "liked_by_me"
 _LIKES_FIELD = "likes"
@@ -103,23 +102,11 @@ _store = _Store()
 def _encoder():
     # The renderer every other answer goes through, so a list and a single post are encoded
     # alike (UTF-8, compact separators).
-    return api_settings.DEFAULT_RENDERER_CLASSES[0]()
+    return default_renderer()
 
 
-class _Dumps:
-    """The default renderer's encoding (`render`) with one JSON encoder for every call: an
-    encoding is cut in pieces (each embedded liker apart), and `json.dumps(cls=…)` building an
-    encoder per piece cost more than the encoding itself."""
-
-    def __init__(self, renderer):
-        separators = SHORT_SEPARATORS if renderer.compact else LONG_SEPARATORS
-        self._encoder = renderer.encoder_class(
-            ensure_ascii=renderer.ensure_ascii, allow_nan=not renderer.strict, separators=separators
-        )
-
-    def __call__(self, data) -> bytes:
-        # As JSONRenderer.render: U+2028/U+2029 escaped (JSON as a strict JavaScript subset).
-        return self._encoder.encode(data).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+# One JSON encoder for every piece of an encoding (each embedded liker apart).
+_Dumps = JsonDumps
 
 
 def _encode(post, serializer, dumps) -> _Encoded:
@@ -253,12 +240,6 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
 def posts_response(refs: Sequence, *, request, headers: dict | None = None) -> HttpResponse:
     """`posts_json` as the answer DRF's renderer would give for the same list."""
     return json_response(posts_json(refs, request=request), headers=headers)
-
-
-def json_response(body: bytes, *, headers: dict | None = None) -> HttpResponse:
-    """Encoded JSON as the answer DRF's renderer would give."""
-    renderer = _encoder()
-    return HttpResponse(body, content_type=f"{renderer.media_type}; charset={renderer.charset}", headers=headers)
 
 
 def cache_clear() -> None:

@@ -256,14 +256,28 @@ def post_get(*, post_id) -> Post:
     return post
 
 
+# The read rule's check written out and prepared: it runs before every like toggle and every
+# comments page (issue #26: compiling the ORM's form cost more than PostgreSQL's answer).
+_POST_VISIBLE_SQL = f"""
+SELECT p.author_id FROM {Post._meta.db_table} AS p WHERE p.id = %(post)s {AUTHOR_VISIBLE_SQL}
+"""
+
+
 def post_visible_get(*, post_id, viewer: User) -> Post:
-    """The bare post, if `viewer` may see it (safety's rule: an active author, no block
-    between them): the check before a like or a comment, and before reading its likers or
-    comments. NotFound otherwise, as for an unknown post."""
-    post = Post.objects.only("id", "author_id").filter(author_visible(viewer=viewer), pk=post_id).first()
-    if post is None:
+    """The bare post (its id and author_id only), if `viewer` may see it (safety's rule: an
+    active author, no block between them): the check before a like or a comment, and before
+    reading its likers or comments. NotFound otherwise, as for an unknown post."""
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same rule through the ORM
+        post = Post.objects.only("id", "author_id").filter(author_visible(viewer=viewer), pk=post_id).first()
+        if post is None:
+            raise PostNotFound()
+        return post
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_POST_VISIBLE_SQL, {"post": post_id, "viewer": viewer.pk})
+        row = cursor.fetchone()
+    if row is None:
         raise PostNotFound()
-    return post
+    return Post(id=post_id, author_id=row[0])
 
 
 def posts_count_of_author():
@@ -283,22 +297,52 @@ def post_likers_page(*, post_id, viewer: User, page: PageRequest) -> Page:
     return Page(items=[like.user for like in rows.items], next_cursor=rows.next_cursor)
 
 
+# A post's comments page written out and prepared, its columns read into tuples (issue #26).
+# Oldest first; the keyset bound as social.pagination.keyset_filter writes it ascending.
+_COMMENTS_SQL = f"""
+SELECT c.id, c.post_id, c.text, c.created_at, author.id, author.username, author.avatar
+FROM {Comment._meta.db_table} AS c JOIN {User._meta.db_table} AS author ON author.id = c.author_id
+WHERE c.post_id = %s
+  AND c.author_id NOT IN (SELECT gone.id FROM {User._meta.db_table} AS gone WHERE gone.deleted_at IS NOT NULL)
+  {{after}}
+ORDER BY c.created_at, c.id
+LIMIT %s
+"""
+_COMMENTS_FIRST = _COMMENTS_SQL.format(after="")
+_COMMENTS_NEXT = _COMMENTS_SQL.format(
+    after="AND c.created_at >= %s AND (c.created_at > %s OR (c.created_at = %s AND c.id > %s))"
+)
+
+
 def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
-    """One page of a post's comments with their authors, oldest first: two queries (the post's
-    existence, the page) however many comments it has. NotFound for an unknown post or one
-    `viewer` may not see. Keyset on (created_at, id) within the post, served by
-    `comment_post_page_idx`."""
+    """One page of a post's comments with their authors, oldest first, as bare rows (id,
+    post_id, text, created_at, author id, author username, author avatar) for
+    `posts.serializers.comment_items`: two queries (the post's visibility, the page) however
+    many comments it has. NotFound for an unknown post or one `viewer` may not see. Keyset on
+    (created_at, id) within the post, served by `comment_post_page_idx`."""
     post_visible_get(post_id=post_id, viewer=viewer)
-    comments = (
-        # A deleted account's comments are hidden at once, before the purge removes them.
-        Comment.objects.filter(post_id=post_id)
-        .exclude(author_id__in=deleted_user_ids())
-        .select_related("author")
-        .only("id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar")
-        .order_by("created_at", "id")
-    )
-    comments = keyset_filter(comments, fields=KEY_FIELDS, after=page.after, descending=False)
-    return take_page(comments, limit=page.limit, key=_row_key)
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same rows through the ORM
+        comments = Comment.objects.filter(post_id=post_id).exclude(author_id__in=deleted_user_ids())
+        comments = keyset_filter(
+            comments.order_by("created_at", "id"), fields=KEY_FIELDS, after=page.after, descending=False
+        )
+        comments = comments.values_list(
+            "id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar"
+        )
+        return take_page(comments, limit=page.limit, key=_comment_key)
+    params = [post_id]
+    if page.after is not None:
+        at, after_id = cursor_values([Comment._meta.get_field(name) for name in KEY_FIELDS], page.after)
+        params += [at, at, at, after_id]
+    # A deleted account's comments are hidden at once, before the purge removes them.
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_COMMENTS_NEXT if page.after is not None else _COMMENTS_FIRST, [*params, page.limit + 1])
+        rows = cursor.fetchall()
+    return page_cut(rows, limit=page.limit, key=_comment_key)
+
+
+def _comment_key(row) -> tuple:
+    return (row[3].isoformat(), row[0])
 
 
 def comment_get(*, post_id, comment_id) -> Comment:

@@ -11,10 +11,18 @@ from accounts.serializers import UserSerializer
 from friends import selectors as friends_selectors
 from friends.serializers import ProfileOutput
 from posts import fragments, recommendations, selectors, services
-from posts.serializers import CommentInput, CommentOutput, PostCreateForm, PostCreateInput, PostSerializer
+from posts.serializers import (
+    CommentInput,
+    CommentOutput,
+    PostCreateForm,
+    PostCreateInput,
+    PostSerializer,
+    comment_items,
+)
 from social.exceptions import PostNotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request, parse_limit
+from social.renderers import json_bytes, json_response
 from social.schema import error_responses
 from social.throttles import per_user
 
@@ -124,7 +132,7 @@ class PostLikeView(APIView):
         body = fragments.like_toggled_json(ref=ref, user=request.user, request=request)
         if body is None:  # deleted since the toggle
             raise PostNotFound()
-        return fragments.json_response(body)
+        return json_response(body)
 
 
 class PostLikersView(APIView):
@@ -162,8 +170,8 @@ class PostCommentsView(APIView):
         page = selectors.post_comments_page(
             post_id=post_id, viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
         )
-        body = CommentOutput(page.items, many=True, context={"request": request}).data
-        return Response(body, headers=next_link(request, page.next_cursor))
+        body = json_bytes(comment_items(page.items, request))
+        return json_response(body, headers=next_link(request, page.next_cursor))
 
     @extend_schema(
         request=CommentInput,

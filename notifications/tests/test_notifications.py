@@ -1,6 +1,7 @@
 """Notifications (EXTENSIONS.md §4) as a client sees them: real PostgreSQL, and their events
 read from the real Redis channel layer (the user's group, as the user socket joins it)."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -14,6 +15,7 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from notifications import selectors
 from notifications.models import Notification
+from notifications.serializers import notification_representation
 from posts.services import comment_create, like_toggle
 from posts.tests.factories import PostFactory
 from social.events import user_group
@@ -194,6 +196,38 @@ def test_the_list_pages_with_a_next_link(api, user):
     assert len(first.json()) == 2
     second = api.get(first.headers["Link"].split(";")[0].strip("<>"))
     assert len(second.json()) == 1 and "Link" not in second.headers
+
+
+def test_each_listed_notification_is_the_events_object(api, user, other_user):
+    """The list builds its objects from bare rows (issue #26), the `notification` event
+    through NotificationOutput: the same keys, order and values, on every page of an unread
+    walk; a deleted account's are left out."""
+    post = PostFactory(author=user)
+    comment_create(post_id=post.pk, author=other_user, text="очень " * 60)
+    for liker in UserFactory.create_batch(3):
+        like(post, liker)
+    gone = UserFactory()
+    like(post, gone)
+    gone.deleted_at = timezone.now()
+    gone.save(update_fields=["deleted_at"])
+    first_like = Notification.objects.filter(type="post.liked").order_by("id").first()
+    Notification.objects.filter(pk=first_like.pk).update(read=True)
+
+    listed, url = [], "/api/notifications?unread=true&limit=2"
+    while url:
+        response = api.get(url)
+        listed += response.json()
+        url = response.headers["Link"].split(";")[0].strip("<>") if "Link" in response.headers else None
+    expected = (
+        Notification.objects.filter(recipient=user, read=False)
+        .exclude(actor=gone)
+        .select_related("actor")
+        .order_by("-created_at", "-id")
+    )
+    assert [n["id"] for n in listed] == [n.pk for n in expected] and len(listed) == 3
+    for item, notification in zip(listed, expected, strict=True):
+        event = notification_representation(notification, request=response.wsgi_request)
+        assert json.dumps(item, ensure_ascii=False) == json.dumps(event, ensure_ascii=False)
 
 
 @pytest.mark.parametrize("query", ["unread=yes", "limit=0", "limit=101", "cursor=%%%"])

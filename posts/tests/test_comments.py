@@ -1,5 +1,6 @@
 """Comments on posts (EXTENSIONS.md §3) as a client sees them: real PostgreSQL and Redis."""
 
+import json
 import threading
 import uuid
 
@@ -10,6 +11,7 @@ from accounts.tests.factories import UserFactory
 from posts.models import Comment, Post
 from posts.services import comment_create, comment_delete
 from posts.tests.factories import PostFactory
+from safety.models import Block
 from social.ratelimit import social_rates_parse
 
 pytestmark = pytest.mark.django_db
@@ -112,6 +114,36 @@ def test_the_page_is_oldest_first_with_a_next_link(api, user):
     next_url = first.headers["Link"].split(";")[0].strip("<>")
     second = api.get(next_url)
     assert [c["text"] for c in second.json()] == ["c2"] and "Link" not in second.headers
+
+
+def test_each_comment_of_the_page_is_the_created_ones_object(api, client_for, user, other_user):
+    """The page builds its objects from bare rows (issue #26), the creation's answer through
+    CommentOutput: the same keys, order and values on every page; a deleted account's
+    comments are left out, a bad cursor is a 400 and a post hidden by a block a 404."""
+    post = PostFactory()
+    other_user.avatar = "avatars/a.png"
+    other_user.save(update_fields=["avatar"])
+    created = []
+    for n, author in enumerate([user, other_user, user]):
+        response = client_for(author).post(comments_path(post), {"text": f"«{n}»\u2028x"}, format="json")
+        created.append(response.json())
+    gone = UserFactory()
+    comment_create(post_id=post.pk, author=gone, text="исчезнет")
+    gone.deleted_at = gone.date_joined
+    gone.save(update_fields=["deleted_at"])
+
+    listed, url = [], comments_path(post) + "?limit=2"
+    while url:
+        response = api.get(url)
+        assert response["Content-Type"] == "application/json; charset=utf-8"
+        listed.append(response.content)
+        url = response.headers["Link"].split(";")[0].strip("<>") if "Link" in response.headers else None
+    assert [json.loads(page) for page in listed] == [created[:2], created[2:]]
+    assert b"\\u2028" in listed[0]  # escaped as JSONRenderer does
+    assert api.get(comments_path(post) + "?cursor=WyJ4IiwieSJd").status_code == 400
+
+    Block.objects.create(blocker=post.author, blocked=user)
+    assert api.get(comments_path(post)).status_code == 404
 
 
 @pytest.mark.parametrize("size", [10, 120])
