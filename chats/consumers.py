@@ -114,6 +114,17 @@ def _send(chat_id, user, text, origin, client_ref):
     return dict(MessageOutput(message).data)
 
 
+async def handle(consumer, message) -> None:
+    """Channels' `AsyncConsumer.dispatch` without its `aclose_old_connections()`: that is a hop
+    to the database thread (queued behind its work) before every client frame and event, and
+    these consumers touch the database only through `database_sync_to_async`, which closes old
+    connections around each call itself."""
+    handler = getattr(consumer, get_handler_name(message), None)
+    if handler is None:
+        raise ValueError(f"No handler for message type {message['type']}")
+    await handler(message)
+
+
 class SlotKeeper:
     """The slots of this event loop's open sockets, all refreshed by one task every third of
     WS_SOCKET_SLOT_TTL in one Redis round trip: a task per socket (its coroutine, its timer)
@@ -472,7 +483,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         # say): a chat socket has no frame for them and lets them pass.
         if getattr(self, get_handler_name(message), None) is None:
             return
-        await super().dispatch(message)
+        await handle(self, message)
 
     async def chat_member_removed(self, event):
         await self.close(code=CLOSE_NOT_A_MEMBER)
