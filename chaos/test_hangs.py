@@ -119,7 +119,7 @@ def test_a_frozen_redis_lets_a_rest_message_send_answer_in_seconds_and_logs_the_
     assert sent.json()["message"] == "во время"
     assert seconds < HUNG_ANSWER_SECONDS, seconds
     logged = _shape_log_from(healthy, log_offset)
-    assert "dependency unavailable in message.new fan-out" in logged, logged[-3000:]
+    assert "dependency unavailable in message.new fan-out to 2 users" in logged, logged[-3000:]
     wait_healthy(base)
     history = requests.get(f"{base}/api/chats/{chat_id}/messages/0", headers=owner["headers"], timeout=10)
     assert [item["message"] for item in history.json()] == ["во время", "до"]

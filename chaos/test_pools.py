@@ -36,7 +36,9 @@ def test_200_concurrent_handshakes_all_open_and_a_mass_disconnect_leaves_no_memb
     chat_id = chat_between(base, owner, other)
     url = f"ws://127.0.0.1:{healthy.port}/api/chats/ws/{chat_id}/{owner['id']}?token={owner['access']}"
     probe = redis.Redis.from_url(deps["redis"].url)
-    group_key = f"asgi:group:chat.{chat_id}"  # channels_redis keeps a group as a sorted set
+    # The owner's membership group (what a removal closes): every socket here is the owner's.
+    # channels_redis keeps a group as a sorted set.
+    group_key = f"asgi:group:chat.{chat_id}.user.{owner['id']}"
 
     async def scenario():
         results = await open_many(url, SOCKETS)

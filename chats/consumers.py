@@ -25,7 +25,7 @@ from accounts.selectors import session_is_ended
 from chats import presence, selectors, services
 from chats.serializers import MessageOutput
 from social import fanout, limits, logs, metrics
-from social.events import chat_group, chat_member_group, session_group, user_group
+from social.events import chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 from social.layer import layer_groups_discard
 from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
@@ -70,12 +70,14 @@ def _slot_claim(user_id, socket_id) -> bool:
     )
 
 
-def _slot_refresh(user_id, socket_id) -> None:
-    limits.slot_refresh(_sockets_key(user_id), socket_id, ttl=settings.WS_SOCKET_SLOT_TTL)
-
-
 def _slot_release(user_id, socket_id) -> None:
     limits.slot_release(_sockets_key(user_id), socket_id)
+
+
+def _slots_refresh(slots: list[tuple[str, str]]) -> None:
+    limits.slots_refresh(
+        [(_sockets_key(user_id), socket_id) for user_id, socket_id in slots], ttl=settings.WS_SOCKET_SLOT_TTL
+    )
 
 
 # Redis calls of the limits run off the event loop (a slow Redis must not stall every socket of
@@ -110,6 +112,57 @@ def _send(chat_id, user, text, origin, client_ref):
     chat = selectors.chat_for_member(chat_id, user)
     message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
     return dict(MessageOutput(message).data)
+
+
+async def handle(consumer, message) -> None:
+    """Channels' `AsyncConsumer.dispatch` without its `aclose_old_connections()`: that is a hop
+    to the database thread (queued behind its work) before every client frame and event, and
+    these consumers touch the database only through `database_sync_to_async`, which closes old
+    connections around each call itself."""
+    handler = getattr(consumer, get_handler_name(message), None)
+    if handler is None:
+        raise ValueError(f"No handler for message type {message['type']}")
+    await handler(message)
+
+
+class SlotKeeper:
+    """The slots of this event loop's open sockets, all refreshed by one task every third of
+    WS_SOCKET_SLOT_TTL in one Redis round trip: a task per socket (its coroutine, its timer)
+    cost every idle socket memory, and each refresh a thread hop of its own. The task runs
+    only while a slot is held, so it always sleeps by the TTL in force."""
+
+    def __init__(self):
+        self.slots: set[tuple[str, str]] = set()  # (user id, socket's channel name)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.task: asyncio.Task | None = None
+
+    def add(self, user_id, socket_id: str) -> None:
+        loop = asyncio.get_running_loop()
+        if self.loop is not loop:
+            # A new event loop (daphne has one for its life; tests start one per test): what
+            # the old one held is gone with its sockets.
+            self.loop, self.slots, self.task = loop, set(), None
+        self.slots.add((str(user_id), socket_id))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._refresh_loop())
+
+    def discard(self, user_id, socket_id: str) -> None:
+        self.slots.discard((str(user_id), socket_id))
+        if not self.slots and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _refresh_loop(self) -> None:
+        while self.slots:
+            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
+            try:
+                # An outage falls back to this process's counts inside (social.limits).
+                await _in_thread(_slots_refresh)(list(self.slots))
+            except Exception:
+                logger.exception("socket slot refresh failed")
+
+
+slot_keeper = SlotKeeper()
 
 
 class OutageClosingMixin:
@@ -147,12 +200,12 @@ class OutageClosingMixin:
 class SocketSlotMixin:
     """What every accepted socket of either kind keeps while it is open: its place in the
     open-sockets gauge (`gauge_kind`), one of its user's WS_MAX_SOCKETS_PER_USER slots, kept
-    alive by a refresh until the disconnect releases both, and its user's presence (one of
+    alive by the process's `slot_keeper` until the disconnect releases both, and its user's presence (one of
     their sockets in `chats.presence.keeper`)."""
 
     gauge_kind = ""
     counted = False  # in the open-sockets gauge (accepted, not yet closed)
-    slot_keeper = None
+    slot_held = False
 
     def _count_open(self) -> None:
         self.counted = True
@@ -162,24 +215,20 @@ class SocketSlotMixin:
         """One of the user's slots, refreshed while the socket is open; False over the cap."""
         if not await _in_thread(_slot_claim)(self.user.pk, self.channel_name):
             return False
-        self.slot_keeper = asyncio.create_task(self._keep_slot())
+        self.slot_held = True
+        slot_keeper.add(self.user.pk, self.channel_name)
         # Online from here: a socket over the cap never counts (chats.presence).
         await presence.keeper.opened(self.user.pk)
         return True
-
-    async def _keep_slot(self):
-        while True:
-            await asyncio.sleep(settings.WS_SOCKET_SLOT_TTL / 3)
-            await _in_thread(_slot_refresh)(self.user.pk, self.channel_name)
 
     async def _open_release(self) -> bool:
         """Leave the gauge and release the slot; True when the socket had been counted open."""
         was_counted, self.counted = self.counted, False
         if was_counted:
             metrics.WEBSOCKETS_OPEN.labels(self.gauge_kind).dec()
-        if self.slot_keeper is not None:
-            self.slot_keeper.cancel()
-            self.slot_keeper = None
+        if self.slot_held:
+            self.slot_held = False
+            slot_keeper.discard(self.user.pk, self.channel_name)
             await _in_thread(_slot_release)(self.user.pk, self.channel_name)
             # After the release: the grace check counts the slots left on every process.
             await presence.keeper.closed(self.user.pk)
@@ -193,7 +242,7 @@ class FanOutMixin:
 
     fanout_route: dict | None = None  # the join's keyword arguments, None until joined
     fanout_open = False
-    fanout_pending: list[str] | None = None
+    fanout_pending: list[dict] | None = None
     media_base = ""
 
     async def fanout_join(self, **route) -> None:
@@ -213,15 +262,18 @@ class FanOutMixin:
         """Send what arrived before now, then every frame as it arrives."""
         while self.fanout_pending:
             pending, self.fanout_pending = self.fanout_pending, []
-            for text in pending:
-                await self.send(text_data=text)
+            for message in pending:
+                await self.base_send(message)
         self.fanout_open = True
 
-    async def fanout_send(self, text: str) -> None:
+    async def fanout_send(self, message: dict) -> None:
+        """`message` is an ASGI `websocket.send`, one object shared by every socket the frame
+        goes to: straight to the server, without the consumer's `send` layers (per delivery,
+        they were most of the fan-out's own Python work)."""
         if self.fanout_open:
-            await self.send(text_data=text)
+            await self.base_send(message)
         elif self.fanout_pending is not None:
-            self.fanout_pending.append(text)
+            self.fanout_pending.append(message)
 
     async def fanout_lost(self) -> None:
         """This process's subscription broke: events may have been missed, so the client must
@@ -279,10 +331,9 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         self.chat_id = chat_id
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it, and a message stored meanwhile
-        # reaches it. Messages come through the fan-out (social.fanout), not a group; the chat's
-        # group stays for other events of the chat.
+        # reaches it. The chat's events come through the fan-out (social.fanout), not a group:
+        # the groups carry only what closes the socket.
         groups = [
-            chat_group(chat_id),
             chat_member_group(chat_id, user.pk),
             user_group(user.pk),
         ]
@@ -432,7 +483,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         # say): a chat socket has no frame for them and lets them pass.
         if getattr(self, get_handler_name(message), None) is None:
             return
-        await super().dispatch(message)
+        await handle(self, message)
 
     async def chat_member_removed(self, event):
         await self.close(code=CLOSE_NOT_A_MEMBER)

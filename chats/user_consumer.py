@@ -40,6 +40,7 @@ from chats.consumers import (
     _error_text,
     _flood_take,
     _in_thread,
+    handle,
 )
 from social import fanout, limits, metrics
 from social.events import session_group, user_group
@@ -246,7 +247,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if not message["type"].startswith("websocket.") and getattr(self, get_handler_name(message), None) is None:
             await self.send_json(self._absolute_media(message))
             return
-        await super().dispatch(message)
+        await handle(self, message)
 
     async def session_ended(self, event):
         if event.get("kept_session_id") and event["kept_session_id"] == self.scope.get("session_id"):

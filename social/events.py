@@ -34,11 +34,6 @@ def user_group(user_id) -> str:
     return f"user.{user_id}"
 
 
-def chat_group(chat_id) -> str:
-    """Every open socket of this chat (all members, all processes)."""
-    return f"chat.{chat_id}"
-
-
 def chat_member_group(chat_id, user_id) -> str:
     """Every open socket of one member in one chat: what removal from the chat closes."""
     return f"chat.{chat_id}.user.{user_id}"

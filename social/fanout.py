@@ -103,7 +103,8 @@ async def join(consumer, *, user_id=None, chat_id=None) -> None:
     """Route events of `user_id` (a user socket) or of `chat_id` (a chat socket) to `consumer`
     from now on. Raises an outage error when the subscription cannot be made (close 4503).
 
-    `consumer` has `fanout_send(text)`, `fanout_lost()`, `channel_name` and `media_base`."""
+    `consumer` has `fanout_send(message)` (an ASGI `websocket.send`), `fanout_lost()`,
+    `channel_name` and `media_base`."""
     router = _router()
     await router.subscribed()
     if user_id is not None:
@@ -253,16 +254,17 @@ class Router:
             targets.extend((consumer, user_frame) for consumers in local for consumer in consumers)
         if not targets:
             return
-        encoded: dict[tuple[int, str], str] = {}
+        encoded: dict[tuple[int, str], dict] = {}
         relative = {id(frame): _has_relative_media(frame) for frame in (chat_frame, user_frame) if frame}
         for consumer, frame in targets:
             base = consumer.media_base if relative[id(frame)] else ""
-            text = encoded.get((id(frame), base))
-            if text is None:
+            message = encoded.get((id(frame), base))
+            if message is None:
                 shown = media_absolute(frame, base) if base else frame
-                text = encoded[(id(frame), base)] = json.dumps(shown, ensure_ascii=False)
+                text = json.dumps(shown, ensure_ascii=False)
+                message = encoded[(id(frame), base)] = {"type": "websocket.send", "text": text}
             try:
-                await consumer.fanout_send(text)
+                await consumer.fanout_send(message)
             except Exception:
                 # One socket's failure (closed meanwhile) must not cost the others their frame.
                 logger.debug("fan-out send to %s failed", consumer.channel_name, exc_info=True)

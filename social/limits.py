@@ -194,15 +194,29 @@ def bucket_take(key: str, *, rate: float, burst: int) -> bool:
 
 def slot_claim(key: str, member: str, *, cap: int, ttl: float) -> bool:
     """Claim one of `cap` slots under `key` for `member` for `ttl` seconds: False when all are
-    taken. The holder refreshes it (`slot_refresh`) more often than `ttl` and releases it."""
+    taken. The holder refreshes it (`slots_refresh`) more often than `ttl` and releases it."""
     claimed = _run(_CLAIM, key, member, cap, int(ttl * 1000))
     if claimed is None:
         return local.claim(key, member, cap, ttl)
     return bool(claimed)
 
 
-def slot_refresh(key: str, member: str, *, ttl: float) -> None:
-    if _run(_REFRESH, key, member, int(ttl * 1000)) is None:
+def slots_refresh(slots: list[tuple[str, str]], *, ttl: float) -> None:
+    """Keep each (key, member) slot another `ttl` seconds, all in one round trip: a process
+    refreshes all its sockets' slots at once."""
+    client = redis_client()
+    if client is not None and not redis_skipped():
+        try:
+            pipeline = client.pipeline(transaction=False)
+            for key, member in slots:
+                pipeline.eval(_REFRESH, 1, cache.make_key(key), member, int(ttl * 1000))
+            pipeline.execute()
+        except REDIS_FAILURES as error:
+            outage("ws-sockets", error)
+        else:
+            recovered()
+            return
+    for key, member in slots:
         local.refresh(key, member, ttl)
 
 

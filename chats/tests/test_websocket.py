@@ -13,7 +13,15 @@ from rest_framework.test import APIClient
 from accounts.services import user_deactivate
 from accounts.tests.factories import UserFactory
 from chats import services
-from chats.consumers import BAD_CLIENT_REF, NO_MESSAGE, NOT_JSON, TOO_FAST, TOO_MANY_SOCKETS, _slot_claim
+from chats.consumers import (
+    BAD_CLIENT_REF,
+    NO_MESSAGE,
+    NOT_JSON,
+    TOO_FAST,
+    TOO_MANY_SOCKETS,
+    _slot_claim,
+    slot_keeper,
+)
 from chats.models import Chat, Message
 from chats.tests.support import bearer_headers, new_session, open_socket, refused, ws_path
 from social.asgi import application
@@ -495,6 +503,25 @@ async def test_slots_left_by_a_crashed_process_expire(trio):
     assert await database_sync_to_async(_slot_claim)(alice.pk, "another")
     await _refused_with_4429(chat, alice)
     await socket.disconnect()
+
+
+@override_settings(WS_MAX_SOCKETS_PER_USER=1, WS_SOCKET_SLOT_TTL=1.0)
+async def test_every_open_socket_keeps_its_slot_and_a_closed_one_frees_it(trio):
+    # One loop of the process refreshes the slots of all its sockets (chats.consumers.SlotKeeper):
+    # several users' sockets all stay counted long past the TTL; once closed, a slot is free.
+    chat, alice, bob, carol = trio
+    sockets = {user: await open_socket(chat, user) for user in (alice, bob, carol)}
+    await asyncio.sleep(2.5)
+    for user in (alice, bob, carol):
+        await _refused_with_4429(chat, user)
+    await sockets[bob].disconnect()
+    await asyncio.sleep(0.2)
+    again = await open_socket(chat, bob)
+    for socket in (sockets[alice], sockets[carol], again):
+        await socket.disconnect()
+    await asyncio.sleep(0.1)
+    # No socket left: no refresh task left behind on the loop.
+    assert slot_keeper.task is None and not slot_keeper.slots
 
 
 # --- server-initiated closes and events -------------------------------------------------------------
