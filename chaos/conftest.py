@@ -50,6 +50,20 @@ def app_env(deps, **extra) -> dict:
     return env
 
 
+def tasks_worker(deps, log_path) -> subprocess.Popen:
+    """The django-tasks worker (`manage.py db_worker`) on the private services, polling every
+    0.3 s, its output written to `log_path` (the tests read from it what the tasks did). The
+    caller stops it (terminate, then wait)."""
+    with open(log_path, "wb") as log:  # the worker holds its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--interval", "0.3", "--no-startup-delay"],
+            cwd=ROOT,
+            env=app_env(deps),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def manage(env: dict, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout

@@ -2,15 +2,12 @@
 by the worker's later retry once it is back (accounts.tasks.account_purge, social/tasks.py)."""
 
 import re
-import subprocess
-import sys
 import time
 
 import pytest
 import requests
 
-from chaos.conftest import PASSWORD, app_env, signed_up
-from scripts.serve import ROOT
+from chaos.conftest import PASSWORD, signed_up, tasks_worker
 from testsupport.images import image_bytes
 
 pytestmark = pytest.mark.chaos
@@ -39,14 +36,7 @@ def test_files_of_an_account_deleted_while_the_storage_is_down_are_deleted_once_
 
     s3.stop()
     log_path = tmp_path / "worker.log"
-    log = open(log_path, "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.3", "--no-startup-delay"],
-        cwd=ROOT,
-        env=app_env(deps),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = tasks_worker(deps, log_path)
     try:
         deleted = requests.post(
             f"{base}/api/auth/account/delete", json={"password": PASSWORD}, headers=user["headers"], timeout=30
@@ -75,5 +65,4 @@ def test_files_of_an_account_deleted_while_the_storage_is_down_are_deleted_once_
             s3.start()
         worker.terminate()
         worker.wait(timeout=20)
-        log.close()
     assert requests.get(f"{base}/api/auth/current_user", headers=user["headers"], timeout=10).status_code == 401

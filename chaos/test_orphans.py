@@ -3,8 +3,6 @@
 import io
 import random
 import re
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -13,8 +11,7 @@ import pytest
 import requests
 from PIL import Image
 
-from chaos.conftest import app_env, signed_up
-from scripts.serve import ROOT
+from chaos.conftest import signed_up, tasks_worker
 from testsupport.images import image_bytes
 
 pytestmark = pytest.mark.chaos
@@ -36,14 +33,7 @@ def test_a_post_deleted_while_the_storage_hangs_loses_its_files_once_the_storage
 
     s3.freeze()
     log_path = tmp_path / "worker.log"
-    log = open(log_path, "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.3", "--no-startup-delay"],
-        cwd=ROOT,
-        env=app_env(deps),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = tasks_worker(deps, log_path)
     try:
         started = time.monotonic()
         deleted = requests.delete(f"{base}/api/posts/{created.json()['id']}", headers=user["headers"], timeout=30)
@@ -71,7 +61,6 @@ def test_a_post_deleted_while_the_storage_hangs_loses_its_files_once_the_storage
         s3.resume()
         worker.terminate()
         worker.wait(timeout=20)
-        log.close()
     assert deleted.status_code == 204
     assert delete_seconds < 3, delete_seconds  # the request never waited on the storage
 
@@ -145,14 +134,7 @@ def test_files_stored_before_the_storage_froze_mid_upload_are_deleted_by_the_wor
     assert left
 
     log_path = tmp_path / "worker.log"
-    log = open(log_path, "wb")
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.3", "--no-startup-delay"],
-        cwd=ROOT,
-        env=app_env(deps),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = tasks_worker(deps, log_path)
     try:
         deadline = time.monotonic() + 40
         while left & s3.keys():
@@ -161,4 +143,3 @@ def test_files_stored_before_the_storage_froze_mid_upload_are_deleted_by_the_wor
     finally:
         worker.terminate()
         worker.wait(timeout=20)
-        log.close()
