@@ -42,22 +42,14 @@ def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
 
 
-class StatusFilter(admin.SimpleListFilter):
-    """Open reports unless asked otherwise: the queue is what is left to do."""
+class DefaultedFilter(admin.SimpleListFilter):
+    """A filter with a default choice instead of Django's "All": `current()` is the chosen
+    lookup or `default`, and the default is shown selected when none was chosen."""
 
-    title = "статус"
-    parameter_name = "status"
-    ALL = "all"
-
-    def lookups(self, request, model_admin):
-        return [*Report.Status.choices, (self.ALL, "все")]
+    default = ""
 
     def current(self) -> str:
-        return self.value() or Report.Status.OPEN
-
-    def queryset(self, request, queryset):
-        current = self.current()
-        return queryset if current == self.ALL else queryset.filter(status=current)
+        return self.value() or self.default
 
     def choices(self, changelist):
         for lookup, title in self.lookup_choices:
@@ -68,19 +60,33 @@ class StatusFilter(admin.SimpleListFilter):
             }
 
 
-class GroupFilter(admin.SimpleListFilter):
+class StatusFilter(DefaultedFilter):
+    """Open reports unless asked otherwise: the queue is what is left to do."""
+
+    title = "статус"
+    parameter_name = "status"
+    ALL = "all"
+    default = Report.Status.OPEN
+
+    def lookups(self, request, model_admin):
+        return [*Report.Status.choices, (self.ALL, "все")]
+
+    def queryset(self, request, queryset):
+        current = self.current()
+        return queryset if current == self.ALL else queryset.filter(status=current)
+
+
+class GroupFilter(DefaultedFilter):
     """One row per target (its newest report in the chosen status) unless every report is
     asked for. Served by the open-target index: one probe per row of the page."""
 
     title = "показ"
     parameter_name = "group"
     BY_TARGET, EVERY = "target", "every"
+    default = BY_TARGET
 
     def lookups(self, request, model_admin):
         return [(self.BY_TARGET, "по цели"), (self.EVERY, "каждая жалоба")]
-
-    def current(self) -> str:
-        return self.value() or self.BY_TARGET
 
     def queryset(self, request, queryset):
         if self.current() != self.BY_TARGET:
@@ -92,14 +98,6 @@ class GroupFilter(admin.SimpleListFilter):
             pk__gt=OuterRef("pk"),
         )
         return queryset.filter(~Exists(newer))
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.current() == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
 
 
 class ReportImageInline(admin.TabularInline):
