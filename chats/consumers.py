@@ -236,9 +236,10 @@ class SocketSlotMixin:
 
 
 class FanOutMixin:
-    """A socket's place in this process's fan-out routes (`social.fanout`), for either kind of
-    socket: frames arrive pre-encoded, and those that arrive before the socket is ready to
-    send them (between its join and its accept or `ready`) wait in order until it is."""
+    """A socket's subscriptions, for either kind of socket: its place in this process's fan-out
+    routes (`social.fanout`: frames arrive pre-encoded, and those that arrive before the socket
+    is ready to send them, between its join and its accept or `ready`, wait in order until it
+    is), and the channel-layer groups that carry what closes it."""
 
     fanout_route: dict | None = None  # the join's keyword arguments, None until joined
     fanout_open = False
@@ -251,6 +252,23 @@ class FanOutMixin:
         self.fanout_pending = []
         await fanout.join(self, **route)
         self.fanout_route = route
+
+    async def groups_join(self, groups) -> None:
+        """Join the channel-layer `groups` one by one: after a failure, `self.groups` holds only
+        those joined, which is what leaving them must discard."""
+        self.groups = []
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
+
+    async def groups_leave(self) -> None:
+        groups, self.groups = self.groups or [], []
+        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
+
+    async def websocket_disconnect(self, message):
+        self.fanout_leave()
+        await self.groups_leave()  # with retries; channels' own loop stops at the first failure
+        await super().websocket_disconnect(message)
 
     def fanout_leave(self) -> None:
         if self.fanout_route is not None:
@@ -339,11 +357,8 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         ]
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
-        self.groups = []
         try:
-            for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)  # only those joined: what the disconnect leaves
+            await self.groups_join(groups)
             await self.fanout_join(chat_id=chat_id)
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
         except Exception as error:
@@ -355,7 +370,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
                 await self._close_try_again_later()
             elif isinstance(error, DomainError):
                 self.fanout_leave()
-                await self._leave_groups()
+                await self.groups_leave()
                 await self.close()
             else:
                 raise
@@ -368,7 +383,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if not await self._slot_take():
             await self._detail(TOO_MANY_SOCKETS)
             self.fanout_leave()
-            await self._leave_groups()
+            await self.groups_leave()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
 
@@ -398,15 +413,6 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
                 **fields,
             },
         )
-
-    async def _leave_groups(self):
-        groups, self.groups = self.groups, []
-        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
-
-    async def websocket_disconnect(self, message):
-        self.fanout_leave()
-        await self._leave_groups()  # with retries; channels' own loop stops at the first failure
-        await super().websocket_disconnect(message)
 
     async def receive(self, text_data=None, bytes_data=None):
         metrics.WEBSOCKET_FRAMES.labels("in").inc()

@@ -45,7 +45,6 @@ from chats.consumers import (
 from social import fanout, limits, metrics
 from social.events import session_group, user_group
 from social.exceptions import DomainError
-from social.layer import layer_groups_discard
 from social.outages import is_outage, log_outage
 
 MAX_REF_LENGTH = 64
@@ -111,11 +110,8 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         groups = [user_group(user.pk)]
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
-        self.groups = []
         try:
-            for group in groups:
-                await self.channel_layer.group_add(group, self.channel_name)
-                self.groups.append(group)  # only those joined: what the disconnect leaves
+            await self.groups_join(groups)
             await self.fanout_join(user_id=user.pk)
             # Checked after joining: a logout committed in between still reaches this socket.
             ended = await database_sync_to_async(session_is_ended)(self.scope.get("session_id"))
@@ -129,7 +125,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             return
         if ended:
             self.fanout_leave()
-            await self._leave_groups()
+            await self.groups_leave()
             await self.close()
             return
         await self.accept()
@@ -137,7 +133,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if not await self._slot_take():
             await self._error(TOO_MANY_SOCKETS)
             self.fanout_leave()
-            await self._leave_groups()
+            await self.groups_leave()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         await self.send_json({"type": "ready", "user_id": str(user.pk)})
@@ -145,15 +141,6 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
 
     async def disconnect(self, code):
         await self._open_release()
-
-    async def _leave_groups(self):
-        groups, self.groups = getattr(self, "groups", []), []
-        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
-
-    async def websocket_disconnect(self, message):
-        self.fanout_leave()
-        await self._leave_groups()  # with retries; channels' own loop stops at the first failure
-        await super().websocket_disconnect(message)
 
     async def send_json(self, content, close=False):
         metrics.WEBSOCKET_FRAMES.labels("out").inc()
