@@ -15,7 +15,7 @@ from django.utils import timezone
 from accounts.models import User
 from notifications import selectors
 from notifications.models import TEXT_EXCERPT, Notification
-from notifications.serializers import notification_representation
+from notifications.serializers import notification_items, notification_representation
 from safety.selectors import BLOCK_BETWEEN_SQL, is_blocked_between
 from social import events
 from social.db import prepared_cursor
@@ -131,20 +131,16 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> Notificat
     if row is None:  # a block, or the actor's notification of this post exists
         return None
     notification_id, created_at, unread_before = row
-    notification = Notification(
-        id=notification_id,
-        recipient_id=recipient_id,
-        actor=actor,
-        type=Notification.Type.POST_LIKED,
-        post_id=post_id,
-        created_at=created_at,
-    )
+    kind = Notification.Type.POST_LIKED
+    # The event's object built from what we hold, as the list builds its items (no serializer).
+    shown = (notification_id, kind.value, created_at, False, post_id, None, None, None)
+    (item,) = notification_items([(*shown, actor.pk, actor.username, actor.avatar.name)], None)
     events.notification_created(
-        user_id=recipient_id,
-        notification=notification_representation(notification),
-        unread_count=min(unread_before + 1, selectors.UNREAD_CAP),
+        user_id=recipient_id, notification=item, unread_count=min(unread_before + 1, selectors.UNREAD_CAP)
     )
-    return notification
+    return Notification(
+        id=notification_id, recipient_id=recipient_id, actor=actor, type=kind, post_id=post_id, created_at=created_at
+    )
 
 
 # Hand-written (and prepared) because every other toggle runs it: the ORM's delete compiled it

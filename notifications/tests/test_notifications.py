@@ -407,9 +407,10 @@ def test_a_likes_event_counts_the_new_notification_up_to_the_cap(client_for, mon
     listener = UserGroupListener(post.author)
     frames = []
     for _ in range(4):
-        liker = UserFactory()
+        liker = UserFactory(avatar="avatars/liker.png")  # shown in the event's object
         client_for(liker).patch(f"/api/posts/{post.pk}/like/{liker.pk}")
         frames.append(listener.receive())
+    assert frames[-1]["notification"]["actor"]["avatar"]  # a URL, not null
 
     assert [frame["unread_count"] for frame in frames] == [1, 2, 3, 3]
     stored = Notification.objects.order_by("pk").last()
