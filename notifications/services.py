@@ -8,16 +8,17 @@ that transaction commits (social.events).
 from collections.abc import Sequence
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
 from notifications import selectors
 from notifications.models import TEXT_EXCERPT, Notification
-from notifications.serializers import notification_representation
-from safety.selectors import is_blocked_between
+from notifications.serializers import notification_items, notification_representation
+from safety.selectors import BLOCK_BETWEEN_SQL, is_blocked_between
 from social import events
+from social.db import prepared_cursor
 
 
 def notification_create(
@@ -84,13 +85,91 @@ def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_i
     return created
 
 
-def like_notification_withdraw(*, post_id, actor_id) -> int:
-    """An unlike takes back its unread `post.liked` (a read one stays: it was seen). Returns
-    the number removed (0 or 1)."""
-    removed, _ = Notification.objects.filter(
-        type=Notification.Type.POST_LIKED, post_id=post_id, actor_id=actor_id, read=False
-    ).delete()
-    return removed
+# A like's notification in one statement (a like is the most frequent write there is, issue
+# #26): written unless a block separates the two or the actor already has one on this post
+# (ON CONFLICT: the unique `notification_like_once`; no savepoint needed, since nothing
+# fails), answering the row and the recipient's unread count as `selectors.unread_count`
+# counts it, at most UNREAD_CAP + 1 entries of the partial index. The count's snapshot is the
+# statement's, which does not hold the new row yet: the caller adds it.
+_LIKE_NOTIFICATION_SQL = f"""
+WITH created AS (
+    INSERT INTO {Notification._meta.db_table} (recipient_id, actor_id, type, post_id, created_at, read)
+    SELECT %(user)s, %(other)s, %(type)s, %(post)s, %(now)s, false
+    WHERE NOT EXISTS ({BLOCK_BETWEEN_SQL})
+    ON CONFLICT DO NOTHING
+    RETURNING id, created_at
+)
+SELECT id, created_at, (
+    SELECT count(*) FROM (
+        SELECT 1 FROM {Notification._meta.db_table}
+        WHERE recipient_id = %(user)s AND NOT read LIMIT %(limit)s
+    ) AS unread
+) FROM created
+"""
+
+
+def like_notification_create(*, post_id, recipient_id, actor: User) -> Notification | None:
+    """`notification_create` of a `post.liked` by `actor` (the caller, already read by the
+    request: the event needs no second read of them), in one statement on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return notification_create(
+            recipient_id=recipient_id, actor_id=actor.pk, type=Notification.Type.POST_LIKED, post_id=post_id
+        )
+    if recipient_id is None or recipient_id == actor.pk:
+        return None
+    params = {
+        "user": recipient_id,
+        "other": actor.pk,
+        "type": Notification.Type.POST_LIKED.value,
+        "post": post_id,
+        "now": timezone.now(),
+        "limit": selectors.UNREAD_CAP + 1,
+    }
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_LIKE_NOTIFICATION_SQL, params)
+        row = cursor.fetchone()
+    if row is None:  # a block, or the actor's notification of this post exists
+        return None
+    notification_id, created_at, unread_before = row
+    kind = Notification.Type.POST_LIKED
+    # The event's object built from what we hold, as the list builds its items (no serializer).
+    shown = (notification_id, kind.value, created_at, False, post_id, None, None, None)
+    (item,) = notification_items([(*shown, actor.pk, actor.username, actor.avatar.name)], None)
+    events.notification_created(
+        user_id=recipient_id, notification=item, unread_count=min(unread_before + 1, selectors.UNREAD_CAP)
+    )
+    return Notification(
+        id=notification_id, recipient_id=recipient_id, actor=actor, type=kind, post_id=post_id, created_at=created_at
+    )
+
+
+# Hand-written (and prepared) because every other toggle runs it: the ORM's delete compiled it
+# anew each time, for more CPU than the statement itself. The recipient (the post's author)
+# makes it one probe of the unique index `notification_like_once` (recipient, actor, post).
+_LIKE_NOTIFICATION_WITHDRAW_SQL = f"""
+DELETE FROM {Notification._meta.db_table}
+WHERE recipient_id = %(recipient)s AND actor_id = %(actor)s AND post_id = %(post)s
+  AND type = %(type)s AND NOT read
+"""
+
+
+def like_notification_withdraw(*, post_id, recipient_id, actor_id) -> int:
+    """An unlike takes back its unread `post.liked` (a read one stays: it was seen); the
+    recipient is the post's author. Returns the number removed (0 or 1)."""
+    if connection.vendor != "postgresql":
+        removed, _ = Notification.objects.filter(
+            type=Notification.Type.POST_LIKED, recipient_id=recipient_id, post_id=post_id, actor_id=actor_id, read=False
+        ).delete()
+        return removed
+    params = {
+        "type": Notification.Type.POST_LIKED.value,
+        "recipient": recipient_id,
+        "post": post_id,
+        "actor": actor_id,
+    }
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_LIKE_NOTIFICATION_WITHDRAW_SQL, params)
+        return cursor.rowcount
 
 
 def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everything: bool = False) -> int:

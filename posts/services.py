@@ -10,15 +10,23 @@ from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
-from posts.state import PostMoved, post_state_initial, post_state_move, post_state_move_one
-from safety.selectors import author_visible
+from posts.selectors import post_visible_get
+from posts.state import (
+    PostMoved,
+    post_state_initial,
+    post_state_like_move_sql,
+    post_state_move,
+    post_state_move_one,
+)
+from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
+from social.db import prepared_cursor
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
 from social.tasks import stored_files_delete_later, stored_files_release
@@ -181,33 +189,95 @@ class LikeToggled(NamedTuple):
     post: PostMoved
 
 
+# A like toggle in two statements (issue #26: it was ten, and compiling the ORM's UPDATE cost
+# more CPU than the database spent on all of them):
+# 1. The caller's own row, locked FOR NO KEY UPDATE (foreign keys to the user stay
+#    unblocked), with the post's author if the caller may see it (safety's rule). The lock
+#    serializes the toggles of one user, so racing toggles behave as sequential ones; it must
+#    be its own statement, because statement 2 then reads the likes in a snapshot taken after
+#    the lock was granted (in one statement a waiting toggle would still see the likes as they
+#    were before the other toggle committed).
+_LIKE_LOCK_SQL = f"""
+SELECT (SELECT p.author_id FROM {Post._meta.db_table} AS p WHERE p.id = %(post)s {AUTHOR_VISIBLE_SQL})
+FROM {User._meta.db_table} WHERE id = %(viewer)s FOR NO KEY UPDATE
+"""
+# 2. Delete the like if there is one; move the post's state by -1 or +1 accordingly (which
+#    locks the post row and proves it exists: PostgreSQL checks our deferred foreign keys only
+#    at commit); insert the like if none was deleted. The insert reads the UPDATE's row, so it
+#    runs after the post row is locked and its created_at (the database clock, read then) comes
+#    in the same order as the rev among the likes of one post, as the likers' order needs
+#    (posts/fragments.py moves a cached encoding by exactly this toggle).
+_LIKE_DELTA_SQL = "(CASE WHEN EXISTS (SELECT FROM removed) THEN -1 ELSE 1 END)"
+_LIKE_TOGGLE_SQL = """
+WITH removed AS (
+    DELETE FROM {like} WHERE post_id = %s AND user_id = %s RETURNING 1
+), moved AS (
+    {move} WHERE id = %s RETURNING id, rev, author_id, created_at
+), added AS (
+    INSERT INTO {like} (post_id, user_id, created_at)
+    SELECT moved.id, %s, clock_timestamp() FROM moved WHERE NOT EXISTS (SELECT FROM removed)
+    RETURNING 1
+)
+SELECT rev, author_id, created_at, EXISTS (SELECT FROM added) FROM moved
+"""
+
+
 def like_toggle(*, post_id, user: User) -> LikeToggled:
     """Like the post if `user` has not, unlike it if they have.
 
     Preconditions: `user` is the caller. NotFound when the post does not exist (or vanished
-    meanwhile). Toggles of one user are serialized by a lock on their own row (FOR NO KEY
-    UPDATE, which leaves foreign keys to the user unblocked), so racing toggles behave as
-    sequential ones; toggles of different users never wait for each other beyond the counter
-    update. The unique (post, user) constraint stays the last word.
+    meanwhile) or `user` may not see it (safety's rule, checked here, in the toggle's first
+    statement). Toggles of one user are serialized by a lock on their own row, so racing
+    toggles behave as sequential ones; toggles of different users never wait for each other
+    beyond the counter update. The unique (post, user) constraint stays the last word.
     """
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same steps through the ORM
+        post_visible_get(post_id=post_id, viewer=user)
+        return _like_toggle_orm(post_id=post_id, user=user)
+    move_sql, move_params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
+    toggle_sql = _LIKE_TOGGLE_SQL.format(like=Like._meta.db_table, move=move_sql)
+    try:
+        with transaction.atomic(), prepared_cursor(connection) as cursor:
+            cursor.execute(_LIKE_LOCK_SQL, {"post": post_id, "viewer": user.pk})
+            row = cursor.fetchone()
+            if row is None or row[0] is None:  # no such post, or one `user` may not see
+                raise PostNotFound()
+            cursor.execute(toggle_sql, (post_id, user.pk, *move_params, post_id, user.pk))
+            row = cursor.fetchone()
+            if row is None:  # deleted since statement 1
+                raise PostNotFound()
+            rev, author_id, created_at, liked = row
+            moved = PostMoved(rev, author_id, created_at)
+            _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked)
+            return LikeToggled(liked=liked, post=moved)
+    except IntegrityError:
+        # The post was deleted between our update and the commit.
+        raise PostNotFound() from None
+
+
+def _like_toggled_send(*, post_id, moved: PostMoved, user: User, liked: bool) -> None:
+    # In the toggle's transaction: the receivers' writes (the author's notification) commit or
+    # roll back with the like.
+    signal = signals.post_liked if liked else signals.post_unliked
+    signal.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk, actor=user)
+
+
+def _like_toggle_orm(*, post_id, user: User) -> LikeToggled:
+    """`like_toggle`'s steps one statement each, on databases without UPDATE … RETURNING in a
+    WITH (the embedded SQLite)."""
     try:
         with transaction.atomic():
             list(User.objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk", flat=True))
             removed, _ = Like.objects.filter(post_id=post_id, user=user).delete()
-            # The counter first when liking: it locks the post row and proves the post exists,
-            # since PostgreSQL checks our (deferred) foreign keys only at commit. Likes of one
-            # post thus get their rev and their created_at in the same order.
+            # The counter first when liking: it locks the post row and proves the post exists.
             moved = post_state_move_one(post_id=post_id, likes=-1 if removed else +1)
             if moved is None:
                 raise PostNotFound()
-            if removed:
-                signals.post_unliked.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk)
-                return LikeToggled(liked=False, post=moved)
-            Like.objects.create(post_id=post_id, user=user)
-            signals.post_liked.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk)
-            return LikeToggled(liked=True, post=moved)
+            if not removed:
+                Like.objects.create(post_id=post_id, user=user)
+            _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=not removed)
+            return LikeToggled(liked=not removed, post=moved)
     except IntegrityError:
-        # The post was deleted between our update and the commit.
         raise PostNotFound() from None
 
 

@@ -16,10 +16,13 @@ A new counter is one more keyword here.
 """
 
 from datetime import datetime
+from functools import lru_cache
 from typing import NamedTuple
 
+from django.conf import settings
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, IntegerField, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 
 from posts.models import Post
@@ -69,7 +72,26 @@ def post_state_move_one(*, post_id, likes: int = 0, views: int = 0, comments: in
     return PostMoved(*row) if row else None
 
 
-def _changes(*, likes: int, views: int, comments: int) -> dict:
+def post_state_like_move_sql(*, delta_sql: str) -> tuple[str, tuple]:
+    """The `UPDATE posts_post SET …` of a like's state move (no WHERE: the caller adds it), as
+    SQL and its parameters, when the statement itself decides the likes' delta: `delta_sql`
+    is SQL worth +1 or -1 (the like toggle's, which learns in the same statement whether it
+    removed a like). The same SET `post_state_move` writes, compiled by the ORM once per
+    process and scoring settings: compiling it per toggle cost more CPU than the rest of the
+    toggle's statements together."""
+    return _like_move_sql(delta_sql, settings.RECO_VIEW_WEIGHT, settings.RECO_HALF_LIFE_HOURS)
+
+
+@lru_cache(maxsize=8)
+def _like_move_sql(delta_sql: str, *scoring) -> tuple[str, tuple]:
+    # `scoring` keys the cache only: the settings go into the SQL as parameters.
+    query = UpdateQuery(Post)
+    query.add_update_values(_changes(likes=RawSQL(delta_sql, (), output_field=IntegerField()), views=0, comments=0))
+    sql, params = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def _changes(*, likes, views: int, comments: int) -> dict:
     """The SET of a state move: counters by their deltas, the popularity from their new values,
     the rev by one."""
     changes = {"rev": F("rev") + 1}

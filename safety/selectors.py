@@ -66,6 +66,15 @@ AUTHOR_VISIBLE_SQL = f"""
     )"""
 
 
+# `is_blocked_between` in SQL, for a statement that writes only when no block stands between
+# the users `%(user)s` and `%(other)s` (a like's notification, notifications/services.py): a
+# row when one does, either way.
+BLOCK_BETWEEN_SQL = f"""
+    SELECT 1 FROM {Block._meta.db_table} AS b
+    WHERE (b.blocker_id = %(user)s AND b.blocked_id = %(other)s)
+       OR (b.blocker_id = %(other)s AND b.blocked_id = %(user)s)"""
+
+
 def is_blocked_between(*, user_id, other_id) -> bool:
     """Whether a block stands between the two users, in either direction."""
     return Block.objects.filter(_between(user_id, other_id)).exists()

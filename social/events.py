@@ -15,8 +15,13 @@ Groups are named here too, so the services that send and the consumer that joins
 disagree on a name.
 """
 
+import asyncio
+import os
+import threading
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 
 from social import fanout, metrics
@@ -55,6 +60,38 @@ def _deliver(where: str, send) -> None:
         log_outage(error, where)
 
 
+def _group_send(layer, group: str, event: dict) -> None:
+    """`layer.group_send` from sync code (a request's after-commit callback).
+
+    On Redis, through the process's sender loop: `async_to_sync` in a WSGI worker (no outer
+    event loop) ran every send in a new thread with a new event loop, and channels_redis keeps
+    its connections per loop, so each send also connected to Redis anew; that was most of a
+    like's CPU (issue #26: a like's notification is one of these). The layer's own deadline
+    (social.layer) bounds the wait. Other layers (the embedded in-memory one, whose queues
+    belong to the server's loop) keep `async_to_sync`, which runs on that loop."""
+    if not isinstance(layer, RedisChannelLayer):
+        async_to_sync(layer.group_send)(group, event)
+        return
+    asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _sender_loop()).result()
+
+
+_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
+_sender_lock = threading.Lock()
+
+
+def _sender_loop() -> asyncio.AbstractEventLoop:
+    """One event loop per process, on a daemon thread, for the group sends of sync code: its
+    channels_redis connections stay open between sends. Made anew in a forked child (a
+    preloading server), which does not inherit the thread."""
+    global _sender
+    with _sender_lock:
+        if _sender is None or _sender[0] != os.getpid():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="group-send", daemon=True).start()
+            _sender = (os.getpid(), loop)
+        return _sender[1]
+
+
 def send_on_commit(group: str, event: dict) -> None:
     """Send `event` to `group` once the current transaction commits (at once outside one)."""
 
@@ -62,7 +99,7 @@ def send_on_commit(group: str, event: dict) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        _deliver(f"group_send to {group}", lambda: async_to_sync(layer.group_send)(group, event))
+        _deliver(f"group_send to {group}", lambda: _group_send(layer, group, event))
 
     transaction.on_commit(send)
 

@@ -62,3 +62,51 @@ def test_the_blocking_receive_has_no_deadline(silent_redis):
         return time.monotonic() - started
 
     assert asyncio.run(scenario()) >= 0.95
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_after_commit_to_a_redis_that_never_answers_is_logged_in_seconds(silent_redis, monkeypatch, caplog):
+    # From sync code (a WSGI request's after-commit callback), through the process's sender
+    # loop (social/events.py): the send ends at the layer's deadline, logged, never raised.
+    from social import events
+
+    layer = _layer(silent_redis)
+    monkeypatch.setattr(events, "get_channel_layer", lambda: layer)
+    started = time.monotonic()
+
+    events.send_on_commit("user.x", {"type": "notifications.read", "unread_count": 0})  # no transaction: at once
+
+    assert time.monotonic() - started < 1.5
+    assert "group_send to user.x" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_sent_from_many_sync_threads_all_arrive():
+    import threading
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+    from django.db import connection
+
+    from social import events
+
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)("user.threads-test", channel)
+
+    def send(n):
+        try:
+            events.send_on_commit("user.threads-test", {"type": "t", "n": n})
+        finally:
+            connection.close()  # this thread's, opened by on_commit
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    async def receive_all():
+        return [await asyncio.wait_for(layer.receive(channel), 5) for _ in threads]
+
+    assert sorted(frame["n"] for frame in async_to_sync(receive_all)()) == list(range(8))

@@ -379,6 +379,46 @@ def test_a_new_notification_reaches_the_recipients_group_after_commit(client_for
     assert frame["notification"]["created_at"].startswith(str(stored.created_at.year))
 
 
+def test_a_like_notification_is_never_written_across_a_block(user, other_user):
+    from notifications.services import like_notification_create
+    from safety.models import Block
+
+    post = PostFactory(author=other_user)
+    Block.objects.create(blocker=other_user, blocked=user)
+
+    assert like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user) is None
+    assert not Notification.objects.exists()
+
+
+def test_a_second_like_notification_of_one_actor_and_post_is_not_written(user, other_user):
+    from notifications.services import like_notification_create
+
+    post = PostFactory(author=other_user)
+    first = like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user)
+
+    assert like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user) is None
+    assert list(Notification.objects.values_list("pk", flat=True)) == [first.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_likes_event_counts_the_new_notification_up_to_the_cap(client_for, monkeypatch):
+    monkeypatch.setattr(selectors, "UNREAD_CAP", 3)
+    post = PostFactory()
+    listener = UserGroupListener(post.author)
+    frames = []
+    for _ in range(4):
+        liker = UserFactory(avatar="avatars/liker.png")  # shown in the event's object
+        client_for(liker).patch(f"/api/posts/{post.pk}/like/{liker.pk}")
+        frames.append(listener.receive())
+    assert frames[-1]["notification"]["actor"]["avatar"]  # a URL, not null
+
+    assert [frame["unread_count"] for frame in frames] == [1, 2, 3, 3]
+    stored = Notification.objects.order_by("pk").last()
+    assert frames[-1]["notification"] == notification_representation(
+        Notification.objects.select_related("actor").get(pk=stored.pk)
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_rolled_back_cause_sends_nothing():
     from django.db import transaction

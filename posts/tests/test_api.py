@@ -14,6 +14,7 @@ from django.test import override_settings
 from django.utils import timezone
 from PIL import Image
 
+from accounts.models import User
 from accounts.tests.factories import UserFactory
 from posts.models import Like, Post, PostImage, PostView
 from posts.tests.conftest import bomb_png, exif_jpeg, upload
@@ -685,6 +686,53 @@ def test_likers_cost_a_constant_number_of_queries(api, django_assert_num_queries
         response = api.get(f"/api/posts/{post.pk}/likes?limit=50")
 
     assert len(response.json()) == count
+
+
+@pytest.mark.parametrize("count", [2, 15])
+def test_a_like_toggle_costs_a_constant_number_of_queries(api, user, django_assert_num_queries, count):
+    post = PostFactory()
+    for _ in range(count):
+        LikeFactory(post=post)
+    path = f"/api/posts/{post.pk}/like/{user.pk}"
+    api.patch(path)  # this process now holds the post's encoding (the answer moves it after)
+
+    # The user's row (authentication); the savepoint of the toggle's transaction (a test's
+    # transaction holds it: in production BEGIN … COMMIT); the caller's row locked with the
+    # post's author if visible; the like's delete or insert with the post's counters; the
+    # author's notification taken back (unlike) or written with the unread count (like);
+    # the savepoint released.
+    with django_assert_num_queries(6):
+        unliked = api.patch(path)
+    with django_assert_num_queries(6):
+        liked = api.patch(path)
+
+    assert unliked.json()["likes_count"] == count and liked.json()["likes_count"] == count + 1
+    assert liked.json()["liked_by_me"] is True and liked.json()["likes"][0]["id"] == str(user.pk)
+
+
+def test_liking_a_post_of_an_inactive_author_is_404_and_stores_nothing(api, user):
+    post = PostFactory()
+    User.objects.filter(pk=post.author_id).update(is_active=False)
+
+    response = api.patch(f"/api/posts/{post.pk}/like/{user.pk}")
+
+    assert response.status_code == 404 and response.json() == {"detail": "Пост не найден."}
+    assert not Like.objects.exists()
+    assert Post.objects.get(pk=post.pk).likes_count == 0
+
+
+def test_likes_of_one_post_keep_the_order_of_their_toggles(api, client_for):
+    post = PostFactory()
+    likers = UserFactory.create_batch(3)
+    for liker in likers:
+        assert client_for(liker).patch(f"/api/posts/{post.pk}/like/{liker.pk}").status_code == 200
+
+    shown = [u["id"] for u in api.get(f"/api/posts/{post.pk}/likes").json()]
+    stored = list(Like.objects.filter(post=post).order_by("created_at").values_list("user_id", flat=True))
+
+    # Most recent first; created_at read by the database after the post's row was locked.
+    assert shown == [str(liker.pk) for liker in reversed(likers)]
+    assert stored == [liker.pk for liker in likers]
 
 
 def animated_gif(frames: int, side: int) -> bytes:
