@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -51,13 +52,6 @@ MAX_CLIENT_REF = 64
 logger = logging.getLogger("social.socket")
 
 
-def _flood_take(user_id) -> bool:
-    """One token of the user's flood bucket, shared by all their sockets on every process."""
-    return limits.bucket_take(
-        f"chat-flood:{user_id}", rate=settings.CHAT_MESSAGE_RATE, burst=settings.CHAT_MESSAGE_BURST
-    )
-
-
 def _sockets_key(user_id) -> str:
     return f"ws-sockets:{user_id}"
 
@@ -87,8 +81,8 @@ _limits_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-limi
 
 
 def _in_thread(func):
-    async def call(*args):
-        return await asyncio.get_running_loop().run_in_executor(_limits_thread, func, *args)
+    async def call(*args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(_limits_thread, partial(func, *args, **kwargs))
 
     return call
 
@@ -421,7 +415,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             await self._close_too_big()
             return
         # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
-        if not await _in_thread(_flood_take)(self.user.pk):
+        if not await _in_thread(services.message_flood_take)(user_id=self.user.pk):
             metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
             await self._detail(TOO_FAST)
             return

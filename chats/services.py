@@ -26,7 +26,7 @@ from chats.admission import chat_admission_check, chat_users_found, direct_reope
 from chats.models import Chat, ChatMember, Message, chat_avatar_path, message_image_path
 from chats.serializers import ChatEventOutput, ChatListOutput, MessageOutput
 from safety.selectors import block_between_check
-from social import events, metrics
+from social import events, limits, metrics
 from social.exceptions import DomainError, Forbidden, NotFound, ServiceUnavailable
 from social.images import images_clean
 from social.tasks import stored_files_delete_later, stored_files_release
@@ -410,6 +410,15 @@ def chat_typing(*, chat: Chat, typer: User) -> None:
 
 
 # --- Messages -----------------------------------------------------------------------------------
+def message_flood_take(*, user_id) -> bool:
+    """One token of the user's message flood bucket (`CHAT_MESSAGE_RATE` a second, `CHAT_MESSAGE_BURST`
+    deep): False when it is empty. One bucket per user, whichever way their messages arrive (REST,
+    chat sockets, the user socket) and on whichever process, so a message counts once."""
+    return limits.bucket_take(
+        f"chat-flood:{user_id}", rate=settings.CHAT_MESSAGE_RATE, burst=settings.CHAT_MESSAGE_BURST
+    )
+
+
 def message_text_clean(text: str, *, allow_empty: bool = False) -> str:
     """The text of a message as stored: 1–MAX_MESSAGE_LENGTH characters, not only whitespace;
     with `allow_empty` (a message with images) also "" (whitespace alone becomes "")."""

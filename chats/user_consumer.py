@@ -38,7 +38,6 @@ from chats.consumers import (
     OutageClosingMixin,
     SocketSlotMixin,
     _error_text,
-    _flood_take,
     _in_thread,
     handle,
 )
@@ -188,7 +187,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if reply_to is not None and (type(reply_to) is not int or not 1 <= reply_to <= MAX_MESSAGE_ID):
             raise DomainError(BAD_REPLY_TO)
         # Only sends cost a token of the user's bucket (shared with their chat sockets).
-        if not await _in_thread(_flood_take)(self.user.pk):
+        if not await _in_thread(services.message_flood_take)(user_id=self.user.pk):
             raise DomainError(TOO_FAST)
         try:
             await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)

@@ -26,6 +26,7 @@ from chats.serializers import (
     UserChatOutput,
     chat_list_items,
 )
+from chats.throttles import MessageFloodThrottle
 from social.exceptions import acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request
@@ -128,6 +129,8 @@ class ChatListView(APIView):
 
 
 class ChatMessageSendView(APIView):
+    throttle_classes = [MessageFloodThrottle]
+
     @extend_schema(
         # One media type per operation (a generated client cannot take two): multipart, where
         # the photos go; the JSON body of the same text fields is taken too (the description).
@@ -235,6 +238,10 @@ class ChatDetailView(APIView):
 
 
 class ChatMembersView(APIView):
+    # Only adding is limited (pulling strangers into chats); reading the page is not.
+    def get_throttles(self):
+        return [per_user("chat_member_add")()] if self.request.method == "POST" else []
+
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={

@@ -27,7 +27,13 @@ def test_every_operation_keeps_its_documented_contract(tmp_path):
     user = UserFactory()
     token = session_start(user=user).access
     # The rate limits would turn generated calls into 429s; they have their own tests.
-    env = live.server_env(COOKIE_SECURE=0, AUTH_RATE_LIMIT="100000/min", SOCIAL_RATE_LIMITS="off")
+    env = live.server_env(
+        COOKIE_SECURE=0,
+        AUTH_RATE_LIMIT="100000/min",
+        SOCIAL_RATE_LIMITS="off",
+        CHAT_MESSAGE_RATE="100000",  # REST message sends share the sockets' flood bucket
+        CHAT_MESSAGE_BURST="100000",
+    )
     with Shape(free_port(), env=env, workers=2) as shape:
         base = f"http://127.0.0.1:{shape.port}"
         command = [

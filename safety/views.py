@@ -10,6 +10,7 @@ from safety import selectors, services
 from safety.serializers import BlockedOutput
 from social.pagination import next_link, page_request
 from social.schema import error_responses
+from social.throttles import per_user
 
 PAGE_PARAMETERS = [
     OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
@@ -23,6 +24,9 @@ BOTH_WAYS = (
 
 
 class BlockView(APIView):
+    # Block and unblock share one count: each moves friendships, feeds and caches of two users.
+    throttle_classes = [per_user("block")]
+
     @extend_schema(
         request=None,
         responses={200: BlockedOutput, **ERRORS},

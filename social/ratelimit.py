@@ -30,10 +30,20 @@ UNITS = {
     "d": 86400,
     "day": 86400,
 }
-SOCIAL_RATE_NAMES = ("friend_add", "chat_create", "post_create", "search", "report", "comment_create", "export")
+SOCIAL_RATE_NAMES = (
+    "friend_add",
+    "chat_create",
+    "post_create",
+    "search",
+    "report",
+    "comment_create",
+    "export",
+    "chat_member_add",
+    "block",
+)
 SOCIAL_RATE_DEFAULTS = (
     "friend_add=50/day,chat_create=30/hour,post_create=60/hour,search=120/min,report=30/hour,"
-    "comment_create=120/hour,export=5/hour"
+    "comment_create=120/hour,export=5/hour,chat_member_add=60/hour,block=100/hour"
 )
 OFF = "off"
 

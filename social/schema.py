@@ -119,7 +119,9 @@ class AutoSchema(BaseAutoSchema):
             add("404", detail, "Не найдено")
         if has_body:
             add("413", detail, "Слишком большой запрос")
-        if getattr(self.view, "throttle_classes", None):
+        # get_throttles, not throttle_classes: a view may limit one method only (POST a
+        # comment, add chat members); the view's request is the mock of this method.
+        if self.view.get_throttles():
             add("429", detail, "Слишком много запросов")
             responses["429"].setdefault("headers", {})["Retry-After"] = {
                 "schema": {"type": "integer"},

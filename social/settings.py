@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import environ
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRedisRetry
@@ -277,6 +278,11 @@ if AWS_STORAGE_BUCKET_NAME:
                     read_timeout=S3_TIMEOUT,
                     retries={"max_attempts": 2, "mode": "standard"},
                 ),
+                # Each save otherwise starts a transfer manager with threads of its own, for
+                # one small object (a post image is ≤ 10 MB, its variants far less): measured
+                # 12.1 → 7.5 ms of CPU per save, and a post saves three files. Uploads over
+                # the multipart threshold (8 MB) send their parts one after another instead.
+                "transfer_config": TransferConfig(use_threads=False),
             },
         },
         "staticfiles": {"BACKEND": _static_backend},

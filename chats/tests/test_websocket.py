@@ -458,6 +458,30 @@ async def test_the_flood_bucket_is_per_user_across_all_their_sockets(trio):
         await socket.disconnect()
 
 
+@override_settings(CHAT_MESSAGE_RATE=0.01, CHAT_MESSAGE_BURST=3)
+async def test_rest_and_socket_sends_share_the_flood_bucket(trio):
+    # A message counts once whichever way it arrives: the tokens a socket spent are gone for
+    # the same user's REST sends, and the other way round.
+    chat, alice, bob, _ = trio
+    socket = await open_socket(chat, alice)
+    rest = APIClient()
+    rest.credentials(HTTP_AUTHORIZATION=f"Bearer {(await new_session(alice)).access}")
+    url = f"/api/chats/{chat.pk}/messages"
+    send = database_sync_to_async(lambda text: rest.post(url, {"message": text}, format="json"))
+    assert (await send("по REST")).status_code == 201
+    assert (await socket.receive_json_from(timeout=3))["message"] == "по REST"  # its fan-out
+    for text in ("сокет 1", "сокет 2"):
+        await socket.send_json_to({"message": text})
+        assert (await socket.receive_json_from(timeout=3))["message"] == text
+    refused = await send("четвёртое")
+    assert refused.status_code == 429
+    assert set(refused.json()) == {"detail"} and int(refused["Retry-After"]) >= 1
+    await socket.send_json_to({"message": "пятое"})
+    assert await socket.receive_json_from(timeout=3) == {"detail": TOO_FAST}
+    assert await database_sync_to_async(Message.objects.count)() == 3
+    await socket.disconnect()
+
+
 async def _refused_with_4429(chat, user) -> None:
     socket = WebsocketCommunicator(application, ws_path(chat, user), headers=bearer_headers(await new_session(user)))
     connected, _ = await socket.connect()
