@@ -203,7 +203,9 @@ def _shared_put(entries: dict, origin: tuple) -> None:
         for post_id, entry in entries.items()
     }
     try:
-        cache.set_many(packed, timeout=settings.POST_SHARED_CACHE_TTL)
+        # One command where the cache is ours (social.cache), Django's set_many elsewhere.
+        set_many = getattr(cache, "set_many_expiring", None) or cache.set_many
+        set_many(packed, settings.POST_SHARED_CACHE_TTL)
     except REDIS_FAILURES as error:
         _shared_failed(error, "write")
 
