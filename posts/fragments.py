@@ -35,7 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 
 from accounts.privacy import embedded_email
@@ -382,10 +383,10 @@ def cache_clear(*, shared: bool = True) -> None:
     if not shared:
         return
     _shared_off_until = 0.0
-    redis_client = getattr(cache, "_cache", None)  # none without Redis (the sharing is off)
-    if redis_client is not None:
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):  # another cache (no Redis) is a process's own: nothing shared
         try:
-            client = redis_client.get_client(write=True)
+            client = backend._cache.get_client(write=True)
             keys = list(client.scan_iter(match=cache.make_key("posts:encoding:*")))
             if keys:
                 client.delete(*keys)

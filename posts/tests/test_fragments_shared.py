@@ -222,3 +222,16 @@ def test_a_redis_outage_serves_pages_from_the_database_and_logs_once(api, own_re
     assert all(page.content == expected for page in pages)
     outages = [record for record in caplog.records if "shared post encodings unavailable" in record.getMessage()]
     assert len(outages) == 1  # once per backoff, not once per request
+
+
+def test_without_redis_a_shared_cache_of_the_process_changes_nothing_a_client_sees(api, settings):
+    PostFactory.create_batch(2)
+    expected = api.get(FEED).content
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.POST_SHARED_CACHE_TTL = 60
+
+    fragments.cache_clear()
+    first = api.get(FEED)
+    again = another_process(api)
+
+    assert first.content == again.content == expected
