@@ -333,6 +333,9 @@ def account_delete(*, user: User, password: str) -> None:
         user.deleted_at = timezone.now()
         user.set_unusable_password()
         user.save(update_fields=["email", "username", "is_active", "deleted_at", "password"])
+        # The placeholder name shows in the posts they liked until the purge removes the likes:
+        # their encodings (posts/fragments.py) must learn it like any other rename.
+        signals.user_shown_fields_changed.send(sender=User, user_id=user.pk)
         user_sessions_end(user=user)
         from accounts.tasks import account_purge  # the task module imports this one
 

@@ -274,7 +274,7 @@ def write_results(path: Path, f: dict, *, quick: bool, committed: dict | None = 
         http_row(
             "(2) same data, first page, encodings off",
             "feed_large_uncached",
-            "`POST_CACHE_BYTES=0`: every page reads and encodes its posts",
+            "`POST_CACHE_BYTES=0`, `POST_SHARED_CACHE_TTL=0`: every page reads and encodes its posts",
         ),
         http_row(
             "(2) recommended feed, first page, same data",

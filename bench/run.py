@@ -428,8 +428,9 @@ def large_figures(
     log("(2) feed at 50k posts, pages from anywhere")
     figures["feed_deep"] = wrk_series(shape_base, deep, settings, **paired)
     if not settings["http_only"]:  # a shape of its own: a minute on a loaded machine
-        log("(2) feed at 50k posts, encodings off (POST_CACHE_BYTES=0)")
-        uncached = Shape(free_port(), env={**servers.env, "POST_CACHE_BYTES": "0"}, log=servers.shape_log)
+        log("(2) feed at 50k posts, encodings off (POST_CACHE_BYTES=0, POST_SHARED_CACHE_TTL=0)")
+        off = {"POST_CACHE_BYTES": "0", "POST_SHARED_CACHE_TTL": "0"}
+        uncached = Shape(free_port(), env={**servers.env, **off}, log=servers.shape_log)
         processes.shapes.append(uncached)
         uncached.start()
         uncached.wait_ready()

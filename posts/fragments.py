@@ -13,14 +13,30 @@ page query reads from the database, so every process serves what the database ho
 query. The viewer's `liked_by_me` is spliced into the encoding. An entry lives no longer than
 the reuse window of the presigned URLs it embeds (social.files.url_lease), and the oldest
 entries go first once POST_CACHE_BYTES is exceeded.
+
+Behind the process's own entries, the same encodings are shared by every process through the
+cache's Redis (POST_SHARED_CACHE_TTL): a post this process has not encoded is looked up there
+first (one MGET for the page's missing posts), and what it encodes goes there too, so a post
+is read from the database and encoded once for all workers, not once per worker: the pages
+from deep in the feed, which no process has met yet, cost that read and encoding (issue #26).
+A shared entry obeys the same rules: served only under the rev the page query read, and only
+until its URLs' reuse window ends (kept as wall-clock time, the one clock processes share).
+Its key names what else shapes an encoding (the embedded likers' number, the email rule, the
+storage, the request's origin), so a changed setting never meets an old entry. Redis failing
+costs nothing but the sharing: the page is read from the database, and the shared layer is
+skipped for a few seconds rather than waited on by every request.
 """
 
+import hashlib
+import logging
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
 
 from accounts.privacy import embedded_email
@@ -29,11 +45,14 @@ from posts import selectors
 from posts.serializers import PostSerializer
 from social import metrics
 from social.files import url_lease
+from social.limits import REDIS_FAILURES
 from social.renderers import JsonDumps, default_renderer, json_response
 
 _VIEWER_FIELD = "liked_by_me"
 _LIKES_FIELD = "likes"
 _COUNT_FIELD = "likes_count"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +118,99 @@ class _Store:
 _store = _Store()
 
 
+# --- The encodings shared by every process (the cache's Redis) ---------------------------------
+# Moved whenever _Encoded's pieces or the post representation change shape: a deploy then
+# never reads the entries of the code before it.
+_SHARED_FORMAT = 1
+_SHARED_KEY = "posts:encoding:{format}:{shape}:{scheme}:{host}:"
+# After a Redis failure the shared layer is skipped this long: a Redis that hangs would
+# otherwise hold every page for the client's socket timeout.
+_SHARED_BACKOFF_SECONDS = 5.0
+_shared_off_until = 0.0
+
+
+def _shared_prefix(origin: tuple) -> str:
+    """The key prefix of this origin's shared entries: the format, and a digest of the settings
+    that shape an encoding besides the post (embedded likers, the email rule, the storage)."""
+    storage = settings.STORAGES.get("default", {})
+    # Plain values only: an object's repr names its address, which differs between processes.
+    options = sorted(
+        (name, value)
+        for name, value in storage.get("OPTIONS", {}).items()
+        if isinstance(value, (str, int, float, bool, type(None)))
+    )
+    shape = repr(
+        (settings.POST_LIKES_EMBEDDED, settings.USER_EMAIL_VISIBILITY, storage.get("BACKEND"), options)
+    ).encode()
+    digest = hashlib.blake2b(shape, digest_size=6).hexdigest()
+    return _SHARED_KEY.format(format=_SHARED_FORMAT, shape=digest, scheme=origin[0], host=origin[1])
+
+
+def _shared_on() -> bool:
+    return settings.POST_SHARED_CACHE_TTL > 0 and time.monotonic() >= _shared_off_until
+
+
+def _shared_failed(error: Exception, what: str) -> None:
+    global _shared_off_until
+    if time.monotonic() >= _shared_off_until:  # once per backoff, not once per request
+        logger.warning("shared post encodings unavailable (%s: %s): pages read the database", what, error)
+    _shared_off_until = time.monotonic() + _SHARED_BACKOFF_SECONDS
+
+
+def _shared_get(post_ids: list, origin: tuple) -> dict:
+    """{post id: _Encoded} of the shared entries of `post_ids` still within their URLs' reuse
+    window (their rev unchecked): one MGET. {} when Redis fails."""
+    prefix = _shared_prefix(origin)
+    try:
+        found = cache.get_many([prefix + post_id.hex for post_id in post_ids])
+    except REDIS_FAILURES as error:
+        _shared_failed(error, "read")
+        return {}
+    wall, now = time.time(), time.monotonic()
+    entries = {}
+    for post_id in post_ids:
+        packed = found.get(prefix + post_id.hex)
+        if packed is None:
+            continue
+        rev, pre, likers, liker_ids, likes_count, tail, until = packed
+        if until > wall:
+            entries[post_id] = _Encoded.assemble(
+                rev=rev,
+                pre=pre,
+                likers=likers,
+                liker_ids=liker_ids,
+                likes_count=likes_count,
+                tail=tail,
+                until=now + (until - wall),  # back to this process's monotonic clock
+            )
+    return entries
+
+
+def _shared_put(entries: dict, origin: tuple) -> None:
+    """Share `entries` ({post id: _Encoded}) for POST_SHARED_CACHE_TTL seconds: one pipelined
+    write. Nothing when Redis fails (the next reader encodes again)."""
+    prefix = _shared_prefix(origin)
+    wall, now = time.time(), time.monotonic()
+    packed = {
+        prefix + post_id.hex: (
+            entry.rev,
+            entry.pre,
+            entry.likers,
+            entry.liker_ids,
+            entry.likes_count,
+            entry.tail,
+            wall + (entry.until - now),  # wall-clock: the one clock every process shares
+        )
+        for post_id, entry in entries.items()
+    }
+    try:
+        # One command where the cache is ours (social.cache), Django's set_many elsewhere.
+        set_many = getattr(cache, "set_many_expiring", None) or cache.set_many
+        set_many(packed, settings.POST_SHARED_CACHE_TTL)
+    except REDIS_FAILURES as error:
+        _shared_failed(error, "write")
+
+
 def _encoder():
     # The renderer every other answer goes through, so a list and a single post are encoded
     # alike (UTF-8, compact separators).
@@ -136,8 +248,9 @@ def _encode(post, serializer, dumps) -> _Encoded:
 
 
 def _entries(refs: Sequence, *, request) -> dict:
-    """{post id: _Encoded} of the posts of `refs` that exist: the cached encodings whose rev is
-    the ref's, the others read (three queries for them all), encoded and cached."""
+    """{post id: _Encoded} of the posts of `refs` that exist: this process's encodings whose rev
+    is the ref's, then the shared ones (one MGET), the others read (three queries for them
+    all), encoded, kept here and shared."""
     budget = settings.POST_CACHE_BYTES
     origin = _origin(request)
     now = time.monotonic()
@@ -148,20 +261,38 @@ def _entries(refs: Sequence, *, request) -> dict:
         if entry is not None and entry.rev == ref.rev and entry.until > now:
             encoded[ref.id] = entry
         else:
-            stale.append(ref.id)
+            stale.append(ref)
+    local_hits = len(refs) - len(stale)
+    sharing = bool(stale) and _shared_on()
+    if sharing:
+        shared = _shared_get([ref.id for ref in stale], origin)
+        missing = []
+        for ref in stale:
+            entry = shared.get(ref.id)
+            if entry is not None and entry.rev == ref.rev:
+                encoded[ref.id] = entry
+                if budget > 0:
+                    _store.put((ref.id, origin), entry, budget)
+            else:
+                missing.append(ref)
+        stale = missing
     if refs:
-        metrics.POST_CACHE.labels("hit").inc(len(refs) - len(stale))
+        metrics.POST_CACHE.labels("hit").inc(local_hits)
+        metrics.POST_CACHE.labels("shared").inc(len(refs) - local_hits - len(stale))
         metrics.POST_CACHE.labels("miss").inc(len(stale))
     if stale:
         # One serializer for the page: its representation is built directly (no bound fields).
         serializer, dumps = PostSerializer(context={"request": request}), _Dumps(_encoder())
-        for post in selectors.posts_detailed(ids=stale):
+        fresh = {}
+        for post in selectors.posts_detailed(ids=[ref.id for ref in stale]):
             # Kept under the rev read with the data, which may be newer than the ref's. The
             # images and likers are read after the post row, so they are never older than that
             # rev: at worst newer, and the next page query finds the rev moved and re-reads.
-            entry = encoded[post.pk] = _encode(post, serializer, dumps)
+            entry = encoded[post.pk] = fresh[post.pk] = _encode(post, serializer, dumps)
             if budget > 0:
                 _store.put((post.pk, origin), entry, budget)
+        if fresh and sharing:
+            _shared_put(fresh, origin)
     return encoded
 
 
@@ -232,6 +363,8 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
         metrics.POST_CACHE.labels("hit").inc()
         if settings.POST_CACHE_BYTES > 0:
             _store.put(key, moved, settings.POST_CACHE_BYTES)
+        if _shared_on():  # the other processes' next page finds the new rev too
+            _shared_put({ref.id: moved}, key[1])
         return moved.render(ref.liked_by_me)
     encoded = _entries([ref], request=request).get(ref.id)
     return encoded.render(ref.liked_by_me) if encoded is not None else None
@@ -242,6 +375,20 @@ def posts_response(refs: Sequence, *, request, headers: dict | None = None) -> H
     return json_response(posts_json(refs, request=request), headers=headers)
 
 
-def cache_clear() -> None:
-    """Forget every encoding of this process (tests; a changed POST_LIKES_EMBEDDED)."""
+def cache_clear(*, shared: bool = True) -> None:
+    """Forget every encoding of this process and, unless `shared=False`, the shared ones (tests;
+    a key scan, for operations only: a changed setting already moves the shared keys)."""
+    global _shared_off_until
     _store.clear()
+    if not shared:
+        return
+    _shared_off_until = 0.0
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):  # another cache (no Redis) is a process's own: nothing shared
+        try:
+            client = backend._cache.get_client(write=True)
+            keys = list(client.scan_iter(match=cache.make_key("posts:encoding:*")))
+            if keys:
+                client.delete(*keys)
+        except REDIS_FAILURES as error:
+            _shared_failed(error, "clear")

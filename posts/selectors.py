@@ -108,7 +108,11 @@ def posts_for(*, viewer: User) -> QuerySet[Post]:
 
 
 # Per post, its most recent likers through `like_recent_idx`: the LATERAL subquery reads at
-# most `per_post` index entries of each post, however many likes a viral post has.
+# most `per_post` index entries of each post, however many likes a viral post has. Each liker
+# is then one primary key probe: joined plainly, the planner hashed the whole users table for
+# the page's ~200 likers (a sequential scan of 3,000 users: two thirds of the query's time on
+# the bench's data, and growing with every sign-up); the `OFFSET 0` keeps it from flattening
+# the lateral subquery back into that join (issue #26: 3.5 -> 1.1 ms per cold page).
 _RECENT_LIKERS_SQL = f"""
 SELECT page.post_id, liker.id, liker.username, liker.email, liker.avatar
 FROM unnest(%s::uuid[]) AS page(post_id)
@@ -119,7 +123,9 @@ CROSS JOIN LATERAL (
     ORDER BY l.created_at DESC, l.id DESC
     LIMIT %s
 ) AS recent
-JOIN {User._meta.db_table} AS liker ON liker.id = recent.user_id
+CROSS JOIN LATERAL (
+    SELECT u.id, u.username, u.email, u.avatar FROM {User._meta.db_table} AS u WHERE u.id = recent.user_id OFFSET 0
+) AS liker
 ORDER BY page.post_id, recent.created_at DESC, recent.id DESC
 """
 
@@ -223,6 +229,29 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
         db.execute(sql, params)
         rows = [PostRef(*row) for row in db.fetchall()]
     return page_cut(rows, limit=page.limit, key=_row_key)
+
+
+# The rows of given posts (a recommended page: ids of the viewer's ranking) in one prepared
+# statement, the same columns and read rule as _REFS_SQL. Through the ORM, building and compiling
+# `post_refs(...).filter(pk__in=...)` cost more CPU than the rest of a kept first page (issue #26).
+_REFS_OF_SQL = f"""
+SELECT p.id, p.created_at, p.rev,
+       EXISTS (SELECT 1 FROM {Like._meta.db_table} AS l WHERE l.post_id = p.id AND l.user_id = %(viewer)s)
+FROM {Post._meta.db_table} AS p
+WHERE p.id = ANY(%(ids)s::uuid[]) {AUTHOR_VISIBLE_SQL}
+"""
+
+
+def post_refs_of(*, viewer: User, ids: list) -> dict:
+    """{post id: PostRef} of the posts of `ids` that exist and `viewer` may see (safety's rule):
+    one query, in no order."""
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":
+        return {ref.id: ref for ref in post_refs(viewer=viewer).filter(pk__in=ids)}
+    with prepared_cursor(connection) as db:
+        db.execute(_REFS_OF_SQL, {"viewer": viewer.pk, "ids": ids})
+        return {row[0]: PostRef(*row) for row in db.fetchall()}
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:

@@ -58,7 +58,7 @@ RATE_LIMIT_REFUSALS = Counter(
 )
 POST_CACHE = Counter(
     "social_post_cache_lookups_total",
-    "Lookups of the per-process post encodings (posts/fragments.py), by result.",
+    "Lookups of the post encodings (posts/fragments.py), by result: hit (this process), shared, miss (read).",
     ["result"],
 )
 IMAGE_PROCESSING_SECONDS = Histogram(

@@ -429,6 +429,10 @@ REQUEST_MAX_PIXELS = env.int("REQUEST_MAX_PIXELS", default=160_000_000)
 # Encoded post objects kept per process for the post lists (posts/fragments.py), in bytes; 0
 # turns the cache off. A post with 100 embedded likers encodes to about 15 KB, a plain one to 1 KB.
 POST_CACHE_BYTES = env.int("POST_CACHE_BYTES", default=32 * 1024 * 1024)
+# The same encodings shared by every process through the cache's Redis, for this many seconds
+# (an entry also goes when its presigned URLs' reuse window ends); 0 turns the sharing off, and
+# without Redis it is off. A post is then encoded once for all workers, not once per worker.
+POST_SHARED_CACHE_TTL = env.int("POST_SHARED_CACHE_TTL", default=1800 if REDIS_URL else 0)
 
 # --- Recommended feed (posts/recommendations/; README "Recommended feed") ---------------------
 # Signal weights: with equal ages, a friend's post outranks one friends liked, which outranks

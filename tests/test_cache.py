@@ -30,3 +30,20 @@ def test_cache_backends_of_many_threads_share_their_connections(settings):
         thread.join()
     probe.close()
     assert during - before <= 3, f"{during - before} new Redis connections for 20 threads"
+
+
+def test_set_many_expiring_stores_every_value_with_its_expiry(settings):
+    data = {"a": ("bytes", b"\x00\xff", 1.5), "b": 7, "c": {"nested": [1, 2]}}
+
+    cache.set_many_expiring(data, 30)
+
+    assert cache.get_many(["a", "b", "c", "missing"]) == data
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    ttls = [probe.ttl(cache.make_key(key)) for key in data]
+    assert all(0 < ttl <= 30 for ttl in ttls), ttls
+
+
+def test_set_many_expiring_of_nothing_stores_nothing():
+    cache.set_many_expiring({}, 30)
+
+    assert cache.get_many(["a"]) == {}

@@ -34,7 +34,7 @@ RECO_AUTHOR_CAP posts of one author in any stretch of `limit` consecutive posts;
 holds back moves further down, never out) and stores the resulting list of post ids in the
 shared cache under a random snapshot id for RECO_SNAPSHOT_TTL seconds. The `Link` cursor names
 the snapshot and a position in it, so a walk never shows a post twice, whatever new posts and
-likes arrive meanwhile; a later page costs what a feed page costs (`posts.selectors.post_refs`
+likes arrive meanwhile; a later page costs what a feed page costs (`posts.selectors.post_refs_of`
 and the feed's renderer, posts/fragments.py). A cursor whose snapshot expired is a 400.
 
 The package, one job per module: `candidates` (the SQL of the pools and of the facts scoring

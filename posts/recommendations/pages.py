@@ -23,7 +23,7 @@ from accounts.models import User
 from posts.recommendations.candidates import candidates_gather
 from posts.recommendations.ranking import Weights, authors_spread, candidates_rank
 from posts.recommendations.snapshots import UUID_BYTES, cursor_make, cursor_parse, snapshot_load, snapshot_store
-from posts.selectors import post_refs
+from posts.selectors import post_refs_of
 from social.exceptions import InvalidCursor
 from social.pagination import MAX_LIMIT, Page
 
@@ -33,7 +33,7 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
 
     No cursor: the first `limit` ids of the viewer's kept ranking (`ranking_kept`), whose
     snapshot the next pages walk when it is longer than a page. A cursor: the next `limit` ids
-    of its snapshot. Either way the page is the feed's `post_refs` rows (one query;
+    of its snapshot. Either way the page is `post_refs_of` rows (one prepared query;
     posts/fragments.py renders them); a post deleted since the ranking is left out.
     ValidationError (400) for a malformed cursor or an expired snapshot.
     """
@@ -53,7 +53,7 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
     ]
     # The page's rows are read now, whatever the ranking's age: a deleted post is left out, the
     # counters and liked_by_me are current.
-    refs = {ref.id: ref for ref in post_refs(viewer=viewer).filter(pk__in=page_ids)}
+    refs = post_refs_of(viewer=viewer, ids=page_ids)
     items = [refs[post_id] for post_id in page_ids if post_id in refs]
     next_cursor = cursor_make(snapshot_id, end) if end < total else None
     return Page(items=items, next_cursor=next_cursor)

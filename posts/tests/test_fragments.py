@@ -266,3 +266,18 @@ def test_liking_a_deleted_post_whose_encoding_is_cached_is_404(api, user):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "Пост не найден."}
+
+
+def test_a_liker_who_deletes_their_account_shows_under_the_placeholder_name_in_the_next_page(api, other_user):
+    from accounts.services import account_delete
+    from accounts.tests.factories import PASSWORD
+
+    post = PostFactory()
+    LikeFactory(post=post, user=other_user)
+    assert feed_post(api, post)["likes"][0]["username"] == other_user.username
+
+    account_delete(user=other_user, password=PASSWORD)
+
+    seen = feed_post(api, post)
+    assert seen["likes"][0]["username"] == f"deleted-{other_user.pk.hex}"
+    assert seen == fresh_post(api, post)

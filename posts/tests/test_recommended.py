@@ -430,6 +430,7 @@ def test_a_first_page_from_a_kept_ranking_costs_the_pages_rows_only(
     api, user, django_assert_num_queries, size, settings
 ):
     settings.POST_CACHE_BYTES = 0  # (on a loaded machine an encoding may outlive its URLs' lease)
+    settings.POST_SHARED_CACHE_TTL = 0
     _graph(size, viewer=user)
     ranked = ids(api.get(URL + "?limit=5"))
 
@@ -567,6 +568,7 @@ def test_the_schema_documents_limit_cursor_and_the_post_array(api):
 
 def test_the_taste_signal_is_kept_per_viewer_and_the_rest_stays_fresh(api, user, django_assert_num_queries, settings):
     settings.POST_CACHE_BYTES = 0  # every page re-reads its posts: only the taste pool is kept
+    settings.POST_SHARED_CACHE_TTL = 0
     settings.RECO_RANKING_TTL = 0  # …and each first page ranks
     _graph(12, viewer=user)
     with django_assert_num_queries(FIRST_PAGE_QUERIES):
