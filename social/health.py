@@ -95,14 +95,17 @@ def _started(name: str) -> Future:
     """The running check of this part, or a new one."""
     with _lock:
         future = _running.get(name)
-        if future is None or future.done():
-            executor = _executors.get(name)
-            if executor is None:
-                executor = _executors[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"health-{name}")
-            future = _running[name] = executor.submit(_run, name)
-            # A check that ends after its probe gave up still counts: the next probe reads it.
-            future.add_done_callback(lambda done: _record(name, done.result()))
-        return future
+        if future is not None and not future.done():
+            return future
+        executor = _executors.get(name)
+        if executor is None:
+            executor = _executors[name] = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"health-{name}")
+        future = _running[name] = executor.submit(_run, name)
+    # A check that ends after its probe gave up still counts: the next probe reads it. Added
+    # outside the lock: a check already done runs its callback at once in this thread, and
+    # `_record` takes the lock (holding it here hung the probe for good).
+    future.add_done_callback(lambda done: _record(name, done.result()))
+    return future
 
 
 def _record(name: str, state: str) -> None:

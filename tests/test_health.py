@@ -1,6 +1,8 @@
 import os
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future
 
 import pytest
 from channels.layers import channel_layers
@@ -131,3 +133,25 @@ def test_health_answers_within_a_second_naming_a_frozen_channel_layer(anon_clien
     assert response.json()["failing"] == ["channel_layer"]
     assert response.json()["channel_layer"] == "timeout"
     assert again.status_code == 503
+
+
+class _DoneAtOnce:
+    """An executor whose checks are over before `submit` returns: the moment a fast check ends
+    while `health._started` is still setting up its callback."""
+
+    def submit(self, function, *args):
+        future = Future()
+        future.set_result(function(*args))
+        return future
+
+
+def test_a_check_over_before_its_callback_is_added_records_its_state_without_hanging(monkeypatch):
+    health.reset_cache()
+    monkeypatch.setitem(health.CHECKS, "storage", lambda: None)
+    monkeypatch.setitem(health._executors, "storage", _DoneAtOnce())
+    monkeypatch.delitem(health._running, "storage", raising=False)
+    started = threading.Thread(target=health._started, args=("storage",), daemon=True)
+    started.start()
+    started.join(timeout=5)
+    assert not started.is_alive(), "the probe hung on its own lock"
+    assert health._results["storage"][1] == health.OK
