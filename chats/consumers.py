@@ -1,10 +1,10 @@
 """WebSocket transport of a chat: `/api/chats/ws/<chat_id>/<client_id>` (docs/websocket.md).
 
 Transport only. `chats.middleware.TokenAuthMiddleware` has authenticated the handshake; this
-consumer checks `client_id` and membership, joins the channel-layer groups (named in
-`social.events`) and its process's fan-out routes (`social.fanout`: the chat's messages and
-deletions, already encoded), turns frames into calls of `chats.services.message_send` (the
-service REST would use) and channel-layer events into frames. Domain and validation errors
+consumer checks `client_id` and membership, joins its process's fan-out routes (`social.fanout`:
+the chat's messages and deletions, already encoded, and the groups named in `social.events`
+whose events close it), turns frames into calls of `chats.services.message_send` (the
+service REST would use) and group events into closes. Domain and validation errors
 become `{"detail"}` frames with the services' texts. Channels' JSON consumer encodes the frames
 it sends itself; frames are decoded here, since it refuses binary ones (clients may send JSON as
 binary) with a 1011.
@@ -13,8 +13,9 @@ binary) with a 1011.
 import asyncio
 import json
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cached_property, partial
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -28,7 +29,6 @@ from chats.serializers import MessageOutput
 from social import fanout, limits, logs, metrics
 from social.events import chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
-from social.layer import layer_groups_discard
 from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -126,7 +126,7 @@ class SlotKeeper:
     only while a slot is held, so it always sleeps by the TTL in force."""
 
     def __init__(self):
-        self.slots: set[tuple[str, str]] = set()  # (user id, socket's channel name)
+        self.slots: set[tuple[str, str]] = set()  # (user id, socket's id)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.task: asyncio.Task | None = None
 
@@ -167,8 +167,8 @@ class OutageClosingMixin:
     accepted = False
 
     async def __call__(self, scope, receive, send):
-        # The channel layer's receive loop runs outside any handler of ours: when Redis goes
-        # away it raises here, and daphne would close 1011 (or answer the handshake 500).
+        # An outage that a handler lets through (a Redis or database call it does not catch)
+        # raises here, and daphne would close 1011 (or answer the handshake 500).
         try:
             await super().__call__(scope, receive, send)
         except Exception as error:
@@ -207,10 +207,10 @@ class SocketSlotMixin:
 
     async def _slot_take(self) -> bool:
         """One of the user's slots, refreshed while the socket is open; False over the cap."""
-        if not await _in_thread(_slot_claim)(self.user.pk, self.channel_name):
+        if not await _in_thread(_slot_claim)(self.user.pk, self.socket_id):
             return False
         self.slot_held = True
-        slot_keeper.add(self.user.pk, self.channel_name)
+        slot_keeper.add(self.user.pk, self.socket_id)
         # Online from here: a socket over the cap never counts (chats.presence).
         await presence.keeper.opened(self.user.pk)
         return True
@@ -222,23 +222,37 @@ class SocketSlotMixin:
             metrics.WEBSOCKETS_OPEN.labels(self.gauge_kind).dec()
         if self.slot_held:
             self.slot_held = False
-            slot_keeper.discard(self.user.pk, self.channel_name)
-            await _in_thread(_slot_release)(self.user.pk, self.channel_name)
+            slot_keeper.discard(self.user.pk, self.socket_id)
+            await _in_thread(_slot_release)(self.user.pk, self.socket_id)
             # After the release: the grace check counts the slots left on every process.
             await presence.keeper.closed(self.user.pk)
         return was_counted
 
 
 class FanOutMixin:
-    """A socket's subscriptions, for either kind of socket: its place in this process's fan-out
-    routes (`social.fanout`: frames arrive pre-encoded, and those that arrive before the socket
-    is ready to send them, between its join and its accept or `ready`, wait in order until it
-    is), and the channel-layer groups that carry what closes it."""
+    """Everything that reaches a socket of either kind, through its places in this process's
+    fan-out routes (`social.fanout`): its frames (by user or by chat, pre-encoded) and the
+    events of its groups (`social.events`: what closes it, a user's notifications), handed to
+    its handlers. What arrives before the socket is ready to send it, between its join and its
+    accept or `ready`, waits in order until it is.
 
+    A socket has no channel-layer channel: with no layer, channels' consumer makes no channel
+    and runs no receive task for it, and the socket joins no group in Redis. That was ≈ 5 KB of
+    every idle socket (a receive buffer, a task) and two Redis round trips at each connect and
+    disconnect per group."""
+
+    # Names no configured layer, so channels' `AsyncConsumer.__call__` finds none
+    # (`get_channel_layer` answers None) and dispatches the client's frames alone.
+    channel_layer_alias = None
     fanout_route: dict | None = None  # the join's keyword arguments, None until joined
     fanout_open = False
     fanout_pending: list[dict] | None = None
     media_base = ""
+
+    @cached_property
+    def socket_id(self) -> str:
+        """This socket among all of every process: its user's slot, a sent message's `origin`."""
+        return uuid.uuid4().hex
 
     async def fanout_join(self, **route) -> None:
         """Routed from now on (raises an outage error when Redis cannot be subscribed to)."""
@@ -247,21 +261,8 @@ class FanOutMixin:
         await fanout.join(self, **route)
         self.fanout_route = route
 
-    async def groups_join(self, groups) -> None:
-        """Join the channel-layer `groups` one by one: after a failure, `self.groups` holds only
-        those joined, which is what leaving them must discard."""
-        self.groups = []
-        for group in groups:
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups.append(group)
-
-    async def groups_leave(self) -> None:
-        groups, self.groups = self.groups or [], []
-        await layer_groups_discard(self.channel_layer, groups, self.channel_name)
-
     async def websocket_disconnect(self, message):
         self.fanout_leave()
-        await self.groups_leave()  # with retries; channels' own loop stops at the first failure
         await super().websocket_disconnect(message)
 
     def fanout_leave(self) -> None:
@@ -271,11 +272,14 @@ class FanOutMixin:
         self.fanout_open, self.fanout_pending = False, None
 
     async def fanout_flush(self) -> None:
-        """Send what arrived before now, then every frame as it arrives."""
+        """Hand on what arrived before now, then everything as it arrives."""
         while self.fanout_pending:
             pending, self.fanout_pending = self.fanout_pending, []
             for message in pending:
-                await self.base_send(message)
+                if message["type"] == "websocket.send":
+                    await self.base_send(message)
+                else:
+                    await self.dispatch(message)
         self.fanout_open = True
 
     async def fanout_send(self, message: dict) -> None:
@@ -286,6 +290,13 @@ class FanOutMixin:
             await self.base_send(message)
         elif self.fanout_pending is not None:
             self.fanout_pending.append(message)
+
+    async def fanout_event(self, event: dict) -> None:
+        """An event of one of the socket's groups, for its handler (`dispatch`)."""
+        if self.fanout_open:
+            await self.dispatch(event)
+        elif self.fanout_pending is not None:
+            self.fanout_pending.append(event)
 
     async def fanout_lost(self) -> None:
         """This process's subscription broke: events may have been missed, so the client must
@@ -343,8 +354,8 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         self.chat_id = chat_id
         # Join before the membership check: a removal or logout committed between the check and
         # the accept still reaches this socket and closes it, and a message stored meanwhile
-        # reaches it. The chat's events come through the fan-out (social.fanout), not a group:
-        # the groups carry only what closes the socket.
+        # reaches it. The chat's frames come by its id; the groups carry only what closes the
+        # socket.
         groups = [
             chat_member_group(chat_id, user.pk),
             user_group(user.pk),
@@ -352,19 +363,16 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
         try:
-            await self.groups_join(groups)
-            await self.fanout_join(chat_id=chat_id)
+            await self.fanout_join(chat_id=chat_id, groups=groups)
             await database_sync_to_async(_admit)(self.chat_id, user, self.scope.get("session_id"))
         except Exception as error:
             if is_outage(error):
                 # Close at once, within daphne's handshake timeout (past it nginx answers 502).
-                # The groups joined so far are left (with retries) by websocket_disconnect,
-                # after the close.
+                # The routes joined are left by websocket_disconnect, after the close.
                 log_outage(error, "a chat socket handshake")
                 await self._close_try_again_later()
             elif isinstance(error, DomainError):
                 self.fanout_leave()
-                await self.groups_leave()
                 await self.close()
             else:
                 raise
@@ -377,7 +385,6 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if not await self._slot_take():
             await self._detail(TOO_MANY_SOCKETS)
             self.fanout_leave()
-            await self.groups_leave()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
 
@@ -436,9 +443,9 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             await self._detail(NO_MESSAGE, client_ref)
             return
         # Every frame that gets here is answered: the stored message (to this socket directly,
-        # so a broken channel layer cannot swallow it) or an error frame saying it was not stored.
+        # so a broken fan-out cannot swallow it) or an error frame saying it was not stored.
         try:
-            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.channel_name, client_ref)
+            message = await database_sync_to_async(_send)(self.chat_id, self.user, text, self.socket_id, client_ref)
         except Forbidden:
             await self.close(code=CLOSE_NOT_A_MEMBER)
             return
@@ -477,7 +484,7 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         # against the host this socket was opened on.
         return fanout.media_absolute(message, self._absolute(""))
 
-    # --- channel-layer events -----------------------------------------------------------------
+    # --- group events (social.fanout) ---------------------------------------------------------
     async def dispatch(self, message):
         # The user's group also carries events meant for user sockets only (`notification`,
         # say): a chat socket has no frame for them and lets them pass.

@@ -495,12 +495,12 @@ def message_send_once(
             raise ValidationError({"reply_to": [NOT_IN_CHAT]})
     stored = _message_images_store(images) if images else []
     try:
+        message = Message(chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted, images=stored)
         with transaction.atomic():
-            Chat.objects.select_for_update().filter(pk=chat.pk).values_list("pk").first()
-            message = Message.objects.create(
-                chat=chat, user=author, text=text, client_ref=client_ref, reply_to=quoted, images=stored
-            )
+            # The counters' UPDATE takes the chat's row lock, before the message takes its id
+            # (no SELECT … FOR UPDATE of its own: one round trip less per message).
             chat_counters_move(chat_ids=[chat.pk], delta=1, at=message.created_at)
+            message.save(force_insert=True)
             # What one sends, one has read (EXTENSIONS §2).
             read_marker_move(chat_id=chat.pk, user_id=author.pk, message_id=message.pk)
             member_ids = list(ChatMember.objects.filter(chat_id=chat.pk).values_list("user_id", flat=True))

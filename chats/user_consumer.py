@@ -3,12 +3,13 @@ docs/websocket.md "The user socket").
 
 Transport only, like `chats.consumers.ChatConsumer`: `chats.middleware.TokenAuthMiddleware` has
 authenticated the handshake (Bearer, `?token=`, or the cookie from an allowed Origin); this
-consumer joins the user's groups (named in `social.events`), turns client frames into calls of
-the same services REST uses, and forwards events.
+consumer joins its process's fan-out routes (`social.fanout`) for its user and the user's groups
+(named in `social.events`), turns client frames into calls of the same services REST uses, and
+forwards events.
 
 Chat frames (`message.new`, edits, deletions, reads, typing: whatever `social.events` sends with
 `user_frames_send_on_commit`) arrive through the process's fan-out (`social.fanout`), already
-encoded, and go out as they are. Channel-layer forwarding is one generic rule, not a handler per
+encoded, and go out as they are. Group events are forwarded by one generic rule, not a handler per
 event: an event that reaches this socket through its groups and has no handler here is sent to
 the client as it is, its `type` being the frame's (`notification`, or whatever a later feature
 sends to `user_group`). The handlers are `session.ended`, which closes instead of forwarding (but for the session
@@ -102,29 +103,27 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             await self.close()
             return
         self.user = user
-        # Every subscription is in place before `ready`, the same whatever the number of chats:
-        # the process's fan-out routes this user's chat frames here (social.fanout: no Redis
-        # subscription per socket), and two groups carry what ends the session and the user's
-        # other events (notifications).
+        # Every route is in place before `ready`, the same whatever the number of chats: the
+        # process's fan-out routes this user's chat frames here (social.fanout: nothing in Redis
+        # per socket), and two groups carry what ends the session and the user's other events
+        # (notifications).
         groups = [user_group(user.pk)]
         if self.scope.get("session_id"):
             groups.append(session_group(self.scope["session_id"]))
         try:
-            await self.groups_join(groups)
-            await self.fanout_join(user_id=user.pk)
+            await self.fanout_join(user_id=user.pk, groups=groups)
             # Checked after joining: a logout committed in between still reaches this socket.
             ended = await database_sync_to_async(session_is_ended)(self.scope.get("session_id"))
         except Exception as error:
             if not is_outage(error):
                 raise
             # Close at once, within daphne's handshake timeout; websocket_disconnect leaves the
-            # groups joined so far.
+            # routes joined.
             log_outage(error, "a user socket handshake")
             await self._close_try_again_later()
             return
         if ended:
             self.fanout_leave()
-            await self.groups_leave()
             await self.close()
             return
         await self.accept()
@@ -132,7 +131,6 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if not await self._slot_take():
             await self._error(TOO_MANY_SOCKETS)
             self.fanout_leave()
-            await self.groups_leave()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         await self.send_json({"type": "ready", "user_id": str(user.pk)})
@@ -227,7 +225,7 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             frame["ref"] = ref
         await self.send_json(frame)
 
-    # --- channel-layer events -----------------------------------------------------------------
+    # --- group events (social.fanout) ---------------------------------------------------------
     async def dispatch(self, message):
         # The generic forwarding rule (module docstring): no handler → the event is the frame.
         if not message["type"].startswith("websocket.") and getattr(self, get_handler_name(message), None) is None:

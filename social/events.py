@@ -2,26 +2,20 @@
 
 Services call the functions below inside their transaction; each event is sent only after that
 transaction commits (`transaction.on_commit`), so no client ever sees a write that was rolled
-back. Two ways out, both after commit:
-- `send_on_commit(group, event)`: one channel-layer group (a session's, a user's, one member's
-  sockets of one chat); the consumer forwards it (an event's `type` names its handler,
-  `session.ended` → `session_ended`; the user socket forwards handler-less events as frames).
+back. Every event is ONE publish, routed by each process to its own sockets (`social.fanout`),
+in one of two shapes, both after commit:
+- `send_on_commit(group, event)`: an event for every socket in a group (a session's, a user's,
+  one member's sockets of one chat); the socket's handler acts on it (an event's `type` names
+  it, `session.ended` → `session_ended`; the user socket forwards handler-less events as frames,
+  the chat socket ignores them).
 - `fan_out_on_commit` / `user_frames_send_on_commit`: a frame for many users' user sockets
-  and/or a chat's chat sockets, ONE publish whatever their number, routed by each process to its
-  own sockets (`social.fanout`). Chat traffic goes this way.
+  and/or a chat's chat sockets, whatever their number. Chat traffic goes this way.
 A new event is one function here (and, for a group event with a handler, one handler there).
 
 Groups are named here too, so the services that send and the consumer that joins cannot
 disagree on a name.
 """
 
-import asyncio
-import os
-import threading
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from channels_redis.core import RedisChannelLayer
 from django.db import transaction
 
 from social import fanout, metrics
@@ -46,9 +40,9 @@ def chat_member_group(chat_id, user_id) -> str:
 
 # --- The one sender -----------------------------------------------------------------------------
 def _deliver(where: str, send) -> None:
-    """Run `send()` (the Redis sends of one event), timed.
+    """Run `send()` (the Redis publish of one event), timed.
 
-    A channel layer outage is logged, never raised: the write is committed, and turning it into
+    A Redis outage is logged, never raised: the write is committed, and turning it into
     an error would tell a sender "not stored" (who would store it twice). Sockets catch up over
     REST."""
     try:
@@ -60,46 +54,12 @@ def _deliver(where: str, send) -> None:
         log_outage(error, where)
 
 
-def _group_send(layer, group: str, event: dict) -> None:
-    """`layer.group_send` from sync code (a request's after-commit callback).
-
-    On Redis, through the process's sender loop: `async_to_sync` in a WSGI worker (no outer
-    event loop) ran every send in a new thread with a new event loop, and channels_redis keeps
-    its connections per loop, so each send also connected to Redis anew; that was most of a
-    like's CPU (issue #26: a like's notification is one of these). The layer's own deadline
-    (social.layer) bounds the wait. Other layers (the embedded in-memory one, whose queues
-    belong to the server's loop) keep `async_to_sync`, which runs on that loop."""
-    if not isinstance(layer, RedisChannelLayer):
-        async_to_sync(layer.group_send)(group, event)
-        return
-    asyncio.run_coroutine_threadsafe(layer.group_send(group, event), _sender_loop()).result()
-
-
-_sender: tuple[int, asyncio.AbstractEventLoop] | None = None
-_sender_lock = threading.Lock()
-
-
-def _sender_loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process, on a daemon thread, for the group sends of sync code: its
-    channels_redis connections stay open between sends. Made anew in a forked child (a
-    preloading server), which does not inherit the thread."""
-    global _sender
-    with _sender_lock:
-        if _sender is None or _sender[0] != os.getpid():
-            loop = asyncio.new_event_loop()
-            threading.Thread(target=loop.run_forever, name="group-send", daemon=True).start()
-            _sender = (os.getpid(), loop)
-        return _sender[1]
-
-
 def send_on_commit(group: str, event: dict) -> None:
-    """Send `event` to `group` once the current transaction commits (at once outside one)."""
+    """Send `event` to every socket in `group` once the current transaction commits (at once
+    outside one): one publish, whatever the number of the group's sockets and processes."""
 
     def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        _deliver(f"group_send to {group}", lambda: _group_send(layer, group, event))
+        _deliver(f"{event['type']} to {group}", lambda: fanout.publish({"group": group, "event": event}))
 
     transaction.on_commit(send)
 

@@ -1,4 +1,4 @@
-"""Fan-out of chat events: one publish per event, routed to its sockets by each process.
+"""Fan-out of every real-time event: one publish per event, routed to its sockets by each process.
 
 An event (a stored message, say) is published ONCE, on one Redis pub/sub channel every server
 process listens to, carrying what each process needs to route it itself: the chat's id, the ids
@@ -8,6 +8,12 @@ and the frames. Each process keeps, in memory, which of its own sockets belong t
 hands the same text to every local socket it concerns. A socket costs no Redis subscription at
 all (one dictionary entry here), whatever the number of the user's chats; a process costs one
 subscription. Why this shape and what it costs: docs/websocket.md "Fan-out".
+
+The events that end a socket or belong to one user (a session ended, a member removed from a
+chat, a notification) go the same way, addressed to a group (`social.events` names them:
+`user.<id>`, `session.<id>`, `chat.<id>.user.<id>`): each process hands the event to its own
+sockets in that group, whose handler (`session_ended`, …) acts on it. So a socket holds no
+channel-layer channel at all: no receive buffer, no receive task, no group membership in Redis.
 
 The guarantees the sockets promise rest on two rules here:
 - `join` returns only once this process's subscription is confirmed by Redis, so an event
@@ -71,7 +77,8 @@ def _publisher_client() -> redis.Redis:
 
 def publish(event: dict) -> None:
     """Send `event` to every process: `{"chat_id", "user_ids", "user_frame", "chat_frame",
-    "origin"}` (see `Router.route`). Raises what Redis raises (an outage for the caller to log)."""
+    "origin"}` (frames) or `{"group", "event"}` (an event for a group's handlers; see
+    `Router.route`). Raises what Redis raises (an outage for the caller to log)."""
     payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
     if settings.REDIS_URL:
         _publisher_client().publish(channel_name(), payload.encode())
@@ -99,40 +106,37 @@ def _router() -> "Router":
         return router
 
 
-async def join(consumer, *, user_id=None, chat_id=None) -> None:
-    """Route events of `user_id` (a user socket) or of `chat_id` (a chat socket) to `consumer`
-    from now on. Raises an outage error when the subscription cannot be made (close 4503).
+async def join(consumer, *, user_id=None, chat_id=None, groups=()) -> None:
+    """Route frames of `user_id` (a user socket) or of `chat_id` (a chat socket), and the events
+    of each of `groups`, to `consumer` from now on. Raises an outage error when the subscription
+    cannot be made (close 4503).
 
-    `consumer` has `fanout_send(message)` (an ASGI `websocket.send`), `fanout_lost()`,
-    `channel_name` and `media_base`."""
+    `consumer` has `fanout_send(message)` (an ASGI `websocket.send`), `fanout_event(event)` (a
+    group's event), `fanout_lost()`, `socket_id` and `media_base`."""
     router = _router()
     await router.subscribed()
-    if user_id is not None:
-        router.users.setdefault(str(user_id), set()).add(consumer)
-    if chat_id is not None:
-        router.chats.setdefault(str(chat_id), set()).add(consumer)
+    for routes, key in router.routes_of(user_id=user_id, chat_id=chat_id, groups=groups):
+        routes.setdefault(key, set()).add(consumer)
 
 
-def leave(consumer, *, user_id=None, chat_id=None) -> None:
+def leave(consumer, *, user_id=None, chat_id=None, groups=()) -> None:
     """No more events for `consumer` (idempotent)."""
     with _routers_lock:
         routers = list(_routers.values())
     for router in routers:
-        for routes, key in ((router.users, user_id), (router.chats, chat_id)):
-            if key is None:
-                continue
-            consumers = routes.get(str(key))
+        for routes, key in router.routes_of(user_id=user_id, chat_id=chat_id, groups=groups):
+            consumers = routes.get(key)
             if consumers is not None:
                 consumers.discard(consumer)
                 if not consumers:
-                    del routes[str(key)]
+                    del routes[key]
 
 
-def local_sockets(*, user_id=None, chat_id=None) -> list:
-    """The sockets of this event loop routed by `user_id` or by `chat_id` (what tests inspect)."""
-    router = _router()
-    routes, key = (router.users, user_id) if user_id is not None else (router.chats, chat_id)
-    return list(routes.get(str(key), ()))
+def local_sockets(*, user_id=None, chat_id=None, group=None) -> list:
+    """The sockets of this event loop routed by `user_id`, by `chat_id` or by `group` (what
+    tests inspect)."""
+    [(routes, key)] = _router().routes_of(user_id=user_id, chat_id=chat_id, groups=[group] if group else ())
+    return list(routes.get(key, ()))
 
 
 def media_absolute(value, base: str):
@@ -166,10 +170,20 @@ class Router:
     """One event loop's sockets by user and by chat, and its subscription to the channel."""
 
     def __init__(self):
-        self.users: dict[str, set] = {}
-        self.chats: dict[str, set] = {}
+        self.users: dict[str, set] = {}  # user sockets by user id: user frames
+        self.chats: dict[str, set] = {}  # chat sockets by chat id: chat frames
+        self.groups: dict[str, set] = {}  # sockets of either kind by group: group events
         self.listening: asyncio.Future | None = None  # done once subscribed (or failed)
         self.listener: asyncio.Task | None = None
+
+    def routes_of(self, *, user_id=None, chat_id=None, groups=()) -> list[tuple[dict, str]]:
+        """(routes, key) of each route these arguments name."""
+        found = [(self.groups, group) for group in groups]
+        if user_id is not None:
+            found.append((self.users, str(user_id)))
+        if chat_id is not None:
+            found.append((self.chats, str(chat_id)))
+        return found
 
     async def subscribed(self) -> None:
         if not settings.REDIS_URL:
@@ -225,9 +239,10 @@ class Router:
         else:
             logger.warning("fan-out subscription lost: %s: %s", type(error).__name__, error)
         self.listening = None  # the next socket to join subscribes again
-        consumers = {consumer for routes in (self.users, self.chats) for group in routes.values() for consumer in group}
-        self.users.clear()
-        self.chats.clear()
+        everyone = (self.users, self.chats, self.groups)
+        consumers = {consumer for routes in everyone for group in routes.values() for consumer in group}
+        for routes in everyone:
+            routes.clear()
         for consumer in consumers:
             asyncio.create_task(consumer.fanout_lost())
 
@@ -236,13 +251,22 @@ class Router:
 
     async def route(self, event: dict) -> None:
         """Hand each local socket the event concerns its frame, each frame encoded once (once per
-        host the sockets were opened on, when a relative media URL must be made absolute)."""
+        host the sockets were opened on, when a relative media URL must be made absolute); or a
+        group's event to the handler of each local socket in the group."""
+        group = event.get("group")
+        if group is not None:
+            for consumer in list(self.groups.get(group, ())):
+                try:
+                    await consumer.fanout_event(event["event"])
+                except Exception:
+                    logger.debug("group event to %s failed", consumer.socket_id, exc_info=True)
+            return
         targets: list[tuple[object, dict]] = []
         chat_frame, user_frame = event.get("chat_frame"), event.get("user_frame")
         if chat_frame is not None:
             origin = event.get("origin")
             for consumer in self.chats.get(event.get("chat_id"), ()):
-                if consumer.channel_name != origin:  # the sending socket was answered directly
+                if consumer.socket_id != origin:  # the sending socket was answered directly
                     targets.append((consumer, chat_frame))
         if user_frame is not None:
             user_ids = event.get("user_ids") or ()
@@ -267,5 +291,5 @@ class Router:
                 await consumer.fanout_send(message)
             except Exception:
                 # One socket's failure (closed meanwhile) must not cost the others their frame.
-                logger.debug("fan-out send to %s failed", consumer.channel_name, exc_info=True)
+                logger.debug("fan-out send to %s failed", consumer.socket_id, exc_info=True)
         metrics.WEBSOCKET_FRAMES.labels("out").inc(len(targets))

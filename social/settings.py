@@ -142,7 +142,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "timeout": env.float("DB_POOL_TIMEOUT", default=3.0),
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        # The pool checks a connection before it hands it out (psycopg's check_connection):
+        # The pool checks a connection before it hands it out (social.postgresql.pool_check:
+        # a poll, and psycopg's check_connection only when the socket has something to say):
         # after a server restart a pooled connection is dead, and would fail the request or
         # socket handshake that got it.
         DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

@@ -1,6 +1,7 @@
-"""social/postgresql: the health check that polls before it asks, prepared statements, and the
-deadline on every wait for the server."""
+"""social/postgresql: the health check that polls before it asks (persistent and pooled
+connections), prepared statements, and the deadline on every wait for the server."""
 
+import select
 import time
 from datetime import timedelta
 
@@ -88,6 +89,50 @@ def test_after_an_error_the_check_asks_the_server(own_connection):
     own_connection.errors_occurred = True
     assert own_connection.is_usable() is True
     assert _last_statement(pid) == "SELECT 1"
+
+
+@pytest.fixture
+def pool():
+    """A pool of its own, as daphne has it: health-checked (CONN_HEALTH_CHECKS) and one
+    connection, so the connection handed out again is the one handed back."""
+    settings_dict = {**connection.settings_dict, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
+    settings_dict["OPTIONS"] = {**settings_dict["OPTIONS"], "pool": {"min_size": 1, "max_size": 1, "timeout": 3}}
+    wrapper = DatabaseWrapper(settings_dict, alias="pool-check-test")
+    wrapper.pool.open(wait=True)
+    yield wrapper.pool
+    wrapper.close_pool()
+
+
+def test_the_pool_hands_out_a_quiet_connection_without_asking_the_server(pool):
+    """Daphne takes a pooled connection for every database call of a socket (each message
+    stored): psycopg's check would be one more round trip each time."""
+    pooled = pool.getconn()
+    pid = pooled.info.backend_pid
+    pooled.execute("SELECT 'marker' /* before the check */")
+    pool.putconn(pooled)
+    again = pool.getconn()
+    try:
+        assert again.info.backend_pid == pid
+        assert _last_statement(pid) == "SELECT 'marker' /* before the check */"
+    finally:
+        pool.putconn(again)
+
+
+def test_the_pool_replaces_a_connection_the_server_ended(pool):
+    pooled = pool.getconn()
+    pid = pooled.info.backend_pid
+    pool.putconn(pooled)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not select.select([pooled.fileno()], [], [], 0)[0]:
+        time.sleep(0.01)
+    again = pool.getconn()
+    try:
+        assert again.info.backend_pid != pid
+        assert again.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        pool.putconn(again)
 
 
 def test_pooled_and_persistent_connections_both_have_the_deadline(own_connection):

@@ -27,14 +27,11 @@ def redis_client() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 
 
-def groups_of(channel: str) -> list[str]:
-    """The channel-layer groups (channels_redis keeps one sorted set per group) holding `channel`."""
-    client = redis_client()
-    return sorted(
-        key.decode().removeprefix("asgi:group:")
-        for key in client.scan_iter(match="asgi:group:*", count=1000)
-        if client.zscore(key, channel) is not None
-    )
+def layer_groups() -> set[str]:
+    """The channel-layer groups in Redis (channels_redis keeps one sorted set per group)."""
+    return {
+        key.decode().removeprefix("asgi:group:") for key in redis_client().scan_iter(match="asgi:group:*", count=1000)
+    }
 
 
 def subscriptions() -> int:
@@ -65,10 +62,14 @@ async def test_a_user_in_many_chats_holds_as_many_subscriptions_per_socket_as_a_
     many_consumers = fanout.local_sockets(user_id=many.pk)
     assert len(many_consumers) == 2  # one route per socket, not one per chat
     for consumer, user in ((few_consumer, few), *((consumer, many) for consumer in many_consumers)):
-        # The user's group and the session's: nothing per chat.
-        assert groups_of(consumer.channel_name) == sorted(
-            [f"user.{user.pk}", f"session.{consumer.scope['session_id']}"]
-        )
+        # The user's group and the session's, in this process's routes: nothing per chat.
+        groups = [f"user.{user.pk}", f"session.{consumer.scope['session_id']}"]
+        assert sorted(consumer.fanout_route["groups"]) == sorted(groups)
+        for group in groups:
+            assert consumer in fanout.local_sockets(group=group)
+        # And nothing in Redis: no channel-layer channel or group membership per socket.
+        assert not hasattr(consumer, "channel_name")
+        assert not set(groups) & layer_groups()
     # Opening sockets adds no subscription to Redis: the process holds one for all its sockets.
     assert subscriptions() == subscribed
 
@@ -100,6 +101,7 @@ async def test_a_chat_socket_is_routed_by_its_chat_and_leaves_no_route_when_clos
     assert await nothing_more(socket)
     await socket.disconnect()
     assert fanout.local_sockets(chat_id=chat.pk) == []
+    assert fanout.local_sockets(group=f"chat.{chat.pk}.user.{bob.pk}") == []
     assert consumer.fanout_route is None
 
 

@@ -59,6 +59,22 @@ def test_last_message_at_follows_the_newest_message_and_never_goes_back(make_cha
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("others", [2, 30])  # group chats (a direct one checks blocks too)
+def test_a_message_costs_the_same_statements_whatever_the_number_of_members(
+    make_chat, django_assert_num_queries, others
+):
+    # Every message a socket stores pays each of them as a round trip: the chat's counters
+    # (their UPDATE is the chat's row lock), the message, the sender's read marker, the members
+    # the event goes to; and here the test transaction's savepoint and its release.
+    author, *rest = UserFactory.create_batch(1 + others)
+    chat = make_chat(author, *rest)
+    with django_assert_num_queries(6):
+        message = services.message_send(chat=chat, author=author, text="раз")
+    chat.refresh_from_db()
+    assert (chat.messages_count, chat.last_message_at) == (1, message.created_at)
+
+
+@pytest.mark.django_db
 def test_after_a_member_leaves_a_direct_chat_the_pair_gets_a_fresh_one(make_chat):
     alice, bob = UserFactory.create_batch(2)
     first = make_chat(alice, bob)

@@ -4,7 +4,6 @@ import threading
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.db import close_old_connections
 from django.test import override_settings
@@ -19,7 +18,7 @@ from chats.tests.support import bearer_headers, new_session, open_socket
 from chats.tests.test_websocket import FOREIGN_ORIGINS, OWN_ORIGINS, SERVED_HOSTS, close_code, nothing_more
 from chats.user_consumer import BAD_CLIENT_REF, BAD_REF, NO_CHAT_ID, NO_MESSAGE, NOT_A_FRAME, UNKNOWN_TYPE
 from social.asgi import application
-from social.events import user_group
+from social.events import send_on_commit, user_group
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -212,7 +211,7 @@ async def test_any_event_sent_to_the_users_group_is_forwarded_and_chat_sockets_i
     user_socket = await open_user_socket(alice)
     chat_socket = await open_socket(chat, alice)
     event = {"type": "notification", "notification": {"id": 1, "type": "friend.added"}, "unread_count": 1}
-    await get_channel_layer().group_send(user_group(alice.pk), event)
+    await database_sync_to_async(send_on_commit)(user_group(alice.pk), event)
     assert await user_socket.receive_json_from(timeout=3) == event
     assert await nothing_more(chat_socket)
     # The chat socket is still alive.

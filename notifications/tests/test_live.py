@@ -1,5 +1,5 @@
-"""Across processes: a like served by a live daphne reaches a channel of the author's group held
-by another process (this one), through the real Redis channel layer, after commit."""
+"""Across processes: a like served by a live daphne reaches the author's group as another
+process (this one) hears it, through the real Redis fan-out channel, after commit."""
 
 import pytest
 import requests

@@ -1,13 +1,15 @@
 """Notifications (EXTENSIONS.md §4) as a client sees them: real PostgreSQL, and their events
-read from the real Redis channel layer (the user's group, as the user socket joins it)."""
+read from the real Redis fan-out channel (the user's group, as every process routes it to the
+user's sockets)."""
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -18,6 +20,7 @@ from notifications.models import Notification
 from notifications.serializers import notification_representation
 from posts.services import comment_create, like_toggle
 from posts.tests.factories import PostFactory
+from social import fanout
 from social.events import user_group
 
 pytestmark = pytest.mark.django_db
@@ -323,32 +326,34 @@ def test_prune_deletes_only_read_notifications_older_than_the_kept_days(user, se
 
 
 class UserGroupListener:
-    """A channel in the user's group, as a user socket holds one (on whichever process)."""
+    """The user's group as every process hears it: the fan-out's channel (`social.fanout`, where
+    each process hears the events it hands to its own sockets in the group), filtered on the
+    events of this user's group."""
 
     def __init__(self, user):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(user_group(user.pk), self.channel)
+        self.group = user_group(user.pk)
+        self.pubsub = redis.Redis.from_url(settings.REDIS_URL).pubsub()
+        self.pubsub.subscribe(fanout.channel_name())
+        # Confirmed by Redis: whatever is published from now on is heard.
+        assert self.pubsub.get_message(timeout=5)["type"] == "subscribe"
+
+    def _next(self, timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            message = self.pubsub.get_message(timeout=left)
+            if message and message["type"] == "message":
+                event = json.loads(message["data"])
+                if event.get("group") == self.group:
+                    return event["event"]
+        return None
 
     def receive(self) -> dict:
-        return async_to_sync(self._receive)()
-
-    async def _receive(self, timeout=15):
-        import asyncio
-
-        return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
+        event = self._next(15)
+        assert event is not None, f"no event for {self.group} within 15 s"
+        return event
 
     def nothing(self) -> bool:
-        import asyncio
-
-        async def check():
-            try:
-                await asyncio.wait_for(self.layer.receive(self.channel), 0.5)
-            except TimeoutError:
-                return True
-            return False
-
-        return async_to_sync(check)()
+        return self._next(0.5) is None
 
 
 @pytest.mark.django_db(transaction=True)

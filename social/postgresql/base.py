@@ -11,6 +11,9 @@ deadline on every wait for the server.
    end), so only a readable socket, or an error earlier on the connection, sends the check on to
    Django's `SELECT 1`. Looking costs one poll() with no wait. A peer that vanished without a
    word (no FIN, no RST) escapes both checks until a query times out, so nothing is lost.
+   Daphne's pool checks the same way (`pool_check`) each connection it hands out, i.e. on every
+   `database_sync_to_async` call of a socket; psycopg's own check was an empty query, one more
+   round trip on every message a socket stores.
 
 2. `prepared_cursor()`: a cursor whose statements the server parses and plans once per
    connection (server-side binding, prepared on first use). Django keeps psycopg's automatic
@@ -45,6 +48,7 @@ from django.db.backends.postgresql import base
 from psycopg import postgres
 from psycopg.connection import _WAIT_INTERVAL
 from psycopg.pq import Format, TransactionStatus
+from psycopg_pool import ConnectionPool
 
 _TIMESTAMPTZ = postgres.types["timestamptz"].oid
 _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
@@ -70,6 +74,26 @@ class DeadlineConnection(psycopg.Connection):
             # then see a closed connection and never hand it out again.
             self.close()
             raise psycopg.OperationalError(f"the database did not answer within {deadline:g} s") from error
+
+
+def _quiet(connection) -> bool:
+    """An idle connection whose socket has nothing to read: the server said nothing (no FATAL,
+    no FIN) since its last answer (the module's docstring, 1)."""
+    if connection.info.transaction_status != TransactionStatus.IDLE:
+        return False
+    poller = select.poll()
+    poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
+    return not poller.poll(0)
+
+
+def pool_check(connection) -> None:
+    """The pool's check of a connection before it hands it out (CONN_HEALTH_CHECKS): psycopg's
+    `check_connection` (an empty query) only when the connection is not quiet. Raises, as
+    psycopg's does, for a connection the pool must drop."""
+    if connection.closed or connection.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    if not _quiet(connection):
+        ConnectionPool.check_connection(connection)
 
 
 class PreparingCursor(base.ServerBindingCursor):
@@ -117,15 +141,22 @@ class DatabaseWrapper(base.DatabaseWrapper):
             connection.__class__ = DeadlineConnection
         return connection
 
+    @property
+    def pool(self):
+        pool = super().pool
+        # Django gives the pool psycopg's check when CONN_HEALTH_CHECKS is on; ours costs no
+        # round trip while nothing is wrong. psycopg_pool takes the check only in its
+        # constructor, which Django calls: hence its attribute.
+        if pool is not None and pool._check is ConnectionPool.check_connection:
+            pool._check = pool_check
+        return pool
+
     def is_usable(self):
         connection = self.connection
         if connection is None or connection.broken or connection.closed:
             return False
-        if not self.errors_occurred and connection.info.transaction_status == TransactionStatus.IDLE:
-            poller = select.poll()
-            poller.register(connection.fileno(), select.POLLIN | select.POLLPRI)
-            if not poller.poll(0):
-                return True
+        if not self.errors_occurred and _quiet(connection):
+            return True
         return super().is_usable()
 
     def prepared_cursor(self):
