@@ -31,7 +31,7 @@ def test_json_bytes_is_the_default_renderers_encoding():
     assert json_bytes(data) == UTF8JSONRenderer().render(data)
 
 
-EVERY_CHARACTER_CLASS = "".join(map(chr, range(0x80))) + "\u00a0\u2028\u2029\ufeff ё 😀 \U0010ffff \\ \" / </script>"
+EVERY_CHARACTER_CLASS = "".join(map(chr, range(0x80))) + '\u00a0\u2028\u2029\ufeff ё 😀 \U0010ffff \\ " / </script>'
 
 
 @pytest.mark.parametrize(
