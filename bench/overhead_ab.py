@@ -35,9 +35,8 @@ def ab(name, a, b, n=300, rounds=15):
         ra.append(cpu(a, n))
         rb.append(cpu(b, n))
     ra.sort(), rb.sort()
-    print(
-        f"{name:34s} before min {ra[0]:7.1f} med {ra[len(ra) // 2]:7.1f} us | after min {rb[0]:7.1f} med {rb[len(rb) // 2]:7.1f} us"
-    )
+    before, after = f"min {ra[0]:7.1f} med {ra[len(ra) // 2]:7.1f}", f"min {rb[0]:7.1f} med {rb[len(rb) // 2]:7.1f}"
+    print(f"{name:34s} before {before} us | after {after} us")
 
 
 def test_ab(api, seeded, user):  # noqa: F811
