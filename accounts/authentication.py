@@ -46,6 +46,8 @@ def verified_tokens_clear() -> None:
 
 class BearerAuthentication(JWTAuthentication):
     www_authenticate_realm = "api"
+    # Keep the tokens verified here (_VERIFIED): an HTTP client presents its token again and again.
+    keep_verified = True
 
     def raw_token(self, request) -> bytes | None:
         header = self.get_header(request)
@@ -71,7 +73,7 @@ class BearerAuthentication(JWTAuthentication):
                 # Expired since: simplejwt's own path gives the refusal, as for any bad token.
                 _VERIFIED.pop(raw_token, None)
         token = super().get_validated_token(raw_token)
-        if type(token) is AccessToken:  # the only class of AUTH_TOKEN_CLASSES here
+        if self.keep_verified and type(token) is AccessToken:  # the only class of AUTH_TOKEN_CLASSES
             if len(_VERIFIED) >= VERIFIED_TOKENS_MAX:
                 _VERIFIED.clear()
             _VERIFIED[raw_token] = dict(token.payload)
@@ -112,9 +114,15 @@ class CookieAuthentication(BearerAuthentication):
             raise exceptions.PermissionDenied(CSRF_MESSAGE)
 
 
+class _SocketAuthentication(BearerAuthentication):
+    # A socket presents its token once, at its handshake: keeping it would only hold memory for
+    # as long as the process runs, per socket opened (the idle sockets' budget).
+    keep_verified = False
+
+
 def user_from_access_token(raw: str):
     """(user, token) for a raw access token, or None: used by the WebSocket middleware."""
     try:
-        return BearerAuthentication().authenticate_raw(raw.encode())
+        return _SocketAuthentication().authenticate_raw(raw.encode())
     except (exceptions.AuthenticationFailed, TokenError):
         return None

@@ -398,6 +398,16 @@ def test_a_copy_of_an_accepted_token_with_other_claims_is_refused(api, user, oth
     assert response.status_code == 401 and response.json() == CREDENTIALS
 
 
+def test_a_sockets_token_is_checked_but_not_kept(user):
+    # A socket authenticates once: its token is not held in the process's verified tokens.
+    from accounts import authentication
+
+    raw = session_start(user=user).access
+    assert authentication.user_from_access_token(raw)[0] == user
+    assert raw.encode() not in authentication._VERIFIED
+    assert authentication.user_from_access_token(raw[:-2] + ("AA" if raw[-2:] != "AA" else "BA")) is None
+
+
 def test_a_deleted_users_token_is_refused(api, user):
     user.delete()
 
