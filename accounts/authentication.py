@@ -10,14 +10,44 @@ from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
+from rest_framework_simplejwt.utils import aware_utcnow
 
 from accounts.models import User
 from accounts.selectors import token_user
 from social.exceptions import CSRF_MESSAGE
 
+# Access tokens this process verified (signature and claims), by their exact bytes: a client
+# sends the same token with every request of its 15 minutes, and verifying it again (PyJWT's
+# base64 checks, the HMAC, two JSON decodes) cost ~45 µs of every authenticated request's CPU
+# (issue #26). Equal bytes verify equally: only the expiry moves with time, and it is checked
+# again on every hit. What can end a token before it expires (logout, deactivation, deletion)
+# is a row, read by the user query of every request (accounts.selectors.token_user), which this
+# cache does not touch. Bounded: emptied when full (refilled at one verification per token).
+_VERIFIED: dict[bytes, dict] = {}
+VERIFIED_TOKENS_MAX = 4096
+
+
+class _VerifiedAccessToken(AccessToken):
+    """An AccessToken for bytes already verified: simplejwt's own claim checks (expiry, type,
+    id) run again on the payload kept; the signature is not recomputed."""
+
+    def __init__(self, token: bytes, payload: dict):
+        self.token = token
+        self.current_time = aware_utcnow()
+        self.payload = dict(payload)  # the caller may add claims to its copy
+        self.verify()
+
+
+def verified_tokens_clear() -> None:
+    """Forget every verified token (tests)."""
+    _VERIFIED.clear()
+
 
 class BearerAuthentication(JWTAuthentication):
     www_authenticate_realm = "api"
+    # Keep the tokens verified here (_VERIFIED): an HTTP client presents its token again and again.
+    keep_verified = True
 
     def raw_token(self, request) -> bytes | None:
         header = self.get_header(request)
@@ -33,6 +63,21 @@ class BearerAuthentication(JWTAuthentication):
         if raw is None:
             return None
         return self.authenticate_raw(raw)
+
+    def get_validated_token(self, raw_token: bytes):
+        payload = _VERIFIED.get(raw_token)
+        if payload is not None:
+            try:
+                return _VerifiedAccessToken(raw_token, payload)
+            except TokenError:
+                # Expired since: simplejwt's own path gives the refusal, as for any bad token.
+                _VERIFIED.pop(raw_token, None)
+        token = super().get_validated_token(raw_token)
+        if self.keep_verified and type(token) is AccessToken:  # the only class of AUTH_TOKEN_CLASSES
+            if len(_VERIFIED) >= VERIFIED_TOKENS_MAX:
+                _VERIFIED.clear()
+            _VERIFIED[raw_token] = dict(token.payload)
+        return token
 
     def get_user(self, validated_token) -> User:
         """The token's user, refused when unknown or inactive (as simplejwt's get_user does),
@@ -69,9 +114,15 @@ class CookieAuthentication(BearerAuthentication):
             raise exceptions.PermissionDenied(CSRF_MESSAGE)
 
 
+class _SocketAuthentication(BearerAuthentication):
+    # A socket presents its token once, at its handshake: keeping it would only hold memory for
+    # as long as the process runs, per socket opened (the idle sockets' budget).
+    keep_verified = False
+
+
 def user_from_access_token(raw: str):
     """(user, token) for a raw access token, or None: used by the WebSocket middleware."""
     try:
-        return BearerAuthentication().authenticate_raw(raw.encode())
+        return _SocketAuthentication().authenticate_raw(raw.encode())
     except (exceptions.AuthenticationFailed, TokenError):
         return None

@@ -25,8 +25,17 @@ def email_for(*, user, viewer, friend: bool = False) -> str:
     return ""
 
 
-def embedded_email(email: str) -> str:
+def embedded_email(email: str, *, shown: bool | None = None) -> str:
     """The email of a user embedded in a shared object (a post's likers, chat members, message
     authors, socket frames): `""` unless `everyone`, the caller's own too. One encoding of a post
-    or a message then serves every viewer (per-process post encodings, one fan-out payload)."""
-    return email if settings.USER_EMAIL_VISIBILITY == EVERYONE else ""
+    or a message then serves every viewer (per-process post encodings, one fan-out payload).
+    `shown`: `embedded_emails_shown()` when the caller read it once for a page of users."""
+    if shown is None:
+        shown = embedded_emails_shown()
+    return email if shown else ""
+
+
+def embedded_emails_shown() -> bool:
+    """Does `embedded_email` show emails? (One settings read, for a page of users: a chat list
+    page embeds ~60.)"""
+    return settings.USER_EMAIL_VISIBILITY == EVERYONE

@@ -6,7 +6,7 @@ from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.privacy import embedded_email
+from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import EmbeddedUserSerializer, embedded_users, user_representation
 from chats.models import Chat, Message
 from social.exceptions import INVALID_USER_ID
@@ -169,13 +169,17 @@ class ChatListOutput(ChatOutput):
         return embedded_users(members, self.context.get("request"))
 
 
-def _embedded_user(user_id, username, email, avatar, request) -> dict:
+def _embedded_user(user_id, username, email, avatar, request, shown: bool) -> dict:
     return user_representation(
-        user_id=user_id, username=username, email=embedded_email(email), avatar_name=avatar, request=request
+        user_id=user_id,
+        username=username,
+        email=embedded_email(email, shown=shown),
+        avatar_name=avatar,
+        request=request,
     )
 
 
-def _last_message_item(row, request, zone) -> dict:
+def _last_message_item(row, request, zone, shown: bool) -> dict:
     (message_id, chat_id, text, created_at, edited_at, images, reply_to_id, *author) = row[:11]
     quoted_id, quoted_text, quoted_user_id, quoted_username, quoted_deleted_at = row[11:]
     if reply_to_id is None:
@@ -194,7 +198,7 @@ def _last_message_item(row, request, zone) -> dict:
         "id": message_id,
         "message": text,
         "created_at": datetime_json(created_at, zone),
-        "user": _embedded_user(*author, request),
+        "user": _embedded_user(*author, request, shown),
         "chat_id": str(chat_id),
         "edited_at": datetime_json(edited_at, zone),
         "reply_to": reply_to,
@@ -205,7 +209,7 @@ def _last_message_item(row, request, zone) -> dict:
 def chat_list_items(rows, request) -> list[dict]:
     """ChatListOutput's objects (the same keys, order and values) from the bare rows of
     `chats.selectors.chat_list_values`, built directly: the list's hot path (issue #26)."""
-    items, zone = [], get_current_timezone()
+    items, zone, shown = [], get_current_timezone(), embedded_emails_shown()
     for row in rows:
         last = row.last_message
         (chat_id, title, avatar, owner_id, direct_key, created_at, _, last_read, unread, _, members_count) = row.chat
@@ -214,12 +218,12 @@ def chat_list_items(rows, request) -> list[dict]:
                 "id": str(chat_id),
                 "title": title,
                 "avatar": stored_name_url(avatar, request),
-                "users": [_embedded_user(*member, request) for member in row.members],
+                "users": [_embedded_user(*member, request, shown) for member in row.members],
                 "owner_id": None if owner_id is None else str(owner_id),
                 "is_direct": direct_key is not None,
                 "members_count": members_count,
                 "created_at": datetime_json(created_at, zone),
-                "last_message": None if last is None else _last_message_item(last, request, zone),
+                "last_message": None if last is None else _last_message_item(last, request, zone, shown),
                 "unread_count": unread,
                 "last_read_message_id": last_read,
             }

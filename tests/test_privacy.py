@@ -89,6 +89,20 @@ def test_friends_visibility_shows_the_friends_list_emails_only(api, user, settin
     assert emails_in(chat["users"]) == {""}
 
 
+@pytest.mark.parametrize("visibility", ["self", "friends", "everyone"])
+def test_the_messengers_chat_list_shows_emails_only_under_everyone(api, user, settings, visibility):
+    settings.USER_EMAIL_VISIBILITY = visibility
+    other = UserFactory()
+    chat_id = api.post("/api/chats/create", {"users": [str(other.id)]}, format="json").json()["id"]
+    message_send(chat=Chat.objects.get(pk=chat_id), author=other, text="привет")
+
+    (chat,) = api.get("/api/chats").json()
+
+    expected = {user.email, other.email} if visibility == "everyone" else {""}
+    assert emails_in(chat["users"]) == expected
+    assert chat["last_message"]["user"]["email"] == (other.email if visibility == "everyone" else "")
+
+
 def test_everyone_visibility_is_the_contract_read_literally(api, user, settings):
     settings.USER_EMAIL_VISIBILITY = "everyone"
     other = UserFactory()

@@ -1,5 +1,6 @@
 """The contract's auth endpoints as CONTRACT-NOTES "Authentication" decides them."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -346,6 +347,65 @@ def test_a_deactivated_user_is_refused_with_a_live_token(api, user):
     response = api.get("/api/auth/current_user")
     assert response.status_code == 401
     assert response.json() == CREDENTIALS
+
+
+def test_a_token_accepted_before_is_refused_once_its_user_is_deactivated(api, user):
+    # The first request leaves the token verified in this process (accounts.authentication).
+    assert api.get("/api/auth/current_user").status_code == 200
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    response = api.get("/api/auth/current_user")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
+
+
+def test_a_token_accepted_before_is_refused_once_it_expires(anon_client, user):
+    token = AccessToken(session_start(user=user).access)
+    token.set_exp(lifetime=timedelta(seconds=1))
+    anon_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert anon_client.get("/api/auth/current_user").status_code == 200
+
+    time.sleep(max(token["exp"] - time.time(), 0) + 0.1)
+    response = anon_client.get("/api/auth/current_user")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
+
+
+def test_a_copy_of_an_accepted_token_with_another_signature_is_refused(api, user):
+    assert api.get("/api/auth/current_user").status_code == 200
+    header, payload, signature = api.tokens.access.split(".")
+    other = signature[:-2] + ("AA" if signature[-2:] != "AA" else "BA")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{other}")
+
+    response = api.get("/api/auth/current_user")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
+
+
+def test_a_copy_of_an_accepted_token_with_other_claims_is_refused(api, user, other_user):
+    # Another user's id under the accepted token's signature: the payload is part of what the
+    # signature covers, so the bytes differ and are verified afresh.
+    assert api.get("/api/auth/current_user").status_code == 200
+    header, _, signature = api.tokens.access.split(".")
+    forged = AccessToken(api.tokens.access)
+    forged[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = str(other_user.pk)
+    _, payload, _ = str(forged).split(".")
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {header}.{payload}.{signature}")
+
+    response = api.get("/api/auth/current_user")
+
+    assert response.status_code == 401 and response.json() == CREDENTIALS
+
+
+def test_a_sockets_token_is_checked_but_not_kept(user):
+    # A socket authenticates once: its token is not held in the process's verified tokens.
+    from accounts import authentication
+
+    raw = session_start(user=user).access
+    assert authentication.user_from_access_token(raw)[0] == user
+    assert raw.encode() not in authentication._VERIFIED
+    assert authentication.user_from_access_token(raw[:-2] + ("AA" if raw[-2:] != "AA" else "BA")) is None
 
 
 def test_a_deleted_users_token_is_refused(api, user):
