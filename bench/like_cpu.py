@@ -10,10 +10,8 @@ statements of one like and one unlike. Not collected by the suite; run it by pat
 With LIKE_PROFILE=1, also a cProfile of 200 toggles (top 45 functions, LIKE_SORT to re-sort).
 """
 
-import cProfile
 import gc
 import os
-import pstats
 import time
 
 import pytest
@@ -21,6 +19,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
+from bench.common import cpu_profile_print
 from posts.tests.factories import PostFactory
 
 REQUESTS = 200
@@ -60,8 +59,4 @@ def test_like_cpu(api, paths):
         for query in queries:
             print("   ", query["sql"][:220])
     if os.environ.get("LIKE_PROFILE"):
-        profile = cProfile.Profile(time.process_time)  # CPU, not the waits on PostgreSQL
-        profile.enable()
-        toggles(api, paths, REQUESTS)
-        profile.disable()
-        pstats.Stats(profile).sort_stats(os.environ.get("LIKE_SORT", "cumulative")).print_stats(45)
+        cpu_profile_print(lambda: toggles(api, paths, REQUESTS), 1, sort=os.environ.get("LIKE_SORT", "cumulative"))

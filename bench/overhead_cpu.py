@@ -11,11 +11,9 @@ OVERHEAD_PROFILE=<row> adds a cProfile (CPU time) of 300 requests of that row; O
 picks its order (default cumulative).
 """
 
-import cProfile
 import gc
 import io
 import os
-import pstats
 import time
 
 import pytest
@@ -26,6 +24,7 @@ from django.urls import clear_url_caches, include, path
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
+from bench.common import cpu_profile_print
 from bench.pages_cpu import seeded  # noqa: F401 - the pages' data, a fixture
 from social.renderers import json_response
 from social.wsgi import application
@@ -135,9 +134,6 @@ def test_overhead_cpu(api, seeded, wsgi_urls):  # noqa: F811 - seeded is the imp
         print(f"{name:28s} {cpu_ms(path_and_query, token):6.3f} ms CPU/request")
     name = os.environ.get("OVERHEAD_PROFILE")
     if name:
-        profile = cProfile.Profile(time.process_time)
-        profile.enable()
-        for _ in range(REQUESTS):
-            _get(rows[name], token)
-        profile.disable()
-        pstats.Stats(profile).sort_stats(os.environ.get("OVERHEAD_SORT", "cumulative")).print_stats(50)
+        cpu_profile_print(
+            lambda: _get(rows[name], token), REQUESTS, sort=os.environ.get("OVERHEAD_SORT", "cumulative"), top=50
+        )

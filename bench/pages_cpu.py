@@ -7,10 +7,8 @@ comments). Not collected by the suite (no `test_` file name); run it by path:
     DATABASE_URL=... REDIS_URL=... .venv/bin/python -m pytest bench/pages_cpu.py -q -s
 """
 
-import cProfile
 import gc
 import os
-import pstats
 import time
 from datetime import timedelta
 
@@ -18,6 +16,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
+from bench.common import cpu_profile_print
 from chats.models import Chat, ChatMember, Message
 from notifications.models import Notification
 from posts.models import Comment, Post
@@ -90,10 +89,4 @@ def test_pages_cpu(api, seeded):
         print(f"{name:14s} {cpu_ms(api, path):6.2f} ms CPU/request")
     name = os.environ.get("PAGES_PROFILE")
     if name:
-        # CPU time, not wall time: a query's wait for PostgreSQL is not this process's cost.
-        profile = cProfile.Profile(time.process_time)
-        profile.enable()
-        for _ in range(100):
-            api.get(paths[name])
-        profile.disable()
-        pstats.Stats(profile).sort_stats(os.environ.get("PAGES_SORT", "cumulative")).print_stats(45)
+        cpu_profile_print(lambda: api.get(paths[name]), 100, sort=os.environ.get("PAGES_SORT", "cumulative"))

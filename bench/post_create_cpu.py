@@ -15,16 +15,15 @@ POST_CREATE_PROFILE=1 adds a cProfile of 20 posts of the 84 KB JPEG, the media m
 calling thread so that the profile sees it (top 40 functions by internal time).
 """
 
-import cProfile
 import gc
 import os
-import pstats
 import time
 from concurrent.futures import Future
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from bench.common import cpu_profile_print
 from bench.logins import post_image_bytes
 from bench.photo import photo_bytes
 from posts.services import post_create
@@ -65,9 +64,4 @@ def test_post_create_cpu(user, monkeypatch):
     print(f"4000x3000 JPEG ({len(photo) / 1024:.0f} KB): {cpu_ms(user, photo, 3):6.1f} ms CPU/post")
     if os.environ.get("POST_CREATE_PROFILE"):
         monkeypatch.setattr(images, "_MEDIA_THREADS", _OnThisThread())
-        profile = cProfile.Profile()
-        profile.enable()
-        for _ in range(20):
-            _post(user, small)
-        profile.disable()
-        pstats.Stats(profile).sort_stats("tottime").print_stats(40)
+        cpu_profile_print(lambda: _post(user, small), 20, sort="tottime", top=40)
