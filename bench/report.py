@@ -279,7 +279,7 @@ def write_results(path: Path, f: dict, *, quick: bool, committed: dict | None = 
         http_row(
             "(2) recommended feed, first page, same data",
             "recommended_large",
-            "ranking + snapshot on every request",
+            "the viewer's kept ranking, the page's rows in one statement",
         ),
         http_row(
             "(2) notification list `/api/notifications?limit=20`",
