@@ -25,7 +25,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from bench.common import cpu_profile_print
-from bench.pages_cpu import seeded  # noqa: F401 - the pages' data, a fixture
+from bench.pages_cpu import page_paths, seeded  # noqa: F401 - seeded: the pages' data, a fixture
 from social.renderers import json_response
 from social.wsgi import application
 
@@ -125,10 +125,7 @@ def test_overhead_cpu(api, seeded, wsgi_urls):  # noqa: F811 - seeded is the imp
         "DRF view, no authentication": "/api/bench/anonymous",
         "DRF view, Bearer token": "/api/bench/authenticated",
         "current_user": "/api/auth/current_user",
-        "feed": "/api/posts/all?limit=20",
-        "chat_list": "/api/chats?limit=20",
-        "notifications": "/api/notifications?limit=20",
-        "comments": f"/api/posts/{seeded.pk}/comments?limit=20",
+        **page_paths(seeded),
     }
     for name, path_and_query in rows.items():
         print(f"{name:28s} {cpu_ms(path_and_query, token):6.3f} ms CPU/request")

@@ -76,15 +76,20 @@ def cpu_ms(client, path) -> float:
     return min(batches)
 
 
-def test_pages_cpu(api, seeded):
-    """ms CPU per request of each page; with PAGES_PROFILE=<name>, also a cProfile of 100
-    requests of that page (top 45 functions by cumulative time)."""
-    paths = {
+def page_paths(post) -> dict:
+    """The pages measured, by name: `post` is the seeded post with 1,000 comments."""
+    return {
         "feed": "/api/posts/all?limit=20",
         "chat_list": "/api/chats?limit=20",
         "notifications": "/api/notifications?limit=20",
-        "comments": f"/api/posts/{seeded.pk}/comments?limit=20",
+        "comments": f"/api/posts/{post.pk}/comments?limit=20",
     }
+
+
+def test_pages_cpu(api, seeded):
+    """ms CPU per request of each page; with PAGES_PROFILE=<name>, also a cProfile of 100
+    requests of that page (top 45 functions by cumulative time)."""
+    paths = page_paths(seeded)
     for name, path in paths.items():
         print(f"{name:14s} {cpu_ms(api, path):6.2f} ms CPU/request")
     name = os.environ.get("PAGES_PROFILE")
