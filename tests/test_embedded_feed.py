@@ -38,7 +38,20 @@ first = client.get("/api/posts/all?limit=2")
 nxt = first.headers["Link"].split(">")[0].lstrip("<")
 second = client.get(nxt)
 mine = client.get(f"/api/users/{author.pk}/posts")
+# The like toggle, its notification and the recommended page have ORM versions here too.
+author_client = Client(HTTP_AUTHORIZATION="Bearer " + session_start(user=author).access)
+like_path = f"/api/posts/{posts[2].pk}/like/{viewer.pk}"
+liked = client.patch(like_path)
+notified = author_client.get("/api/notifications")
+unliked = client.patch(like_path)
+withdrawn = author_client.get("/api/notifications")
+recommended = client.get("/api/posts/recommended")
 print(json.dumps({
+    "liked": [liked.status_code, liked.json()["likes_count"], liked.json()["liked_by_me"]],
+    "notified": [[n["type"], n["actor"]["username"]] for n in notified.json()],
+    "unliked": [unliked.status_code, unliked.json()["likes_count"], unliked.json()["liked_by_me"]],
+    "withdrawn": withdrawn.json(),
+    "recommended": recommended.status_code,
     "first": [[p["description"], p["liked_by_me"], [l["username"] for l in p["likes"]]] for p in first.json()],
     "second": [p["description"] for p in second.json()],
     "last_link": "Link" in second.headers,
@@ -48,7 +61,7 @@ print(json.dumps({
 """
 
 
-def test_feed_pages_likers_and_user_posts_on_the_embedded_default(tmp_path):
+def test_feed_pages_likers_user_posts_and_like_toggles_on_the_embedded_default(tmp_path):
     env = {key: value for key, value in os.environ.items() if key not in SERVICE_VARIABLES}
     env.update(
         DJANGO_SETTINGS_MODULE="social.settings",
@@ -67,3 +80,6 @@ def test_feed_pages_likers_and_user_posts_on_the_embedded_default(tmp_path):
     assert seen["first"] == [["0", False, seen["recent_likers"][:2]], ["1", True, ["u0"]]]
     assert seen["second"] == ["2", "viewer's"] and seen["last_link"] is False
     assert seen["mine"] == ["0", "1", "2"]
+    assert seen["liked"] == [200, 1, True] and seen["unliked"] == [200, 0, False]
+    assert seen["notified"] == [["post.liked", "u0"]] and seen["withdrawn"] == []
+    assert seen["recommended"] == 200
