@@ -370,6 +370,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["social.renderers.UTF8JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "social.negotiation.ContentNegotiation",
     "DEFAULT_PARSER_CLASSES": [
         "social.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
