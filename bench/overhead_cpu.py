@@ -8,7 +8,8 @@ are the cost of each layer. Not collected by the suite (no `test_` file name); r
     DATABASE_URL=... REDIS_URL=... .venv/bin/python -m pytest bench/overhead_cpu.py -q -s
 
 OVERHEAD_PROFILE=<row> adds a cProfile (CPU time) of 300 requests of that row; OVERHEAD_SORT
-picks its order (default cumulative).
+picks its order (default cumulative). OVERHEAD_ROWS=<row>,<row> measures only those rows (a
+quicker run while one layer is worked on).
 """
 
 import gc
@@ -127,7 +128,10 @@ def test_overhead_cpu(api, seeded, wsgi_urls):  # noqa: F811 - seeded is the imp
         "current_user": "/api/auth/current_user",
         **page_paths(seeded),
     }
+    only = [name for name in os.environ.get("OVERHEAD_ROWS", "").split(",") if name]
     for name, path_and_query in rows.items():
+        if only and name not in only:
+            continue
         print(f"{name:28s} {cpu_ms(path_and_query, token):6.3f} ms CPU/request")
     name = os.environ.get("OVERHEAD_PROFILE")
     if name:

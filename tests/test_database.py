@@ -218,6 +218,34 @@ def test_the_prepared_user_query_survives_a_migration_that_adds_a_column(own_con
             cursor.execute("ALTER TABLE accounts_user DROP COLUMN added_later")
 
 
+def test_a_prepared_statement_inside_anothers_block_reads_its_own_rows():
+    """The connection keeps one prepared cursor; a second one asked for while the first is
+    open (a like's notification inside the like's block) is a cursor of its own."""
+    users = UserFactory.create_batch(3)
+    with prepared_cursor(connection) as outer:
+        outer.execute("SELECT id FROM accounts_user WHERE id = ANY(%s) ORDER BY id", [[u.pk for u in users]])
+        first = outer.fetchone()
+        with prepared_cursor(connection) as inner:
+            inner.execute("SELECT email FROM accounts_user WHERE id = %s", [users[0].pk])
+            assert inner.fetchone() == (users[0].email,)
+        assert [first, *outer.fetchall()] == [(pk,) for pk in sorted(u.pk for u in users)]
+    with prepared_cursor(connection) as again:
+        again.execute("SELECT count(*) FROM accounts_user WHERE id = ANY(%s)", [[u.pk for u in users]])
+        assert again.fetchone() == (3,)
+
+
+def test_the_kept_prepared_cursor_follows_a_new_connection():
+    wrapper = _wrapper()
+    try:
+        for _ in range(2):
+            with wrapper.prepared_cursor() as cursor:
+                cursor.execute("SELECT %s::int + 1", [41])
+                assert cursor.fetchone() == (42,)
+            wrapper.close()  # what gunicorn's workers do past CONN_MAX_AGE, or after an error
+    finally:
+        wrapper.close()
+
+
 def test_the_prepared_cursor_reads_timestamps_as_the_orm_does():
     user = UserFactory()
     with prepared_cursor(connection) as cursor:

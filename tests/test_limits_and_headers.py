@@ -72,3 +72,20 @@ def test_json_answers_keep_russian_text_unescaped(anon_client):
     response = anon_client.get("/api/auth/current_user")
     assert "Не удалось подтвердить учетные данные".encode() in response.content
     assert response["Content-Type"] == "application/json; charset=utf-8"
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_api_answers_vary_on_origin_and_allow_only_configured_origins(api):
+    plain = api.get("/api/auth/current_user")
+    assert plain.status_code == 200
+    assert "origin" in plain["Vary"]
+    assert "Access-Control-Allow-Origin" not in plain
+    allowed = api.get("/api/auth/current_user", HTTP_ORIGIN="https://app.example.com")
+    assert allowed["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert allowed["Access-Control-Allow-Credentials"] == "true"
+    assert "origin" in allowed["Vary"]
+    other = api.get("/api/auth/current_user", HTTP_ORIGIN="https://evil.example.com")
+    assert "Access-Control-Allow-Origin" not in other
+    assert "origin" in other["Vary"]
+    # Outside the API's paths CORS adds nothing, as before.
+    assert "origin" not in api.get("/admin/login/", HTTP_ORIGIN="https://app.example.com").get("Vary", "")
