@@ -1,7 +1,6 @@
 """Representations of chats and messages: input serializers only parse, output ones only render."""
 
-import json
-
+import orjson
 from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -193,7 +192,8 @@ def _last_message_item(row, request, zone, shown: bool) -> dict:
             "user": {"id": str(quoted_user_id), "username": quoted_username},
         }
     if isinstance(images, str):  # jsonb as text (Django's loader on its connections)
-        images = json.loads(images)
+        # orjson: json.loads was a fifth of this function's CPU (one call per chat, mostly "[]").
+        images = orjson.loads(images)
     return {
         "id": message_id,
         "message": text,

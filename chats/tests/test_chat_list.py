@@ -99,6 +99,25 @@ def test_unread_counting_reads_at_most_1000_rows_of_a_chat(make_chat, user, othe
         assert max(node["Actual Rows"] * node["Actual Loops"] for node in scans) <= 1000
 
 
+def test_the_page_probes_the_callers_chats_whatever_the_number_of_chats(make_chat, user, other_user):
+    """The list reads each of the caller's chats by its primary key: the cost follows the
+    caller's chats, not every chat there is (a hash join over a scan of all chats cost ~3 ms
+    of PostgreSQL's CPU a page at 4,000 chats, the bench's shape; issue #26)."""
+    for n in range(30):
+        make_chat(user, other_user, title=f"свой {n}")
+    strangers = UserFactory.create_batch(2)
+    others = Chat.objects.bulk_create(Chat(title=f"чужой {n}") for n in range(3000))
+    ChatMember.objects.bulk_create(ChatMember(chat=chat, user=strangers[n % 2]) for n, chat in enumerate(others))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE chats_chat")
+        cursor.execute("ANALYZE chats_chatmember")
+        cursor.execute("EXPLAIN (FORMAT JSON) " + selectors._CHAT_LIST_FIRST, [user.pk, 21, 100])
+        raw = cursor.fetchone()[0]
+    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    chat_reads = [node["Node Type"] for node in _plan_nodes(plan) if node.get("Relation Name") == "chats_chat"]
+    assert chat_reads and "Seq Scan" not in chat_reads, chat_reads
+
+
 def varied_chats(make_chat, user, other_user):
     """Three chats of `user`: a group with an avatar whose last message is an edited reply with
     a photo, a direct chat whose last message quotes a deleted one, an empty one."""
