@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from accounts.selectors import session_is_ended
 from chats import presence, selectors, services
 from chats.serializers import MessageOutput
-from social import fanout, limits, logs, metrics
+from social import daphne_frames, fanout, limits, logs, metrics
 from social.events import chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
@@ -281,6 +281,12 @@ class FanOutMixin:
                 else:
                     await self.dispatch(message)
         self.fanout_open = True
+
+    def fanout_write(self, frame: bytes) -> bool:
+        """`frame` (a frame's wire bytes, built once for every socket it goes to) written to
+        this socket's connection now: False when it must go through `fanout_send` instead (not
+        open yet, or not a daphne socket in a state to take them: social.daphne_frames)."""
+        return self.fanout_open and daphne_frames.write(daphne_frames.protocol_of(self.base_send), frame)
 
     async def fanout_send(self, message: dict) -> None:
         """`message` is an ASGI `websocket.send`, one object shared by every socket the frame
