@@ -388,6 +388,13 @@ def socket_lines(f: dict) -> list[str]:
                 "(figures of what arrived)."
                 if x.get("missing", {}).get("max")
                 else ""
+            )
+            + (
+                f" daphne CPU per message sent, paced: sender's {fmt(x['paced_cpu_sender_ms'], 2, ' ms')}, "
+                f"other's {fmt(x['paced_cpu_other_ms'], 2, ' ms')}; back to back: sender's "
+                f"{fmt(x['flood_cpu_sender_ms'], 2, ' ms')}, other's {fmt(x['flood_cpu_other_ms'], 2, ' ms')}."
+                if "flood_cpu_sender_ms" in x
+                else ""
             ),
         ]
     lines += [

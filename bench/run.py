@@ -580,7 +580,8 @@ def chat_figures(figures: dict, processes: Processes, env: dict, settings: dict)
         log(f"(5) fan-out on two daphne processes, {kind} sockets")
         daphnes = [processes.daphne(f"daphne-{kind}-{i}", env) for i in range(2)]
         ports = tuple(port for port, _ in daphnes)
-        figures[key] = asyncio.run(chat_fanout(ports, chat.pk, members[0], members[1:], settings, kind))
+        pids = tuple(process.pid for _, process in daphnes)
+        figures[key] = asyncio.run(chat_fanout(ports, chat.pk, members[0], members[1:], settings, kind, pids))
         for _, process in daphnes:
             processes.stop(process)
 

@@ -6,7 +6,7 @@ import json
 import secrets
 import time
 
-from bench.machine import rss_kb
+from bench.machine import cpu_s, rss_kb
 from bench.stats import mmm, percentile
 
 
@@ -62,7 +62,9 @@ KINDS = {"chat": ChatSocketKind, "user": UserSocketKind}
 WARMUP_MESSAGES = 10
 
 
-async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings: dict, kind: str = "chat") -> dict:
+async def chat_fanout(
+    ports: tuple[int, int], chat_id, sender, members, settings: dict, kind: str = "chat", pids: tuple[int, ...] = ()
+) -> dict:
     """One sender (on the first daphne) to len(members) members split over both daphnes, every
         socket of `kind` ("chat" or "user").
 
@@ -70,7 +72,9 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
         this process); flood runs give messages/s (all messages delivered to every member). Each
         member must receive each message exactly once: a duplicate fails the run; deliveries still
     missing 120 s after a phase's last send are counted (`missing`), and that phase's figures are
-    those of what arrived."""
+    those of what arrived. With the daphnes' `pids` (the sender's first), each phase also gives
+    the CPU time each daphne spent per message sent (`*_cpu_sender_ms`, `*_cpu_other_ms`): what
+    the rest of the machine's load moves much less than the rates."""
     socket_kind = KINDS[kind]
     receivers = []
     for index, (user_id, token) in enumerate(members):
@@ -116,6 +120,18 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
     tasks = [asyncio.create_task(listen(s)) for s in receivers] + [asyncio.create_task(drain_sender())]
     total = len(receivers)
     results = {"paced_p50": [], "paced_p99": [], "paced_max": [], "flood_mps": [], "flood_dps": [], "missing": [0]}
+    if pids:
+        for phase in ("paced", "flood"):
+            results[f"{phase}_cpu_sender_ms"], results[f"{phase}_cpu_other_ms"] = [], []
+
+    def cpu_now() -> list[float]:
+        return [cpu_s(pid) for pid in pids]
+
+    def cpu_per_message(phase: str, before: list[float], messages: int) -> None:
+        used = [after - was for after, was in zip(cpu_now(), before, strict=True)]
+        for name, seconds in zip(("sender", "other"), used, strict=True):
+            results[f"{phase}_cpu_{name}_ms"].append(seconds * 1000 / messages)
+
     try:
         # Warm-up, as wrk has one: the first messages pay for connections and caches of both
         # processes (≈ 80–200 ms for the very first), which is not a steady-state latency.
@@ -135,11 +151,14 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
             done.clear()
             expected["count"] = settings["chat_paced"] * total
             interval = 1 / settings["chat_rate"]
+            cpu_before = cpu_now()
             start = time.perf_counter()
             for i in range(settings["chat_paced"]):
                 await send(f"paced {run_index} {i} {secrets.token_hex(4)}")
                 await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.perf_counter()))
             await finished(120)
+            if pids:
+                cpu_per_message("paced", cpu_before, settings["chat_paced"])
             results["paced_p50"].append(percentile(latencies, 50))
             results["paced_p99"].append(percentile(latencies, 99))
             results["paced_max"].append(max(latencies))
@@ -148,11 +167,14 @@ async def chat_fanout(ports: tuple[int, int], chat_id, sender, members, settings
             sent.clear()
             done.clear()
             expected["count"] = settings["chat_flood"] * total
+            cpu_before = cpu_now()
             start = time.perf_counter()
             for i in range(settings["chat_flood"]):
                 await send(f"flood {run_index} {i} {secrets.token_hex(4)}")
             await finished(120)
             elapsed = time.perf_counter() - start
+            if pids:
+                cpu_per_message("flood", cpu_before, settings["chat_flood"])
             results["flood_mps"].append(received["total"] / total / elapsed)
             results["flood_dps"].append(received["total"] / elapsed)
         await asyncio.sleep(0.5)  # a late duplicate still counts

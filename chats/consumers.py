@@ -26,7 +26,7 @@ from django.core.exceptions import ValidationError
 from accounts.selectors import session_is_ended
 from chats import presence, selectors, services
 from chats.serializers import MessageOutput
-from social import fanout, limits, logs, metrics
+from social import daphne_frames, fanout, limits, logs, metrics
 from social.events import chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
 from social.outages import CLOSE_TRY_AGAIN_LATER, is_outage, log_outage
@@ -76,7 +76,9 @@ def _slots_refresh(slots: list[tuple[str, str]]) -> None:
 
 # Redis calls of the limits run off the event loop (a slow Redis must not stall every socket of
 # the process) and off Django's one thread for database work, on one thread of their own: one
-# Redis connection for all of a process's sockets, however many open at once.
+# Redis connection for all of a process's sockets, however many open at once. The exception is
+# a message's flood token, taken in the database thread's call that stores it (`_send`): that
+# call publishes to Redis after its commit anyway, and one hop per message is saved.
 _limits_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chat-limits")
 
 
@@ -101,8 +103,14 @@ def _admit(chat_id, user, session_id):
 
 
 def _send(chat_id, user, text, origin, client_ref):
-    """The stored message's frame. Membership is checked again on every message: a removal
-    whose close event was lost (a full channel, say) must still not let the socket write."""
+    """The stored message's frame, or None when the user's flood bucket is empty (nothing
+    stored). The bucket's token is taken here, in the one hop to the database thread, not in a
+    hop of its own before it: each hop is a wake-up of another thread and a wait for the GIL
+    while the event loop fans out, on every message. Membership is checked again on every
+    message: a removal whose close event was lost (a full channel, say) must still not let the
+    socket write."""
+    if not services.message_flood_take(user_id=user.pk):
+        return None
     chat = selectors.chat_for_member(chat_id, user)
     message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
     return dict(MessageOutput(message).data)
@@ -282,6 +290,12 @@ class FanOutMixin:
                     await self.dispatch(message)
         self.fanout_open = True
 
+    def fanout_write(self, frame: bytes) -> bool:
+        """`frame` (a frame's wire bytes, built once for every socket it goes to) written to
+        this socket's connection now: False when it must go through `fanout_send` instead (not
+        open yet, or not a daphne socket in a state to take them: social.daphne_frames)."""
+        return self.fanout_open and daphne_frames.write(daphne_frames.protocol_of(self.base_send), frame)
+
     async def fanout_send(self, message: dict) -> None:
         """`message` is an ASGI `websocket.send`, one object shared by every socket the frame
         goes to: straight to the server, without the consumer's `send` layers (per delivery,
@@ -421,27 +435,36 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if size > MAX_FRAME_BYTES:
             await self._close_too_big()
             return
-        # Every frame costs a token, well-formed or not: a flood of garbage is a flood too.
-        if not await _in_thread(services.message_flood_take)(user_id=self.user.pk):
-            metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
-            await self._detail(TOO_FAST)
-            return
         try:
             content = await self.decode_json(text_data if text_data is not None else bytes_data)
         except DomainError as error:
-            await self._detail(error.message)
+            problem = (error.message, None)
+        else:
+            problem = self._frame_problem(content)
+        if problem is not None:
+            # Every frame costs a token, well-formed or not: a flood of garbage is a flood too
+            # (a well-formed frame's token is taken where it is stored, `_send`).
+            if await _in_thread(services.message_flood_take)(user_id=self.user.pk):
+                await self._detail(*problem)
+            else:
+                await self._too_fast()
             return
         await self.receive_json(content)
 
-    async def receive_json(self, content):
+    @staticmethod
+    def _frame_problem(content: dict) -> tuple[str, str | None] | None:
+        """The error frame's (detail, client_ref) of a frame that cannot be a message; None
+        for a well-formed one."""
         client_ref = content.get("client_ref")
         if client_ref is not None and not (isinstance(client_ref, str) and len(client_ref) <= MAX_CLIENT_REF):
-            await self._detail(BAD_CLIENT_REF)
-            return
-        text = content.get("message")
-        if not isinstance(text, str):
-            await self._detail(NO_MESSAGE, client_ref)
-            return
+            return BAD_CLIENT_REF, None
+        if not isinstance(content.get("message"), str):
+            return NO_MESSAGE, client_ref
+        return None
+
+    async def receive_json(self, content):
+        """A well-formed frame (`_frame_problem` found nothing): its message, stored."""
+        client_ref, text = content.get("client_ref"), content["message"]
         # Every frame that gets here is answered: the stored message (to this socket directly,
         # so a broken fan-out cannot swallow it) or an error frame saying it was not stored.
         try:
@@ -458,6 +481,9 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             else:
                 raise
             return
+        if message is None:
+            await self._too_fast()
+            return
         frame = self._message_frame(message)
         if client_ref is not None:
             frame["client_ref"] = client_ref
@@ -470,6 +496,10 @@ class ChatConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
             # autobahn refuses 1009 from an application unless chats.daphne_close is in effect
             # (a daphne whose protocol class changed): still close, never a 1011 traceback.
             await self.close(code=CLOSE_MESSAGE_TOO_BIG_FALLBACK)
+
+    async def _too_fast(self):
+        metrics.RATE_LIMIT_REFUSALS.labels("chat_message").inc()
+        await self._detail(TOO_FAST)
 
     async def _detail(self, text: str, client_ref: str | None = None):
         # The server's record of an error frame, under the socket's request id.

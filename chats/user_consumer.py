@@ -63,10 +63,16 @@ TYPING_EVERY_S = 2
 MAX_MESSAGE_ID = 2**63 - 1
 
 
-def _send(user, chat_id: str, text: str, client_ref: str | None, reply_to: int | None):
+def _send(user, chat_id: str, text: str, client_ref: str | None, reply_to: int | None) -> bool:
+    """Store the message; False when the user's flood bucket is empty (nothing stored). The
+    token is taken in this hop to the database thread, not in a hop of its own (as the chat
+    socket's `chats.consumers._send`)."""
+    if not services.message_flood_take(user_id=user.pk):
+        return False
     # Membership is checked on every frame: the socket outlives any one chat.
     chat = selectors.chat_for_member(chat_id, user)
     services.message_send_once(chat=chat, author=user, text=text, client_ref=client_ref, reply_to=reply_to)
+    return True
 
 
 def _read_mark(user, chat_id: str, message_id: int):
@@ -185,16 +191,17 @@ class UserConsumer(OutageClosingMixin, SocketSlotMixin, FanOutMixin, AsyncJsonWe
         if reply_to is not None and (type(reply_to) is not int or not 1 <= reply_to <= MAX_MESSAGE_ID):
             raise DomainError(BAD_REPLY_TO)
         # Only sends cost a token of the user's bucket (shared with their chat sockets).
-        if not await _in_thread(services.message_flood_take)(user_id=self.user.pk):
-            raise DomainError(TOO_FAST)
         try:
-            await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)
+            stored = await database_sync_to_async(_send)(self.user, chat_id, text, client_ref, reply_to)
         except Exception as error:
             if not is_outage(error):
                 raise
             # Not stored: the client may resend (with the same client_ref) once it is back.
             log_outage(error, "a user socket message send")
             await self._error(NOT_STORED, content.get("ref"))
+            return
+        if not stored:
+            raise DomainError(TOO_FAST)
 
     async def _read(self, content):
         chat_id, message_id = content.get("chat_id"), content.get("message_id")

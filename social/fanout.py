@@ -42,6 +42,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from social import metrics
+from social.daphne_frames import text_frame
 from social.outages import is_outage
 
 logger = logging.getLogger(__name__)
@@ -111,8 +112,9 @@ async def join(consumer, *, user_id=None, chat_id=None, groups=()) -> None:
     of each of `groups`, to `consumer` from now on. Raises an outage error when the subscription
     cannot be made (close 4503).
 
-    `consumer` has `fanout_send(message)` (an ASGI `websocket.send`), `fanout_event(event)` (a
-    group's event), `fanout_lost()`, `socket_id` and `media_base`."""
+    `consumer` has `fanout_write(frame)` (the frame's wire bytes written at once: True, or
+    False when they must go as `fanout_send(message)`, an ASGI `websocket.send`),
+    `fanout_event(event)` (a group's event), `fanout_lost()`, `socket_id` and `media_base`."""
     router = _router()
     await router.subscribed()
     for routes, key in router.routes_of(user_id=user_id, chat_id=chat_id, groups=groups):
@@ -278,17 +280,20 @@ class Router:
             targets.extend((consumer, user_frame) for consumers in local for consumer in consumers)
         if not targets:
             return
-        encoded: dict[tuple[int, str], dict] = {}
+        encoded: dict[tuple[int, str], tuple[dict, bytes]] = {}
         relative = {id(frame): _has_relative_media(frame) for frame in (chat_frame, user_frame) if frame}
         for consumer, frame in targets:
             base = consumer.media_base if relative[id(frame)] else ""
-            message = encoded.get((id(frame), base))
-            if message is None:
+            outgoing = encoded.get((id(frame), base))
+            if outgoing is None:
                 shown = media_absolute(frame, base) if base else frame
                 text = json.dumps(shown, ensure_ascii=False)
-                message = encoded[(id(frame), base)] = {"type": "websocket.send", "text": text}
+                outgoing = encoded[(id(frame), base)] = ({"type": "websocket.send", "text": text}, text_frame(text))
             try:
-                await consumer.fanout_send(message)
+                # The wire bytes straight to an open daphne socket (no coroutine, no ASGI
+                # layers: social.daphne_frames); anything else through its ASGI send.
+                if not consumer.fanout_write(outgoing[1]):
+                    await consumer.fanout_send(outgoing[0])
             except Exception:
                 # One socket's failure (closed meanwhile) must not cost the others their frame.
                 logger.debug("fan-out send to %s failed", consumer.socket_id, exc_info=True)
