@@ -10,7 +10,6 @@ post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function
 
 from collections import defaultdict, namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import islice
 
 from django.conf import settings
@@ -34,15 +33,10 @@ def _row_key(row) -> tuple:
     return (row.created_at.isoformat(), row.id)
 
 
-@dataclass(frozen=True, slots=True)
-class Liker:
-    """A user who liked a post, read as bare values: a page embeds up to 20 ×
-    POST_LIKES_EMBEDDED of them, where a model instance each would cost more than the query."""
-
-    user_id: object
-    username: str
-    email: str
-    avatar_name: str | None
+# A user who liked a post, read as bare values: a page embeds up to 20 × POST_LIKES_EMBEDDED
+# of them, where a model instance each would cost more than the query (and a frozen dataclass
+# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar.
+Liker = namedtuple("Liker", ["user_id", "username", "email", "avatar_name"])
 
 
 # One stored image of a post with its media (EXTENSIONS.md §7), read as bare values like Liker.
@@ -105,14 +99,14 @@ PostDetail = namedtuple(
 _IMAGE_ARRAYS = ", ".join(f"array_agg(i.{name} ORDER BY i.position) AS {name}" for name in ImageMedia._fields)
 _LIKER_ARRAYS = ", ".join(
     f"array_agg(liker.{name} ORDER BY recent.created_at DESC, recent.id DESC) AS {name}"
-    for name in ("id", "username", "email", "avatar")
+    for name in ("id", "username", "email", "avatar_name")
 )
 _DETAILS_SQL = f"""
 SELECT p.id, p.description, p.created_at, p.likes_count, p.views_count, p.comments_count, p.rev,
-       author.id, author.username, author.avatar,
+       author.id, author.username, NULLIF(author.avatar, ''),
        images.file, images.width, images.height, images.blurhash, images.thumb, images.thumb_width,
        images.thumb_height, images.medium, images.medium_width, images.medium_height,
-       likers.id, likers.username, likers.email, likers.avatar
+       likers.id, likers.username, likers.email, likers.avatar_name
 FROM {Post._meta.db_table} AS p
 JOIN {User._meta.db_table} AS author ON author.id = p.author_id
 CROSS JOIN LATERAL (
@@ -130,7 +124,10 @@ CROSS JOIN LATERAL (
         LIMIT %(likers)s
     ) AS recent
     CROSS JOIN LATERAL (
-        SELECT u.id, u.username, u.email, u.avatar FROM {User._meta.db_table} AS u WHERE u.id = recent.user_id OFFSET 0
+        SELECT u.id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name
+        FROM {User._meta.db_table} AS u
+        WHERE u.id = recent.user_id
+        OFFSET 0
     ) AS liker
 ) AS likers
 WHERE p.id = ANY(%(ids)s::uuid[])
@@ -159,12 +156,7 @@ def post_details(*, ids: list) -> list[PostDetail]:
                 *row[:10],
                 # An aggregate over no rows is NULL: a post without images or likers.
                 list(map(ImageMedia, *images)) if images[0] is not None else [],
-                [
-                    Liker(user_id, username, email, avatar or None)
-                    for user_id, username, email, avatar in zip(*likers, strict=True)
-                ]
-                if likers[0] is not None
-                else [],
+                list(map(Liker, *likers)) if likers[0] is not None else [],
             )
         )
     return details
