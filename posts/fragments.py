@@ -6,7 +6,7 @@ tuning"), while a post's representation changes far more rarely than it is read.
 post's encoding is kept here, keyed by the post and checked against its `rev`, which every
 write changing the representation moves in the same UPDATE (posts.services). A page then
 costs the one query of its `PostRef` rows; only posts whose rev moved, or that this process
-has not encoded yet, are read again (`selectors.posts_detailed`, three queries for them all).
+has not encoded yet, are read again (`selectors.post_details`, one query for them all).
 
 Nothing is invalidated by message: each process learns that an entry is stale from the rev the
 page query reads from the database, so every process serves what the database holds at that
@@ -38,15 +38,16 @@ from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.http import HttpResponse
+from django.utils.timezone import get_current_timezone
 
-from accounts.privacy import embedded_email
+from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import user_representation
 from posts import selectors
-from posts.serializers import PostSerializer
+from posts.serializers import post_detail_representation
 from social import metrics
 from social.files import url_lease
 from social.limits import REDIS_FAILURES
-from social.renderers import JsonDumps, default_renderer, json_response
+from social.renderers import JsonDumps, default_renderer, json_bytes, json_response
 
 _VIEWER_FIELD = "liked_by_me"
 _LIKES_FIELD = "likes"
@@ -221,26 +222,28 @@ def _encoder():
 _Dumps = JsonDumps
 
 
-def _encode(post, serializer, dumps) -> _Encoded:
-    """The post's representation (PostSerializer's) in the pieces of an `_Encoded`."""
-    post.liked_by_me = False  # a placeholder: the viewer's value is spliced in per request
+def _encode(detail, *, request, zone, emails_shown) -> _Encoded:
+    """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`."""
     with url_lease() as lease:
-        data = serializer.to_representation(post)
+        data = post_detail_representation(detail, request, zone=zone, emails_shown=emails_shown)
     keys = list(data)
     likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
     if keys[likes + 1 : split] != [_COUNT_FIELD]:
         raise AssertionError("PostSerializer's likes, likes_count and liked_by_me must follow each other")
     # Whole objects, encoded apart and cut at their braces, rather than a search for the
     # fields' names in one encoding: nothing a user typed can be mistaken for a split point.
-    pre = dumps({key: data[key] for key in keys[:likes]})
+    # orjson (json_bytes, the renderer's bytes): the standard library's encoder was a fifth of
+    # a page's CPU when none of its posts was encoded anywhere (issue #26).
+    pre = json_bytes({key: data[key] for key in keys[:likes]})
     pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
-    tail = dumps({key: data[key] for key in keys[split + 1 :]})
+    tail = json_bytes({key: data[key] for key in keys[split + 1 :]})
     tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
+    likers = data[_LIKES_FIELD]
     return _Encoded.assemble(
-        rev=post.rev,
+        rev=detail.rev,
         pre=pre,
-        likers=tuple(dumps(liker) for liker in data[_LIKES_FIELD]),
-        liker_ids=tuple(liker["id"] for liker in data[_LIKES_FIELD]),
+        likers=tuple(map(json_bytes, likers)),
+        liker_ids=tuple(liker["id"] for liker in likers),
         likes_count=data[_COUNT_FIELD],
         tail=tail,
         until=lease.until,
@@ -249,7 +252,7 @@ def _encode(post, serializer, dumps) -> _Encoded:
 
 def _entries(refs: Sequence, *, request) -> dict:
     """{post id: _Encoded} of the posts of `refs` that exist: this process's encodings whose rev
-    is the ref's, then the shared ones (one MGET), the others read (three queries for them
+    is the ref's, then the shared ones (one MGET), the others read (one query for them
     all), encoded, kept here and shared."""
     budget = settings.POST_CACHE_BYTES
     origin = _origin(request)
@@ -281,16 +284,17 @@ def _entries(refs: Sequence, *, request) -> dict:
         metrics.POST_CACHE.labels("shared").inc(len(refs) - local_hits - len(stale))
         metrics.POST_CACHE.labels("miss").inc(len(stale))
     if stale:
-        # One serializer for the page: its representation is built directly (no bound fields).
-        serializer, dumps = PostSerializer(context={"request": request}), _Dumps(_encoder())
         fresh = {}
-        for post in selectors.posts_detailed(ids=[ref.id for ref in stale]):
+        zone, emails_shown = get_current_timezone(), embedded_emails_shown()
+        for detail in selectors.post_details(ids=[ref.id for ref in stale]):
             # Kept under the rev read with the data, which may be newer than the ref's. The
-            # images and likers are read after the post row, so they are never older than that
-            # rev: at worst newer, and the next page query finds the rev moved and re-reads.
-            entry = encoded[post.pk] = fresh[post.pk] = _encode(post, serializer, dumps)
+            # images and likers are read with the post row in one statement (one snapshot) on
+            # PostgreSQL; elsewhere after it, so never older than that rev: at worst newer, and
+            # the next page query finds the rev moved and re-reads.
+            entry = _encode(detail, request=request, zone=zone, emails_shown=emails_shown)
+            encoded[detail.id] = fresh[detail.id] = entry
             if budget > 0:
-                _store.put((post.pk, origin), entry, budget)
+                _store.put((detail.id, origin), entry, budget)
         if fresh and sharing:
             _shared_put(fresh, origin)
     return encoded

@@ -10,7 +10,6 @@ post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function
 
 from collections import defaultdict, namedtuple
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import islice
 
 from django.conf import settings
@@ -34,15 +33,10 @@ def _row_key(row) -> tuple:
     return (row.created_at.isoformat(), row.id)
 
 
-@dataclass(frozen=True, slots=True)
-class Liker:
-    """A user who liked a post, read as bare values: a page embeds up to 20 ×
-    POST_LIKES_EMBEDDED of them, where a model instance each would cost more than the query."""
-
-    user_id: object
-    username: str
-    email: str
-    avatar_name: str | None
+# A user who liked a post, read as bare values: a page embeds up to 20 × POST_LIKES_EMBEDDED
+# of them, where a model instance each would cost more than the query (and a frozen dataclass
+# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar.
+Liker = namedtuple("Liker", ["user_id", "username", "email", "avatar_name"])
 
 
 # One stored image of a post with its media (EXTENSIONS.md §7), read as bare values like Liker.
@@ -87,10 +81,108 @@ def post_refs(*, viewer: User) -> QuerySet:
     )
 
 
+# What a post's representation needs besides the viewer's `liked_by_me`, as bare values: the
+# post's columns, its author's, its images (ImageMedia, in position order) and its most recent
+# likers (Liker, at most POST_LIKES_EMBEDDED). posts/fragments.py encodes these rows.
+PostDetail = namedtuple(
+    "PostDetail",
+    ["id", "description", "created_at", "likes_count", "views_count", "comments_count", "rev"]
+    + ["author_id", "author_username", "author_avatar", "image_media", "likers"],
+)
+
+# The posts of a page that no process has encoded yet, with their authors, images and recent
+# likers, in one prepared statement of bare columns: through the ORM (three queries, a model
+# instance per post and author) the read cost more CPU than anything else in a page from deep
+# in the feed (issue #26). Each post's images and likers come as parallel arrays, aggregated in
+# a LATERAL subquery per post; the likers as in _RECENT_LIKERS_SQL (at most %(likers)s index
+# entries of `like_recent_idx` per post, then a primary key probe each).
+_IMAGE_ARRAYS = ", ".join(f"array_agg(i.{name} ORDER BY i.position) AS {name}" for name in ImageMedia._fields)
+_LIKER_ARRAYS = ", ".join(
+    f"array_agg(liker.{name} ORDER BY recent.created_at DESC, recent.id DESC) AS {name}"
+    for name in ("id", "username", "email", "avatar_name")
+)
+_DETAILS_SQL = f"""
+SELECT p.id, p.description, p.created_at, p.likes_count, p.views_count, p.comments_count, p.rev,
+       author.id, author.username, NULLIF(author.avatar, ''),
+       images.file, images.width, images.height, images.blurhash, images.thumb, images.thumb_width,
+       images.thumb_height, images.medium, images.medium_width, images.medium_height,
+       likers.id, likers.username, likers.email, likers.avatar_name
+FROM {Post._meta.db_table} AS p
+JOIN {User._meta.db_table} AS author ON author.id = p.author_id
+CROSS JOIN LATERAL (
+    SELECT {_IMAGE_ARRAYS}
+    FROM {PostImage._meta.db_table} AS i
+    WHERE i.post_id = p.id
+) AS images
+CROSS JOIN LATERAL (
+    SELECT {_LIKER_ARRAYS}
+    FROM (
+        SELECT l.user_id, l.created_at, l.id
+        FROM {Like._meta.db_table} AS l
+        WHERE l.post_id = p.id
+        ORDER BY l.created_at DESC, l.id DESC
+        LIMIT %(likers)s
+    ) AS recent
+    CROSS JOIN LATERAL (
+        SELECT u.id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name
+        FROM {User._meta.db_table} AS u
+        WHERE u.id = recent.user_id
+        OFFSET 0
+    ) AS liker
+) AS likers
+WHERE p.id = ANY(%(ids)s::uuid[])
+"""
+_IMAGE_COLUMNS = slice(10, 10 + len(ImageMedia._fields))
+_LIKER_COLUMNS = slice(_IMAGE_COLUMNS.stop, _IMAGE_COLUMNS.stop + 4)
+
+
+def post_details(*, ids: list) -> list[PostDetail]:
+    """PostDetail rows of the posts of `ids` that exist, in no order: one query on PostgreSQL.
+    `liked_by_me` is not read: it is the viewer's, and the encoding leaves it out
+    (posts/fragments.py)."""
+    if not ids:
+        return []
+    if connection.vendor != "postgresql":  # the SQLite of `make run`: the same rows through the ORM
+        return [post_detail_of(post) for post in posts_detailed(ids=ids)]
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(_DETAILS_SQL, {"ids": ids, "likers": max(settings.POST_LIKES_EMBEDDED, 0)})
+        rows = cursor.fetchall()
+    details = []
+    for row in rows:
+        images = row[_IMAGE_COLUMNS]
+        likers = row[_LIKER_COLUMNS]
+        details.append(
+            PostDetail(
+                *row[:10],
+                # An aggregate over no rows is NULL: a post without images or likers.
+                list(map(ImageMedia, *images)) if images[0] is not None else [],
+                list(map(Liker, *likers)) if likers[0] is not None else [],
+            )
+        )
+    return details
+
+
+def post_detail_of(post: Post) -> PostDetail:
+    """The PostDetail of a post read with its details (`with_details`)."""
+    return PostDetail(
+        post.pk,
+        post.description,
+        post.created_at,
+        post.likes_count,
+        post.views_count,
+        post.comments_count,
+        post.rev,
+        post.author.pk,
+        post.author.username,
+        post.author.avatar.name or None,
+        post.image_media,
+        post.recent_likers,
+    )
+
+
 def posts_detailed(*, ids: list) -> list[Post]:
     """The posts of `ids` that exist (any order), with what their representation needs
-    (authors, `image_names`, `recent_likers`): three queries. `liked_by_me` is not read:
-    it is the viewer's, and the encoding leaves it out (posts/fragments.py)."""
+    (authors, `image_names`, `recent_likers`): three queries."""
     posts = list(Post.objects.select_related("author").only(*_DETAIL_FIELDS).filter(pk__in=ids))
     return with_details(posts)
 

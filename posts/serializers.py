@@ -2,9 +2,10 @@ from django.utils.timezone import get_current_timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.privacy import embedded_email
+from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import AuthorSerializer, UserSerializer, author_representation, user_representation
 from posts.models import COMMENT_MAX_LENGTH
+from posts.selectors import post_detail_of
 from posts.services import MAX_DESCRIPTION
 from social.exceptions import INVALID_USER_ID
 from social.files import stored_name_url
@@ -127,19 +128,47 @@ class PostSerializer(serializers.Serializer):
         # DRF's per-field machinery cost more than the rest of the serialization
         # (README "Performance and tuning"). Same keys, same values. `self.fields` is not
         # touched: its first use deep-copies every declared field, once per post encoded.
-        return {
-            "id": str(post.pk),
-            "author": author_representation(post.author, self.context.get("request")),
-            "description": post.description,
-            "images": self.get_images(post),
-            "media": self.get_media(post),
-            "likes": self.get_likes(post),
-            "likes_count": post.likes_count,
-            "liked_by_me": bool(post.liked_by_me),
-            "created_at": _DATETIME.to_representation(post.created_at),
-            "views": post.views_count,
-            "comments_count": post.comments_count,
-        }
+        return post_detail_representation(
+            post_detail_of(post), self.context.get("request"), liked_by_me=bool(post.liked_by_me)
+        )
+
+
+def post_detail_representation(
+    detail, request=None, *, liked_by_me: bool = False, zone=None, emails_shown: bool | None = None
+) -> dict:
+    """The contract's post object (PostSerializer's) from a `posts.selectors.PostDetail` row:
+    the one place that builds it, for a single post and for the encodings of posts/fragments.py
+    (which splice in each viewer's `liked_by_me`). `zone` and `emails_shown`: read once for a
+    page (social.renderers.datetime_json, accounts.privacy.embedded_email)."""
+    if emails_shown is None:
+        emails_shown = embedded_emails_shown()
+    images = detail.image_media
+    return {
+        "id": str(detail.id),
+        "author": {
+            "id": str(detail.author_id),
+            "username": detail.author_username,
+            "avatar": stored_name_url(detail.author_avatar, request),
+        },
+        "description": detail.description,
+        "images": [stored_name_url(image.file, request) for image in images],
+        "media": [media_representation(image, request) for image in images],
+        "likes": [
+            user_representation(
+                user_id=liker.user_id,
+                username=liker.username,
+                email=liker.email if emails_shown else "",
+                avatar_name=liker.avatar_name,
+                request=request,
+            )
+            for liker in detail.likers
+        ],
+        "likes_count": detail.likes_count,
+        "liked_by_me": liked_by_me,
+        "created_at": datetime_json(detail.created_at, zone),
+        "views": detail.views_count,
+        "comments_count": detail.comments_count,
+    }
 
 
 class CommentInput(serializers.Serializer):

@@ -1,4 +1,4 @@
-"""Django's Redis cache with one connection pool per server and process.
+"""Django's Redis cache with one connection pool (and one client) per server and process.
 
 Django gives every thread, and every asyncio context, its own cache backend, and each backend
 opens its own connection pool: under daphne every open WebSocket that touched the cache kept a
@@ -12,8 +12,10 @@ import threading
 
 import redis
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
+from django.core.cache.backends.redis import RedisCacheClient
 
 _pools: dict = {}
+_clients: dict = {}
 _lock = threading.Lock()
 
 
@@ -30,6 +32,22 @@ class SharedConnectionPool(redis.ConnectionPool):
         return pool
 
 
+class SharedClientCacheClient(RedisCacheClient):
+    """Django's cache client, handing out one `redis.Redis` per pool rather than a new one per
+    cache call: building one fills a table of ~170 response callbacks, which cost more CPU than
+    the command it was built for (0.2-0.3 ms; two of them, the shared post encodings' MGET and
+    SET, on every page from deep in the feed: issue #26). A client holds no state of its own
+    between commands (each takes a connection from the pool), so threads share it safely."""
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = _clients.get(pool)
+        if client is None:
+            # A race builds two, of which one is kept: harmless.
+            client = _clients.setdefault(pool, self._client(connection_pool=pool))
+        return client
+
+
 # Every pair SET with its expiry: one command for the lot.
 _SET_MANY_EXPIRING = """
 for i, key in ipairs(KEYS) do
@@ -44,6 +62,7 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         options = {"pool_class": SharedConnectionPool, **params.get("OPTIONS", {})}
         super().__init__(server, {**params, "OPTIONS": options})
+        self._class = SharedClientCacheClient
 
     def set_many_expiring(self, data: dict, timeout: int) -> None:
         """`set_many(data, timeout)` (timeout > 0) as one script: Django's sends an MSET and an

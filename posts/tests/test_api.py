@@ -386,9 +386,10 @@ def _populate(count: int, *, viewer) -> None:
 
 
 # The authenticated user's row and the page's rows with liked_by_me; then, for the posts this
-# process has not encoded yet (posts/fragments.py): posts + authors, images, recent likes + users.
+# process has not encoded yet (posts/fragments.py): posts with their authors, images and recent
+# likers, in one statement.
 FEED_QUERIES = 2
-FEED_DETAIL_QUERIES = 3
+FEED_DETAIL_QUERIES = 1
 
 
 @pytest.mark.parametrize("count", [2, 12])

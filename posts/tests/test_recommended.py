@@ -399,12 +399,12 @@ def _graph(size: int, *, viewer) -> None:
 
 # Authenticated user; friend ids, friends' posts, friend-liked, similar taste, popular, facts;
 # then the page's rows (with liked_by_me) and, for posts this process has not encoded yet,
-# posts + authors, images, recent likes + users (posts/fragments.py).
-FIRST_PAGE_QUERIES = 11
+# the posts with their authors, images and recent likers in one statement (posts/fragments.py).
+FIRST_PAGE_QUERIES = 9
 # Authenticated user, then exactly a feed page's queries (posts/tests/test_api.py).
-NEXT_PAGE_QUERIES = 5
+NEXT_PAGE_QUERIES = 3
 # No friends: the friends' posts and friend-liked pools are skipped.
-COLD_START_QUERIES = 9
+COLD_START_QUERIES = 7
 
 
 @pytest.mark.parametrize("size", [12, 40])
@@ -421,8 +421,9 @@ def test_first_and_next_pages_cost_a_constant_number_of_queries(api, user, djang
 
 
 # Authenticated user, the page's rows (with liked_by_me), and (no encodings kept) posts +
-# authors, images, recent likes: a kept ranking is one cache read, no query.
-KEPT_FIRST_PAGE_QUERIES = 5
+# their authors, images and recent likers in one statement: a kept ranking is one cache read,
+# no query.
+KEPT_FIRST_PAGE_QUERIES = 3
 
 
 @pytest.mark.parametrize("size", [12, 40])
