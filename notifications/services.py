@@ -108,13 +108,15 @@ SELECT id, created_at, (
 """
 
 
-def like_notification_create(*, post_id, recipient_id, actor: User) -> Notification | None:
+def like_notification_create(*, post_id, recipient_id, actor: User) -> int | None:
     """`notification_create` of a `post.liked` by `actor` (the caller, already read by the
-    request: the event needs no second read of them), in one statement on PostgreSQL."""
+    request: the event needs no second read of them), in one statement on PostgreSQL. Answers
+    the new notification's id (None: none written), not a model instance no caller reads."""
     if connection.vendor != "postgresql":
-        return notification_create(
+        created = notification_create(
             recipient_id=recipient_id, actor_id=actor.pk, type=Notification.Type.POST_LIKED, post_id=post_id
         )
+        return created.pk if created is not None else None
     if recipient_id is None or recipient_id == actor.pk:
         return None
     params = {
@@ -138,9 +140,7 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> Notificat
     events.notification_created(
         user_id=recipient_id, notification=item, unread_count=min(unread_before + 1, selectors.UNREAD_CAP)
     )
-    return Notification(
-        id=notification_id, recipient_id=recipient_id, actor=actor, type=kind, post_id=post_id, created_at=created_at
-    )
+    return notification_id
 
 
 # Hand-written (and prepared) because every other toggle runs it: the ORM's delete compiled it

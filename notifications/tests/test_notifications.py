@@ -445,7 +445,7 @@ def test_a_second_like_notification_of_one_actor_and_post_is_not_written(user, o
     first = like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user)
 
     assert like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user) is None
-    assert list(Notification.objects.values_list("pk", flat=True)) == [first.pk]
+    assert list(Notification.objects.values_list("pk", flat=True)) == [first]
 
 
 @pytest.mark.django_db(transaction=True)
