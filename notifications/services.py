@@ -108,13 +108,15 @@ SELECT id, created_at, (
 """
 
 
-def like_notification_create(*, post_id, recipient_id, actor: User) -> Notification | None:
+def like_notification_create(*, post_id, recipient_id, actor: User) -> int | None:
     """`notification_create` of a `post.liked` by `actor` (the caller, already read by the
-    request: the event needs no second read of them), in one statement on PostgreSQL."""
+    request: the event needs no second read of them), in one statement on PostgreSQL. Answers
+    the new notification's id (None: none written), not a model instance no caller reads."""
     if connection.vendor != "postgresql":
-        return notification_create(
+        created = notification_create(
             recipient_id=recipient_id, actor_id=actor.pk, type=Notification.Type.POST_LIKED, post_id=post_id
         )
+        return created.pk if created is not None else None
     if recipient_id is None or recipient_id == actor.pk:
         return None
     params = {
@@ -138,18 +140,20 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> Notificat
     events.notification_created(
         user_id=recipient_id, notification=item, unread_count=min(unread_before + 1, selectors.UNREAD_CAP)
     )
-    return Notification(
-        id=notification_id, recipient_id=recipient_id, actor=actor, type=kind, post_id=post_id, created_at=created_at
-    )
+    return notification_id
 
 
 # Hand-written (and prepared) because every other toggle runs it: the ORM's delete compiled it
 # anew each time, for more CPU than the statement itself. The recipient (the post's author)
 # makes it one probe of the unique index `notification_like_once` (recipient, actor, post).
+# The type is written into the text, not passed: that index is partial (type = 'post.liked'),
+# and the generic plan PostgreSQL settles on for a prepared statement cannot prove a
+# parameter equal to it, so it scanned every unread notification of the recipient instead
+# (up to all of a popular author's) on each unlike.
 _LIKE_NOTIFICATION_WITHDRAW_SQL = f"""
 DELETE FROM {Notification._meta.db_table}
 WHERE recipient_id = %(recipient)s AND actor_id = %(actor)s AND post_id = %(post)s
-  AND type = %(type)s AND NOT read
+  AND type = '{Notification.Type.POST_LIKED.value}' AND NOT read
 """
 
 
@@ -161,12 +165,7 @@ def like_notification_withdraw(*, post_id, recipient_id, actor_id) -> int:
             type=Notification.Type.POST_LIKED, recipient_id=recipient_id, post_id=post_id, actor_id=actor_id, read=False
         ).delete()
         return removed
-    params = {
-        "type": Notification.Type.POST_LIKED.value,
-        "recipient": recipient_id,
-        "post": post_id,
-        "actor": actor_id,
-    }
+    params = {"recipient": recipient_id, "post": post_id, "actor": actor_id}
     with prepared_cursor(connection) as cursor:
         cursor.execute(_LIKE_NOTIFICATION_WITHDRAW_SQL, params)
         return cursor.rowcount

@@ -43,6 +43,15 @@ def test_set_many_expiring_stores_every_value_with_its_expiry(settings):
     assert all(0 < ttl <= 30 for ttl in ttls), ttls
 
 
+def test_set_many_expiring_of_one_value_stores_it_with_its_expiry(settings):
+    # One value is sent as a plain SET (a like toggle's moved encoding), not the script.
+    cache.set_many_expiring({"one": ("bytes", b"\x00")}, 30)
+
+    assert cache.get("one") == ("bytes", b"\x00")
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    assert 0 < probe.ttl(cache.make_key("one")) <= 30
+
+
 def test_set_many_expiring_of_nothing_stores_nothing():
     cache.set_many_expiring({}, 30)
 

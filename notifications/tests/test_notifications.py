@@ -106,6 +106,49 @@ def test_an_unlike_removes_the_unread_like_notification():
     assert not Notification.objects.exists()
 
 
+def test_an_unlikes_withdrawal_reads_one_notification_however_many_are_unread():
+    from notifications.services import _LIKE_NOTIFICATION_WITHDRAW_SQL
+
+    post = PostFactory()
+    liker = UserFactory()
+    like(post, liker)
+    others = UserFactory.create_batch(30)
+    for other in others:
+        like(post, other)  # the author's other unread notifications
+    # A table of many recipients, as a live one is (a table of a page or two is read whole).
+    Notification.objects.bulk_create(
+        Notification(recipient=other, actor=liker, type=Notification.Type.FRIEND_ADDED, created_at=timezone.now())
+        for other in others
+        for _ in range(100)
+    )
+    # As the prepared statement runs once PostgreSQL settles on its generic plan (parameters
+    # unknown to the planner), with the statistics a live table has.
+    numbered = _LIKE_NOTIFICATION_WITHDRAW_SQL
+    for number, name in enumerate(("recipient", "actor", "post"), start=1):
+        numbered = numbered.replace(f"%({name})s", f"${number}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE notifications_notification")
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(f"PREPARE withdraw_plan (uuid, uuid, uuid) AS {numbered}")
+        cursor.execute(
+            "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE withdraw_plan (%s, %s, %s)", [post.author_id, liker.pk, post.pk]
+        )
+        raw = cursor.fetchone()[0]
+        cursor.execute("DEALLOCATE withdraw_plan")
+    plan = json.loads(raw) if isinstance(raw, str) else raw
+    scans = [node for node in _plan_nodes(plan[0]["Plan"]) if "Scan" in node["Node Type"]]
+    assert scans, plan
+    # The liker's notification only: not the author's 31 unread ones filtered one by one.
+    assert [node["Actual Rows"] + node.get("Rows Removed by Filter", 0) for node in scans] == [1]
+    assert not Notification.objects.filter(actor=liker, type=Notification.Type.POST_LIKED).exists()
+
+
+def _plan_nodes(node):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
 def test_liking_again_after_the_notification_was_read_makes_no_second_one():
     post = PostFactory()
     liker = UserFactory()
@@ -402,7 +445,7 @@ def test_a_second_like_notification_of_one_actor_and_post_is_not_written(user, o
     first = like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user)
 
     assert like_notification_create(post_id=post.pk, recipient_id=other_user.pk, actor=user) is None
-    assert list(Notification.objects.values_list("pk", flat=True)) == [first.pk]
+    assert list(Notification.objects.values_list("pk", flat=True)) == [first]
 
 
 @pytest.mark.django_db(transaction=True)
