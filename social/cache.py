@@ -72,18 +72,8 @@ class RedisCache(DjangoRedisCache):
         values = [self._cache._serializer.dumps(value) for value in data.values()]
         if not keys:
             return
-        client = self._write_client()
+        client = self._cache.get_client(None, write=True)  # the pool's one client
         if len(keys) == 1:  # a like toggle's one moved encoding: no script for Redis to run
             client.set(keys[0], values[0], ex=int(timeout))
         else:
             client.eval(_SET_MANY_EXPIRING, len(keys), *keys, int(timeout), *values)
-
-    def _write_client(self) -> redis.Redis:
-        # Django's get_client builds a new redis.Redis on every call, filling its table of
-        # ~170 response callbacks each time: ~0.2 ms of CPU, as much as the command it sends
-        # (a like toggle's, issue #26). Writes always go to the first server's pool, so one
-        # client serves them all; it is thread-safe, as is the pool behind it.
-        client = self.__dict__.get("_writer")
-        if client is None:
-            client = self.__dict__["_writer"] = self._cache.get_client(None, write=True)
-        return client
