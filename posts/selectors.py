@@ -1,11 +1,12 @@
 """Every non-trivial read of the posts app.
 
 A page of posts is read in two steps. `feed_page`/`user_posts_page` read the page's rows
-(`PostRef`: id, rev, the viewer's `liked_by_me`): one query. Then `posts_detailed` reads the
-representation's data of the posts whose encoding is not cached (posts/fragments.py): three
-queries whatever their number and however many images and likes they have: the posts with
-their authors, their images, and their most recent likers (at most POST_LIKES_EMBEDDED per
-post, cut per post in SQL: a LATERAL index scan on PostgreSQL, a window function elsewhere).
+(`PostRef`: id, rev, the viewer's `liked_by_me`): one query. Then `post_details` reads the
+representation's data of the posts whose encoding is not cached (posts/fragments.py) as bare
+rows, whatever their number and however many images and likes they have: the posts with their
+authors, their images, and their most recent likers (at most POST_LIKES_EMBEDDED per post, cut
+per post in SQL): one prepared statement with LATERAL subqueries on PostgreSQL; three ORM
+queries on the embedded SQLite (a window function for the likers).
 """
 
 from collections import defaultdict, namedtuple
