@@ -47,7 +47,7 @@ from posts.serializers import post_detail_representation
 from social import metrics
 from social.files import url_lease
 from social.limits import REDIS_FAILURES
-from social.renderers import JsonDumps, default_renderer, json_bytes, json_response
+from social.renderers import json_bytes, json_response
 
 _VIEWER_FIELD = "liked_by_me"
 _LIKES_FIELD = "likes"
@@ -212,16 +212,6 @@ def _shared_put(entries: dict, origin: tuple) -> None:
         _shared_failed(error, "write")
 
 
-def _encoder():
-    # The renderer every other answer goes through, so a list and a single post are encoded
-    # alike (UTF-8, compact separators).
-    return default_renderer()
-
-
-# One JSON encoder for every piece of an encoding (each embedded liker apart).
-_Dumps = JsonDumps
-
-
 def _encode(detail, *, request, zone, emails_shown) -> _Encoded:
     """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`."""
     with url_lease() as lease:
@@ -361,7 +351,7 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
                     avatar_name=user.avatar.name or None,
                     request=request,
                 )
-            liker, until = _Dumps(_encoder())(shown), min(until, lease.until)
+            liker, until = json_bytes(shown), min(until, lease.until)
         moved = _moved_by_like(entry, rev=ref.rev, liker_id=str(user.pk), liker=liker, until=until)
     if moved is not None:
         metrics.POST_CACHE.labels("hit").inc()
