@@ -28,10 +28,10 @@ from bench.pages_cpu import seeded  # noqa: F401 (the fixture)
 from chats import selectors
 from chats.models import Chat, ChatMember, Message
 from social.db import prepared_cursor
-from social.pagination import PageRequest, decode_cursor
+from social.pagination import PageRequest, cursor_values, decode_cursor
 
 RUNS = 300
-ROUNDS = 3
+ROUNDS = int(os.environ.get("CHAT_LIST_ROUNDS", "5"))
 TICK_MS = 1000 / os.sysconf("SC_CLK_TCK")
 
 
@@ -82,49 +82,60 @@ def other_readers_seed(count: int) -> None:
         cursor.execute("ANALYZE")
 
 
-def queries_of(module) -> dict:
-    return {"first page": module._CHAT_LIST_FIRST, "next page": module._CHAT_LIST_NEXT}
+def statements_of(module, user, cursor: list) -> dict:
+    """The first and the next page's (sql, params) as `module` (a revision of chats/selectors.py)
+    runs them; revisions before `chat_list_statement` took the parameters of 018f3d4."""
+    pages = {"first page": PageRequest(limit=20, after=None), "next page": PageRequest(limit=20, after=cursor)}
+    if hasattr(module, "chat_list_statement"):
+        return {name: module.chat_list_statement(user=user, page=page) for name, page in pages.items()}
+    embedded = max(settings.CHAT_MEMBERS_EMBEDDED, 0)
+    activity, chat_id = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], cursor)
+    return {
+        "first page": (module._CHAT_LIST_FIRST, [user.pk, 21, embedded]),
+        "next page": (module._CHAT_LIST_NEXT, [user.pk, activity, activity, activity, chat_id, 21, embedded]),
+    }
 
 
 def test_chat_list_sql(user, seeded):  # noqa: F811
     other_readers_seed(int(os.environ.get("OTHER_READERS", "20")))
-    revisions = {"current": queries_of(selectors)}
+    modules = {"current": selectors}
     baseline = os.environ.get("CHAT_LIST_BASELINE")
     if baseline:
         spec = importlib.util.spec_from_file_location("chat_list_baseline", baseline)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        revisions = {"baseline": queries_of(module), **revisions}
-    embedded = max(settings.CHAT_MEMBERS_EMBEDDED, 0)
+        modules = {"baseline": module, **modules}
     first = selectors.chat_list_values(user=user, page=PageRequest(limit=20, after=None))
-    activity, chat_id = decode_cursor(first.next_cursor, size=2)
-    params = {
-        "first page": [user.pk, 21, embedded],
-        "next page": [user.pk, activity, activity, activity, chat_id, 21, embedded],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    cpu = {(revision, page): [] for revision in revisions for page in params}
+    cursor = decode_cursor(first.next_cursor, size=2)
+    revisions = {revision: statements_of(module, user, cursor) for revision, module in modules.items()}
+    answers = {}
+    with connection.cursor() as db:
+        db.execute("SELECT pg_backend_pid()")
+        pid = db.fetchone()[0]
+    cpu = {(revision, page): [] for revision in revisions for page in revisions[revision]}
     for _ in range(ROUNDS):
-        for revision, queries in revisions.items():
-            for page, sql in queries.items():
-                with prepared_cursor(connection) as cursor:
+        for revision, statements in revisions.items():
+            for page, (sql, params) in statements.items():
+                with prepared_cursor(connection) as db:
                     for _ in range(10):  # past the custom plans: the generic one from here on
-                        cursor.execute(sql, params[page])
-                        cursor.fetchall()
+                        db.execute(sql, params)
+                        answers[revision, page] = db.fetchall()
                     start = backend_cpu_ms(pid)
                     for _ in range(RUNS):
-                        cursor.execute(sql, params[page])
-                        cursor.fetchall()
+                        db.execute(sql, params)
+                        db.fetchall()
                     cpu[revision, page].append((backend_cpu_ms(pid) - start) / RUNS)
     for (revision, page), values in cpu.items():
-        sql = revisions[revision][page]
+        sql, params = revisions[revision][page]
         if os.environ.get("CHAT_PLAN"):
-            print(generic_plan(sql, params[page], analyze_format="TEXT"))
-        explained = min(generic_plan(sql, params[page], analyze_format="JSON")["Execution Time"] for _ in range(20))
+            print(generic_plan(sql, params, analyze_format="TEXT"))
+        explained = min(generic_plan(sql, params, analyze_format="JSON")["Execution Time"] for _ in range(20))
+        values.sort()
         rounds = " ".join(f"{value:.3f}" for value in values)
         print(
-            f"{revision:9s} {page:11s} server CPU {min(values):6.3f} ms/execution (least of rounds: {rounds}); "
-            f"EXPLAIN ANALYZE {explained:6.3f} ms"
+            f"{revision:9s} {page:11s} server CPU min {values[0]:6.3f} med {values[len(values) // 2]:6.3f} "
+            f"ms/execution (rounds: {rounds}); EXPLAIN ANALYZE {explained:6.3f} ms"
         )
+    if baseline:  # the revisions answer the same rows
+        for page in revisions["current"]:
+            assert answers["baseline", page] == answers["current", page], page

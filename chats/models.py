@@ -53,7 +53,12 @@ class ChatMember(models.Model):
         verbose_name = "участник чата"
         verbose_name_plural = "участники чата"
         constraints = [models.UniqueConstraint(fields=["chat", "user"], name="chat_member_unique")]
-        indexes = [models.Index(fields=["user", "chat"], name="chat_member_user_idx")]
+        indexes = [
+            models.Index(fields=["user", "chat"], name="chat_member_user_idx"),
+            # A chat's members in joining order (the embedded members of the chat list and chat
+            # objects, the members page): read in order up to their LIMIT, with no sort.
+            models.Index(fields=["chat", "id"], name="chat_member_joining_idx"),
+        ]
 
 
 class Message(models.Model):

@@ -1,6 +1,7 @@
 """GET /api/chats (EXTENSIONS §2): the chat list with the last message and unread counts."""
 
 import json
+import random
 
 import pytest
 from django.db import connection
@@ -87,8 +88,9 @@ def test_unread_counting_reads_at_most_1000_rows_of_a_chat(make_chat, user, othe
     chat = make_chat(user, other_user)
     add_messages(chat, other_user, 3000)
     # Both forms of the query: the list's own SQL and the ORM's (a chat's detail).
+    sql, params = selectors.chat_list_statement(user=user, page=PageRequest(limit=20, after=None))
     with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + selectors._CHAT_LIST_FIRST, [user.pk, 21, 100])
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
         raw = cursor.fetchone()[0]
     listed = json.loads(raw) if isinstance(raw, str) else raw
     detail = json.loads(selectors.chat_list_rows(user=user).explain(analyze=True, format="json"))
@@ -111,7 +113,8 @@ def test_the_page_probes_the_callers_chats_whatever_the_number_of_chats(make_cha
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE chats_chat")
         cursor.execute("ANALYZE chats_chatmember")
-        cursor.execute("EXPLAIN (FORMAT JSON) " + selectors._CHAT_LIST_FIRST, [user.pk, 21, 100])
+        sql, params = selectors.chat_list_statement(user=user, page=PageRequest(limit=20, after=None))
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
         raw = cursor.fetchone()[0]
     plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     chat_reads = [node["Node Type"] for node in _plan_nodes(plan) if node.get("Relation Name") == "chats_chat"]
@@ -196,6 +199,27 @@ def test_members_embedded_are_bounded_and_counted(api, make_chat, user, settings
     chat = api.get("/api/chats").json()[0]
     assert len(chat["users"]) == 2
     assert chat["members_count"] == 5
+
+
+def test_embedded_members_are_the_first_to_join_read_no_further_than_the_bound(api, make_chat, user, settings):
+    """The embedded members are the first CHAT_MEMBERS_EMBEDDED in joining order (not by id or
+    name), read in that order (chat_member_joining_idx) and no further: a big chat's other
+    memberships are not read and sorted for each listed chat."""
+    settings.CHAT_MEMBERS_EMBEDDED = 5
+    others = UserFactory.create_batch(30)
+    random.Random(26).shuffle(others)
+    make_chat(user, *others, title="большой")
+    chat = api.get("/api/chats").json()[0]
+    assert [member["id"] for member in chat["users"]] == [str(user.pk), *(str(other.pk) for other in others[:4])]
+    assert chat["members_count"] == 31
+    sql, params = selectors.chat_list_statement(user=user, page=PageRequest(limit=20, after=None))
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+        raw = cursor.fetchone()[0]
+    plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
+    embedded_reads = [node for node in _plan_nodes(plan) if node.get("Alias") == "joined"]
+    assert embedded_reads, plan
+    assert max(node["Actual Rows"] * node["Actual Loops"] for node in embedded_reads) <= 5
 
 
 def test_the_list_pages_with_a_link_header(api, make_chat, user):
