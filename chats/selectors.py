@@ -155,7 +155,11 @@ SELECT page.chat_id, page.title, page.avatar, page.owner_id, page.direct_key, pa
             LIMIT {UNREAD_EXACT_UP_TO}
         ) AS bounded) AS unread_count,
        msg.id AS last_message_id,
-       (SELECT COUNT(*) FROM chats_chatmember counted WHERE counted.chat_id = page.chat_id) AS members_count,
+       -- Counted only when the embedded members reached their bound (CHAT_MEMBERS_EMBEDDED): below
+       -- it they are every member of the chat, and most chats are that small.
+       CASE WHEN cardinality(members.ids) < %s THEN cardinality(members.ids)
+            ELSE (SELECT COUNT(*) FROM chats_chatmember counted WHERE counted.chat_id = page.chat_id)
+       END AS members_count,
        msg.id, msg.chat_id::text, msg.text, msg.created_at, msg.edited_at, msg.images, msg.reply_to_id,
        author.id::text, author.username, author.email, author.avatar,
        quoted.id, quoted.text, quoted.user_id::text, quoted_author.username, quoted_author.deleted_at,
@@ -235,7 +239,8 @@ def chat_list_statement(*, user, page: PageRequest) -> tuple[str, list]:
     else:
         activity, chat_id = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], page.after)
         sql, bound = _CHAT_LIST_NEXT, [activity, activity, activity, chat_id]
-    return sql, [user.pk, *bound, page.limit + 1, user.pk, max(settings.CHAT_MEMBERS_EMBEDDED, 0)]
+    embedded = max(settings.CHAT_MEMBERS_EMBEDDED, 0)
+    return sql, [embedded, user.pk, *bound, page.limit + 1, user.pk, embedded]
 
 
 def chat_list_values(*, user, page: PageRequest) -> Page:

@@ -201,6 +201,17 @@ def test_members_embedded_are_bounded_and_counted(api, make_chat, user, settings
     assert chat["members_count"] == 5
 
 
+@pytest.mark.parametrize(("bound", "members"), [(0, 3), (3, 2), (2, 2), (2, 3), (100, 4)])
+def test_members_count_is_every_member_around_the_embedded_bound(api, make_chat, user, settings, bound, members):
+    """The count is the embedded members' own number below the bound, and counted at it and
+    above (the list counts only when the embedded members may not be all)."""
+    settings.CHAT_MEMBERS_EMBEDDED = bound
+    make_chat(user, *UserFactory.create_batch(members - 1), title="счёт")
+    chat = api.get("/api/chats").json()[0]
+    assert chat["members_count"] == members
+    assert len(chat["users"]) == min(bound, members)
+
+
 def test_embedded_members_are_the_first_to_join_read_no_further_than_the_bound(api, make_chat, user, settings):
     """The embedded members are the first CHAT_MEMBERS_EMBEDDED in joining order (not by id or
     name), read in that order (chat_member_joining_idx) and no further: a big chat's other
