@@ -2,9 +2,11 @@
 
 import json
 import random
+from uuid import UUID
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from chats import selectors, services
@@ -243,6 +245,22 @@ def test_the_list_pages_with_a_link_header(api, make_chat, user):
         link = response.headers.get("Link")
         url = link[1 : link.index(">")] if link else None
     assert len(seen) == len(set(seen)) == 5
+
+
+def test_pages_walk_chats_of_the_same_activity_by_id_once_each(api, make_chat, user):
+    """The keyset (activity, chat id) pages through chats whose activity is the same moment
+    (the last message's for some, the creation's for others) in id order, none twice."""
+    chats = [make_chat(user, UserFactory(), title=f"чат {n}") for n in range(7)]
+    moment = timezone.now()
+    Chat.objects.filter(pk__in=[chat.pk for chat in chats[:4]]).update(last_message_at=moment)
+    Chat.objects.filter(pk__in=[chat.pk for chat in chats[4:]]).update(created_at=moment)
+    seen, url = [], "/api/chats?limit=2"
+    while url:
+        response = api.get(url)
+        seen += [chat["id"] for chat in response.json()]
+        link = response.headers.get("Link")
+        url = link[1 : link.index(">")] if link else None
+    assert seen == sorted((str(chat.pk) for chat in chats), key=UUID, reverse=True)
 
 
 def test_only_the_callers_chats_are_listed(api, make_chat, user, other_user):
