@@ -6,8 +6,9 @@ each) plus, as `make bench` seeds it, other readers' chats (OTHER_READERS, 20 by
 chat table then holds ~4,200 chats) and 3,000 users, with the planner's statistics gathered.
 
 CHAT_LIST_BASELINE=<a chats/selectors.py, e.g. `git show main:chats/selectors.py > /tmp/x.py`>
-measures that revision's query beside the current one, in alternation. Not collected by the
-suite; run it by path:
+measures that revision's query beside the current one, alternating CHAT_LIST_ROUNDS rounds (5
+by default; least and median printed), and fails unless both answer the same rows. Not
+collected by the suite; run it by path:
 
     DATABASE_URL=... REDIS_URL=... .venv/bin/python -m pytest bench/chat_list_sql.py -q -s
 """
