@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -13,6 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts import services
 from accounts.models import UserSessionsEnd
 from accounts.tests.factories import PASSWORD, UserFactory
+from posts.models import Post
 from posts.tests.factories import LikeFactory, PostFactory
 from social.pagination import encode_cursor
 
@@ -168,3 +170,26 @@ def test_a_next_page_is_read_with_the_check_too(api, django_assert_num_queries):
         second = api.get(after)
 
     assert second.status_code == 200 and len(second.json()) == 1
+
+
+def test_the_feed_statement_keeps_one_plan_on_a_large_table(api, user):
+    # With its LIMIT bound as a parameter, PostgreSQL's plan for any value expects a tenth of
+    # the table and loses to a plan per execution, so the statement was planned on every request
+    # (issue #26). A few thousand posts make that choice as on the bench's 50,000.
+    author = UserFactory()
+    Post.objects.bulk_create(Post(author=author, description=f"пост {i}") for i in range(5000))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Post._meta.db_table}")
+    for _ in range(8):  # PostgreSQL weighs a generic plan after five custom ones
+        assert api.get(FEED).status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%) AS viewer%FROM posts_post AS p%"],
+        )
+        plans = cursor.fetchall()
+
+    assert len(plans) == 1
+    generic, custom = plans[0]
+    assert generic >= 3 and custom <= 5, plans
