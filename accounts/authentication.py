@@ -115,13 +115,16 @@ class CookieAuthentication(BearerAuthentication):
             raise exceptions.PermissionDenied(CSRF_MESSAGE)
 
 
+_CHECKED_IN_VIEW = frozenset({"GET", "HEAD"})
+
+
 class SessionCheckInView:
     """For an APIView (mixed in before it) whose one statement also runs the token user's check
     (`accounts.selectors.session_user`), saving a statement of its own: each cost ~0.1 ms of
     CPU here and a round of PostgreSQL's per-statement work (issue #26; the feed).
 
-    On PostgreSQL, when the first authentication class is BearerAuthentication and the request
-    has an Authorization header, DRF's authentication step verifies the token as before (a
+    On PostgreSQL, for a GET (or HEAD) whose first authentication class is BearerAuthentication
+    and that has an Authorization header, DRF's authentication step verifies the token as before (a
     malformed header or a bad token: the same 401 at the same point) and leaves the user check
     to the view: it reads `session_claims` and hands the user its statement found (or None) to
     `session_accept`, before anything else reads `request.user`. A refusal is the 401 that
@@ -136,7 +139,13 @@ class SessionCheckInView:
     def perform_authentication(self, request):
         self.session_claims = self._session_token = None
         first = request.authenticators[0] if request.authenticators else None
-        if connection.vendor == "postgresql" and type(first) is BearerAuthentication:
+        # Only for the view's `get` (HEAD runs it too): any other method (OPTIONS, a 405) has no
+        # statement to carry the check, and is answered after DRF's own, as before.
+        if (
+            request.method in _CHECKED_IN_VIEW
+            and connection.vendor == "postgresql"
+            and type(first) is BearerAuthentication
+        ):
             try:
                 raw = first.raw_token(request._request)
                 if raw is not None:

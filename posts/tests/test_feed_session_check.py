@@ -193,3 +193,24 @@ def test_the_feed_statement_keeps_one_plan_on_a_large_table(api, user):
     assert len(plans) == 1
     generic, custom = plans[0]
     assert generic >= 3 and custom <= 5, plans
+
+
+@pytest.mark.parametrize("method", ["head", "options", "post", "put", "delete"])
+def test_every_method_refuses_a_refused_token_before_anything_else(user, method):
+    tokens = services.session_start(user=user)
+    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+
+    response = getattr(bearer(tokens.access), method)(FEED)
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize(("method", "status"), [("head", 200), ("options", 200), ("post", 405)])
+def test_other_methods_with_an_accepted_token_answer_as_before(api, method, status):
+    PostFactory()
+
+    response = getattr(api, method)(FEED)
+
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "private"
