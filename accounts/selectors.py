@@ -1,3 +1,5 @@
+from collections import namedtuple
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -36,9 +38,11 @@ def user_by_credentials(*, email: str, password: str) -> User:
 # The query of every authenticated request and socket, written out and prepared on PostgreSQL
 # (social/postgresql/base.py): building it with the ORM cost more than running it (README
 # "Performance and tuning"). Every column by name: a prepared `SELECT *` would fail once a
-# migration adds a column.
+# migration adds a column. A hot read may run it as a subquery of its own statement (the feed,
+# posts.selectors.feed_page_of_session): its row then starts with these SESSION_USER_WIDTH
+# columns, read by `session_user_of_row`.
 _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
-_SESSION_USER_SQL = f"""
+SESSION_USER_SQL = f"""
 SELECT {", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)},
        (SELECT e.ended_at FROM {UserSessionsEnd._meta.db_table} AS e
         WHERE e.user_id = u.id AND e.kept_session_id IS DISTINCT FROM %(session)s),
@@ -46,6 +50,11 @@ SELECT {", ".join(f"u.{field.column}" for field in User._meta.concrete_fields)},
 FROM {User._meta.db_table} AS u
 WHERE u.id = %(user)s
 """
+SESSION_USER_WIDTH = len(_USER_FIELDS) + 2
+
+
+# The claims of a token that `session_user` checks: its user id, its session, when it was issued.
+SessionClaims = namedtuple("SessionClaims", ["user_id", "session_id", "issued_at"])
 
 
 def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | None:
@@ -56,46 +65,64 @@ def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | N
     One query."""
     if connection.vendor == "postgresql":
         with prepared_cursor(connection) as cursor:
-            cursor.execute(_SESSION_USER_SQL, {"user": user_id, "session": session_id})
+            cursor.execute(SESSION_USER_SQL, {"user": user_id, "session": session_id})
             row = cursor.fetchone()
-        if row is None:
-            return None
-        # psycopg hands back the Python types the fields hold (UUID, aware datetime, bool):
-        # the row needs none of the converters the ORM applies for SQLite.
-        user = User.from_db(connection.alias, _USER_FIELDS, row[:-2])
-        user.sessions_ended_at, user.session_ended = row[-2:]
-    else:
-        user = (
-            User.objects.filter(pk=user_id)
-            .annotate(
-                sessions_ended_at=Subquery(
-                    UserSessionsEnd.objects.filter(user=OuterRef("pk"))
-                    .exclude(kept_session_id=session_id if session_id else None)
-                    .values("ended_at")
-                ),
-                session_ended=Exists(EndedSession.objects.filter(session_id=session_id or "")),
-            )
-            .first()
+        return session_user_of_row(row, issued_at=issued_at)
+    user = (
+        User.objects.filter(pk=user_id)
+        .annotate(
+            sessions_ended_at=Subquery(
+                UserSessionsEnd.objects.filter(user=OuterRef("pk"))
+                .exclude(kept_session_id=session_id if session_id else None)
+                .values("ended_at")
+            ),
+            session_ended=Exists(EndedSession.objects.filter(session_id=session_id or "")),
         )
-        if user is None:
-            return None
-    if not user.is_active or user.session_ended:
+        .first()
+    )
+    return _session_user_checked(user, issued_at=issued_at)
+
+
+def session_user_of_row(row, *, issued_at: int) -> User | None:
+    """`session_user`'s answer from a row that starts with SESSION_USER_SQL's columns (None:
+    no such user), on PostgreSQL."""
+    if row is None:
+        return None
+    # psycopg hands back the Python types the fields hold (UUID, aware datetime, bool):
+    # the row needs none of the converters the ORM applies for SQLite.
+    user = User.from_db(connection.alias, _USER_FIELDS, row[: SESSION_USER_WIDTH - 2])
+    user.sessions_ended_at, user.session_ended = row[SESSION_USER_WIDTH - 2 : SESSION_USER_WIDTH]
+    return _session_user_checked(user, issued_at=issued_at)
+
+
+def _session_user_checked(user: User | None, *, issued_at: int) -> User | None:
+    # The rule of session_user, on a user read with `sessions_ended_at` and `session_ended`.
+    if user is None or not user.is_active or user.session_ended:
         return None
     if user.sessions_ended_at is not None and issued_at <= user.sessions_ended_at.timestamp():
         return None
     return user
 
 
-def token_user(token) -> User | None:
-    """`session_user` for a signed token's claims (access or refresh): also None when its
-    user id claim is missing or is not a user id."""
+def token_claims(token) -> SessionClaims | None:
+    """The claims `session_user` checks, of a signed token (access or refresh); None when its
+    user id claim is missing or is not a user id (no user can match: refused)."""
     try:
         user_id = User._meta.pk.to_python(token.get(settings.SIMPLE_JWT["USER_ID_CLAIM"]))
     except ValidationError:
         return None
     if user_id is None:
         return None
-    return session_user(user_id=user_id, session_id=token.get(SESSION_CLAIM), issued_at=int(token.get("iat", 0)))
+    return SessionClaims(user_id, token.get(SESSION_CLAIM), int(token.get("iat", 0)))
+
+
+def token_user(token) -> User | None:
+    """`session_user` for a signed token's claims (access or refresh): also None when its
+    user id claim is missing or is not a user id."""
+    claims = token_claims(token)
+    if claims is None:
+        return None
+    return session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
 
 
 def session_is_ended(session_id: str | None) -> bool:

@@ -37,7 +37,7 @@ def _explain(viewer) -> str:
     from posts.selectors import refs_query
     from social.pagination import PageRequest
 
-    sql, params = refs_query(viewer=viewer, page=PageRequest(limit=20, after=None))
+    sql, params = refs_query(viewer_id=viewer.pk, page=PageRequest(limit=20, after=None))
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())
