@@ -73,15 +73,3 @@ def unread_count(*, user_id) -> int:
     "999+" anyway): their counter (notifications.models.UnreadCount)."""
     counted = UnreadCount.objects.filter(user_id=user_id).values_list("unread", flat=True)
     return min(next(iter(counted), 0), UNREAD_CAP)
-
-
-def unread_counts(*, user_ids: list) -> dict:
-    """{user id: unread count} as unread_count gives it, for many users in one query (the
-    members of a new chat)."""
-    if not user_ids:
-        return {}
-    to_python = User._meta.pk.to_python
-    counts = dict.fromkeys((to_python(user_id) for user_id in user_ids), 0)
-    for user_id, unread in UnreadCount.objects.filter(user_id__in=list(counts)).values_list("user_id", "unread"):
-        counts[user_id] = min(unread, UNREAD_CAP)
-    return counts

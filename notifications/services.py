@@ -45,15 +45,18 @@ RETURNING counter.user_id, counter.unread
 """
 
 
-def unread_counts_move(*, deltas: Mapping) -> None:
+def unread_counts_move(*, deltas: Mapping) -> dict:
     """Move each user's unread counter by their delta ({user id: +n or -n}) in the caller's
     transaction: +n for n notifications written unread, -n for n unread ones marked read or
-    deleted. A counter stops at 0."""
-    deltas = {user_id: n for user_id, n in deltas.items() if n}
+    deleted. A counter stops at 0. Returns {user id: their counter after the move} (a user
+    with no counter yet, whose delta was negative, is left out: their count is 0)."""
+    to_python = User._meta.pk.to_python
+    deltas = {to_python(user_id): n for user_id, n in deltas.items() if n}
     if not deltas:
-        return
+        return {}
     if connection.vendor == "postgresql":
         pk_type = UnreadCount._meta.pk.target_field.db_type(connection)
+        counters = {}
         for template, sign in ((_UNREAD_ADD_SQL, 1), (_UNREAD_SUBTRACT_SQL, -1)):
             moved = [(user_id, n * sign) for user_id, n in deltas.items() if n * sign > 0]
             if not moved:
@@ -64,7 +67,8 @@ def unread_counts_move(*, deltas: Mapping) -> None:
                     template.format(rows=f"(SELECT * FROM (VALUES {values}) AS deltas (recipient_id, n))"),
                     [value for pair in moved for value in pair],
                 )
-        return
+                counters.update(cursor.fetchall())
+        return counters
     # The embedded SQLite of `make run`: the same arithmetic through the ORM.
     UnreadCount.objects.bulk_create(
         [UnreadCount(user_id=user_id) for user_id, n in deltas.items() if n > 0], ignore_conflicts=True
@@ -74,6 +78,7 @@ def unread_counts_move(*, deltas: Mapping) -> None:
         by_delta.setdefault(n, []).append(user_id)
     for n, user_ids in by_delta.items():
         UnreadCount.objects.filter(user_id__in=user_ids).update(unread=Greatest(F("unread") + n, 0))
+    return dict(UnreadCount.objects.filter(user_id__in=list(deltas)).values_list("user_id", "unread"))
 
 
 _DELETE_COUNTED_SQL = """
@@ -133,16 +138,17 @@ def notification_create(
                 chat_id=chat_id,
                 text=text,
             )
-            unread_counts_move(deltas={recipient_id: 1})
+            counters = unread_counts_move(deltas={recipient_id: 1})
     except IntegrityError:
         if type == Notification.Type.POST_LIKED:
             return None
         raise
     shown = Notification.objects.select_related("actor").get(pk=notification.pk)
+    (unread,) = counters.values()
     events.notification_created(
         user_id=recipient_id,
         notification=notification_representation(shown),
-        unread_count=selectors.unread_count(user_id=recipient_id),
+        unread_count=min(unread, selectors.UNREAD_CAP),
     )
     return notification
 
@@ -150,8 +156,8 @@ def notification_create(
 def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_id=None) -> list[Notification]:
     """Write one notification for each of many recipients (the members put in a chat) and send
     each after commit: a fixed number of queries whatever their number (the rows in one insert,
-    the actor, every recipient's unread count in one query). The actor is never notified.
-    No block stands between the actor and the recipients: whoever puts users in a chat has
+    the actor, every recipient's unread counter moved in one statement that answers them). The
+    actor is never notified. No block stands between the actor and the recipients: whoever puts users in a chat has
     passed chats.admission.chat_admission_check, which refuses exactly that."""
     recipient_ids = [user_id for user_id in dict.fromkeys(recipient_ids) if user_id != actor_id]
     if not recipient_ids:
@@ -161,15 +167,16 @@ def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_i
         Notification(recipient_id=user_id, actor_id=actor_id, type=type, chat_id=chat_id, created_at=now)
         for user_id in recipient_ids
     )
-    unread_counts_move(deltas=dict.fromkeys(recipient_ids, 1))
+    # Every recipient's counter after the move, from the move itself.
+    counters = unread_counts_move(deltas=dict.fromkeys(recipient_ids, 1))
     actor = User.objects.only("id", "username", "avatar").get(pk=actor_id)
-    counts = selectors.unread_counts(user_ids=recipient_ids)
+    to_python = User._meta.pk.to_python
     for notification in created:
         notification.actor = actor
         events.notification_created(
             user_id=notification.recipient_id,
             notification=notification_representation(notification),
-            unread_count=counts.get(notification.recipient_id, 0),
+            unread_count=min(counters.get(to_python(notification.recipient_id), 0), selectors.UNREAD_CAP),
         )
     return created
 
@@ -265,10 +272,11 @@ def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everyt
         if not everything:
             unread = unread.filter(pk__in=list(ids or []))
         changed = unread.update(read=True)
-        unread_counts_move(deltas={user_id: -changed})
-        count = selectors.unread_count(user_id=user_id)
-        if changed:
-            events.notifications_read(user_id=user_id, unread_count=count)
+        if not changed:
+            return selectors.unread_count(user_id=user_id)
+        counters = unread_counts_move(deltas={user_id: -changed})
+        count = min(counters.get(User._meta.pk.to_python(user_id), 0), selectors.UNREAD_CAP)
+        events.notifications_read(user_id=user_id, unread_count=count)
     return count
 
 
