@@ -7,6 +7,19 @@ from django.utils import timezone
 TEXT_EXCERPT = 200
 
 
+class NotificationQuerySet(models.QuerySet):
+    def _raw_delete(self, using):
+        # Every deletion of notifications lands here: QuerySet.delete() and the cascades of a
+        # post, a comment, a chat or a user (Django's collector deletes rows with no
+        # dependants of their own, like these, through the base manager's `_raw_delete`). The
+        # recipients' unread counters move in the same statement (notifications.services).
+        from notifications.services import notifications_delete_counted
+
+        return notifications_delete_counted(rows=self, using=using)
+
+    _raw_delete.alters_data = True
+
+
 class Notification(models.Model):
     """Something another user did that concerns the recipient (EXTENSIONS.md §4). Written in
     the transaction of its cause; the cause's deletion (a post, a comment, a chat, the actor)
@@ -30,7 +43,11 @@ class Notification(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     read = models.BooleanField(default=False)
 
+    objects = NotificationQuerySet.as_manager()
+
     class Meta:
+        # The cascades from a post, comment, chat or user fetch through the base manager.
+        base_manager_name = "objects"
         verbose_name = "уведомление"
         verbose_name_plural = "уведомления"
         constraints = [
@@ -55,3 +72,26 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.type} → {self.recipient_id}"
+
+    def delete(self, *args, **kwargs):
+        # One row through the same counted deletion as a queryset's (an instance's own delete
+        # would go around `_raw_delete`).
+        return type(self).objects.filter(pk=self.pk).delete()
+
+
+class UnreadCount(models.Model):
+    """How many of the user's notifications are unread (`read = false` rows), kept beside them
+    so the badge and every event's `unread_count` read one row instead of counting index
+    entries (issue #26: on a churned table the count was the like's costliest node). Moved
+    only by notifications.services.unread_counts_move and the statements built from its SQL,
+    in the transaction of the write it follows. No row: 0."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    unread = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "счётчик непрочитанных"
+        verbose_name_plural = "счётчики непрочитанных"
+
+    def __str__(self):
+        return f"{self.user_id}: {self.unread}"

@@ -5,20 +5,112 @@ signals of friends and posts call these), and reaches the recipient's user socke
 that transaction commits (social.events).
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 
-from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, connections, models, transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.models import User
 from notifications import selectors
-from notifications.models import TEXT_EXCERPT, Notification
+from notifications.models import TEXT_EXCERPT, Notification, UnreadCount
 from notifications.serializers import notification_items, notification_representation
 from safety.selectors import BLOCK_BETWEEN_SQL, is_blocked_between
 from social import events
 from social.db import prepared_cursor
+
+# --- The unread counter (notifications.models.UnreadCount) ------------------------------------
+# Its one mover: every write that makes notifications unread or takes them away (a creation,
+# marking read, any deletion, cascades included: NotificationQuerySet._raw_delete) moves the
+# recipients' counters here, in the write's own transaction, by SQL arithmetic on the row
+# (never a value read beforehand), and never below 0. `unread_counts_move` for a write that
+# knows its numbers; the two templates below, for a statement that moves the counters of the
+# rows it writes in the same round trip (a like, an unlike, a deletion). `{rows}`: a relation
+# of (recipient_id, n), n notifications of recipient_id each. The recipients come in id order,
+# the order in which every move takes their rows' locks.
+_COUNTER = UnreadCount._meta.db_table
+_UNREAD_ADD_SQL = f"""
+INSERT INTO {_COUNTER} AS counter (user_id, unread)
+SELECT recipient_id, sum(n) FROM {{rows}} AS moved GROUP BY recipient_id ORDER BY recipient_id
+ON CONFLICT (user_id) DO UPDATE SET unread = counter.unread + EXCLUDED.unread
+RETURNING counter.user_id, counter.unread
+"""
+_UNREAD_SUBTRACT_SQL = f"""
+UPDATE {_COUNTER} AS counter SET unread = GREATEST(counter.unread - taken.n, 0)
+FROM (SELECT recipient_id, sum(n) AS n FROM {{rows}} AS moved GROUP BY recipient_id ORDER BY recipient_id) AS taken
+WHERE counter.user_id = taken.recipient_id
+RETURNING counter.user_id, counter.unread
+"""
+
+
+def unread_counts_move(*, deltas: Mapping) -> dict:
+    """Move each user's unread counter by their delta ({user id: +n or -n}) in the caller's
+    transaction: +n for n notifications written unread, -n for n unread ones marked read or
+    deleted. A counter stops at 0. Returns {user id: their counter after the move} (a user
+    with no counter yet, whose delta was negative, is left out: their count is 0)."""
+    to_python = User._meta.pk.to_python
+    deltas = {to_python(user_id): n for user_id, n in deltas.items() if n}
+    if not deltas:
+        return {}
+    if connection.vendor == "postgresql":
+        pk_type = UnreadCount._meta.pk.target_field.db_type(connection)
+        counters = {}
+        for template, sign in ((_UNREAD_ADD_SQL, 1), (_UNREAD_SUBTRACT_SQL, -1)):
+            moved = [(user_id, n * sign) for user_id, n in deltas.items() if n * sign > 0]
+            if not moved:
+                continue
+            values = ", ".join([f"(CAST(%s AS {pk_type}), %s)"] * len(moved))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    template.format(rows=f"(SELECT * FROM (VALUES {values}) AS deltas (recipient_id, n))"),
+                    [value for pair in moved for value in pair],
+                )
+                counters.update(cursor.fetchall())
+        return counters
+    # The embedded SQLite of `make run`: the same arithmetic through the ORM.
+    UnreadCount.objects.bulk_create(
+        [UnreadCount(user_id=user_id) for user_id, n in deltas.items() if n > 0], ignore_conflicts=True
+    )
+    by_delta: dict[int, list] = {}
+    for user_id, n in deltas.items():
+        by_delta.setdefault(n, []).append(user_id)
+    for n, user_ids in by_delta.items():
+        UnreadCount.objects.filter(user_id__in=user_ids).update(unread=Greatest(F("unread") + n, 0))
+    return dict(UnreadCount.objects.filter(user_id__in=list(deltas)).values_list("user_id", "unread"))
+
+
+_DELETE_COUNTED_SQL = """
+WITH gone AS (
+    DELETE FROM {table} WHERE id IN ({chosen}) RETURNING recipient_id, read
+), taken AS ({subtract})
+SELECT count(*) FROM gone
+"""
+
+
+def notifications_delete_counted(*, rows: models.QuerySet, using: str) -> int:
+    """Delete these notifications and take their unread ones off their recipients' counters,
+    in one statement on PostgreSQL. Every deletion of notifications comes here (through
+    NotificationQuerySet._raw_delete, which Django's collector calls for QuerySet.delete()
+    and for the cascades); returns the number deleted."""
+    db = connections[using]
+    chosen = rows.using(using).order_by().values("pk")
+    if db.vendor != "postgresql":
+        unread = rows.using(using).order_by().filter(read=False).values("recipient_id").annotate(n=Count("pk"))
+        deltas = {row["recipient_id"]: -row["n"] for row in unread}
+        deleted = models.QuerySet._raw_delete(rows, using)
+        unread_counts_move(deltas=deltas)
+        return deleted
+    chosen_sql, params = chosen.query.get_compiler(using).as_sql()
+    sql = _DELETE_COUNTED_SQL.format(
+        table=Notification._meta.db_table,
+        chosen=chosen_sql,
+        subtract=_UNREAD_SUBTRACT_SQL.format(rows="(SELECT recipient_id, 1 AS n FROM gone WHERE NOT read)"),
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def notification_create(
@@ -46,15 +138,17 @@ def notification_create(
                 chat_id=chat_id,
                 text=text,
             )
+            counters = unread_counts_move(deltas={recipient_id: 1})
     except IntegrityError:
         if type == Notification.Type.POST_LIKED:
             return None
         raise
     shown = Notification.objects.select_related("actor").get(pk=notification.pk)
+    (unread,) = counters.values()
     events.notification_created(
         user_id=recipient_id,
         notification=notification_representation(shown),
-        unread_count=selectors.unread_count(user_id=recipient_id),
+        unread_count=min(unread, selectors.UNREAD_CAP),
     )
     return notification
 
@@ -62,8 +156,8 @@ def notification_create(
 def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_id=None) -> list[Notification]:
     """Write one notification for each of many recipients (the members put in a chat) and send
     each after commit: a fixed number of queries whatever their number (the rows in one insert,
-    the actor, every recipient's unread count in one query). The actor is never notified.
-    No block stands between the actor and the recipients: whoever puts users in a chat has
+    the actor, every recipient's unread counter moved in one statement that answers them). The
+    actor is never notified. No block stands between the actor and the recipients: whoever puts users in a chat has
     passed chats.admission.chat_admission_check, which refuses exactly that."""
     recipient_ids = [user_id for user_id in dict.fromkeys(recipient_ids) if user_id != actor_id]
     if not recipient_ids:
@@ -73,14 +167,16 @@ def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_i
         Notification(recipient_id=user_id, actor_id=actor_id, type=type, chat_id=chat_id, created_at=now)
         for user_id in recipient_ids
     )
+    # Every recipient's counter after the move, from the move itself.
+    counters = unread_counts_move(deltas=dict.fromkeys(recipient_ids, 1))
     actor = User.objects.only("id", "username", "avatar").get(pk=actor_id)
-    counts = selectors.unread_counts(user_ids=recipient_ids)
+    to_python = User._meta.pk.to_python
     for notification in created:
         notification.actor = actor
         events.notification_created(
             user_id=notification.recipient_id,
             notification=notification_representation(notification),
-            unread_count=counts.get(notification.recipient_id, 0),
+            unread_count=min(counters.get(to_python(notification.recipient_id), 0), selectors.UNREAD_CAP),
         )
     return created
 
@@ -88,23 +184,17 @@ def notifications_create(*, recipient_ids: Sequence, actor_id, type: str, chat_i
 # A like's notification in one statement (a like is the most frequent write there is, issue
 # #26): written unless a block separates the two or the actor already has one on this post
 # (ON CONFLICT: the unique `notification_like_once`; no savepoint needed, since nothing
-# fails), answering the row and the recipient's unread count as `selectors.unread_count`
-# counts it, at most UNREAD_CAP + 1 entries of the partial index. The count's snapshot is the
-# statement's, which does not hold the new row yet: the caller adds it.
+# fails), with the recipient's unread counter moved by it (the counter's add template),
+# answering the row and the counter as it stands after the move: the event's unread_count.
 _LIKE_NOTIFICATION_SQL = f"""
 WITH created AS (
     INSERT INTO {Notification._meta.db_table} (recipient_id, actor_id, type, post_id, created_at, read)
     SELECT %(user)s, %(other)s, %(type)s, %(post)s, %(now)s, false
     WHERE NOT EXISTS ({BLOCK_BETWEEN_SQL})
     ON CONFLICT DO NOTHING
-    RETURNING id, created_at
-)
-SELECT id, created_at, (
-    SELECT count(*) FROM (
-        SELECT 1 FROM {Notification._meta.db_table}
-        WHERE recipient_id = %(user)s AND NOT read LIMIT %(limit)s
-    ) AS unread
-) FROM created
+    RETURNING id, created_at, recipient_id
+), counted AS ({_UNREAD_ADD_SQL.format(rows="(SELECT recipient_id, 1 AS n FROM created)")})
+SELECT created.id, created.created_at, counted.unread FROM created CROSS JOIN counted
 """
 
 
@@ -125,21 +215,18 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> int | Non
         "type": Notification.Type.POST_LIKED.value,
         "post": post_id,
         "now": timezone.now(),
-        "limit": selectors.UNREAD_CAP + 1,
     }
     with prepared_cursor(connection) as cursor:
         cursor.execute(_LIKE_NOTIFICATION_SQL, params)
         row = cursor.fetchone()
     if row is None:  # a block, or the actor's notification of this post exists
         return None
-    notification_id, created_at, unread_before = row
+    notification_id, created_at, unread = row
     kind = Notification.Type.POST_LIKED
     # The event's object built from what we hold, as the list builds its items (no serializer).
     shown = (notification_id, kind.value, created_at, False, post_id, None, None, None)
     (item,) = notification_items([(*shown, actor.pk, actor.username, actor.avatar.name)], None)
-    events.notification_created(
-        user_id=recipient_id, notification=item, unread_count=min(unread_before + 1, selectors.UNREAD_CAP)
-    )
+    events.notification_created(user_id=recipient_id, notification=item, unread_count=min(unread, selectors.UNREAD_CAP))
     return notification_id
 
 
@@ -150,10 +237,15 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> int | Non
 # and the generic plan PostgreSQL settles on for a prepared statement cannot prove a
 # parameter equal to it, so it scanned every unread notification of the recipient instead
 # (up to all of a popular author's) on each unlike.
+# The recipient's unread counter moves in the same statement (the counter's subtract template).
 _LIKE_NOTIFICATION_WITHDRAW_SQL = f"""
-DELETE FROM {Notification._meta.db_table}
-WHERE recipient_id = %(recipient)s AND actor_id = %(actor)s AND post_id = %(post)s
-  AND type = '{Notification.Type.POST_LIKED.value}' AND NOT read
+WITH gone AS (
+    DELETE FROM {Notification._meta.db_table}
+    WHERE recipient_id = %(recipient)s AND actor_id = %(actor)s AND post_id = %(post)s
+      AND type = '{Notification.Type.POST_LIKED.value}' AND NOT read
+    RETURNING recipient_id, 1 AS n
+), taken AS ({_UNREAD_SUBTRACT_SQL.format(rows="gone")})
+SELECT count(*) FROM gone
 """
 
 
@@ -168,7 +260,7 @@ def like_notification_withdraw(*, post_id, recipient_id, actor_id) -> int:
     params = {"recipient": recipient_id, "post": post_id, "actor": actor_id}
     with prepared_cursor(connection) as cursor:
         cursor.execute(_LIKE_NOTIFICATION_WITHDRAW_SQL, params)
-        return cursor.rowcount
+        return cursor.fetchone()[0]
 
 
 def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everything: bool = False) -> int:
@@ -180,9 +272,11 @@ def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everyt
         if not everything:
             unread = unread.filter(pk__in=list(ids or []))
         changed = unread.update(read=True)
-        count = selectors.unread_count(user_id=user_id)
-        if changed:
-            events.notifications_read(user_id=user_id, unread_count=count)
+        if not changed:
+            return selectors.unread_count(user_id=user_id)
+        counters = unread_counts_move(deltas={user_id: -changed})
+        count = min(counters.get(User._meta.pk.to_python(user_id), 0), selectors.UNREAD_CAP)
+        events.notifications_read(user_id=user_id, unread_count=count)
     return count
 
 
