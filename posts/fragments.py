@@ -43,9 +43,10 @@ from django.utils.timezone import get_current_timezone
 from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import user_representation
 from posts import selectors
-from posts.serializers import post_detail_representation
+from posts.serializers import liker_representation, post_detail_representation
 from social import metrics
 from social.files import url_lease
+from social.generations import TwoGenerations
 from social.limits import REDIS_FAILURES
 from social.renderers import json_bytes, json_response
 
@@ -212,10 +213,37 @@ def _shared_put(entries: dict, origin: tuple) -> None:
         _shared_failed(error, "write")
 
 
-def _encode(detail, *, request, zone, emails_shown) -> _Encoded:
+# The embedded likers' encodings, per process: a page embeds up to 20 × POST_LIKES_EMBEDDED
+# likers, and the same users like many posts, so a cold page built and encoded each liker's
+# object (its avatar's stored URL, its id as text, a JSON encoding) once per post they liked,
+# ~150 objects a page (issue #26). Keyed by every value the object is made of (the Liker
+# row, the email rule, the request's origin): a renamed user or a new avatar is a new key. An
+# entry carries the reuse window of its avatar's URL, which bounds the posts' encodings made
+# with it as the URL itself does.
+_LIKERS_MAX = 20_000
+_likers = TwoGenerations(_LIKERS_MAX)
+
+
+def _liker_encoded(liker, *, request, origin: tuple, emails_shown: bool) -> tuple:
+    """(until when it may be handed out, the liker's id as text, their encoding)."""
+    key = (liker, emails_shown, origin)
+    cached = _likers.get(key)
+    if cached is None or cached[0] <= time.monotonic():
+        with url_lease() as lease:
+            shown = liker_representation(liker, request, emails_shown=emails_shown)
+        cached = (lease.until, shown["id"], json_bytes(shown))
+        _likers.put(key, cached)
+    return cached
+
+
+def _encode(detail, *, request, origin: tuple, zone, emails_shown) -> _Encoded:
     """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`."""
     with url_lease() as lease:
-        data = post_detail_representation(detail, request, zone=zone, emails_shown=emails_shown)
+        # The likers apart, each from its kept encoding (_liker_encoded).
+        data = post_detail_representation(detail._replace(likers=()), request, zone=zone, emails_shown=emails_shown)
+    likers = [
+        _liker_encoded(liker, request=request, origin=origin, emails_shown=emails_shown) for liker in detail.likers
+    ]
     keys = list(data)
     likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
     if keys[likes + 1 : split] != [_COUNT_FIELD]:
@@ -228,15 +256,14 @@ def _encode(detail, *, request, zone, emails_shown) -> _Encoded:
     pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
     tail = json_bytes({key: data[key] for key in keys[split + 1 :]})
     tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
-    likers = data[_LIKES_FIELD]
     return _Encoded.assemble(
         rev=detail.rev,
         pre=pre,
-        likers=tuple(map(json_bytes, likers)),
-        liker_ids=tuple(liker["id"] for liker in likers),
+        likers=tuple(encoded for _, _, encoded in likers),
+        liker_ids=tuple(liker_id for _, liker_id, _ in likers),
         likes_count=data[_COUNT_FIELD],
         tail=tail,
-        until=lease.until,
+        until=min([lease.until, *(until for until, _, _ in likers)]),
     )
 
 
@@ -281,7 +308,7 @@ def _entries(refs: Sequence, *, request) -> dict:
             # images and likers are read with the post row in one statement (one snapshot) on
             # PostgreSQL; elsewhere after it, so never older than that rev: at worst newer, and
             # the next page query finds the rev moved and re-reads.
-            entry = _encode(detail, request=request, zone=zone, emails_shown=emails_shown)
+            entry = _encode(detail, request=request, origin=origin, zone=zone, emails_shown=emails_shown)
             encoded[detail.id] = fresh[detail.id] = entry
             if budget > 0:
                 _store.put((detail.id, origin), entry, budget)
@@ -369,11 +396,15 @@ def posts_response(refs: Sequence, *, request, headers: dict | None = None) -> H
     return json_response(posts_json(refs, request=request), headers=headers)
 
 
-def cache_clear(*, shared: bool = True) -> None:
+def cache_clear(*, shared: bool = True, likers: bool = True) -> None:
     """Forget every encoding of this process and, unless `shared=False`, the shared ones (tests;
-    a key scan, for operations only: a changed setting already moves the shared keys)."""
+    a key scan, for operations only: a changed setting already moves the shared keys). With
+    `likers=False` the likers' encodings stay, as in a process that has served a while
+    (bench/feed_cpu.py's pages no post's encoding holds)."""
     global _shared_off_until
     _store.clear()
+    if likers:
+        _likers.clear()
     if not shared:
         return
     _shared_off_until = 0.0

@@ -36,7 +36,8 @@ def _row_key(row) -> tuple:
 
 # A user who liked a post, read as bare values: a page embeds up to 20 × POST_LIKES_EMBEDDED
 # of them, where a model instance each would cost more than the query (and a frozen dataclass
-# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar.
+# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar;
+# `user_id` is the UUID, or its text where post_details reads it.
 Liker = namedtuple("Liker", ["user_id", "username", "email", "avatar_name"])
 
 
@@ -96,7 +97,10 @@ PostDetail = namedtuple(
 # instance per post and author) the read cost more CPU than anything else in a page from deep
 # in the feed (issue #26). Each post's images and likers come as parallel arrays, aggregated in
 # a LATERAL subquery per post; the likers as in _RECENT_LIKERS_SQL (at most %(likers)s index
-# entries of `like_recent_idx` per post, then a primary key probe each).
+# entries of `like_recent_idx` per post, then a primary key probe each). The users' ids come
+# as text, which is all the representation makes of them: a liker's row is then plain strings,
+# which the likers' encodings (posts/fragments.py) hash and compare in C, not UUID's Python
+# methods (issue #26).
 _IMAGE_ARRAYS = ", ".join(f"array_agg(i.{name} ORDER BY i.position) AS {name}" for name in ImageMedia._fields)
 _LIKER_ARRAYS = ", ".join(
     f"array_agg(liker.{name} ORDER BY recent.created_at DESC, recent.id DESC) AS {name}"
@@ -104,7 +108,7 @@ _LIKER_ARRAYS = ", ".join(
 )
 _DETAILS_SQL = f"""
 SELECT p.id, p.description, p.created_at, p.likes_count, p.views_count, p.comments_count, p.rev,
-       author.id, author.username, NULLIF(author.avatar, ''),
+       author.id::text, author.username, NULLIF(author.avatar, ''),
        images.file, images.width, images.height, images.blurhash, images.thumb, images.thumb_width,
        images.thumb_height, images.medium, images.medium_width, images.medium_height,
        likers.id, likers.username, likers.email, likers.avatar_name
@@ -125,7 +129,7 @@ CROSS JOIN LATERAL (
         LIMIT %(likers)s
     ) AS recent
     CROSS JOIN LATERAL (
-        SELECT u.id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name
+        SELECT u.id::text AS id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name
         FROM {User._meta.db_table} AS u
         WHERE u.id = recent.user_id
         OFFSET 0

@@ -133,6 +133,18 @@ class PostSerializer(serializers.Serializer):
         )
 
 
+def liker_representation(liker, request=None, *, emails_shown: bool) -> dict:
+    """One of a post's `likes` (the contract's `user` object) from a `posts.selectors.Liker`
+    row; `emails_shown`: accounts.privacy.embedded_emails_shown()."""
+    return user_representation(
+        user_id=liker.user_id,
+        username=liker.username,
+        email=liker.email if emails_shown else "",
+        avatar_name=liker.avatar_name,
+        request=request,
+    )
+
+
 def post_detail_representation(
     detail, request=None, *, liked_by_me: bool = False, zone=None, emails_shown: bool | None = None
 ) -> dict:
@@ -153,16 +165,7 @@ def post_detail_representation(
         "description": detail.description,
         "images": [stored_name_url(image.file, request) for image in images],
         "media": [media_representation(image, request) for image in images],
-        "likes": [
-            user_representation(
-                user_id=liker.user_id,
-                username=liker.username,
-                email=liker.email if emails_shown else "",
-                avatar_name=liker.avatar_name,
-                request=request,
-            )
-            for liker in detail.likers
-        ],
+        "likes": [liker_representation(liker, request, emails_shown=emails_shown) for liker in detail.likers],
         "likes_count": detail.likes_count,
         "liked_by_me": liked_by_me,
         "created_at": datetime_json(detail.created_at, zone),
