@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.utils.timezone import get_current_timezone
 
@@ -131,9 +133,22 @@ _SHARED_BACKOFF_SECONDS = 5.0
 _shared_off_until = 0.0
 
 
+# {origin: its prefix}: the digest of the settings costs more than the rest of a shared read's
+# Python; a changed setting (tests) forgets them all (`_prefixes_forget`).
+_prefixes: dict = {}
+
+
+@receiver(setting_changed)
+def _prefixes_forget(**kwargs) -> None:
+    _prefixes.clear()
+
+
 def _shared_prefix(origin: tuple) -> str:
     """The key prefix of this origin's shared entries: the format, and a digest of the settings
     that shape an encoding besides the post (embedded likers, the email rule, the storage)."""
+    prefix = _prefixes.get(origin)
+    if prefix is not None:
+        return prefix
     storage = settings.STORAGES.get("default", {})
     # Plain values only: an object's repr names its address, which differs between processes.
     options = sorted(
@@ -145,7 +160,11 @@ def _shared_prefix(origin: tuple) -> str:
         (settings.POST_LIKES_EMBEDDED, settings.USER_EMAIL_VISIBILITY, storage.get("BACKEND"), options)
     ).encode()
     digest = hashlib.blake2b(shape, digest_size=6).hexdigest()
-    return _SHARED_KEY.format(format=_SHARED_FORMAT, shape=digest, scheme=origin[0], host=origin[1])
+    prefix = _SHARED_KEY.format(format=_SHARED_FORMAT, shape=digest, scheme=origin[0], host=origin[1])
+    if len(_prefixes) >= 64:  # hosts are checked against ALLOWED_HOSTS, but bound it anyway
+        _prefixes.clear()
+    _prefixes[origin] = prefix
+    return prefix
 
 
 def _shared_on() -> bool:
@@ -163,15 +182,21 @@ def _shared_get(post_ids: list, origin: tuple) -> dict:
     """{post id: _Encoded} of the shared entries of `post_ids` still within their URLs' reuse
     window (their rev unchecked): one MGET. {} when Redis fails."""
     prefix = _shared_prefix(origin)
+    suffixes = [post_id.hex for post_id in post_ids]
     try:
-        found = cache.get_many([prefix + post_id.hex for post_id in post_ids])
+        # One made prefix for the page's keys where the cache is ours (social.cache).
+        get_many_under = getattr(cache, "get_many_under", None)
+        if get_many_under is not None:
+            found = get_many_under(prefix, suffixes)
+        else:
+            found = {key[len(prefix) :]: value for key, value in cache.get_many([prefix + s for s in suffixes]).items()}
     except REDIS_FAILURES as error:
         _shared_failed(error, "read")
         return {}
     wall, now = time.time(), time.monotonic()
     entries = {}
-    for post_id in post_ids:
-        packed = found.get(prefix + post_id.hex)
+    for post_id, suffix in zip(post_ids, suffixes, strict=True):
+        packed = found.get(suffix)
         if packed is None:
             continue
         rev, pre, likers, liker_ids, likes_count, tail, until = packed
@@ -194,7 +219,7 @@ def _shared_put(entries: dict, origin: tuple) -> None:
     prefix = _shared_prefix(origin)
     wall, now = time.time(), time.monotonic()
     packed = {
-        prefix + post_id.hex: (
+        post_id.hex: (
             entry.rev,
             entry.pre,
             entry.likers,
@@ -207,8 +232,11 @@ def _shared_put(entries: dict, origin: tuple) -> None:
     }
     try:
         # One command where the cache is ours (social.cache), Django's set_many elsewhere.
-        set_many = getattr(cache, "set_many_expiring", None) or cache.set_many
-        set_many(packed, settings.POST_SHARED_CACHE_TTL)
+        set_many_expiring = getattr(cache, "set_many_expiring", None)
+        if set_many_expiring is not None:
+            set_many_expiring(packed, settings.POST_SHARED_CACHE_TTL, prefix=prefix)
+        else:
+            cache.set_many({prefix + suffix: value for suffix, value in packed.items()}, settings.POST_SHARED_CACHE_TTL)
     except REDIS_FAILURES as error:
         _shared_failed(error, "write")
 
