@@ -45,16 +45,12 @@ from django.utils.timezone import get_current_timezone
 from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import user_representation
 from posts import selectors
-from posts.serializers import liker_representation, post_detail_representation
+from posts.serializers import liker_representation, post_head_representation, post_tail_representation
 from social import metrics
 from social.files import url_lease
 from social.generations import TwoGenerations
 from social.limits import REDIS_FAILURES
 from social.renderers import json_bytes, json_response
-
-_VIEWER_FIELD = "liked_by_me"
-_LIKES_FIELD = "likes"
-_COUNT_FIELD = "likes_count"
 
 logger = logging.getLogger(__name__)
 
@@ -265,31 +261,25 @@ def _liker_encoded(liker, *, request, origin: tuple, emails_shown: bool) -> tupl
 
 
 def _encode(detail, *, request, origin: tuple, zone, emails_shown) -> _Encoded:
-    """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`."""
+    """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`:
+    post_detail_representation's head and tail, each encoded whole and cut at its braces (never
+    a search for a field's name: nothing a user typed can be mistaken for a split point), and
+    its likers from their kept encodings (_liker_encoded)."""
     with url_lease() as lease:
-        # The likers apart, each from its kept encoding (_liker_encoded).
-        data = post_detail_representation(detail._replace(likers=()), request, zone=zone, emails_shown=emails_shown)
+        head = post_head_representation(detail, request)
     likers = [
         _liker_encoded(liker, request=request, origin=origin, emails_shown=emails_shown) for liker in detail.likers
     ]
-    keys = list(data)
-    likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
-    if keys[likes + 1 : split] != [_COUNT_FIELD]:
-        raise AssertionError("PostSerializer's likes, likes_count and liked_by_me must follow each other")
-    # Whole objects, encoded apart and cut at their braces, rather than a search for the
-    # fields' names in one encoding: nothing a user typed can be mistaken for a split point.
     # orjson (json_bytes, the renderer's bytes): the standard library's encoder was a fifth of
     # a page's CPU when none of its posts was encoded anywhere (issue #26).
-    pre = json_bytes({key: data[key] for key in keys[:likes]})
-    pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
-    tail = json_bytes({key: data[key] for key in keys[split + 1 :]})
-    tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
+    pre = json_bytes(head)[:-1] + b',"likes":'
+    tail = b"," + json_bytes(post_tail_representation(detail, zone))[1:]
     return _Encoded.assemble(
         rev=detail.rev,
         pre=pre,
         likers=tuple(encoded for _, _, encoded in likers),
         liker_ids=tuple(liker_id for _, liker_id, _ in likers),
-        likes_count=data[_COUNT_FIELD],
+        likes_count=detail.likes_count,
         tail=tail,
         until=min([lease.until, *(until for until, _, _ in likers)]),
     )
