@@ -6,7 +6,8 @@ posts are met as a process would meet them:
 
 - deep-cold: no encoding anywhere (every encoding forgotten before each request): the posts
   are read and encoded, and shared (the same pages met once before, unmeasured: the URLs
-  already signed, the database's pages in memory, as in a server that has run a while);
+  already signed, the likers' encodings kept, the database's pages in memory, as in a server
+  that has run a while);
 - deep-shared: another process encoded them (this process's own forgotten before each request,
   the shared ones kept): one MGET;
 - deep-local: this process encoded them already;
@@ -71,13 +72,19 @@ def main() -> None:
         get("/api/posts/all?limit=20", index)
 
     def forget_all(_):
-        fragments.cache_clear()
+        try:
+            fragments.cache_clear(likers=False)
+        except TypeError:  # a tree before the likers' encodings
+            fragments.cache_clear()
 
     def forget_own(_):
         try:
-            fragments.cache_clear(shared=False)
-        except TypeError:  # a tree before the shared encodings: there is nothing but its own
-            fragments.cache_clear()
+            fragments.cache_clear(shared=False, likers=False)
+        except TypeError:  # a tree before the shared encodings or the likers' encodings
+            try:
+                fragments.cache_clear(shared=False)
+            except TypeError:  # a tree before the shared encodings: there is nothing but its own
+                fragments.cache_clear()
 
     def keep(_):
         pass

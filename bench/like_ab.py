@@ -19,8 +19,8 @@ from social import cache as social_cache
 ROUNDS, TOGGLES = 20, 100
 
 
-def _set_many_expiring_before(self, data: dict, timeout: int) -> None:
-    keys = [self.make_and_validate_key(key) for key in data]
+def _set_many_expiring_before(self, data: dict, timeout: int, *, prefix: str = "") -> None:
+    keys = [self.make_and_validate_key(prefix + key) for key in data]
     values = [self._cache._serializer.dumps(value) for value in data.values()]
     client = self._cache.get_client(None, write=True)
     client.eval(social_cache._SET_MANY_EXPIRING, len(keys), *keys, int(timeout), *values)

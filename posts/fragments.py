@@ -37,21 +37,20 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.utils.timezone import get_current_timezone
 
 from accounts.privacy import embedded_email, embedded_emails_shown
 from accounts.serializers import user_representation
 from posts import selectors
-from posts.serializers import post_detail_representation
+from posts.serializers import liker_representation, post_head_representation, post_tail_representation
 from social import metrics
 from social.files import url_lease
+from social.generations import TwoGenerations
 from social.limits import REDIS_FAILURES
 from social.renderers import json_bytes, json_response
-
-_VIEWER_FIELD = "liked_by_me"
-_LIKES_FIELD = "likes"
-_COUNT_FIELD = "likes_count"
 
 logger = logging.getLogger(__name__)
 
@@ -130,9 +129,22 @@ _SHARED_BACKOFF_SECONDS = 5.0
 _shared_off_until = 0.0
 
 
+# {origin: its prefix}: the digest of the settings costs more than the rest of a shared read's
+# Python; a changed setting (tests) forgets them all (`_prefixes_forget`).
+_prefixes: dict = {}
+
+
+@receiver(setting_changed)
+def _prefixes_forget(**kwargs) -> None:
+    _prefixes.clear()
+
+
 def _shared_prefix(origin: tuple) -> str:
     """The key prefix of this origin's shared entries: the format, and a digest of the settings
     that shape an encoding besides the post (embedded likers, the email rule, the storage)."""
+    prefix = _prefixes.get(origin)
+    if prefix is not None:
+        return prefix
     storage = settings.STORAGES.get("default", {})
     # Plain values only: an object's repr names its address, which differs between processes.
     options = sorted(
@@ -144,7 +156,11 @@ def _shared_prefix(origin: tuple) -> str:
         (settings.POST_LIKES_EMBEDDED, settings.USER_EMAIL_VISIBILITY, storage.get("BACKEND"), options)
     ).encode()
     digest = hashlib.blake2b(shape, digest_size=6).hexdigest()
-    return _SHARED_KEY.format(format=_SHARED_FORMAT, shape=digest, scheme=origin[0], host=origin[1])
+    prefix = _SHARED_KEY.format(format=_SHARED_FORMAT, shape=digest, scheme=origin[0], host=origin[1])
+    if len(_prefixes) >= 64:  # hosts are checked against ALLOWED_HOSTS, but bound it anyway
+        _prefixes.clear()
+    _prefixes[origin] = prefix
+    return prefix
 
 
 def _shared_on() -> bool:
@@ -162,15 +178,21 @@ def _shared_get(post_ids: list, origin: tuple) -> dict:
     """{post id: _Encoded} of the shared entries of `post_ids` still within their URLs' reuse
     window (their rev unchecked): one MGET. {} when Redis fails."""
     prefix = _shared_prefix(origin)
+    suffixes = [post_id.hex for post_id in post_ids]
     try:
-        found = cache.get_many([prefix + post_id.hex for post_id in post_ids])
+        # One made prefix for the page's keys where the cache is ours (social.cache).
+        get_many_under = getattr(cache, "get_many_under", None)
+        if get_many_under is not None:
+            found = get_many_under(prefix, suffixes)
+        else:
+            found = {key[len(prefix) :]: value for key, value in cache.get_many([prefix + s for s in suffixes]).items()}
     except REDIS_FAILURES as error:
         _shared_failed(error, "read")
         return {}
     wall, now = time.time(), time.monotonic()
     entries = {}
-    for post_id in post_ids:
-        packed = found.get(prefix + post_id.hex)
+    for post_id, suffix in zip(post_ids, suffixes, strict=True):
+        packed = found.get(suffix)
         if packed is None:
             continue
         rev, pre, likers, liker_ids, likes_count, tail, until = packed
@@ -193,7 +215,7 @@ def _shared_put(entries: dict, origin: tuple) -> None:
     prefix = _shared_prefix(origin)
     wall, now = time.time(), time.monotonic()
     packed = {
-        prefix + post_id.hex: (
+        post_id.hex: (
             entry.rev,
             entry.pre,
             entry.likers,
@@ -206,37 +228,60 @@ def _shared_put(entries: dict, origin: tuple) -> None:
     }
     try:
         # One command where the cache is ours (social.cache), Django's set_many elsewhere.
-        set_many = getattr(cache, "set_many_expiring", None) or cache.set_many
-        set_many(packed, settings.POST_SHARED_CACHE_TTL)
+        set_many_expiring = getattr(cache, "set_many_expiring", None)
+        if set_many_expiring is not None:
+            set_many_expiring(packed, settings.POST_SHARED_CACHE_TTL, prefix=prefix)
+        else:
+            cache.set_many({prefix + suffix: value for suffix, value in packed.items()}, settings.POST_SHARED_CACHE_TTL)
     except REDIS_FAILURES as error:
         _shared_failed(error, "write")
 
 
-def _encode(detail, *, request, zone, emails_shown) -> _Encoded:
-    """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`."""
+# The embedded likers' encodings, per process: a page embeds up to 20 × POST_LIKES_EMBEDDED
+# likers, and the same users like many posts, so a cold page built and encoded each liker's
+# object (its avatar's stored URL, its id as text, a JSON encoding) once per post they liked,
+# ~150 objects a page (issue #26). Keyed by every value the object is made of (the Liker
+# row, the email rule, the request's origin): a renamed user or a new avatar is a new key. An
+# entry carries the reuse window of its avatar's URL, which bounds the posts' encodings made
+# with it as the URL itself does.
+_LIKERS_MAX = 20_000
+_likers = TwoGenerations(_LIKERS_MAX)
+
+
+def _liker_encoded(liker, *, request, origin: tuple, emails_shown: bool) -> tuple:
+    """(until when it may be handed out, the liker's id as text, their encoding)."""
+    key = (liker, emails_shown, origin)
+    cached = _likers.get(key)
+    if cached is None or cached[0] <= time.monotonic():
+        with url_lease() as lease:
+            shown = liker_representation(liker, request, emails_shown=emails_shown)
+        cached = (lease.until, shown["id"], json_bytes(shown))
+        _likers.put(key, cached)
+    return cached
+
+
+def _encode(detail, *, request, origin: tuple, zone, emails_shown) -> _Encoded:
+    """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`:
+    post_detail_representation's head and tail, each encoded whole and cut at its braces (never
+    a search for a field's name: nothing a user typed can be mistaken for a split point), and
+    its likers from their kept encodings (_liker_encoded)."""
     with url_lease() as lease:
-        data = post_detail_representation(detail, request, zone=zone, emails_shown=emails_shown)
-    keys = list(data)
-    likes, split = keys.index(_LIKES_FIELD), keys.index(_VIEWER_FIELD)
-    if keys[likes + 1 : split] != [_COUNT_FIELD]:
-        raise AssertionError("PostSerializer's likes, likes_count and liked_by_me must follow each other")
-    # Whole objects, encoded apart and cut at their braces, rather than a search for the
-    # fields' names in one encoding: nothing a user typed can be mistaken for a split point.
+        head = post_head_representation(detail, request)
+    likers = [
+        _liker_encoded(liker, request=request, origin=origin, emails_shown=emails_shown) for liker in detail.likers
+    ]
     # orjson (json_bytes, the renderer's bytes): the standard library's encoder was a fifth of
     # a page's CPU when none of its posts was encoded anywhere (issue #26).
-    pre = json_bytes({key: data[key] for key in keys[:likes]})
-    pre = pre[:-1] + (b"," if len(pre) > 2 else b"") + b'"' + _LIKES_FIELD.encode() + b'":'
-    tail = json_bytes({key: data[key] for key in keys[split + 1 :]})
-    tail = (b"," + tail[1:]) if len(tail) > 2 else b"}"
-    likers = data[_LIKES_FIELD]
+    pre = json_bytes(head)[:-1] + b',"likes":'
+    tail = b"," + json_bytes(post_tail_representation(detail, zone))[1:]
     return _Encoded.assemble(
         rev=detail.rev,
         pre=pre,
-        likers=tuple(map(json_bytes, likers)),
-        liker_ids=tuple(liker["id"] for liker in likers),
-        likes_count=data[_COUNT_FIELD],
+        likers=tuple(encoded for _, _, encoded in likers),
+        liker_ids=tuple(liker_id for _, liker_id, _ in likers),
+        likes_count=detail.likes_count,
         tail=tail,
-        until=lease.until,
+        until=min([lease.until, *(until for until, _, _ in likers)]),
     )
 
 
@@ -281,7 +326,7 @@ def _entries(refs: Sequence, *, request) -> dict:
             # images and likers are read with the post row in one statement (one snapshot) on
             # PostgreSQL; elsewhere after it, so never older than that rev: at worst newer, and
             # the next page query finds the rev moved and re-reads.
-            entry = _encode(detail, request=request, zone=zone, emails_shown=emails_shown)
+            entry = _encode(detail, request=request, origin=origin, zone=zone, emails_shown=emails_shown)
             encoded[detail.id] = fresh[detail.id] = entry
             if budget > 0:
                 _store.put((detail.id, origin), entry, budget)
@@ -369,11 +414,15 @@ def posts_response(refs: Sequence, *, request, headers: dict | None = None) -> H
     return json_response(posts_json(refs, request=request), headers=headers)
 
 
-def cache_clear(*, shared: bool = True) -> None:
+def cache_clear(*, shared: bool = True, likers: bool = True) -> None:
     """Forget every encoding of this process and, unless `shared=False`, the shared ones (tests;
-    a key scan, for operations only: a changed setting already moves the shared keys)."""
+    a key scan, for operations only: a changed setting already moves the shared keys). With
+    `likers=False` the likers' encodings stay, as in a process that has served a while
+    (bench/feed_cpu.py's pages no post's encoding holds)."""
     global _shared_off_until
     _store.clear()
+    if likers:
+        _likers.clear()
     if not shared:
         return
     _shared_off_until = 0.0

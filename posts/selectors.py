@@ -43,7 +43,8 @@ def _row_key(row) -> tuple:
 
 # A user who liked a post, read as bare values: a page embeds up to 20 × POST_LIKES_EMBEDDED
 # of them, where a model instance each would cost more than the query (and a frozen dataclass
-# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar.
+# each, a tenth of reading a cold page: issue #26). `avatar_name` is None without an avatar;
+# `user_id` is the UUID, or its text where post_details reads it.
 Liker = namedtuple("Liker", ["user_id", "username", "email", "avatar_name"])
 
 
@@ -103,36 +104,46 @@ PostDetail = namedtuple(
 # instance per post and author) the read cost more CPU than anything else in a page from deep
 # in the feed (issue #26). Each post's images and likers come as parallel arrays, aggregated in
 # a LATERAL subquery per post; the likers as in _RECENT_LIKERS_SQL (at most %(likers)s index
-# entries of `like_recent_idx` per post, then a primary key probe each).
-_IMAGE_ARRAYS = ", ".join(f"array_agg(i.{name} ORDER BY i.position) AS {name}" for name in ImageMedia._fields)
+# entries of `like_recent_idx` per post, then a primary key probe each). The users' ids come
+# as text, which is all the representation makes of them: a liker's row is then plain strings,
+# which the likers' encodings (posts/fragments.py) hash and compare in C, not UUID's Python
+# methods (issue #26).
+#
+# Each array_agg with its own ORDER BY sorted its input apart: 14 sorts per post, a quarter of
+# the statement's CPU in PostgreSQL 15 (issue #26: 1.1 -> 0.8 ms a page). The aggregates read
+# subqueries already in order instead (the images sorted by position, the likers' index scan),
+# all of them the same rows in the same sequence, so the arrays stay aligned; each also
+# carries its order key (the image's position, the liker's rank), and post_details checks it:
+# the SQL standard does not promise that an aggregate sees a subquery's order.
+_IMAGE_ARRAYS = ", ".join(f"array_agg(i.{name}) AS {name}" for name in (*ImageMedia._fields, "position"))
 _LIKER_ARRAYS = ", ".join(
-    f"array_agg(liker.{name} ORDER BY recent.created_at DESC, recent.id DESC) AS {name}"
-    for name in ("id", "username", "email", "avatar_name")
+    f"array_agg(liker.{name}) AS {name}" for name in ("id", "username", "email", "avatar_name", "rank")
 )
 _DETAILS_SQL = f"""
 SELECT p.id, p.description, p.created_at, p.likes_count, p.views_count, p.comments_count, p.rev,
-       author.id, author.username, NULLIF(author.avatar, ''),
+       author.id::text, author.username, NULLIF(author.avatar, ''),
        images.file, images.width, images.height, images.blurhash, images.thumb, images.thumb_width,
-       images.thumb_height, images.medium, images.medium_width, images.medium_height,
-       likers.id, likers.username, likers.email, likers.avatar_name
+       images.thumb_height, images.medium, images.medium_width, images.medium_height, images.position,
+       likers.id, likers.username, likers.email, likers.avatar_name, likers.rank
 FROM {Post._meta.db_table} AS p
 JOIN {User._meta.db_table} AS author ON author.id = p.author_id
 CROSS JOIN LATERAL (
     SELECT {_IMAGE_ARRAYS}
-    FROM {PostImage._meta.db_table} AS i
-    WHERE i.post_id = p.id
+    FROM (
+        SELECT * FROM {PostImage._meta.db_table} AS i WHERE i.post_id = p.id ORDER BY i.position
+    ) AS i
 ) AS images
 CROSS JOIN LATERAL (
     SELECT {_LIKER_ARRAYS}
     FROM (
-        SELECT l.user_id, l.created_at, l.id
+        SELECT l.user_id, row_number() OVER (ORDER BY l.created_at DESC, l.id DESC) AS rank
         FROM {Like._meta.db_table} AS l
         WHERE l.post_id = p.id
         ORDER BY l.created_at DESC, l.id DESC
         LIMIT %(likers)s
     ) AS recent
     CROSS JOIN LATERAL (
-        SELECT u.id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name
+        SELECT u.id::text AS id, u.username, u.email, NULLIF(u.avatar, '') AS avatar_name, recent.rank
         FROM {User._meta.db_table} AS u
         WHERE u.id = recent.user_id
         OFFSET 0
@@ -140,8 +151,19 @@ CROSS JOIN LATERAL (
 ) AS likers
 WHERE p.id = ANY(%(ids)s::uuid[])
 """
-_IMAGE_COLUMNS = slice(10, 10 + len(ImageMedia._fields))
-_LIKER_COLUMNS = slice(_IMAGE_COLUMNS.stop, _IMAGE_COLUMNS.stop + 4)
+_IMAGE_COLUMNS = slice(10, 10 + len(ImageMedia._fields) + 1)  # and the positions
+_LIKER_COLUMNS = slice(_IMAGE_COLUMNS.stop, _IMAGE_COLUMNS.stop + 4 + 1)  # and the ranks
+
+
+def in_key_order(columns) -> list:
+    """Parallel arrays (the last one their order key) sorted by that key, the key dropped: as
+    they came when the key is already ascending, as it is unless a plan reorders a subquery's
+    rows (see _DETAILS_SQL)."""
+    *values, keys = columns
+    if keys == sorted(keys):  # the keys are unique: sorted means ascending
+        return values
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    return [[column[i] for i in order] for column in values]
 
 
 def post_details(*, ids: list) -> list[PostDetail]:
@@ -163,8 +185,8 @@ def post_details(*, ids: list) -> list[PostDetail]:
             PostDetail(
                 *row[:10],
                 # An aggregate over no rows is NULL: a post without images or likers.
-                list(map(ImageMedia, *images)) if images[0] is not None else [],
-                list(map(Liker, *likers)) if likers[0] is not None else [],
+                list(map(ImageMedia, *in_key_order(images))) if images[0] is not None else [],
+                list(map(Liker, *in_key_order(likers))) if likers[0] is not None else [],
             )
         )
     return details

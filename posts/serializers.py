@@ -65,18 +65,26 @@ MEDIA_SCHEMA = {
 }
 
 
-def media_representation(image, request=None) -> dict:
-    """One entry of a post's `media`, from a selectors.ImageMedia row."""
-    url = stored_name_url(image.file, request)
-    entry = {"url": url, "width": image.width, "height": image.height, "blurhash": image.blurhash or None}
-    for variant in ("thumb", "medium"):
-        name = getattr(image, variant)
-        entry[variant] = {
-            "url": stored_name_url(name, request) if name else url,
-            "width": getattr(image, f"{variant}_width") if name else image.width,
-            "height": getattr(image, f"{variant}_height") if name else image.height,
-        }
-    return entry
+def media_representation(image, request=None, *, url: str | None = None) -> dict:
+    """One entry of a post's `media`, from a selectors.ImageMedia row; `url`: the image's own
+    stored URL when the caller has it already (a post's `images` hold the same ones)."""
+    if url is None:
+        url = stored_name_url(image.file, request)
+    width, height = image.width, image.height
+    thumb, medium = image.thumb, image.medium
+    return {
+        "url": url,
+        "width": width,
+        "height": height,
+        "blurhash": image.blurhash or None,
+        # Without a variant (stored before they existed): the original in its place.
+        "thumb": {"url": stored_name_url(thumb, request), "width": image.thumb_width, "height": image.thumb_height}
+        if thumb
+        else {"url": url, "width": width, "height": height},
+        "medium": {"url": stored_name_url(medium, request), "width": image.medium_width, "height": image.medium_height}
+        if medium
+        else {"url": url, "width": width, "height": height},
+    }
 
 
 # The format of every `created_at` (DRF's DateTimeField under the project's settings), one
@@ -133,16 +141,22 @@ class PostSerializer(serializers.Serializer):
         )
 
 
-def post_detail_representation(
-    detail, request=None, *, liked_by_me: bool = False, zone=None, emails_shown: bool | None = None
-) -> dict:
-    """The contract's post object (PostSerializer's) from a `posts.selectors.PostDetail` row:
-    the one place that builds it, for a single post and for the encodings of posts/fragments.py
-    (which splice in each viewer's `liked_by_me`). `zone` and `emails_shown`: read once for a
-    page (social.renderers.datetime_json, accounts.privacy.embedded_email)."""
-    if emails_shown is None:
-        emails_shown = embedded_emails_shown()
+def liker_representation(liker, request=None, *, emails_shown: bool) -> dict:
+    """One of a post's `likes` (the contract's `user` object) from a `posts.selectors.Liker`
+    row; `emails_shown`: accounts.privacy.embedded_emails_shown()."""
+    return user_representation(
+        user_id=liker.user_id,
+        username=liker.username,
+        email=liker.email if emails_shown else "",
+        avatar_name=liker.avatar_name,
+        request=request,
+    )
+
+
+def post_head_representation(detail, request=None) -> dict:
+    """The fields of the post object before its `likes` (post_detail_representation)."""
     images = detail.image_media
+    urls = [stored_name_url(image.file, request) for image in images]
     return {
         "id": str(detail.id),
         "author": {
@@ -151,23 +165,36 @@ def post_detail_representation(
             "avatar": stored_name_url(detail.author_avatar, request),
         },
         "description": detail.description,
-        "images": [stored_name_url(image.file, request) for image in images],
-        "media": [media_representation(image, request) for image in images],
-        "likes": [
-            user_representation(
-                user_id=liker.user_id,
-                username=liker.username,
-                email=liker.email if emails_shown else "",
-                avatar_name=liker.avatar_name,
-                request=request,
-            )
-            for liker in detail.likers
-        ],
-        "likes_count": detail.likes_count,
-        "liked_by_me": liked_by_me,
+        "images": urls,
+        "media": [media_representation(image, request, url=url) for image, url in zip(images, urls, strict=True)],
+    }
+
+
+def post_tail_representation(detail, zone=None) -> dict:
+    """The fields of the post object after its `liked_by_me` (post_detail_representation)."""
+    return {
         "created_at": datetime_json(detail.created_at, zone),
         "views": detail.views_count,
         "comments_count": detail.comments_count,
+    }
+
+
+def post_detail_representation(
+    detail, request=None, *, liked_by_me: bool = False, zone=None, emails_shown: bool | None = None
+) -> dict:
+    """The contract's post object (PostSerializer's) from a `posts.selectors.PostDetail` row:
+    the one place that builds it, for a single post and for the encodings of posts/fragments.py,
+    which encode its head and tail apart and splice in the likers' kept encodings, the count and
+    each viewer's `liked_by_me` between them (in this order). `zone` and `emails_shown`: read
+    once for a page (social.renderers.datetime_json, accounts.privacy.embedded_email)."""
+    if emails_shown is None:
+        emails_shown = embedded_emails_shown()
+    return {
+        **post_head_representation(detail, request),
+        "likes": [liker_representation(liker, request, emails_shown=emails_shown) for liker in detail.likers],
+        "likes_count": detail.likes_count,
+        "liked_by_me": liked_by_me,
+        **post_tail_representation(detail, zone),
     }
 
 

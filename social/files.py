@@ -8,12 +8,50 @@ from dataclasses import dataclass
 from django.core.files.storage import default_storage
 from django.utils.functional import LazyObject, empty
 
-# Presigned URLs, per stored name: signing costs botocore CPU per URL, and a feed page names
-# many files (images, authors' and likers' avatars). A URL is reused for half its lifetime, so
-# every URL handed out stays valid for at least AWS_QUERYSTRING_EXPIRE / 2 (30 min by
-# default). Figures: README "Performance and tuning".
-_SIGNED: dict[tuple[str, str], tuple[float, str]] = {}
+from social.generations import TwoGenerations
+
+# Presigned URLs, per storage and stored name: signing costs botocore CPU per URL, and a feed
+# page names many files (images, authors' and likers' avatars). A URL is reused for half its
+# lifetime, so every URL handed out stays valid for at least AWS_QUERYSTRING_EXPIRE / 2 (30 min
+# by default). Figures: README "Performance and tuning".
 _SIGNED_MAX = 50_000
+
+
+class _PresignedUrls:
+    """One storage's presigned URLs by stored name, with the end of each one's reuse window,
+    for at most _SIGNED_MAX names (social.generations: a full cache keeps the names in use)."""
+
+    __slots__ = ("storage", "reuse", "signed")
+
+    def __init__(self, storage, reuse: float):
+        self.storage = storage
+        self.reuse = reuse
+        self.signed = TwoGenerations(_SIGNED_MAX)
+
+    def get(self, name: str) -> tuple[float, str]:
+        """(until when it may be handed out, the URL) of `name`."""
+        now = time.monotonic()
+        cached = self.signed.get(name)
+        if cached is None or cached[0] <= now:
+            cached = (now + self.reuse, self.storage.url(name))
+            self.signed.put(name, cached)
+        return cached
+
+
+# Per storage object, its _PresignedUrls (None: its URLs are not signed). A changed STORAGES
+# setting builds new storage objects, so a new expiry never meets the URLs of an old one.
+_PRESIGNED: dict = {}
+
+
+def _presigned_urls(storage) -> _PresignedUrls | None:
+    urls = _PRESIGNED.get(storage, False)
+    if urls is False:
+        expire = getattr(storage, "querystring_expire", 0) if getattr(storage, "querystring_auth", False) else 0
+        urls = _PresignedUrls(storage, expire / 2) if expire else None
+        if len(_PRESIGNED) >= 8:  # storages replaced by settings changes (tests)
+            _PRESIGNED.clear()
+        _PRESIGNED[storage] = urls
+    return urls
 
 
 @dataclass
@@ -41,31 +79,28 @@ def url_lease() -> Iterator[UrlLease]:
 
 
 def _unwrapped(storage):
-    # `default_storage` is a LazyObject: every attribute read through it is a proxy call, and a
-    # page of posts reads three per URL for up to 200 URLs (issue #26: ~5 % of a cold page).
-    if isinstance(storage, LazyObject):
-        if storage._wrapped is empty:
+    # `default_storage` is a LazyObject, whose every attribute read (`__class__` included) runs
+    # its Python `__getattribute__`: `type()` and object's own lookup skip that (a page of
+    # posts reaches here up to 200 times: issue #26).
+    if issubclass(type(storage), LazyObject):
+        wrapped = object.__getattribute__(storage, "_wrapped")
+        if wrapped is empty:
             storage._setup()
-        return storage._wrapped
+            wrapped = object.__getattribute__(storage, "_wrapped")
+        return wrapped
     return storage
 
 
 def _stored_url(storage, name: str) -> str:
     storage = _unwrapped(storage)
-    expire = getattr(storage, "querystring_expire", 0) if getattr(storage, "querystring_auth", False) else 0
-    if not expire:
+    urls = _presigned_urls(storage)
+    if urls is None:
         return storage.url(name)
-    key = (getattr(storage, "bucket_name", ""), name)
-    now = time.monotonic()
-    cached = _SIGNED.get(key)
-    if cached is None or cached[0] <= now:
-        if len(_SIGNED) >= _SIGNED_MAX:
-            _SIGNED.clear()  # crude but bounded; refilled at the cost of one signature per name
-        cached = _SIGNED[key] = (now + expire / 2, storage.url(name))
+    until, url = urls.get(name)
     lease = _LEASE.get()
-    if lease is not None and cached[0] < lease.until:
-        lease.until = cached[0]
-    return cached[1]
+    if lease is not None and until < lease.until:
+        lease.until = until
+    return url
 
 
 def absolute_file_url(file, request=None) -> str | None:

@@ -56,3 +56,34 @@ def test_set_many_expiring_of_nothing_stores_nothing():
     cache.set_many_expiring({}, 30)
 
     assert cache.get_many(["a"]) == {}
+
+
+def test_keys_under_a_prefix_are_the_keys_of_prefix_and_suffix(settings):
+    # The prefix's key is made once for all its suffixes: the same keys as made one by one.
+    data = {"0a1b": ("bytes", b"\x00"), "ff": 3}
+
+    cache.set_many_expiring(data, 30, prefix="page:")
+
+    assert cache.get_many(["page:0a1b", "page:ff"]) == {"page:0a1b": ("bytes", b"\x00"), "page:ff": 3}
+    assert cache.get_many_under("page:", ["ff", "missing", "0a1b"]) == data
+    assert cache.get_many_under("page:", []) == {}
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    assert all(0 < probe.ttl(cache.make_key("page:" + suffix)) <= 30 for suffix in data)
+
+
+def test_keys_under_a_prefix_follow_another_key_function(settings):
+    # A key function other than Django's default need not append: each key is made whole.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_FUNCTION": "tests.test_cache.reversed_key"}}
+    from django.core.cache import caches
+
+    reversing = caches.create_connection("default")
+    reversing.set_many_expiring({"ab": 1}, 30, prefix="page:")
+
+    assert reversing.get("page:ab") == 1
+    assert reversing.get_many_under("page:", ["ab"]) == {"ab": 1}
+    assert redis.Redis.from_url(settings.REDIS_URL).get("ba:egap") is not None
+    reversing.delete("page:ab")
+
+
+def reversed_key(key, key_prefix, version):
+    return key[::-1]

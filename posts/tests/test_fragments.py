@@ -3,6 +3,7 @@ post must show in the next page read, whoever reads it."""
 
 import copy
 import time
+import uuid
 
 import pytest
 from django.core.files.storage import default_storage
@@ -59,10 +60,12 @@ def test_a_list_item_is_the_same_object_as_the_single_post(client_for, user):
     author = client_for(user)
 
     listed = feed_post(author, post)
-    single = author.get(f"/api/posts/{post.pk}").json()  # the author's own view is not counted
+    single = author.get(f"/api/posts/{post.pk}")  # the author's own view is not counted
 
-    assert listed == single
+    assert listed == single.json()
     assert listed["description"] == post.description and listed["liked_by_me"] is False
+    # The same bytes, keys in the same order: the page splices its encoding's pieces.
+    assert author.get(FEED).content == b"[" + single.content + b"]"
 
 
 def test_liked_by_me_is_each_viewers_own_from_one_encoding(client_for, user, other_user):
@@ -174,6 +177,29 @@ def test_an_encoding_does_not_outlive_its_presigned_urls(api, settings, django_a
     with django_assert_num_queries(COLD_QUERIES):
         later = feed_post(api, post)["images"]
     assert later != first and len(later) == 1
+
+
+def test_an_encoding_does_not_outlive_the_presigned_avatar_of_a_kept_liker(
+    api, settings, other_user, django_assert_num_queries
+):
+    # A liker's encoding is kept per process and embedded in later posts' encodings: those end
+    # with the liker's avatar URL's reuse window too, however recently they were encoded.
+    storages = copy.deepcopy(settings.STORAGES)
+    storages["default"]["OPTIONS"]["querystring_expire"] = 2
+    settings.STORAGES = storages
+    other_user.avatar.name = f"avatars/{uuid.uuid4().hex}.jpg"
+    other_user.save(update_fields=["avatar"])
+    first = LikeFactory(user=other_user).post
+    avatar = feed_post(api, first)["likes"][0]["avatar"]
+    time.sleep(0.6)
+    later = LikeFactory(user=other_user).post
+
+    assert feed_post(api, later)["likes"][0]["avatar"] == avatar
+    time.sleep(0.6)  # past the avatar URL's window (1 s), not a window begun with `later`
+
+    with django_assert_num_queries(COLD_QUERIES):
+        again = feed_post(api, later)["likes"][0]["avatar"]
+    assert again != avatar and again.startswith("http://127.0.0.1:")
 
 
 @pytest.mark.parametrize("budget", [0, 1500])
