@@ -6,11 +6,16 @@ Not collected by the suite; run it by path:
 
     DATABASE_URL=... REDIS_URL=... .venv/bin/python -m pytest bench/message_send_cpu.py -q -s
 
+Old and new side by side: rounds alternate between `_send` as it is and the send as it was
+before the statement written out (`chat_for_member`, `message_send`'s ORM transaction,
+MessageOutput), the machine's drift shared by both; min and median per message of each.
+
 With SEND_PROFILE=1, also a cProfile of 200 messages (top 45 functions, SEND_SORT to re-sort).
 """
 
 import gc
 import os
+import statistics
 import time
 
 import pytest
@@ -19,9 +24,11 @@ from django.test.utils import CaptureQueriesContext, override_settings
 
 from accounts.tests.factories import UserFactory
 from bench.common import cpu_profile_print
-from chats import consumers, services
+from chats import consumers, selectors, services
+from chats.serializers import MessageOutput
 
 MESSAGES = 200
+ROUNDS = int(os.environ.get("SEND_ROUNDS", 6))
 
 
 @pytest.fixture
@@ -42,16 +49,31 @@ def test_message_send_cpu(chat):
     def send():
         assert consumers._send(chat.pk, sender, f"сообщение {next(counter)}", "origin", None) is not None
 
+    def send_orm():
+        # `consumers._send` before the statement written out (the ORM path it falls back to).
+        assert services.message_flood_take(user_id=sender.pk)
+        found = selectors.chat_for_member(chat.pk, sender)
+        message = services.message_send(chat=found, author=sender, text=f"сообщение {next(counter)}", origin="origin")
+        assert dict(MessageOutput(message).data)
+
     for _ in range(40):
         send()
+        send_orm()
     gc.collect()
-    batches = []
-    for _ in range(5):
-        start = time.process_time()
-        for _ in range(MESSAGES):
-            send()
-        batches.append((time.process_time() - start) * 1000 / MESSAGES)
-    print(f"\nmessage send  {min(batches):6.2f} ms CPU/message (batches {', '.join(f'{b:.2f}' for b in batches)})")
+    rounds: dict[str, list[float]] = {"orm (before)": [], "written out": []}
+    for _ in range(ROUNDS):
+        for name, func in (("orm (before)", send_orm), ("written out", send)):
+            start = time.process_time()
+            for _ in range(MESSAGES):
+                func()
+            rounds[name].append((time.process_time() - start) * 1000 / MESSAGES)
+    print()
+    for name, batches in rounds.items():
+        print(
+            f"{name:14} min {min(batches):6.2f} median {statistics.median(batches):6.2f} ms CPU/message"
+            f" (rounds {', '.join(f'{b:.2f}' for b in batches)})"
+        )
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with CaptureQueriesContext(connection) as queries:
         send()
     print(f"{len(queries)} statements")

@@ -25,7 +25,6 @@ from django.core.exceptions import ValidationError
 
 from accounts.selectors import session_is_ended
 from chats import presence, selectors, services
-from chats.serializers import MessageOutput
 from social import daphne_frames, fanout, limits, logs, metrics
 from social.events import chat_member_group, session_group, user_group
 from social.exceptions import DomainError, Forbidden
@@ -111,9 +110,10 @@ def _send(chat_id, user, text, origin, client_ref):
     socket write."""
     if not services.message_flood_take(user_id=user.pk):
         return None
-    chat = selectors.chat_for_member(chat_id, user)
-    message = services.message_send(chat=chat, author=user, text=text, origin=origin, client_ref=client_ref)
-    return dict(MessageOutput(message).data)
+    # A copy: the frame gets the sender's client_ref, the event's object must not.
+    return dict(
+        services.message_send_as_member(chat_id=chat_id, author=user, text=text, origin=origin, client_ref=client_ref)
+    )
 
 
 async def handle(consumer, message) -> None:

@@ -70,8 +70,7 @@ def _send(user, chat_id: str, text: str, client_ref: str | None, reply_to: int |
     if not services.message_flood_take(user_id=user.pk):
         return False
     # Membership is checked on every frame: the socket outlives any one chat.
-    chat = selectors.chat_for_member(chat_id, user)
-    services.message_send_once(chat=chat, author=user, text=text, client_ref=client_ref, reply_to=reply_to)
+    services.message_send_as_member(chat_id=chat_id, author=user, text=text, client_ref=client_ref, reply_to=reply_to)
     return True
 
 
