@@ -85,14 +85,16 @@ def transport_write(transport, data: bytes) -> None:
     asyncio's own transports try the send first the same way. An error of the socket is left to
     Twisted: the bytes are handed to `write`, whose send on the reactor's turn meets the error
     again and closes the connection as it always did."""
+    # Twisted's private fields are read with defaults that mean "not idle": a release that
+    # renames one sends every frame through `transport.write` again, never loses one.
     if (
         isinstance(transport, TCPConnection)
-        and not transport.TLS
-        and transport.connected
-        and not transport.disconnecting
-        and not transport._writeDisconnected
-        and not transport._tempDataLen
-        and transport.offset == len(transport.dataBuffer)
+        and getattr(transport, "TLS", True) is False
+        and getattr(transport, "connected", False)
+        and not getattr(transport, "disconnecting", True)
+        and not getattr(transport, "_writeDisconnected", True)
+        and getattr(transport, "_tempDataLen", None) == 0
+        and getattr(transport, "offset", None) == len(getattr(transport, "dataBuffer", b"x"))
     ):
         try:
             sent = transport.socket.send(data)
