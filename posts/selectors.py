@@ -505,18 +505,28 @@ def post_likers_page(*, post_id, viewer: User, page: PageRequest) -> Page:
 # A post's comments page written out and prepared, its columns read into tuples (issue #26).
 # Oldest first; the keyset bound as social.pagination.keyset_filter writes it ascending.
 _COMMENTS_SQL = f"""
-SELECT c.id, c.post_id, c.text, c.created_at, author.id, author.username, author.avatar
+SELECT c.id, c.post_id, c.text, c.created_at, author.id AS author_id, author.username, author.avatar
 FROM {Comment._meta.db_table} AS c JOIN {User._meta.db_table} AS author ON author.id = c.author_id
-WHERE c.post_id = %s
+WHERE c.post_id = %(post)s
   AND c.author_id NOT IN (SELECT gone.id FROM {User._meta.db_table} AS gone WHERE gone.deleted_at IS NOT NULL)
   {{after}}
 ORDER BY c.created_at, c.id
-LIMIT %s
+LIMIT {{limit}}
 """
-_COMMENTS_FIRST = _COMMENTS_SQL.format(after="")
-_COMMENTS_NEXT = _COMMENTS_SQL.format(
-    after="AND c.created_at >= %s AND (c.created_at > %s OR (c.created_at = %s AND c.id > %s))"
-)
+_COMMENTS_AFTER = "AND c.created_at >= %(at)s AND (c.created_at > %(at)s OR (c.created_at = %(at)s AND c.id > %(id)s))"
+# The LIMIT bound: this statement's generic plan (the ordered scan of comment_post_page_idx) is
+# kept with it (issue #26, bench/posts_plans.py).
+_COMMENTS_FIRST = _COMMENTS_SQL.format(after="", limit="%(limit)s")
+_COMMENTS_NEXT = _COMMENTS_SQL.format(after=_COMMENTS_AFTER, limit="%(limit)s")
+
+
+def _comments_params(*, post_id, page: PageRequest) -> dict:
+    """The comments page's parameters but its limit: ValidationError (400) for a cursor whose
+    values do not parse, before any statement runs."""
+    params = {"post": post_id}
+    if page.after is not None:
+        params["at"], params["id"] = cursor_values([Comment._meta.get_field(name) for name in KEY_FIELDS], page.after)
+    return params
 
 
 def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
@@ -535,15 +545,72 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
             "id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar"
         )
         return take_page(comments, limit=page.limit, key=_comment_key)
-    params = [post_id]
-    if page.after is not None:
-        at, after_id = cursor_values([Comment._meta.get_field(name) for name in KEY_FIELDS], page.after)
-        params += [at, at, at, after_id]
+    params = _comments_params(post_id=post_id, page=page)
+    params["limit"] = page.limit + 1
     # A deleted account's comments are hidden at once, before the purge removes them.
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_COMMENTS_NEXT if page.after is not None else _COMMENTS_FIRST, [*params, page.limit + 1])
+        cursor.execute(_COMMENTS_NEXT if page.after is not None else _COMMENTS_FIRST, params)
         rows = cursor.fetchall()
     return page_cut(rows, limit=page.limit, key=_comment_key)
+
+
+# The comments page, the check of the token's user (accounts.selectors.session_user) and the
+# post's read rule (_POST_VISIBLE_SQL, as that user) in one prepared statement, as the feed's
+# (feed_page_of_session): three statements a page before, each ~0.1 ms of this process's CPU
+# and a round of PostgreSQL's per-statement work (issue #26). The user's row comes first and
+# alone decides whether the caller is answered; then the post's author (NULL: the user may not
+# see the post, a 404); then the page's rows as parallel arrays, read whatever the two checks
+# say and dropped when either refuses. The LIMIT is in the text (a validated int), as in the
+# feed's statement: one prepared statement per limit a client asks for.
+_COMMENT_ARRAYS = ", ".join(
+    f"array_agg(page.{name} ORDER BY page.created_at, page.id)"
+    for name in ("id", "post_id", "text", "created_at", "author_id", "username", "avatar")
+)
+_SESSION_COMMENTS_SQL = f"""
+SELECT viewer.*, visible.author_id, comments.*
+FROM ({SESSION_USER_SQL}) AS viewer
+LEFT JOIN ({_POST_VISIBLE_SQL.replace("%(viewer)s", "%(user)s")}) AS visible ON TRUE
+CROSS JOIN LATERAL (SELECT {_COMMENT_ARRAYS} FROM ({{page}}) AS page) AS comments
+"""
+# By (whether the page has a cursor, its limit): at most 2 × MAX_LIMIT texts.
+_SESSION_COMMENTS_SQLS: dict[tuple, str] = {}
+
+
+def post_comments_page_of_session(
+    *, claims: SessionClaims, post_id, page: PageRequest
+) -> tuple[User | None, Page | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `post_comments_page`, or None when the user may not see the post);
+    (None, None) when the check refuses the token. One query on PostgreSQL. ValidationError
+    (400) before any statement for a cursor whose values do not parse."""
+    if connection.vendor != "postgresql":
+        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        if viewer is None:
+            return None, None
+        try:
+            return viewer, post_comments_page(post_id=post_id, viewer=viewer, page=page)
+        except PostNotFound:
+            return viewer, None
+    params = _comments_params(post_id=post_id, page=page)
+    params["user"], params["session"] = claims.user_id, claims.session_id
+    key = (page.after is not None, page.limit)
+    sql = _SESSION_COMMENTS_SQLS.get(key)
+    if sql is None:
+        after = _COMMENTS_AFTER if page.after is not None else ""
+        comments = _COMMENTS_SQL.format(after=after, limit=int(page.limit) + 1)
+        sql = _SESSION_COMMENTS_SQLS[key] = _SESSION_COMMENTS_SQL.format(page=comments)
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    if viewer is None:
+        return None, None
+    if row[SESSION_USER_WIDTH] is None:
+        return viewer, None
+    columns = row[SESSION_USER_WIDTH + 1 :]
+    # An aggregate over no rows is NULL: a post without comments.
+    rows = list(zip(*columns, strict=True)) if columns[0] is not None else []
+    return viewer, page_cut(rows, limit=page.limit, key=_comment_key)
 
 
 def _comment_key(row) -> tuple:

@@ -167,7 +167,8 @@ class ProfileView(APIView):
         return Response(ProfileOutput(profile, context={"request": request}).data)
 
 
-class PostCommentsView(APIView):
+class PostCommentsView(SessionCheckInView, APIView):
+    # A hot read: a Bearer request's user check runs in the page's statement (as the feed's).
     # Only the creation is limited (comment spam); reading the page is not.
     def get_throttles(self):
         return [per_user("comment_create")()] if self.request.method == "POST" else []
@@ -178,9 +179,23 @@ class PostCommentsView(APIView):
         description="The post's comments, oldest first. " + PAGE_HEADERS,
     )
     def get(self, request, post_id):
-        page = selectors.post_comments_page(
-            post_id=post_id, viewer=request.user, page=page_request(request.query_params, key_size=selectors.KEY_SIZE)
-        )
+        claims = self.session_claims
+        wanted = None
+        try:
+            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            if claims is not None:
+                viewer, page = selectors.post_comments_page_of_session(claims=claims, post_id=post_id, page=wanted)
+        except ValidationError:  # a bad limit or cursor, found before any statement ran
+            self.session_check(request)
+            if wanted is not None:  # the cursor's values: after the post's 404, as post_comments_page orders them
+                selectors.post_visible_get(post_id=post_id, viewer=request.user)
+            raise
+        if claims is not None:
+            self.session_accept(request, viewer)
+            if page is None:  # a post the caller may not see
+                raise PostNotFound()
+        else:
+            page = selectors.post_comments_page(post_id=post_id, viewer=request.user, page=wanted)
         body = json_bytes(comment_items(page.items, request))
         return json_response(body, headers=next_link(request, page.next_cursor))
 

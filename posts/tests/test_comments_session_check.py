@@ -1,0 +1,192 @@
+"""A post's comments page checks a Bearer token's user in its page statement, as the feed does
+(accounts.authentication.SessionCheckInView, issue #26): every token the other endpoints refuse,
+it refuses with the same 401, before its own 400s and 404s; every caller they accept gets the
+page, the 404 and the 400 as before, in the same order."""
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts import services
+from accounts.tests.factories import PASSWORD, UserFactory
+from posts.models import Comment
+from posts.tests.factories import PostFactory
+from posts.tests.test_feed_session_check import (
+    AUTH_HEADERS,
+    ELSEWHERE,
+    UNPARSED_CURSOR,
+    _all_sessions_ended,
+    _deactivated,
+    _deleted,
+    _inactive,
+    _logged_out,
+    bearer,
+)
+from safety.models import Block
+
+pytestmark = pytest.mark.django_db
+
+
+def comments_path(post) -> str:
+    return f"/api/posts/{post.pk}/comments"
+
+
+def answers_alike(client, path) -> list:
+    mine, theirs = client.get(path), client.get(ELSEWHERE)
+    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
+
+
+def cookie_client(user) -> APIClient:
+    client = APIClient(enforce_csrf_checks=True)
+    assert client.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
+    return client
+
+
+def commented_post(count=3):
+    post = PostFactory()
+    author = UserFactory()
+    for n in range(count):
+        Comment.objects.create(post=post, author=author, text=f"комментарий {n}")
+    return post
+
+
+@pytest.mark.parametrize("refuse", [_inactive, _deactivated, _logged_out, _all_sessions_ended, _deleted])
+def test_the_comments_page_refuses_every_token_the_other_endpoints_refuse(user, refuse):
+    tokens = services.session_start(user=user)
+    post = commented_post()
+    assert bearer(tokens.access).get(comments_path(post)).status_code == 200
+    refuse(user, tokens)
+
+    mine, elsewhere = answers_alike(bearer(tokens.access), comments_path(post))
+
+    assert mine[0] == 401
+    assert mine == elsewhere
+
+
+@pytest.mark.parametrize("query", ["?limit=1000", "?limit=x", "?cursor=garbage", UNPARSED_CURSOR])
+def test_a_refused_token_is_a_401_before_a_bad_page_request_or_a_hidden_post(user, query):
+    tokens = services.session_start(user=user)
+    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+    hidden = PostFactory()
+    Block.objects.create(blocker=hidden.author, blocked=user)
+
+    for post in (commented_post(), hidden):
+        mine, elsewhere = answers_alike(bearer(tokens.access), comments_path(post) + query)
+        assert mine == elsewhere and mine[0] == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "visible", "status"),
+    [
+        ("?limit=1000", True, 400),
+        ("?cursor=garbage", True, 400),
+        (UNPARSED_CURSOR, True, 400),
+        # As before: a malformed limit or cursor before the post's 404, its values after it.
+        ("?limit=1000", False, 400),
+        ("?cursor=garbage", False, 400),
+        (UNPARSED_CURSOR, False, 404),
+        ("", False, 404),
+    ],
+)
+def test_an_accepted_token_gets_the_400s_and_404s_as_a_cookie_does(user, query, visible, status):
+    post = commented_post()
+    if not visible:
+        Block.objects.create(blocker=user, blocked=post.author)
+
+    by_token = bearer(services.session_start(user=user).access).get(comments_path(post) + query)
+    by_cookie = cookie_client(user).get(comments_path(post) + query)
+
+    assert by_token.status_code == by_cookie.status_code == status
+    assert by_token.content == by_cookie.content
+    # The caller was authenticated: the answer is theirs (PrivateAnswersMiddleware).
+    assert by_token.headers["Cache-Control"] == "private"
+
+
+def test_an_unknown_post_is_a_404(api):
+    response = api.get("/api/posts/00000000-0000-0000-0000-000000000000/comments")
+
+    assert response.status_code == 404
+
+
+def test_a_bearer_and_a_cookie_caller_get_the_same_pages_and_headers(user):
+    post = commented_post(5)
+    Comment.objects.create(post=post, author=UserFactory(avatar="avatars/a.png"), text="с аватаром")
+    by_token, by_cookie = bearer(services.session_start(user=user).access), cookie_client(user)
+    path = comments_path(post) + "?limit=4"
+
+    while path:
+        mine, theirs = by_token.get(path), by_cookie.get(path)
+        assert mine.status_code == theirs.status_code == 200
+        assert mine.content == theirs.content
+        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
+            assert mine.headers.get(header) == theirs.headers.get(header), header
+        path = mine.headers.get("Link", "").split("<", 1)[-1].split(">", 1)[0] or None
+
+    assert [c["text"] for c in mine.json()] == ["комментарий 4", "с аватаром"]
+
+
+def test_an_empty_page_is_an_empty_list(api):
+    response = api.get(comments_path(PostFactory()))
+
+    assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
+
+
+def test_a_deleted_accounts_comments_stay_hidden(api):
+    post = commented_post(2)
+    gone = UserFactory()
+    Comment.objects.create(post=post, author=gone, text="ушёл")
+    type(gone).objects.filter(pk=gone.pk).update(deleted_at="2026-01-01T00:00:00Z")
+
+    assert [c["text"] for c in api.get(comments_path(post)).json()] == ["комментарий 0", "комментарий 1"]
+
+
+def test_a_next_page_is_one_statement_too(api, django_assert_num_queries):
+    post = commented_post(3)
+    first = api.get(comments_path(post) + "?limit=2")
+    after = first.headers["Link"].split("<", 1)[1].split(">", 1)[0]
+
+    with django_assert_num_queries(1):
+        second = api.get(after)
+
+    assert [c["text"] for c in second.json()] == ["комментарий 2"]
+
+
+def test_the_comments_statement_keeps_one_plan_on_a_large_table(api):
+    post = PostFactory()
+    author = UserFactory()
+    Comment.objects.bulk_create(Comment(post=post, author=author, text=f"{n}") for n in range(3000))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Comment._meta.db_table}")
+    for _ in range(8):  # PostgreSQL weighs a generic plan after five custom ones
+        assert api.get(comments_path(post)).status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%) AS viewer%FROM posts_comment AS c%"],
+        )
+        plans = cursor.fetchall()
+
+    assert len(plans) == 1
+    generic, custom = plans[0]
+    assert generic >= 3 and custom <= 5, plans
+
+
+@pytest.mark.parametrize("method", ["head", "options", "post"])
+def test_every_method_refuses_a_refused_token_before_anything_else(user, method):
+    tokens = services.session_start(user=user)
+    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+
+    response = getattr(bearer(tokens.access), method)(comments_path(commented_post()))
+
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize(("method", "status"), [("head", 200), ("options", 200), ("post", 201)])
+def test_other_methods_with_an_accepted_token_answer_as_before(api, method, status):
+    response = getattr(api, method)(comments_path(commented_post()), {"text": "да"}, format="json")
+
+    assert response.status_code == status
+    assert response.headers["Cache-Control"] == "private"
