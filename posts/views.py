@@ -20,7 +20,7 @@ from posts.serializers import (
     PostSerializer,
     comment_items,
 )
-from social.exceptions import PostNotFound, acting_as_check
+from social.exceptions import PostNotFound, UserNotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request, parse_limit
 from social.renderers import json_bytes, json_response
@@ -107,16 +107,26 @@ class RecommendedView(APIView):
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
-class UserPostsView(APIView):
+class UserPostsView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the page's statement (as the feed's).
     @extend_schema(
         parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS}, description=PAGE_HEADERS
     )
     def get(self, request, user_id):
-        page = selectors.user_posts_page(
-            user_id=user_id,
-            viewer=request.user,
-            page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
-        )
+        claims = self.session_claims
+        try:
+            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            if claims is not None:
+                viewer, page = selectors.user_posts_page_of_session(claims=claims, user_id=user_id, page=wanted)
+        except (ValidationError, UserNotFound):  # found before any statement ran
+            self.session_check(request)
+            raise
+        if claims is not None:
+            self.session_accept(request, viewer)
+            if page is None:
+                raise UserNotFound()
+        else:
+            page = selectors.user_posts_page(user_id=user_id, viewer=request.user, page=wanted)
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
