@@ -370,6 +370,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
 _REFS_OF_SQL = f"""
 SELECT p.id, p.created_at, p.rev,
        EXISTS (SELECT 1 FROM {Like._meta.db_table} AS l WHERE l.post_id = p.id AND l.user_id = %(viewer)s)
+       AS liked_by_me
 FROM {Post._meta.db_table} AS p
 WHERE p.id = ANY(%(ids)s::uuid[]) {AUTHOR_VISIBLE_SQL}
 """
@@ -385,6 +386,37 @@ def post_refs_of(*, viewer: User, ids: list) -> dict:
     with prepared_cursor(connection) as db:
         db.execute(_REFS_OF_SQL, {"viewer": viewer.pk, "ids": ids})
         return {row[0]: PostRef(*row) for row in db.fetchall()}
+
+
+# post_refs_of's rows and the check of the token's user (accounts.selectors.session_user) in one
+# prepared statement, as the feed's (feed_page_of_session): a recommended first page from a kept
+# ranking (issue #26). No user row: no row at all.
+_SESSION_REFS_OF_SQL = f"""
+SELECT viewer.*, refs.*
+FROM ({SESSION_USER_SQL}) AS viewer
+CROSS JOIN LATERAL (
+    SELECT {", ".join(f"array_agg(refs.{name})" for name in PostRef._fields)}
+    FROM ({_REFS_OF_SQL.replace("%(viewer)s", "%(user)s")}) AS refs
+) AS refs
+"""
+
+
+def post_refs_of_session(*, claims: SessionClaims, ids: list) -> tuple[User | None, dict | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `post_refs_of` for `ids`); (None, None) when that check refuses
+    the token. One query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        return (viewer, post_refs_of(viewer=viewer, ids=ids)) if viewer is not None else (None, None)
+    with prepared_cursor(connection) as db:
+        db.execute(_SESSION_REFS_OF_SQL, {"user": claims.user_id, "session": claims.session_id, "ids": ids})
+        row = db.fetchone()
+    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    if viewer is None:
+        return None, None
+    columns = row[SESSION_USER_WIDTH:]
+    # An aggregate over no rows is NULL: none of the posts is left (or `ids` is empty).
+    return viewer, ({ref.id: ref for ref in map(PostRef, *columns)} if columns[0] is not None else {})
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:

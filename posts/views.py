@@ -83,7 +83,10 @@ class FeedView(SessionCheckInView, APIView):
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
-class RecommendedView(APIView):
+class RecommendedView(SessionCheckInView, APIView):
+    # A Bearer request's first page from a fresh kept ranking checks the token's user in its page
+    # statement (as the feed's); any other page checks it first, so that a refused token causes
+    # no ranking, no snapshot and no refresh task.
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={
@@ -99,11 +102,22 @@ class RecommendedView(APIView):
         ),
     )
     def get(self, request):
-        page = recommendations.recommended_page(
-            viewer=request.user,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor"),
-        )
+        claims = self.session_claims
+        try:
+            limit = parse_limit(request.query_params.get("limit"))
+        except ValidationError:
+            self.session_check(request)
+            raise
+        cursor = request.query_params.get("cursor")
+        checked = None
+        if claims is not None and not cursor:
+            checked = recommendations.kept_page_of_session(claims=claims, limit=limit)
+        if checked is not None:
+            viewer, page = checked
+            self.session_accept(request, viewer)
+        else:
+            self.session_check(request)
+            page = recommendations.recommended_page(viewer=request.user, limit=limit, cursor=cursor)
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
