@@ -7,13 +7,17 @@ matter are these.
 
 Runs each statement READS times with the parameters a request gives it (20 readers in turn,
 their posts, a page of the feed's post ids; a Bearer request's comments page before and after
-the user check was folded into its statement), then prints how often the server planned each
+the user check was folded into its statement; a user's posts page with the author's existence
+checked apart and in its statement, and a Bearer request's before and after the user check and
+that existence were folded into it; a Bearer request's recommended first page from a kept
+ranking before and after the user check was folded into its statement, with the cache of
+REDIS_URL), then prints how often the server planned each
 (pg_prepared_statements: a statement re-planned on every execution has 0 generic plans), and
 then, alternating ROUNDS rounds of N reads of each, this process's CPU ms and the CPU ms of the
 connection's PostgreSQL backend (utime + stime from /proc: the server must run on this
 machine) per read, least and median. It changes no row but the comments it adds once.
 
-    DATABASE_URL=... .venv/bin/python -m bench.posts_plans [N]
+    DATABASE_URL=... REDIS_URL=... .venv/bin/python -m bench.posts_plans [N]
 """
 
 import os
@@ -25,6 +29,8 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "social.settings")
 os.environ.setdefault("SECRET_KEY", "posts-plans-" + "x" * 40)
 os.environ.setdefault("DEBUG", "0")
+# The kept rankings stay fresh for the whole run (no refresh task is enqueued).
+os.environ.setdefault("RECO_RANKING_TTL", "3600")
 
 ROUNDS = 9
 READS = 30
@@ -54,6 +60,8 @@ def statements() -> dict:
     from accounts.selectors import SessionClaims, session_user
     from posts import selectors
     from posts.models import Comment, Post
+    from posts.recommendations import kept_page_of_session, recommended_page
+    from posts.recommendations.pages import ranking_refresh
     from social.pagination import PageRequest, decode_cursor
 
     readers = list(User.objects.filter(is_active=True).order_by("pk")[:20])
@@ -84,8 +92,39 @@ def statements() -> dict:
     for i in range(20):
         assert comments_checked_before(i) == comments_checked_after(i)
 
-    def user_posts(i):
+    def user_posts(i):  # the author's existence in the page's statement: one statement
         return selectors.user_posts_page(user_id=authors[i % 20], viewer=readers[i % 20], page=first)
+
+    def user_posts_two(i):  # as before: the author's existence, then the page
+        if not User.objects.filter(pk=authors[i % 20]).exists():
+            raise AssertionError
+        return selectors._refs_page(viewer=readers[i % 20], page=first, author_id=authors[i % 20])
+
+    def user_posts_checked_before(i):  # the user check, the author's existence, the page
+        claim = claims[i % 20]
+        viewer = session_user(user_id=claim.user_id, session_id=claim.session_id, issued_at=claim.issued_at)
+        return viewer, user_posts_two(i)
+
+    def user_posts_checked_after(i):  # one statement
+        return selectors.user_posts_page_of_session(claims=claims[i % 20], user_id=authors[i % 20], page=first)
+
+    # A recommended first page of 20 from each reader's kept ranking (ranked once here, fresh
+    # for RECO_RANKING_TTL s): the user check, the cache read and the page's rows.
+    for reader in readers:
+        ranking_refresh(viewer=reader, limit=20)
+
+    def recommended_before(i):  # the user check, then recommended_page: two statements
+        claim = claims[i % 20]
+        viewer = session_user(user_id=claim.user_id, session_id=claim.session_id, issued_at=claim.issued_at)
+        return viewer, recommended_page(viewer=viewer, limit=20, cursor=None)
+
+    def recommended_after(i):  # one statement
+        return kept_page_of_session(claims=claims[i % 20], limit=20)
+
+    for i in range(20):
+        assert recommended_before(i) == recommended_after(i)
+        assert user_posts(i) == user_posts_two(i)
+        assert user_posts_checked_before(i) == user_posts_checked_after(i)
 
     return {
         "post_details": lambda i: selectors.post_details(ids=feed[i % 20 :] + feed[: i % 20]),
@@ -94,9 +133,14 @@ def statements() -> dict:
         ),
         "comments_next": comments_next,
         "user_posts": user_posts,
+        "user_posts_two": user_posts_two,
+        "posts_before": user_posts_checked_before,
+        "posts_after": user_posts_checked_after,
         "refs_of": lambda i: selectors.post_refs_of(viewer=readers[i % 20], ids=feed),
         "comments_before": comments_checked_before,
         "comments_after": comments_checked_after,
+        "reco_before": recommended_before,
+        "reco_after": recommended_after,
     }
 
 

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from itertools import islice
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, QuerySet, Window
 from django.db.models.functions import RowNumber
@@ -369,6 +370,7 @@ def _refs_page(*, viewer: User, page: PageRequest, author_id=None) -> Page:
 _REFS_OF_SQL = f"""
 SELECT p.id, p.created_at, p.rev,
        EXISTS (SELECT 1 FROM {Like._meta.db_table} AS l WHERE l.post_id = p.id AND l.user_id = %(viewer)s)
+       AS liked_by_me
 FROM {Post._meta.db_table} AS p
 WHERE p.id = ANY(%(ids)s::uuid[]) {AUTHOR_VISIBLE_SQL}
 """
@@ -384,6 +386,37 @@ def post_refs_of(*, viewer: User, ids: list) -> dict:
     with prepared_cursor(connection) as db:
         db.execute(_REFS_OF_SQL, {"viewer": viewer.pk, "ids": ids})
         return {row[0]: PostRef(*row) for row in db.fetchall()}
+
+
+# post_refs_of's rows and the check of the token's user (accounts.selectors.session_user) in one
+# prepared statement, as the feed's (feed_page_of_session): a recommended first page from a kept
+# ranking (issue #26). No user row: no row at all.
+_SESSION_REFS_OF_SQL = f"""
+SELECT viewer.*, refs.*
+FROM ({SESSION_USER_SQL}) AS viewer
+CROSS JOIN LATERAL (
+    SELECT {", ".join(f"array_agg(refs.{name})" for name in PostRef._fields)}
+    FROM ({_REFS_OF_SQL.replace("%(viewer)s", "%(user)s")}) AS refs
+) AS refs
+"""
+
+
+def post_refs_of_session(*, claims: SessionClaims, ids: list) -> tuple[User | None, dict | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `post_refs_of` for `ids`); (None, None) when that check refuses
+    the token. One query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        return (viewer, post_refs_of(viewer=viewer, ids=ids)) if viewer is not None else (None, None)
+    with prepared_cursor(connection) as db:
+        db.execute(_SESSION_REFS_OF_SQL, {"user": claims.user_id, "session": claims.session_id, "ids": ids})
+        row = db.fetchone()
+    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    if viewer is None:
+        return None, None
+    columns = row[SESSION_USER_WIDTH:]
+    # An aggregate over no rows is NULL: none of the posts is left (or `ids` is empty).
+    return viewer, ({ref.id: ref for ref in map(PostRef, *columns)} if columns[0] is not None else {})
 
 
 def feed_page(*, viewer: User, page: PageRequest) -> Page:
@@ -436,12 +469,99 @@ def feed_page_of_session(*, claims: SessionClaims, page: PageRequest) -> tuple[U
     return viewer, page_cut(rows, limit=page.limit, key=_row_key)
 
 
-def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
-    """One page of one user's posts as PostRef rows, newest first. NotFound for an unknown
-    user."""
+def _author_check(user_id) -> None:
     if not User.objects.filter(pk=user_id).exists():
         raise UserNotFound()
-    return _refs_page(viewer=viewer, page=page, author_id=user_id)
+
+
+# A user's posts page and whether that user exists (UserNotFound) in one prepared statement:
+# the existence check was a statement of its own, ~0.1 ms of this process's CPU and a round of
+# PostgreSQL's per-statement work on every page (issue #26). The page's rows come as parallel
+# arrays beside the flag, read whatever it says (no rows for an unknown author). The page's
+# statement is planned for each execution, and rightly so (bench/posts_plans.py: a plan for any
+# author reads all of a prolific author's posts in a bitmap scan); the flag adds one primary key
+# probe to it.
+_USER_POSTS_SQL = f"""
+SELECT EXISTS (SELECT 1 FROM {User._meta.db_table} AS author WHERE author.id = %(author)s), page.*
+FROM (SELECT {_PAGE_ARRAYS} FROM ({{refs}}) AS refs) AS page
+"""
+# The same with the check of the token's user first (accounts.selectors.session_user), as the
+# feed's (feed_page_of_session): no user row, no row at all.
+_SESSION_USER_POSTS_SQL = f"""
+SELECT viewer.*, posts.*
+FROM ({SESSION_USER_SQL}) AS viewer
+CROSS JOIN LATERAL ({_USER_POSTS_SQL}) AS posts
+"""
+# By (whether the statement checks the token's user, whether the page has a cursor, its
+# limit): at most 4 × MAX_LIMIT texts.
+_USER_POSTS_SQLS: dict[tuple, str] = {}
+
+
+def _user_posts_read(*, user_id, viewer_id, page: PageRequest, session: str | None = None, checked: bool):
+    """The row of _USER_POSTS_SQL (`checked`: of _SESSION_USER_POSTS_SQL, whose user is
+    `viewer_id` in `session`). A cursor whose values do not parse: UserNotFound for an unknown
+    user, else ValidationError (400), as the two statements answered."""
+    try:
+        refs_sql, params = refs_query(viewer_id=viewer_id, page=page, author_id=user_id)
+    except ValidationError:
+        _author_check(user_id)
+        raise
+    key = (checked, page.after is not None, page.limit)
+    sql = _USER_POSTS_SQLS.get(key)
+    if sql is None:
+        sql = _SESSION_USER_POSTS_SQL if checked else _USER_POSTS_SQL
+        sql = _USER_POSTS_SQLS[key] = sql.format(refs=refs_sql)
+    if checked:
+        params["user"], params["session"] = viewer_id, session
+    with prepared_cursor(connection) as db:
+        db.execute(sql, params)
+        return db.fetchone()
+
+
+def _user_posts_of_row(row, *, page: PageRequest) -> Page | None:
+    # (the author found, the page's four arrays): None for an unknown author.
+    found, *columns = row
+    if not found:
+        return None
+    # An aggregate over no rows is NULL: a user without posts (that the viewer may see).
+    rows = list(map(PostRef, *columns)) if columns[0] is not None else []
+    return page_cut(rows, limit=page.limit, key=_row_key)
+
+
+def user_posts_page(*, user_id, viewer: User, page: PageRequest) -> Page:
+    """One page of one user's posts as PostRef rows, newest first. NotFound for an unknown
+    user. One query on PostgreSQL."""
+    if connection.vendor != "postgresql":
+        _author_check(user_id)
+        return _refs_page(viewer=viewer, page=page, author_id=user_id)
+    row = _user_posts_read(user_id=user_id, viewer_id=viewer.pk, page=page, checked=False)
+    posts = _user_posts_of_row(row, page=page)
+    if posts is None:
+        raise UserNotFound()
+    return posts
+
+
+def user_posts_page_of_session(*, claims: SessionClaims, user_id, page: PageRequest) -> tuple[User | None, Page | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `user_posts_page`, or None for an unknown author); (None, None)
+    when that check refuses the token. One query on PostgreSQL. A cursor whose values do not
+    parse: UserNotFound or ValidationError before any statement, the caller checking the token
+    first."""
+    if connection.vendor != "postgresql":
+        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        if viewer is None:
+            return None, None
+        try:
+            return viewer, user_posts_page(user_id=user_id, viewer=viewer, page=page)
+        except UserNotFound:
+            return viewer, None
+    row = _user_posts_read(
+        user_id=user_id, viewer_id=claims.user_id, page=page, session=claims.session_id, checked=True
+    )
+    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    if viewer is None:
+        return None, None
+    return viewer, _user_posts_of_row(row[SESSION_USER_WIDTH:], page=page)
 
 
 def post_detail(*, post_id, viewer: User) -> Post:

@@ -20,7 +20,7 @@ from posts.serializers import (
     PostSerializer,
     comment_items,
 )
-from social.exceptions import PostNotFound, acting_as_check
+from social.exceptions import PostNotFound, UserNotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request, parse_limit
 from social.renderers import json_bytes, json_response
@@ -83,7 +83,10 @@ class FeedView(SessionCheckInView, APIView):
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
-class RecommendedView(APIView):
+class RecommendedView(SessionCheckInView, APIView):
+    # A Bearer request's first page from a fresh kept ranking checks the token's user in its page
+    # statement (as the feed's); any other page checks it first, so that a refused token causes
+    # no ranking, no snapshot and no refresh task.
     @extend_schema(
         parameters=PAGE_PARAMETERS,
         responses={
@@ -99,24 +102,45 @@ class RecommendedView(APIView):
         ),
     )
     def get(self, request):
-        page = recommendations.recommended_page(
-            viewer=request.user,
-            limit=parse_limit(request.query_params.get("limit")),
-            cursor=request.query_params.get("cursor"),
-        )
+        claims = self.session_claims
+        try:
+            limit = parse_limit(request.query_params.get("limit"))
+        except ValidationError:
+            self.session_check(request)
+            raise
+        cursor = request.query_params.get("cursor")
+        checked = None
+        if claims is not None and not cursor:
+            checked = recommendations.kept_page_of_session(claims=claims, limit=limit)
+        if checked is not None:
+            viewer, page = checked
+            self.session_accept(request, viewer)
+        else:
+            self.session_check(request)
+            page = recommendations.recommended_page(viewer=request.user, limit=limit, cursor=cursor)
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
-class UserPostsView(APIView):
+class UserPostsView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the page's statement (as the feed's).
     @extend_schema(
         parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS}, description=PAGE_HEADERS
     )
     def get(self, request, user_id):
-        page = selectors.user_posts_page(
-            user_id=user_id,
-            viewer=request.user,
-            page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
-        )
+        claims = self.session_claims
+        try:
+            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            if claims is not None:
+                viewer, page = selectors.user_posts_page_of_session(claims=claims, user_id=user_id, page=wanted)
+        except (ValidationError, UserNotFound):  # found before any statement ran
+            self.session_check(request)
+            raise
+        if claims is not None:
+            self.session_accept(request, viewer)
+            if page is None:
+                raise UserNotFound()
+        else:
+            page = selectors.user_posts_page(user_id=user_id, viewer=request.user, page=wanted)
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 

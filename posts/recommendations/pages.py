@@ -20,10 +20,11 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import SessionClaims
 from posts.recommendations.candidates import candidates_gather
 from posts.recommendations.ranking import Weights, authors_spread, candidates_rank
 from posts.recommendations.snapshots import UUID_BYTES, cursor_make, cursor_parse, snapshot_load, snapshot_store
-from posts.selectors import post_refs_of
+from posts.selectors import post_refs_of, post_refs_of_session
 from social.exceptions import InvalidCursor
 from social.pagination import MAX_LIMIT, Page
 
@@ -45,18 +46,43 @@ def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
         ids = snapshot_load(viewer=viewer, snapshot_id=snapshot_id)
         if not 0 < position < len(ids) // UUID_BYTES:
             raise InvalidCursor()
-    total = len(ids) // UUID_BYTES
-    end = min(position + limit, total)
-    page_ids = [
-        uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])
-        for offset in range(position * UUID_BYTES, end * UUID_BYTES, UUID_BYTES)
-    ]
+    walk = _Walk(snapshot_id, ids, position, limit)
     # The page's rows are read now, whatever the ranking's age: a deleted post is left out, the
     # counters and liked_by_me are current.
-    refs = post_refs_of(viewer=viewer, ids=page_ids)
-    items = [refs[post_id] for post_id in page_ids if post_id in refs]
-    next_cursor = cursor_make(snapshot_id, end) if end < total else None
-    return Page(items=items, next_cursor=next_cursor)
+    return walk.page(post_refs_of(viewer=viewer, ids=walk.page_ids))
+
+
+def kept_page_of_session(*, claims: SessionClaims, limit: int) -> tuple[User | None, Page | None] | None:
+    """`recommended_page`'s first page with the check of the token's user in the page's
+    statement (`posts.selectors.post_refs_of_session`), when the viewer's kept ranking for
+    `limit` is fresh (the common case: one cache read, nothing to rank, store or enqueue):
+    (the user, as `accounts.selectors.session_user` answers, and the page), or (None, None)
+    when the check refuses the token. None when there is no fresh kept ranking: the caller
+    checks the token first, and a refused one causes no ranking and no task."""
+    kept = _kept_read(viewer_id=claims.user_id, limit=limit)
+    if kept is None or _kept_stale(kept):
+        return None
+    walk = _Walk(kept["snapshot_id"], kept["ids"], 0, limit)
+    viewer, refs = post_refs_of_session(claims=claims, ids=walk.page_ids)
+    return (viewer, walk.page(refs)) if viewer is not None else (None, None)
+
+
+class _Walk:
+    """The page of a walk's ids (16 bytes each) that starts at `position`."""
+
+    def __init__(self, snapshot_id: str | None, ids: bytes, position: int, limit: int):
+        self.snapshot_id, self.total = snapshot_id, len(ids) // UUID_BYTES
+        self.end = min(position + limit, self.total)
+        self.page_ids = [
+            uuid.UUID(bytes=ids[offset : offset + UUID_BYTES])
+            for offset in range(position * UUID_BYTES, self.end * UUID_BYTES, UUID_BYTES)
+        ]
+
+    def page(self, refs: dict) -> Page:
+        """The page of `refs` (post_refs_of's rows of page_ids), in the walk's order."""
+        items = [refs[post_id] for post_id in self.page_ids if post_id in refs]
+        next_cursor = cursor_make(self.snapshot_id, self.end) if self.end < self.total else None
+        return Page(items=items, next_cursor=next_cursor)
 
 
 RANKING_KEY = "posts:recommended-ranking:{viewer}:{limit}"
@@ -94,14 +120,25 @@ def ranking_kept(*, viewer: User, limit: int) -> dict:
     """The viewer's kept ranking for pages of `limit` (`ranking_refresh`'s shape): ranked now
     when none is kept; when it is older than RECO_RANKING_TTL, served while a background task
     ranks anew (enqueued once per TTL)."""
-    ttl = settings.RECO_RANKING_TTL
-    kept = cache.get(RANKING_KEY.format(viewer=viewer.pk.hex, limit=limit)) if ttl > 0 else None
+    kept = _kept_read(viewer_id=viewer.pk, limit=limit)
     if kept is None:
         return ranking_refresh(viewer=viewer, limit=limit)
-    if time.time() - kept["at"] > ttl and cache.add(
-        REFRESHING_KEY.format(viewer=viewer.pk.hex, limit=limit), 1, timeout=ttl
+    if _kept_stale(kept) and cache.add(
+        REFRESHING_KEY.format(viewer=viewer.pk.hex, limit=limit), 1, timeout=settings.RECO_RANKING_TTL
     ):
         from posts.tasks import recommended_refresh  # tasks import the services above this package
 
         recommended_refresh.enqueue(viewer_id=str(viewer.pk), limit=limit)
     return kept
+
+
+def _kept_read(*, viewer_id, limit: int) -> dict | None:
+    # The viewer's kept ranking for `limit`, if any (none is kept with RECO_RANKING_TTL = 0).
+    if settings.RECO_RANKING_TTL <= 0:
+        return None
+    return cache.get(RANKING_KEY.format(viewer=viewer_id.hex, limit=limit))
+
+
+def _kept_stale(kept: dict) -> bool:
+    # Older than RECO_RANKING_TTL: served while a background task ranks anew.
+    return time.time() - kept["at"] > settings.RECO_RANKING_TTL

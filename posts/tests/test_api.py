@@ -386,11 +386,11 @@ def _populate(count: int, *, viewer) -> None:
 
 
 # The authenticated user's row and the page's rows with liked_by_me: one statement for the feed
-# with a Bearer token (accounts.authentication.SessionCheckInView), two for a user's posts; then,
-# for the posts this process has not encoded yet (posts/fragments.py): posts with their authors,
-# images and recent likers, in one statement.
+# with a Bearer token (accounts.authentication.SessionCheckInView), and for a user's posts with
+# the author's existence too; then, for the posts this process has not encoded yet
+# (posts/fragments.py): posts with their authors, images and recent likers, in one statement.
 FEED_QUERIES = 1
-PAGE_QUERIES = 2
+USER_POSTS_QUERIES = 1
 FEED_DETAIL_QUERIES = 1
 
 
@@ -466,10 +466,11 @@ def test_user_posts_cost_a_constant_number_of_queries(api, user, other_user, dja
         LikeFactory(post=post, user=user)
         LikeFactory(post=post)
 
-    # The user's row, the author's existence, the page's rows, then the same details as the feed.
-    with django_assert_num_queries(1 + PAGE_QUERIES + FEED_DETAIL_QUERIES):
+    # The user's row, the author's existence and the page's rows in one statement (three before),
+    # then the same details as the feed.
+    with django_assert_num_queries(USER_POSTS_QUERIES + FEED_DETAIL_QUERIES):
         response = api.get(f"/api/users/{other_user.pk}/posts?limit=50")
-    with django_assert_num_queries(1 + PAGE_QUERIES):
+    with django_assert_num_queries(USER_POSTS_QUERIES):
         again = api.get(f"/api/users/{other_user.pk}/posts?limit=50")
 
     assert len(response.json()) == count
