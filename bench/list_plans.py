@@ -52,6 +52,7 @@ def test_list_plans(user, seeded):  # noqa: F811
     for _ in range(RUNS):
         for wanted in (PageRequest(limit=20, after=None), PageRequest(limit=20, after=chat_cursor)):
             chat_selectors.chat_list_values(user=user, page=wanted)
+            chat_selectors.chat_list_values_of_session(claims=claims, page=wanted)
         chat_services.message_send_as_member(chat_id=chat_id, author=user, text="план")
     if os.environ.get("LIST_EXPLAIN"):
         for checked in (False, True):
@@ -67,7 +68,7 @@ def test_list_plans(user, seeded):  # noqa: F811
         shape = (
             ("checked " if "AS viewer" in text else "")
             + ("unread " if "NOT n.read" in text else "")
-            + ("next page" if "< $" in text else "first page")
+            + ("next page" if "c.id < $" in text or "n.id < $" in text else "first page")
         )
         print(f"generic {generic:3d} custom {custom:3d}  {shape:25s} {text[:110]}")
 
