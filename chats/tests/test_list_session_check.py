@@ -5,11 +5,13 @@ gets the page and headers as before."""
 
 import pytest
 from django.db import connection
+from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.tests.factories import PASSWORD, UserFactory
+from chats import selectors
 from chats import services as chat_services
 from social.pagination import encode_cursor
 
@@ -136,3 +138,14 @@ def test_the_checked_list_statement_keeps_one_plan(make_chat, user, other_user):
 
     assert len(plans) == 2
     assert all(generic >= 3 and custom <= 5 for generic, custom in plans), plans
+
+
+def test_the_list_statements_fit_psycopgs_converted_statements_cache():
+    # A longer text has its placeholders converted on every execution (social.db.sql_compact).
+    for sql in (
+        selectors._CHAT_LIST_FIRST,
+        selectors._CHAT_LIST_NEXT,
+        selectors._SESSION_CHAT_LIST_FIRST,
+        selectors._SESSION_CHAT_LIST_NEXT,
+    ):
+        assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
