@@ -45,8 +45,13 @@ def backend_cpu_ms(pid: int) -> float:
 
 def generic_plan(sql: str, params: list, *, analyze_format: str) -> str | dict:
     """EXPLAIN ANALYZE of the plan a prepared statement of `sql` keeps (generic: no values)."""
-    numbered = iter(range(1, 100))
-    text = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
+    if isinstance(params, dict):  # named parameters (chat_list_statement since the user check's fold)
+        names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", sql)))
+        text = re.sub(r"%\((\w+)\)s", lambda match: f"${names.index(match.group(1)) + 1}", sql)
+        params = [params[name] for name in names]
+    else:
+        numbered = iter(range(1, 100))
+        text = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
     with connection.cursor() as cursor:
         cursor.execute("SET plan_cache_mode = force_generic_plan")
         cursor.execute(f"PREPARE chat_list_explained AS {text}")

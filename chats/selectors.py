@@ -11,9 +11,16 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 
 from accounts.models import User
-from accounts.selectors import deleted_user_ids
+from accounts.selectors import (
+    SESSION_USER_SQL,
+    SESSION_USER_WIDTH,
+    SessionClaims,
+    deleted_user_ids,
+    session_user,
+    session_user_of_row,
+)
 from chats.models import Chat, ChatMember, Message
-from social.db import count_subquery, prepared_cursor
+from social.db import count_subquery, prepared_cursor, sql_compact
 from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
@@ -157,10 +164,11 @@ SELECT page.chat_id, page.title, page.avatar, page.owner_id, page.direct_key, pa
        msg.id AS last_message_id,
        -- Counted only when the embedded members reached their bound (CHAT_MEMBERS_EMBEDDED): below
        -- it they are every member of the chat, and most chats are that small.
-       CASE WHEN cardinality(members.ids) < %s THEN cardinality(members.ids)
+       CASE WHEN cardinality(members.ids) < %(embedded)s THEN cardinality(members.ids)
             ELSE (SELECT COUNT(*) FROM chats_chatmember counted WHERE counted.chat_id = page.chat_id)
        END AS members_count,
-       msg.id, msg.chat_id::text, msg.text, msg.created_at, msg.edited_at, msg.images, msg.reply_to_id,
+       msg.id, msg.chat_id::text AS message_chat_id, msg.text, msg.created_at, msg.edited_at, msg.images,
+       msg.reply_to_id,
        author.id::text, author.username, author.email, author.avatar,
        quoted.id, quoted.text, quoted.user_id::text, quoted_author.username, quoted_author.deleted_at,
        members.ids, members.usernames, members.emails, members.avatars
@@ -172,14 +180,14 @@ FROM (
     SELECT c.id AS chat_id, c.title, c.avatar, c.owner_id::text AS owner_id, c.direct_key, c.created_at,
            COALESCE(c.last_message_at, c.created_at) AS activity
     FROM chats_chat c
-    WHERE c.id = ANY(ARRAY(SELECT cm.chat_id FROM chats_chatmember cm WHERE cm.user_id = %s)) {{after}}
+    WHERE c.id = ANY(ARRAY(SELECT cm.chat_id FROM chats_chatmember cm WHERE cm.user_id = %(user)s)) {{after}}
     ORDER BY activity DESC, c.id DESC
-    LIMIT %s
+    LIMIT %(limit)s
 ) page
 -- Everything below for the page's rows only, after the LIMIT: the caller's membership (their
 -- marker) by the unique (chat, user) index, then the last message not of a deleted account,
 -- with its author and quote (a quote of a deleted message has no row).
-JOIN chats_chatmember mine ON mine.chat_id = page.chat_id AND mine.user_id = %s
+JOIN chats_chatmember mine ON mine.chat_id = page.chat_id AND mine.user_id = %(user)s
 LEFT JOIN LATERAL (
     SELECT last.id, last.chat_id, last.user_id, last.text, last.created_at, last.edited_at, last.images,
            last.reply_to_id
@@ -202,18 +210,33 @@ LEFT JOIN LATERAL (
     FROM (
         SELECT u.id::text AS id, u.username, u.email, u.avatar FROM chats_chatmember joined
         JOIN {_USER_TABLE} u ON u.id = joined.user_id
-        WHERE joined.chat_id = page.chat_id ORDER BY joined.id LIMIT %s
+        WHERE joined.chat_id = page.chat_id ORDER BY joined.id LIMIT %(embedded)s
     ) m
 ) members ON true
 ORDER BY page.activity DESC, page.chat_id DESC
 """
 # The keyset bound as keyset_filter writes it.
 _CHAT_LIST_AFTER_SQL = (
-    "AND COALESCE(c.last_message_at, c.created_at) <= %s AND (COALESCE(c.last_message_at, c.created_at) < %s "
-    "OR (COALESCE(c.last_message_at, c.created_at) = %s AND c.id < %s))"
+    "AND COALESCE(c.last_message_at, c.created_at) <= %(at)s AND (COALESCE(c.last_message_at, c.created_at) < %(at)s "
+    "OR (COALESCE(c.last_message_at, c.created_at) = %(at)s AND c.id < %(id)s))"
 )
-_CHAT_LIST_FIRST = _CHAT_LIST_SQL.format(after="")
-_CHAT_LIST_NEXT = _CHAT_LIST_SQL.format(after=_CHAT_LIST_AFTER_SQL)
+# Compact (social.db.sql_compact): with the user check, the commented text is over psycopg's 4 kB.
+_CHAT_LIST_FIRST = sql_compact(_CHAT_LIST_SQL.format(after=""))
+_CHAT_LIST_NEXT = sql_compact(_CHAT_LIST_SQL.format(after=_CHAT_LIST_AFTER_SQL))
+# The list and the check of the token's user (accounts.selectors.session_user) in one prepared
+# statement, as the feed's (posts.selectors.feed_page_of_session): the user's row, which alone
+# decides whether the caller is answered, beside each of the page's rows (or alone, its chat
+# columns NULL, when the user has no chat; no user row: no row at all). A statement of its own
+# cost this process ~0.1 ms of CPU and PostgreSQL its own round of bind, snapshot and executor
+# per request (issue #26).
+_SESSION_CHAT_LIST_SQL = f"""
+SELECT viewer.*, list.*
+FROM ({SESSION_USER_SQL}) AS viewer
+LEFT JOIN LATERAL ({{list}}) AS list ON true
+ORDER BY list.activity DESC, list.chat_id DESC
+"""
+_SESSION_CHAT_LIST_FIRST = sql_compact(_SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_FIRST))
+_SESSION_CHAT_LIST_NEXT = sql_compact(_SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_NEXT))
 _CHAT = slice(0, 11)  # chat_id … members_count
 _LAST_MESSAGE = slice(11, 27)  # the last message's columns, all NULL when it has none
 _MEMBERS = slice(27, 31)
@@ -231,16 +254,17 @@ class ChatListRow:
     last_message: tuple | None
 
 
-def chat_list_statement(*, user, page: PageRequest) -> tuple[str, list]:
-    """The SQL and parameters of `chat_list_values`'s query (also for bench/chat_list_sql.py).
-    A cursor whose values do not parse is a 400 (InvalidCursor) before anything runs."""
-    if page.after is None:
-        sql, bound = _CHAT_LIST_FIRST, []
-    else:
-        activity, chat_id = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], page.after)
-        sql, bound = _CHAT_LIST_NEXT, [activity, activity, activity, chat_id]
-    embedded = max(settings.CHAT_MEMBERS_EMBEDDED, 0)
-    return sql, [embedded, user.pk, *bound, page.limit + 1, user.pk, embedded]
+def chat_list_statement(*, user, page: PageRequest, checked: bool = False) -> tuple[str, dict]:
+    """The SQL and parameters of `chat_list_values`'s query (also for bench/chat_list_sql.py),
+    with the token user's check when `checked` (`chat_list_values_of_session`; `user` then
+    any object with the claims' `pk`). A cursor whose values do not parse is a 400
+    (InvalidCursor) before anything runs."""
+    params = {"embedded": max(settings.CHAT_MEMBERS_EMBEDDED, 0), "user": user.pk, "limit": page.limit + 1}
+    if page.after is not None:
+        params["at"], params["id"] = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], page.after)
+    if checked:
+        return (_SESSION_CHAT_LIST_NEXT if page.after is not None else _SESSION_CHAT_LIST_FIRST), params
+    return (_CHAT_LIST_NEXT if page.after is not None else _CHAT_LIST_FIRST), params
 
 
 def chat_list_values(*, user, page: PageRequest) -> Page:
@@ -254,6 +278,36 @@ def chat_list_values(*, user, page: PageRequest) -> Page:
     with prepared_cursor(connection) as cursor:
         cursor.execute(*chat_list_statement(user=user, page=page))
         rows = cursor.fetchall()
+    return _chat_list_page(rows, page=page)
+
+
+def chat_list_values_of_session(*, claims: SessionClaims, page: PageRequest) -> tuple[User | None, Page | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `chat_list_values`); (None, None) when that check refuses the
+    token. One query on PostgreSQL; two elsewhere."""
+    if connection.vendor != "postgresql":
+        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        return (viewer, chat_list_values(user=viewer, page=page)) if viewer is not None else (None, None)
+    sql, params = chat_list_statement(user=_Claimed(claims.user_id), page=page, checked=True)
+    params["session"] = claims.session_id
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    viewer = session_user_of_row(rows[0] if rows else None, issued_at=claims.issued_at)
+    if viewer is None:
+        return None, None
+    # No chat: the user's row alone, its chat columns NULL.
+    chats = [row[SESSION_USER_WIDTH:] for row in rows] if rows[0][SESSION_USER_WIDTH] is not None else []
+    return viewer, _chat_list_page(chats, page=page)
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    # What chat_list_statement reads of a user: a token's claimed id, before its check.
+    pk: UUID
+
+
+def _chat_list_page(rows: list, *, page: PageRequest) -> Page:
     cut = page_cut(rows, limit=page.limit, key=lambda row: (row[6].isoformat(), row[0]))
     items = []
     for row in cut.items:

@@ -1,11 +1,13 @@
 """HTTP surface of the chats app: parse, call one service or selector, render."""
 
+from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import SessionCheckInView
 from accounts.serializers import EmbeddedUserSerializer
 from chats import selectors, services
 from chats.serializers import (
@@ -110,7 +112,8 @@ class UserChatsView(APIView):
         return Response(UserChatOutput(chats, many=True, context={"request": request}).data)
 
 
-class ChatListView(APIView):
+class ChatListView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the list's statement (as the feed's).
     @extend_schema(
         parameters=[
             OpenApiParameter("limit", OpenApiTypes.INT, description="1–100, по умолчанию 20"),
@@ -121,9 +124,19 @@ class ChatListView(APIView):
         'unread count. Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
     )
     def get(self, request):
-        page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
+        claims = self.session_claims
+        try:
+            page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
+            if claims is not None:
+                viewer, chats = selectors.chat_list_values_of_session(claims=claims, page=page)
+        except ValidationError:  # a bad limit or cursor, found before any statement ran
+            self.session_check(request)
+            raise
         # Bare rows and plain dicts, encoded once (issue #26): ChatListOutput's objects.
-        chats = selectors.chat_list_values(user=request.user, page=page)
+        if claims is not None:
+            self.session_accept(request, viewer)
+        else:
+            chats = selectors.chat_list_values(user=request.user, page=page)
         body = json_bytes(chat_list_items(chats.items, request))
         return json_response(body, headers=next_link(request, chats.next_cursor))
 

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.authentication import SessionCheckInView
 from notifications import selectors, services
 from notifications.serializers import MarkReadInput, NotificationOutput, UnreadCountOutput, notification_items
 from social.pagination import next_link, page_request
@@ -16,7 +17,8 @@ UNREAD_VALUES = {"true": True, "false": False, "": False}
 UNREAD_INVALID = "Ожидается true или false."
 
 
-class NotificationsView(APIView):
+class NotificationsView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the page's statement (as the feed's).
     @extend_schema(
         parameters=[
             OpenApiParameter("unread", OpenApiTypes.BOOL, description="true: only unread ones"),
@@ -28,14 +30,23 @@ class NotificationsView(APIView):
         "absent on the last page.",
     )
     def get(self, request):
-        unread = request.query_params.get("unread", "")
-        if unread not in UNREAD_VALUES:
-            raise ValidationError({"unread": [UNREAD_INVALID]})
-        page = selectors.notifications_page(
-            user_id=request.user.pk,
-            unread_only=UNREAD_VALUES[unread],
-            page=page_request(request.query_params, key_size=selectors.KEY_SIZE),
-        )
+        claims = self.session_claims
+        try:
+            unread = request.query_params.get("unread", "")
+            if unread not in UNREAD_VALUES:
+                raise ValidationError({"unread": [UNREAD_INVALID]})
+            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
+            if claims is not None:
+                viewer, page = selectors.notifications_page_of_session(
+                    claims=claims, unread_only=UNREAD_VALUES[unread], page=wanted
+                )
+        except ValidationError:  # a bad parameter or cursor, found before any statement ran
+            self.session_check(request)
+            raise
+        if claims is not None:
+            self.session_accept(request, viewer)
+        else:
+            page = selectors.notifications_page(user_id=request.user.pk, unread_only=UNREAD_VALUES[unread], page=wanted)
         body = json_bytes(notification_items(page.items, request))
         return json_response(body, headers=next_link(request, page.next_cursor))
 

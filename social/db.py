@@ -16,6 +16,15 @@ def count_subquery(queryset: QuerySet) -> Subquery:
     return Subquery(counted, output_field=IntegerField())
 
 
+def sql_compact(sql: str) -> str:
+    """`sql` without its whole-line `--` comments and its lines' indentation: the text a prepared
+    statement sends. psycopg converts a statement's %s placeholders once per text only for texts
+    of at most 4,096 bytes (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); a longer one is
+    parsed again on every execution (~0.03 ms of CPU for the chat list's, issue #26)."""
+    lines = (line.strip() for line in sql.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("--"))
+
+
 def prepared_cursor(connection):
     """A cursor whose statements PostgreSQL plans once per connection (social/postgresql);
     a plain cursor on other databases. For queries that run on (nearly) every request."""

@@ -1,0 +1,151 @@
+"""The chat list checks a Bearer token's user in its page statement
+(accounts.authentication.SessionCheckInView, issue #26), as the feed does: every token the other
+endpoints refuse, it refuses with the same 401, before its own 400s; every caller they accept
+gets the page and headers as before."""
+
+import pytest
+from django.db import connection
+from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts import services
+from accounts.tests.factories import PASSWORD, UserFactory
+from chats import selectors
+from chats import services as chat_services
+from social.pagination import encode_cursor
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/chats"
+ELSEWHERE = "/api/auth/current_user"
+AUTH_HEADERS = ("WWW-Authenticate", "Content-Type", "Cache-Control", "Vary")
+UNPARSED_CURSOR = f"?cursor={encode_cursor(['x', 'y'])}"
+
+
+def bearer(raw: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    return client
+
+
+def answers_alike(client, path=LIST) -> list:
+    mine, theirs = client.get(path), client.get(ELSEWHERE)
+    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
+
+
+def _logged_out(user, tokens):
+    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+
+
+def _deactivated(user, tokens):
+    services.user_deactivate(user=user)
+
+
+def _all_sessions_ended(user, tokens):
+    services.user_sessions_end(user=user)
+
+
+def _deleted(user, tokens):
+    user.delete()
+
+
+@pytest.mark.parametrize("refuse", [_logged_out, _deactivated, _all_sessions_ended, _deleted])
+def test_the_list_refuses_every_token_the_other_endpoints_refuse(make_chat, user, other_user, refuse):
+    make_chat(user, other_user)
+    tokens = services.session_start(user=user)
+    assert bearer(tokens.access).get(LIST).status_code == 200
+    refuse(user, tokens)
+
+    listed, elsewhere = answers_alike(bearer(tokens.access))
+
+    assert listed[0] == 401 and listed == elsewhere
+
+
+@pytest.mark.parametrize("query", ["?limit=1000", "?limit=x", "?cursor=garbage", UNPARSED_CURSOR])
+def test_a_refused_token_is_a_401_before_a_bad_list_request(user, query):
+    tokens = services.session_start(user=user)
+    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+
+    listed, elsewhere = answers_alike(bearer(tokens.access), LIST + query)
+
+    assert listed == elsewhere and listed[0] == 401
+
+
+@pytest.mark.parametrize("query", ["?limit=1000", "?cursor=garbage", UNPARSED_CURSOR])
+def test_an_accepted_token_with_a_bad_list_request_is_a_400(api, query):
+    response = api.get(LIST + query)
+
+    assert response.status_code == 400
+    assert response.headers["Cache-Control"] == "private"
+
+
+@pytest.mark.parametrize("query", ["?limit=2", "?limit=1", "?limit=100"])
+def test_a_bearer_and_a_cookie_caller_get_the_same_pages_and_headers(make_chat, user, other_user, query):
+    for n in range(3):
+        chat = make_chat(user, other_user, UserFactory(), title=f"чат {n}")
+        if n:
+            chat_services.message_send(chat=chat, author=other_user, text=f"привет {n}")
+    cookie = APIClient(enforce_csrf_checks=True)
+    assert cookie.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
+    token = bearer(services.session_start(user=user).access)
+
+    path, pages = LIST + query, 0
+    while path:
+        by_token, by_cookie = token.get(path), cookie.get(path)  # the cookie: DRF's own authentication
+        assert by_token.status_code == by_cookie.status_code == 200
+        assert by_token.content == by_cookie.content
+        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
+            assert by_token.headers.get(header) == by_cookie.headers.get(header), header
+        link = by_token.headers.get("Link")
+        path, pages = (link.split("<", 1)[1].split(">", 1)[0] if link else None), pages + 1
+    assert pages == -(-3 // int(query.split("=")[1]))
+
+
+def test_an_empty_list_is_an_empty_page(user):
+    response = bearer(services.session_start(user=user).access).get(LIST)
+
+    assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
+
+
+def test_the_list_is_the_tokens_users(make_chat, user, other_user):
+    make_chat(other_user, UserFactory(), title="не мой")
+
+    assert bearer(services.session_start(user=user).access).get(LIST).json() == []
+    titles = [chat["title"] for chat in bearer(services.session_start(user=other_user).access).get(LIST).json()]
+    assert titles == ["не мой"]
+
+
+def test_the_checked_list_statement_keeps_one_plan(make_chat, user, other_user):
+    # A plan per execution would cost more than the statement saved (issue #26).
+    for n in range(25):
+        make_chat(user, other_user, title=f"чат {n}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE chats_chat")
+        cursor.execute("ANALYZE chats_chatmember")
+    client = bearer(services.session_start(user=user).access)
+    next_page = client.get(LIST).headers["Link"].split("<", 1)[1].split(">", 1)[0]
+    for _ in range(8):  # PostgreSQL weighs a generic plan after five custom ones
+        for path in (LIST, next_page):
+            assert client.get(path).status_code == 200
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%) AS viewer%FROM chats_chat c%"],
+        )
+        plans = cursor.fetchall()
+
+    assert len(plans) == 2
+    assert all(generic >= 3 and custom <= 5 for generic, custom in plans), plans
+
+
+def test_the_list_statements_fit_psycopgs_converted_statements_cache():
+    # A longer text has its placeholders converted on every execution (social.db.sql_compact).
+    for sql in (
+        selectors._CHAT_LIST_FIRST,
+        selectors._CHAT_LIST_NEXT,
+        selectors._SESSION_CHAT_LIST_FIRST,
+        selectors._SESSION_CHAT_LIST_NEXT,
+    ):
+        assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
