@@ -6,6 +6,7 @@ Both refuse tokens of an ended session (`accounts.services.session_end`) and ina
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import exceptions
@@ -178,6 +179,23 @@ class SessionCheckInView:
         """The user check on its own (its own statement), when the view cannot run its own."""
         if self.session_claims is not None:
             self.session_accept(request, token_user(self._session_token))
+
+    def session_read(self, request, *, checked, unchecked, before=(ValidationError,)):
+        """The view's read: `checked(claims)` -> (the user its statement found for the token's
+        claims, or None; the answer) when the check rides in the view's statement, else
+        `unchecked(request.user)` -> the answer, after DRF's own check. An error of `before`
+        (a 400 found while parsing the query, before any statement ran) is raised after the
+        user check on its own: authentication answers first, as for any view."""
+        claims = self.session_claims
+        if claims is None:
+            return unchecked(request.user)
+        try:
+            user, answer = checked(claims)
+        except before:
+            self.session_check(request)
+            raise
+        self.session_accept(request, user)
+        return answer
 
 
 class _SocketAuthentication(BearerAuthentication):

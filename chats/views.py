@@ -1,6 +1,5 @@
 """HTTP surface of the chats app: parse, call one service or selector, render."""
 
-from django.core.exceptions import ValidationError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
@@ -124,19 +123,15 @@ class ChatListView(SessionCheckInView, APIView):
         'unread count. Paginated: the next page\'s URL is in the `Link: <…>; rel="next"` header.',
     )
     def get(self, request):
-        claims = self.session_claims
-        try:
-            page = page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
-            if claims is not None:
-                viewer, chats = selectors.chat_list_values_of_session(claims=claims, page=page)
-        except ValidationError:  # a bad limit or cursor, found before any statement ran
-            self.session_check(request)
-            raise
+        def wanted():
+            return page_request(request.query_params, key_size=len(selectors.CHAT_LIST_KEY))
+
+        chats = self.session_read(
+            request,
+            checked=lambda claims: selectors.chat_list_values_of_session(claims=claims, page=wanted()),
+            unchecked=lambda user: selectors.chat_list_values(user=user, page=wanted()),
+        )
         # Bare rows and plain dicts, encoded once (issue #26): ChatListOutput's objects.
-        if claims is not None:
-            self.session_accept(request, viewer)
-        else:
-            chats = selectors.chat_list_values(user=request.user, page=page)
         body = json_bytes(chat_list_items(chats.items, request))
         return json_response(body, headers=next_link(request, chats.next_cursor))
 

@@ -30,23 +30,24 @@ class NotificationsView(SessionCheckInView, APIView):
         "absent on the last page.",
     )
     def get(self, request):
-        claims = self.session_claims
-        try:
+        def unread_only() -> bool:
             unread = request.query_params.get("unread", "")
             if unread not in UNREAD_VALUES:
                 raise ValidationError({"unread": [UNREAD_INVALID]})
-            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
-            if claims is not None:
-                viewer, page = selectors.notifications_page_of_session(
-                    claims=claims, unread_only=UNREAD_VALUES[unread], page=wanted
-                )
-        except ValidationError:  # a bad parameter or cursor, found before any statement ran
-            self.session_check(request)
-            raise
-        if claims is not None:
-            self.session_accept(request, viewer)
-        else:
-            page = selectors.notifications_page(user_id=request.user.pk, unread_only=UNREAD_VALUES[unread], page=wanted)
+            return UNREAD_VALUES[unread]
+
+        def wanted():
+            return page_request(request.query_params, key_size=selectors.KEY_SIZE)
+
+        page = self.session_read(
+            request,
+            checked=lambda claims: selectors.notifications_page_of_session(
+                claims=claims, unread_only=unread_only(), page=wanted()
+            ),
+            unchecked=lambda user: selectors.notifications_page(
+                user_id=user.pk, unread_only=unread_only(), page=wanted()
+            ),
+        )
         body = json_bytes(notification_items(page.items, request))
         return json_response(body, headers=next_link(request, page.next_cursor))
 

@@ -37,6 +37,10 @@ PAGE_PARAMETERS = [
 PAGE_HEADERS = 'Next page: `Link: <url>; rel="next"` header, absent on the last page.'
 
 
+def _page_wanted(request):
+    return page_request(request.query_params, key_size=selectors.KEY_SIZE)
+
+
 def _post_body(request, post_id) -> dict:
     post = selectors.post_detail(post_id=post_id, viewer=request.user)
     return PostSerializer(post, context={"request": request}).data
@@ -68,18 +72,11 @@ class FeedView(SessionCheckInView, APIView):
     # The hottest read: a Bearer request's user check runs in the page's statement.
     @extend_schema(parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS})
     def get(self, request):
-        claims = self.session_claims
-        try:
-            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
-            if claims is not None:
-                viewer, page = selectors.feed_page_of_session(claims=claims, page=wanted)
-        except ValidationError:  # a bad limit or cursor, found before any statement ran
-            self.session_check(request)
-            raise
-        if claims is not None:
-            self.session_accept(request, viewer)
-        else:
-            page = selectors.feed_page(viewer=request.user, page=wanted)
+        page = self.session_read(
+            request,
+            checked=lambda claims: selectors.feed_page_of_session(claims=claims, page=_page_wanted(request)),
+            unchecked=lambda viewer: selectors.feed_page(viewer=viewer, page=_page_wanted(request)),
+        )
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
@@ -127,20 +124,18 @@ class UserPostsView(SessionCheckInView, APIView):
         parameters=PAGE_PARAMETERS, responses={200: PostSerializer(many=True), **ERRORS}, description=PAGE_HEADERS
     )
     def get(self, request, user_id):
-        claims = self.session_claims
-        try:
-            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
-            if claims is not None:
-                viewer, page = selectors.user_posts_page_of_session(claims=claims, user_id=user_id, page=wanted)
-        except (ValidationError, UserNotFound):  # found before any statement ran
-            self.session_check(request)
-            raise
-        if claims is not None:
-            self.session_accept(request, viewer)
-            if page is None:
-                raise UserNotFound()
-        else:
-            page = selectors.user_posts_page(user_id=user_id, viewer=request.user, page=wanted)
+        page = self.session_read(
+            request,
+            checked=lambda claims: selectors.user_posts_page_of_session(
+                claims=claims, user_id=user_id, page=_page_wanted(request)
+            ),
+            unchecked=lambda viewer: selectors.user_posts_page(
+                user_id=user_id, viewer=viewer, page=_page_wanted(request)
+            ),
+            before=(ValidationError, UserNotFound),
+        )
+        if page is None:  # no such user, found by the statement
+            raise UserNotFound()
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
