@@ -680,8 +680,7 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
 # and a round of PostgreSQL's per-statement work (issue #26). The user's row comes first and
 # alone decides whether the caller is answered; then the post's author (NULL: the user may not
 # see the post, a 404); then the page's rows as parallel arrays, read whatever the two checks
-# say and dropped when either refuses. The LIMIT is in the text (a validated int), as in the
-# feed's statement: one prepared statement per limit a client asks for.
+# say and dropped when either refuses. The LIMIT is bound (see post_comments_page_of_session).
 _COMMENT_ARRAYS = ", ".join(
     f"array_agg(page.{name} ORDER BY page.created_at, page.id)"
     for name in ("id", "post_id", "text", "created_at", "author_id", "username", "avatar")
@@ -692,8 +691,8 @@ FROM ({SESSION_USER_SQL}) AS viewer
 LEFT JOIN ({_POST_VISIBLE_SQL.replace("%(viewer)s", "%(user)s")}) AS visible ON TRUE
 CROSS JOIN LATERAL (SELECT {_COMMENT_ARRAYS} FROM ({{page}}) AS page) AS comments
 """
-# By (whether the page has a cursor, its limit): at most 2 × MAX_LIMIT texts.
-_SESSION_COMMENTS_SQLS: dict[tuple, str] = {}
+# By whether the page has a cursor.
+_SESSION_COMMENTS_SQLS: dict[bool, str] = {}
 
 
 def post_comments_page_of_session(
@@ -712,12 +711,15 @@ def post_comments_page_of_session(
         except PostNotFound:
             return viewer, None
     params = _comments_params(post_id=post_id, page=page)
-    params["user"], params["session"] = claims.user_id, claims.session_id
-    key = (page.after is not None, page.limit)
+    params["user"], params["session"], params["limit"] = claims.user_id, claims.session_id, page.limit + 1
+    # The LIMIT bound, as the cookie path's: written into the text, a post with more comments
+    # than most (the statistics' average per post below the LIMIT) would be planned to read and
+    # sort all its comments (notifications.selectors says how that was measured).
+    key = page.after is not None
     sql = _SESSION_COMMENTS_SQLS.get(key)
     if sql is None:
         after = _COMMENTS_AFTER if page.after is not None else ""
-        comments = _COMMENTS_SQL.format(after=after, limit=int(page.limit) + 1)
+        comments = _COMMENTS_SQL.format(after=after, limit="%(limit)s")
         sql = _SESSION_COMMENTS_SQLS[key] = _SESSION_COMMENTS_SQL.format(page=comments)
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
