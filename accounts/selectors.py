@@ -95,6 +95,24 @@ def session_user_of_row(row, *, issued_at: int) -> User | None:
     return _session_user_checked(user, issued_at=issued_at)
 
 
+def claims_user(claims: SessionClaims) -> User | None:
+    """`session_user` for a token's claims (as `token_user` reads them)."""
+    return session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+
+
+def session_statement_row(sql: str, params: dict, *, claims: SessionClaims) -> tuple[User | None, tuple | None]:
+    """Run, on PostgreSQL, a hot read's prepared statement whose one row starts with
+    SESSION_USER_SQL's columns (its `user` and `session` parameters set from `claims`): (the user
+    the check accepts, the rest of the row), or (None, None) when it refuses the token or no
+    such user exists. The caller decides nothing from the rest before the check has accepted."""
+    params["user"], params["session"] = claims.user_id, claims.session_id
+    with prepared_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    return (viewer, row[SESSION_USER_WIDTH:]) if viewer is not None else (None, None)
+
+
 def _session_user_checked(user: User | None, *, issued_at: int) -> User | None:
     # The rule of session_user, on a user read with `sessions_ended_at` and `session_ended`.
     if user is None or not user.is_active or user.session_ended:

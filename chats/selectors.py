@@ -15,8 +15,8 @@ from accounts.selectors import (
     SESSION_USER_SQL,
     SESSION_USER_WIDTH,
     SessionClaims,
+    claims_user,
     deleted_user_ids,
-    session_user,
     session_user_of_row,
 )
 from chats.models import Chat, ChatMember, Message
@@ -286,7 +286,7 @@ def chat_list_values_of_session(*, claims: SessionClaims, page: PageRequest) -> 
     answers, and that user's `chat_list_values`); (None, None) when that check refuses the
     token. One query on PostgreSQL; two elsewhere."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         return (viewer, chat_list_values(user=viewer, page=page)) if viewer is not None else (None, None)
     sql, params = chat_list_statement(user=_Claimed(claims.user_id), page=page, checked=True)
     params["session"] = claims.session_id

@@ -5,11 +5,10 @@ from django.db import connection
 from accounts.models import User
 from accounts.selectors import (
     SESSION_USER_SQL,
-    SESSION_USER_WIDTH,
     SessionClaims,
+    claims_user,
     deleted_user_ids,
-    session_user,
-    session_user_of_row,
+    session_statement_row,
 )
 from notifications.models import Notification, UnreadCount
 from social.db import prepared_cursor
@@ -111,19 +110,14 @@ def notifications_page_of_session(
     answers, and that user's `notifications_page`); (None, None) when that check refuses the
     token. One query on PostgreSQL; two elsewhere."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         if viewer is None:
             return None, None
         return viewer, notifications_page(user_id=viewer.pk, unread_only=unread_only, page=page)
     sql, params = _page_statement(user_id=claims.user_id, unread_only=unread_only, page=page, checked=True)
-    params["session"] = claims.session_id
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    viewer, columns = session_statement_row(sql, params, claims=claims)
     if viewer is None:
         return None, None
-    columns = row[SESSION_USER_WIDTH:]
     # An aggregate over no rows is NULL: no notifications.
     rows = list(zip(*columns, strict=True)) if columns[0] is not None else []
     return viewer, page_cut(rows, limit=page.limit, key=_row_key)

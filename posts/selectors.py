@@ -24,8 +24,9 @@ from accounts.selectors import (
     SESSION_USER_SQL,
     SESSION_USER_WIDTH,
     SessionClaims,
+    claims_user,
     deleted_user_ids,
-    session_user,
+    session_statement_row,
     session_user_of_row,
 )
 from posts.models import Comment, Like, Post, PostImage
@@ -406,15 +407,11 @@ def post_refs_of_session(*, claims: SessionClaims, ids: list) -> tuple[User | No
     answers, and that user's `post_refs_of` for `ids`); (None, None) when that check refuses
     the token. One query on PostgreSQL."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         return (viewer, post_refs_of(viewer=viewer, ids=ids)) if viewer is not None else (None, None)
-    with prepared_cursor(connection) as db:
-        db.execute(_SESSION_REFS_OF_SQL, {"user": claims.user_id, "session": claims.session_id, "ids": ids})
-        row = db.fetchone()
-    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    viewer, columns = session_statement_row(_SESSION_REFS_OF_SQL, {"ids": ids}, claims=claims)
     if viewer is None:
         return None, None
-    columns = row[SESSION_USER_WIDTH:]
     # An aggregate over no rows is NULL: none of the posts is left (or `ids` is empty).
     return viewer, ({ref.id: ref for ref in map(PostRef, *columns)} if columns[0] is not None else {})
 
@@ -449,21 +446,16 @@ def feed_page_of_session(*, claims: SessionClaims, page: PageRequest) -> tuple[U
     and that user's `feed_page`); (None, None) when that check refuses the token. One query on
     PostgreSQL; two elsewhere."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         return (viewer, feed_page(viewer=viewer, page=page)) if viewer is not None else (None, None)
     refs_sql, params = refs_query(viewer_id=claims.user_id, page=page)
-    params["user"], params["session"] = claims.user_id, claims.session_id
     key = (page.after is not None, page.limit)
     sql = _SESSION_FEED_SQLS.get(key)
     if sql is None:  # at most 2 × MAX_LIMIT texts
         sql = _SESSION_FEED_SQLS[key] = _SESSION_FEED_SQL.format(refs=refs_sql)
-    with prepared_cursor(connection) as db:
-        db.execute(sql, params)
-        row = db.fetchone()
-    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    viewer, columns = session_statement_row(sql, params, claims=claims)
     if viewer is None:
         return None, None
-    columns = row[SESSION_USER_WIDTH:]
     # An aggregate over no rows is NULL: an empty feed.
     rows = list(map(PostRef, *columns)) if columns[0] is not None else []
     return viewer, page_cut(rows, limit=page.limit, key=_row_key)
@@ -548,7 +540,7 @@ def user_posts_page_of_session(*, claims: SessionClaims, user_id, page: PageRequ
     parse: UserNotFound or ValidationError before any statement, the caller checking the token
     first."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         if viewer is None:
             return None, None
         try:
@@ -703,7 +695,7 @@ def post_comments_page_of_session(
     (None, None) when the check refuses the token. One query on PostgreSQL. ValidationError
     (400) before any statement for a cursor whose values do not parse."""
     if connection.vendor != "postgresql":
-        viewer = session_user(user_id=claims.user_id, session_id=claims.session_id, issued_at=claims.issued_at)
+        viewer = claims_user(claims)
         if viewer is None:
             return None, None
         try:
@@ -711,7 +703,7 @@ def post_comments_page_of_session(
         except PostNotFound:
             return viewer, None
     params = _comments_params(post_id=post_id, page=page)
-    params["user"], params["session"], params["limit"] = claims.user_id, claims.session_id, page.limit + 1
+    params["limit"] = page.limit + 1
     # The LIMIT bound, as the cookie path's: written into the text, a post with more comments
     # than most (the statistics' average per post below the LIMIT) would be planned to read and
     # sort all its comments (notifications.selectors says how that was measured).
@@ -721,15 +713,12 @@ def post_comments_page_of_session(
         after = _COMMENTS_AFTER if page.after is not None else ""
         comments = _COMMENTS_SQL.format(after=after, limit="%(limit)s")
         sql = _SESSION_COMMENTS_SQLS[key] = _SESSION_COMMENTS_SQL.format(page=comments)
-    with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    viewer = session_user_of_row(row, issued_at=claims.issued_at)
+    viewer, rest = session_statement_row(sql, params, claims=claims)
     if viewer is None:
         return None, None
-    if row[SESSION_USER_WIDTH] is None:
+    visible_author, *columns = rest
+    if visible_author is None:
         return viewer, None
-    columns = row[SESSION_USER_WIDTH + 1 :]
     # An aggregate over no rows is NULL: a post without comments.
     rows = list(zip(*columns, strict=True)) if columns[0] is not None else []
     return viewer, page_cut(rows, limit=page.limit, key=_comment_key)
