@@ -6,68 +6,41 @@ gets the page and headers as before."""
 import pytest
 from django.db import connection
 from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from chats import selectors
 from chats import services as chat_services
-from social.pagination import encode_cursor
+from testsupport.session_check import (
+    UNPARSED_CURSOR,
+    answers_alike,
+    bearer_client,
+    cookie_client,
+    refused_token,
+    refused_tokens,
+    walk_alike,
+)
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/chats"
-ELSEWHERE = "/api/auth/current_user"
-AUTH_HEADERS = ("WWW-Authenticate", "Content-Type", "Cache-Control", "Vary")
-UNPARSED_CURSOR = f"?cursor={encode_cursor(['x', 'y'])}"
 
 
-def bearer(raw: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def answers_alike(client, path=LIST) -> list:
-    mine, theirs = client.get(path), client.get(ELSEWHERE)
-    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
-
-
-def _logged_out(user, tokens):
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-
-def _deactivated(user, tokens):
-    services.user_deactivate(user=user)
-
-
-def _all_sessions_ended(user, tokens):
-    services.user_sessions_end(user=user)
-
-
-def _deleted(user, tokens):
-    user.delete()
-
-
-@pytest.mark.parametrize("refuse", [_logged_out, _deactivated, _all_sessions_ended, _deleted])
+@pytest.mark.parametrize("refuse", refused_tokens)
 def test_the_list_refuses_every_token_the_other_endpoints_refuse(make_chat, user, other_user, refuse):
     make_chat(user, other_user)
     tokens = services.session_start(user=user)
-    assert bearer(tokens.access).get(LIST).status_code == 200
+    assert bearer_client(tokens.access).get(LIST).status_code == 200
     refuse(user, tokens)
 
-    listed, elsewhere = answers_alike(bearer(tokens.access))
+    listed, elsewhere = answers_alike(bearer_client(tokens.access), LIST)
 
     assert listed[0] == 401 and listed == elsewhere
 
 
 @pytest.mark.parametrize("query", ["?limit=1000", "?limit=x", "?cursor=garbage", UNPARSED_CURSOR])
 def test_a_refused_token_is_a_401_before_a_bad_list_request(user, query):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    listed, elsewhere = answers_alike(bearer(tokens.access), LIST + query)
+    listed, elsewhere = answers_alike(bearer_client(refused_token(user)), LIST + query)
 
     assert listed == elsewhere and listed[0] == 401
 
@@ -86,24 +59,15 @@ def test_a_bearer_and_a_cookie_caller_get_the_same_pages_and_headers(make_chat, 
         chat = make_chat(user, other_user, UserFactory(), title=f"чат {n}")
         if n:
             chat_services.message_send(chat=chat, author=other_user, text=f"привет {n}")
-    cookie = APIClient(enforce_csrf_checks=True)
-    assert cookie.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
-    token = bearer(services.session_start(user=user).access)
+    token = bearer_client(services.session_start(user=user).access)
 
-    path, pages = LIST + query, 0
-    while path:
-        by_token, by_cookie = token.get(path), cookie.get(path)  # the cookie: DRF's own authentication
-        assert by_token.status_code == by_cookie.status_code == 200
-        assert by_token.content == by_cookie.content
-        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
-            assert by_token.headers.get(header) == by_cookie.headers.get(header), header
-        link = by_token.headers.get("Link")
-        path, pages = (link.split("<", 1)[1].split(">", 1)[0] if link else None), pages + 1
-    assert pages == -(-3 // int(query.split("=")[1]))
+    pages = walk_alike(token, cookie_client(user), LIST + query)
+
+    assert len(pages) == -(-3 // int(query.split("=")[1]))
 
 
 def test_an_empty_list_is_an_empty_page(user):
-    response = bearer(services.session_start(user=user).access).get(LIST)
+    response = bearer_client(services.session_start(user=user).access).get(LIST)
 
     assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
 
@@ -111,8 +75,8 @@ def test_an_empty_list_is_an_empty_page(user):
 def test_the_list_is_the_tokens_users(make_chat, user, other_user):
     make_chat(other_user, UserFactory(), title="не мой")
 
-    assert bearer(services.session_start(user=user).access).get(LIST).json() == []
-    titles = [chat["title"] for chat in bearer(services.session_start(user=other_user).access).get(LIST).json()]
+    assert bearer_client(services.session_start(user=user).access).get(LIST).json() == []
+    titles = [chat["title"] for chat in bearer_client(services.session_start(user=other_user).access).get(LIST).json()]
     assert titles == ["не мой"]
 
 
@@ -123,7 +87,7 @@ def test_the_checked_list_statement_keeps_one_plan(make_chat, user, other_user):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE chats_chat")
         cursor.execute("ANALYZE chats_chatmember")
-    client = bearer(services.session_start(user=user).access)
+    client = bearer_client(services.session_start(user=user).access)
     next_page = client.get(LIST).headers["Link"].split("<", 1)[1].split(">", 1)[0]
     for _ in range(8):  # PostgreSQL weighs a generic plan after five custom ones
         for path in (LIST, next_page):

@@ -8,33 +8,26 @@ import re
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from notifications import selectors
 from notifications.models import Notification
 from posts.tests.factories import PostFactory
-from social.pagination import PageRequest, encode_cursor
+from social.pagination import PageRequest
+from testsupport.session_check import (
+    UNPARSED_CURSOR,
+    answers_alike,
+    bearer_client,
+    cookie_client,
+    refused_token,
+    refused_tokens,
+    walk_alike,
+)
 
 pytestmark = pytest.mark.django_db
 
 LIST = "/api/notifications"
-ELSEWHERE = "/api/auth/current_user"
-AUTH_HEADERS = ("WWW-Authenticate", "Content-Type", "Cache-Control", "Vary")
-UNPARSED_CURSOR = f"?cursor={encode_cursor(['x', 'y'])}"
-
-
-def bearer(raw: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def answers_alike(client, path=LIST) -> list:
-    mine, theirs = client.get(path), client.get(ELSEWHERE)
-    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
 
 
 def _notify(user, count=3):
@@ -43,36 +36,21 @@ def _notify(user, count=3):
         Notification.objects.create(recipient=user, actor=liker, type="post.liked", post=post, read=i == 0)
 
 
-def _logged_out(user, tokens):
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-
-def _deactivated(user, tokens):
-    services.user_deactivate(user=user)
-
-
-def _deleted(user, tokens):
-    user.delete()
-
-
-@pytest.mark.parametrize("refuse", [_logged_out, _deactivated, _deleted])
+@pytest.mark.parametrize("refuse", refused_tokens)
 def test_the_list_refuses_every_token_the_other_endpoints_refuse(user, refuse):
     tokens = services.session_start(user=user)
     _notify(user)
-    assert bearer(tokens.access).get(LIST).status_code == 200
+    assert bearer_client(tokens.access).get(LIST).status_code == 200
     refuse(user, tokens)
 
-    listed, elsewhere = answers_alike(bearer(tokens.access))
+    listed, elsewhere = answers_alike(bearer_client(tokens.access), LIST)
 
     assert listed[0] == 401 and listed == elsewhere
 
 
 @pytest.mark.parametrize("query", ["?unread=yes", "?limit=1000", "?cursor=garbage", UNPARSED_CURSOR])
 def test_a_refused_token_is_a_401_before_a_bad_list_request(user, query):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    listed, elsewhere = answers_alike(bearer(tokens.access), LIST + query)
+    listed, elsewhere = answers_alike(bearer_client(refused_token(user)), LIST + query)
 
     assert listed == elsewhere and listed[0] == 401
 
@@ -88,23 +66,13 @@ def test_an_accepted_token_with_a_bad_list_request_is_a_400(api, query):
 @pytest.mark.parametrize("query", ["?limit=2", "?unread=true&limit=1", "?limit=100"])
 def test_a_bearer_and_a_cookie_caller_get_the_same_pages_and_headers(user, query):
     _notify(user)
-    cookie = APIClient(enforce_csrf_checks=True)
-    assert cookie.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
-    token = bearer(services.session_start(user=user).access)
+    token = bearer_client(services.session_start(user=user).access)
 
-    path = LIST + query
-    while path:
-        by_token, by_cookie = token.get(path), cookie.get(path)  # the cookie: DRF's own authentication
-        assert by_token.status_code == by_cookie.status_code == 200
-        assert by_token.content == by_cookie.content
-        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
-            assert by_token.headers.get(header) == by_cookie.headers.get(header), header
-        link = by_token.headers.get("Link")
-        path = link.split("<", 1)[1].split(">", 1)[0] if link else None
+    walk_alike(token, cookie_client(user), LIST + query)
 
 
 def test_an_empty_list_is_an_empty_page(user):
-    response = bearer(services.session_start(user=user).access).get(LIST)
+    response = bearer_client(services.session_start(user=user).access).get(LIST)
 
     assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
 
@@ -112,8 +80,8 @@ def test_an_empty_list_is_an_empty_page(user):
 def test_the_list_reads_the_tokens_users_notifications(user, other_user):
     _notify(other_user, count=2)
 
-    assert bearer(services.session_start(user=user).access).get(LIST).json() == []
-    assert len(bearer(services.session_start(user=other_user).access).get(LIST).json()) == 2
+    assert bearer_client(services.session_start(user=user).access).get(LIST).json() == []
+    assert len(bearer_client(services.session_start(user=other_user).access).get(LIST).json()) == 2
 
 
 def _notification_rows_read(plan: dict) -> int:

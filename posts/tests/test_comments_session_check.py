@@ -5,42 +5,27 @@ page, the 404 and the 400 as before, in the same order."""
 
 import pytest
 from django.db import connection
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from posts.models import Comment
 from posts.tests.factories import PostFactory
-from posts.tests.test_feed_session_check import (
-    AUTH_HEADERS,
-    ELSEWHERE,
-    UNPARSED_CURSOR,
-    _all_sessions_ended,
-    _deactivated,
-    _deleted,
-    _inactive,
-    _logged_out,
-    bearer,
-)
 from safety.models import Block
+from testsupport.session_check import (
+    UNPARSED_CURSOR,
+    answers_alike,
+    bearer_client,
+    cookie_client,
+    refused_token,
+    refused_tokens,
+    walk_alike,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 def comments_path(post) -> str:
     return f"/api/posts/{post.pk}/comments"
-
-
-def answers_alike(client, path) -> list:
-    mine, theirs = client.get(path), client.get(ELSEWHERE)
-    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
-
-
-def cookie_client(user) -> APIClient:
-    client = APIClient(enforce_csrf_checks=True)
-    assert client.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
-    return client
 
 
 def commented_post(count=3):
@@ -51,14 +36,14 @@ def commented_post(count=3):
     return post
 
 
-@pytest.mark.parametrize("refuse", [_inactive, _deactivated, _logged_out, _all_sessions_ended, _deleted])
+@pytest.mark.parametrize("refuse", refused_tokens)
 def test_the_comments_page_refuses_every_token_the_other_endpoints_refuse(user, refuse):
     tokens = services.session_start(user=user)
     post = commented_post()
-    assert bearer(tokens.access).get(comments_path(post)).status_code == 200
+    assert bearer_client(tokens.access).get(comments_path(post)).status_code == 200
     refuse(user, tokens)
 
-    mine, elsewhere = answers_alike(bearer(tokens.access), comments_path(post))
+    mine, elsewhere = answers_alike(bearer_client(tokens.access), comments_path(post))
 
     assert mine[0] == 401
     assert mine == elsewhere
@@ -66,13 +51,12 @@ def test_the_comments_page_refuses_every_token_the_other_endpoints_refuse(user, 
 
 @pytest.mark.parametrize("query", ["?limit=1000", "?limit=x", "?cursor=garbage", UNPARSED_CURSOR])
 def test_a_refused_token_is_a_401_before_a_bad_page_request_or_a_hidden_post(user, query):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
+    refused = bearer_client(refused_token(user))
     hidden = PostFactory()
     Block.objects.create(blocker=hidden.author, blocked=user)
 
     for post in (commented_post(), hidden):
-        mine, elsewhere = answers_alike(bearer(tokens.access), comments_path(post) + query)
+        mine, elsewhere = answers_alike(refused, comments_path(post) + query)
         assert mine == elsewhere and mine[0] == 401
 
 
@@ -94,7 +78,7 @@ def test_an_accepted_token_gets_the_400s_and_404s_as_a_cookie_does(user, query, 
     if not visible:
         Block.objects.create(blocker=user, blocked=post.author)
 
-    by_token = bearer(services.session_start(user=user).access).get(comments_path(post) + query)
+    by_token = bearer_client(services.session_start(user=user).access).get(comments_path(post) + query)
     by_cookie = cookie_client(user).get(comments_path(post) + query)
 
     assert by_token.status_code == by_cookie.status_code == status
@@ -112,18 +96,11 @@ def test_an_unknown_post_is_a_404(api):
 def test_a_bearer_and_a_cookie_caller_get_the_same_pages_and_headers(user):
     post = commented_post(5)
     Comment.objects.create(post=post, author=UserFactory(avatar="avatars/a.png"), text="с аватаром")
-    by_token, by_cookie = bearer(services.session_start(user=user).access), cookie_client(user)
-    path = comments_path(post) + "?limit=4"
+    by_token, by_cookie = bearer_client(services.session_start(user=user).access), cookie_client(user)
 
-    while path:
-        mine, theirs = by_token.get(path), by_cookie.get(path)
-        assert mine.status_code == theirs.status_code == 200
-        assert mine.content == theirs.content
-        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
-            assert mine.headers.get(header) == theirs.headers.get(header), header
-        path = mine.headers.get("Link", "").split("<", 1)[-1].split(">", 1)[0] or None
+    pages = walk_alike(by_token, by_cookie, comments_path(post) + "?limit=4")
 
-    assert [c["text"] for c in mine.json()] == ["комментарий 4", "с аватаром"]
+    assert [c["text"] for c in pages[-1].json()] == ["комментарий 4", "с аватаром"]
 
 
 def test_an_empty_page_is_an_empty_list(api):
@@ -175,10 +152,7 @@ def test_the_comments_statement_keeps_one_plan_on_a_large_table(api):
 
 @pytest.mark.parametrize("method", ["head", "options", "post"])
 def test_every_method_refuses_a_refused_token_before_anything_else(user, method):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    response = getattr(bearer(tokens.access), method)(comments_path(commented_post()))
+    response = getattr(bearer_client(refused_token(user)), method)(comments_path(commented_post()))
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'

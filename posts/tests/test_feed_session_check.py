@@ -5,7 +5,6 @@ SessionCheckInView, issue #26): every token the other endpoints refuse, it refus
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -13,61 +12,34 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import UserSessionsEnd
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from posts.models import Post
 from posts.tests.factories import LikeFactory, PostFactory
-from social.pagination import encode_cursor
+from testsupport.session_check import (
+    PAGE_HEADERS,
+    UNPARSED_CURSOR,
+    UNUSABLE_USER_IDS,
+    answers_alike,
+    bearer_client,
+    cookie_client,
+    refused_token,
+    refused_tokens,
+    token_with_user_id,
+)
 
 pytestmark = pytest.mark.django_db
 
 FEED = "/api/posts/all"
-ELSEWHERE = "/api/auth/current_user"  # authenticated by DRF's own step (no check in a view)
-AUTH_HEADERS = ("WWW-Authenticate", "Content-Type", "Cache-Control", "Vary")
-# Well formed, but its values are not a timestamp and a post id: found when the query is built.
-UNPARSED_CURSOR = f"?cursor={encode_cursor(['x', 'y'])}"
 
 
-def bearer(raw: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def answers_alike(client, path=FEED) -> tuple:
-    """(status, body, the headers that a refusal carries) of the feed, and of another endpoint
-    with the same credentials."""
-    mine, theirs = client.get(path), client.get(ELSEWHERE)
-    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
-
-
-def _inactive(user, tokens):
-    type(user).objects.filter(pk=user.pk).update(is_active=False)  # no session end: only the flag
-
-
-def _deactivated(user, tokens):
-    services.user_deactivate(user=user)
-
-
-def _logged_out(user, tokens):
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-
-def _all_sessions_ended(user, tokens):
-    services.user_sessions_end(user=user)
-
-
-def _deleted(user, tokens):
-    user.delete()
-
-
-@pytest.mark.parametrize("refuse", [_inactive, _deactivated, _logged_out, _all_sessions_ended, _deleted])
+@pytest.mark.parametrize("refuse", refused_tokens)
 def test_the_feed_refuses_every_token_the_other_endpoints_refuse(user, refuse):
     tokens = services.session_start(user=user)
     PostFactory()
-    assert bearer(tokens.access).get(FEED).status_code == 200
+    assert bearer_client(tokens.access).get(FEED).status_code == 200
     refuse(user, tokens)
 
-    feed, elsewhere = answers_alike(bearer(tokens.access))
+    feed, elsewhere = answers_alike(bearer_client(tokens.access), FEED)
 
     assert feed[0] == 401
     assert feed == elsewhere
@@ -75,10 +47,7 @@ def test_the_feed_refuses_every_token_the_other_endpoints_refuse(user, refuse):
 
 @pytest.mark.parametrize("query", ["?limit=1000", "?limit=x", "?cursor=garbage", UNPARSED_CURSOR])
 def test_a_refused_token_is_a_401_before_a_bad_page_request(user, query):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    feed, elsewhere = answers_alike(bearer(tokens.access), FEED + query)
+    feed, elsewhere = answers_alike(bearer_client(refused_token(user)), FEED + query)
 
     assert feed == elsewhere and feed[0] == 401
 
@@ -92,13 +61,9 @@ def test_an_accepted_token_with_a_bad_page_request_is_a_400(api, query):
     assert response.headers["Cache-Control"] == "private"
 
 
-@pytest.mark.parametrize("user_id", ["not-a-uuid", "", None, "missing"])
+@pytest.mark.parametrize("user_id", UNUSABLE_USER_IDS)
 def test_a_signed_token_without_a_usable_user_id_is_refused_alike(user_id):
-    token = AccessToken()
-    if user_id != "missing":
-        token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = user_id
-
-    feed, elsewhere = answers_alike(bearer(str(token)))
+    feed, elsewhere = answers_alike(bearer_client(token_with_user_id(user_id)), FEED)
 
     assert feed == elsewhere and feed[0] == 401
 
@@ -108,7 +73,7 @@ def test_a_bad_authorization_header_is_answered_alike(header):
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=header)
 
-    feed, elsewhere = answers_alike(client)
+    feed, elsewhere = answers_alike(client, FEED)
 
     assert feed == elsewhere
 
@@ -121,24 +86,22 @@ def test_the_session_kept_by_a_password_change_still_reads_the_feed(user):
     UserSessionsEnd.objects.filter(user=user).update(ended_at=timezone.now() - timedelta(minutes=1))
     services.user_sessions_end(user=user, keep_session_id=AccessToken(tokens.access)["sid"])
 
-    assert bearer(tokens.access).get(FEED).status_code == 200
-    assert bearer(other.access).get(FEED).status_code == 401
+    assert bearer_client(tokens.access).get(FEED).status_code == 200
+    assert bearer_client(other.access).get(FEED).status_code == 401
 
 
 def test_a_bearer_and_a_cookie_caller_get_the_same_page_and_headers(user):
     posts = PostFactory.create_batch(3)
     LikeFactory(post=posts[1], user=user)
-    cookie = APIClient(enforce_csrf_checks=True)
-    assert cookie.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json").status_code == 200
     tokens = services.session_start(user=user)
 
-    by_token = bearer(tokens.access).get(FEED + "?limit=2")
-    by_cookie = cookie.get(FEED + "?limit=2")  # DRF's own authentication (no Authorization header)
+    by_token = bearer_client(tokens.access).get(FEED + "?limit=2")
+    by_cookie = cookie_client(user).get(FEED + "?limit=2")  # DRF's own authentication (no Authorization header)
 
     assert by_token.status_code == by_cookie.status_code == 200
     assert by_token.content == by_cookie.content
     assert [post["liked_by_me"] for post in by_token.json()] == [False, True]
-    for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
+    for header in PAGE_HEADERS:
         assert by_token.headers.get(header) == by_cookie.headers.get(header), header
     assert by_token.headers["Cache-Control"] == "private"
 
@@ -148,15 +111,15 @@ def test_the_feed_reads_as_the_tokens_user(user, other_user):
     post = PostFactory(author=UserFactory())
     LikeFactory(post=post, user=other_user)
 
-    mine = bearer(services.session_start(user=user).access).get(FEED).json()
-    theirs = bearer(services.session_start(user=other_user).access).get(FEED).json()
+    mine = bearer_client(services.session_start(user=user).access).get(FEED).json()
+    theirs = bearer_client(services.session_start(user=other_user).access).get(FEED).json()
 
     assert [p["liked_by_me"] for p in mine] == [False]
     assert [p["liked_by_me"] for p in theirs] == [True]
 
 
 def test_an_empty_feed_is_an_empty_page():
-    response = bearer(services.session_start(user=UserFactory()).access).get(FEED)
+    response = bearer_client(services.session_start(user=UserFactory()).access).get(FEED)
 
     assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
 
@@ -197,10 +160,7 @@ def test_the_feed_statement_keeps_one_plan_on_a_large_table(api, user):
 
 @pytest.mark.parametrize("method", ["head", "options", "post", "put", "delete"])
 def test_every_method_refuses_a_refused_token_before_anything_else(user, method):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    response = getattr(bearer(tokens.access), method)(FEED)
+    response = getattr(bearer_client(refused_token(user)), method)(FEED)
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'

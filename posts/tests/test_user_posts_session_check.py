@@ -7,25 +7,27 @@ gets the same pages and headers as before, whether by token or by cookie."""
 import uuid
 
 import pytest
-from django.conf import settings
-from rest_framework.test import APIClient
-from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts import services
 from accounts.models import User
-from accounts.tests.factories import PASSWORD, UserFactory
+from accounts.tests.factories import UserFactory
 from posts.tests.factories import LikeFactory, PostFactory
-from posts.tests.test_feed_session_check import _all_sessions_ended, _deactivated, _deleted, _inactive, _logged_out
 from safety.models import Block
-from social.pagination import encode_cursor
 from testsupport.pages import next_url
+from testsupport.session_check import (
+    UNPARSED_CURSOR,
+    UNUSABLE_USER_IDS,
+    answers_alike,
+    bearer_client,
+    cookie_client,
+    refused_token,
+    refused_tokens,
+    token_with_user_id,
+    walk_alike,
+)
 
 pytestmark = pytest.mark.django_db
 
-ELSEWHERE = "/api/auth/current_user"  # authenticated by DRF's own step (no check in a view)
-AUTH_HEADERS = ("WWW-Authenticate", "Content-Type", "Cache-Control", "Vary")
-# Well formed, but its values are not a timestamp and a post id: found when the query is built.
-UNPARSED_CURSOR = f"?cursor={encode_cursor(['x', 'y'])}"
 UNKNOWN_USER = {"detail": "Пользователь не найден."}
 
 
@@ -33,34 +35,14 @@ def posts_of(user_id) -> str:
     return f"/api/users/{user_id}/posts"
 
 
-def bearer(raw: str) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
-    return client
-
-
-def cookie_client(user) -> APIClient:
-    client = APIClient(enforce_csrf_checks=True)
-    response = client.post("/api/auth/login", {"email": user.email, "password": PASSWORD}, format="json")
-    assert response.status_code == 200
-    return client
-
-
-def answers_alike(client, path) -> list:
-    """(status, body, the headers that a refusal carries) of `path`, and of another endpoint
-    with the same credentials."""
-    mine, theirs = client.get(path), client.get(ELSEWHERE)
-    return [(r.status_code, r.content, [r.headers.get(h) for h in AUTH_HEADERS]) for r in (mine, theirs)]
-
-
-@pytest.mark.parametrize("refuse", [_inactive, _deactivated, _logged_out, _all_sessions_ended, _deleted])
+@pytest.mark.parametrize("refuse", refused_tokens)
 def test_a_users_posts_refuse_every_token_the_other_endpoints_refuse(user, other_user, refuse):
     tokens = services.session_start(user=user)
     PostFactory(author=other_user)
-    assert bearer(tokens.access).get(posts_of(other_user.pk)).status_code == 200
+    assert bearer_client(tokens.access).get(posts_of(other_user.pk)).status_code == 200
     refuse(user, tokens)
 
-    page, elsewhere = answers_alike(bearer(tokens.access), posts_of(other_user.pk))
+    page, elsewhere = answers_alike(bearer_client(tokens.access), posts_of(other_user.pk))
 
     assert page[0] == 401
     assert page == elsewhere
@@ -69,22 +51,16 @@ def test_a_users_posts_refuse_every_token_the_other_endpoints_refuse(user, other
 @pytest.mark.parametrize("query", ["", "?limit=1000", "?cursor=garbage", UNPARSED_CURSOR])
 @pytest.mark.parametrize("author", ["known", "unknown"])
 def test_a_refused_token_is_a_401_before_a_bad_request_or_an_unknown_author(user, other_user, query, author):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
     author_id = other_user.pk if author == "known" else uuid.uuid4()
 
-    page, elsewhere = answers_alike(bearer(tokens.access), posts_of(author_id) + query)
+    page, elsewhere = answers_alike(bearer_client(refused_token(user)), posts_of(author_id) + query)
 
     assert page == elsewhere and page[0] == 401
 
 
-@pytest.mark.parametrize("user_id", ["not-a-uuid", "", None, "missing"])
+@pytest.mark.parametrize("user_id", UNUSABLE_USER_IDS)
 def test_a_signed_token_without_a_usable_user_id_is_refused_alike(other_user, user_id):
-    token = AccessToken()
-    if user_id != "missing":
-        token[settings.SIMPLE_JWT["USER_ID_CLAIM"]] = user_id
-
-    page, elsewhere = answers_alike(bearer(str(token)), posts_of(other_user.pk))
+    page, elsewhere = answers_alike(bearer_client(token_with_user_id(user_id)), posts_of(other_user.pk))
 
     assert page == elsewhere and page[0] == 401
 
@@ -120,18 +96,11 @@ def test_a_bearer_and_a_cookie_caller_walk_the_same_pages(user, other_user):
     posts = PostFactory.create_batch(5, author=other_user)
     PostFactory.create_batch(2)
     LikeFactory(post=posts[1], user=user)
-    by_token, by_cookie = bearer(services.session_start(user=user).access), cookie_client(user)
-    path, pages = posts_of(other_user.pk) + "?limit=2", 0
+    by_token, by_cookie = bearer_client(services.session_start(user=user).access), cookie_client(user)
 
-    while path:
-        token_page, cookie_page = by_token.get(path), by_cookie.get(path)
-        assert token_page.status_code == cookie_page.status_code == 200
-        assert token_page.content == cookie_page.content
-        for header in ("Content-Type", "Cache-Control", "Vary", "Link", "Allow", "X-Frame-Options"):
-            assert token_page.headers.get(header) == cookie_page.headers.get(header), header
-        path, pages = next_url(token_page), pages + 1
+    pages = walk_alike(by_token, by_cookie, posts_of(other_user.pk) + "?limit=2")
 
-    assert pages == 3
+    assert len(pages) == 3
     liked = [p["liked_by_me"] for p in by_token.get(posts_of(other_user.pk)).json()]
     assert liked == [post.pk == posts[1].pk for post in reversed(posts)]
 
@@ -155,8 +124,8 @@ def test_the_page_reads_as_the_tokens_user(user, other_user):
     post = PostFactory(author=UserFactory())
     LikeFactory(post=post, user=other_user)
 
-    mine = bearer(services.session_start(user=user).access).get(posts_of(post.author_id)).json()
-    theirs = bearer(services.session_start(user=other_user).access).get(posts_of(post.author_id)).json()
+    mine = bearer_client(services.session_start(user=user).access).get(posts_of(post.author_id)).json()
+    theirs = bearer_client(services.session_start(user=other_user).access).get(posts_of(post.author_id)).json()
 
     assert [p["liked_by_me"] for p in mine] == [False]
     assert [p["liked_by_me"] for p in theirs] == [True]
@@ -188,10 +157,7 @@ def test_a_next_page_is_read_with_the_check_too(api, other_user, django_assert_n
 
 @pytest.mark.parametrize("method", ["head", "options", "post", "put", "delete"])
 def test_every_method_refuses_a_refused_token_before_anything_else(user, other_user, method):
-    tokens = services.session_start(user=user)
-    services.session_end(session_id=AccessToken(tokens.access)["sid"])
-
-    response = getattr(bearer(tokens.access), method)(posts_of(other_user.pk))
+    response = getattr(bearer_client(refused_token(user)), method)(posts_of(other_user.pk))
 
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="api"'
