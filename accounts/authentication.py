@@ -183,17 +183,24 @@ class SessionCheckInView:
     def session_read(self, request, *, checked, unchecked, before=(ValidationError,)):
         """The view's read: `checked(claims)` -> (the user its statement found for the token's
         claims, or None; the answer) when the check rides in the view's statement, else
-        `unchecked(request.user)` -> the answer, after DRF's own check. An error of `before`
-        (a 400 found while parsing the query, before any statement ran) is raised after the
-        user check on its own: authentication answers first, as for any view."""
+        `unchecked(request.user)` -> the answer, after DRF's own check. `checked` may return
+        None instead: this request's read cannot carry the check (the recommended page with a
+        cursor, or without a fresh kept ranking); then the user check on its own, and
+        `unchecked`. An error of `before` (a 400 found while parsing the query, before any
+        statement ran) is raised after the user check on its own: authentication answers
+        first, as for any view."""
         claims = self.session_claims
         if claims is None:
             return unchecked(request.user)
         try:
-            user, answer = checked(claims)
+            read = checked(claims)
         except before:
             self.session_check(request)
             raise
+        if read is None:
+            self.session_check(request)
+            return unchecked(request.user)
+        user, answer = read
         self.session_accept(request, user)
         return answer
 

@@ -589,8 +589,13 @@ def post_visible_get(*, post_id, viewer: User) -> Post:
         if post is None:
             raise PostNotFound()
         return post
+    return _post_visible_read(post_id=post_id, viewer_id=viewer.pk)
+
+
+def _post_visible_read(*, post_id, viewer_id) -> Post:
+    # post_visible_get on PostgreSQL, by the viewer's id.
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_POST_VISIBLE_SQL, {"post": post_id, "viewer": viewer.pk})
+        cursor.execute(_POST_VISIBLE_SQL, {"post": post_id, "viewer": viewer_id})
         row = cursor.fetchone()
     if row is None:
         raise PostNotFound()
@@ -692,8 +697,10 @@ def post_comments_page_of_session(
 ) -> tuple[User | None, Page | None]:
     """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
     answers, and that user's `post_comments_page`, or None when the user may not see the post);
-    (None, None) when the check refuses the token. One query on PostgreSQL. ValidationError
-    (400) before any statement for a cursor whose values do not parse."""
+    (None, None) when the check refuses the token. One query on PostgreSQL. A cursor whose
+    values do not parse: PostNotFound for a post the token's user may not see, else
+    ValidationError (400), as post_comments_page orders them, before any statement that
+    checks the token: the caller checks it first."""
     if connection.vendor != "postgresql":
         viewer = claims_user(claims)
         if viewer is None:
@@ -702,7 +709,11 @@ def post_comments_page_of_session(
             return viewer, post_comments_page(post_id=post_id, viewer=viewer, page=page)
         except PostNotFound:
             return viewer, None
-    params = _comments_params(post_id=post_id, page=page)
+    try:
+        params = _comments_params(post_id=post_id, page=page)
+    except ValidationError:
+        _post_visible_read(post_id=post_id, viewer_id=claims.user_id)
+        raise
     params["limit"] = page.limit + 1
     # The LIMIT bound, as the cookie path's: written into the text, a post with more comments
     # than most (the statistics' average per post below the LIMIT) would be planned to read and

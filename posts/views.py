@@ -41,6 +41,10 @@ def _page_wanted(request):
     return page_request(request.query_params, key_size=selectors.KEY_SIZE)
 
 
+def _limit_wanted(request) -> int:
+    return parse_limit(request.query_params.get("limit"))
+
+
 def _post_body(request, post_id) -> dict:
     post = selectors.post_detail(post_id=post_id, viewer=request.user)
     return PostSerializer(post, context={"request": request}).data
@@ -99,22 +103,16 @@ class RecommendedView(SessionCheckInView, APIView):
         ),
     )
     def get(self, request):
-        claims = self.session_claims
-        try:
-            limit = parse_limit(request.query_params.get("limit"))
-        except ValidationError:
-            self.session_check(request)
-            raise
         cursor = request.query_params.get("cursor")
-        checked = None
-        if claims is not None and not cursor:
-            checked = recommendations.kept_page_of_session(claims=claims, limit=limit)
-        if checked is not None:
-            viewer, page = checked
-            self.session_accept(request, viewer)
-        else:
-            self.session_check(request)
-            page = recommendations.recommended_page(viewer=request.user, limit=limit, cursor=cursor)
+        page = self.session_read(
+            request,
+            checked=lambda claims: (
+                None if cursor else recommendations.kept_page_of_session(claims=claims, limit=_limit_wanted(request))
+            ),
+            unchecked=lambda viewer: recommendations.recommended_page(
+                viewer=viewer, limit=_limit_wanted(request), cursor=cursor
+            ),
+        )
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 
 
@@ -198,23 +196,18 @@ class PostCommentsView(SessionCheckInView, APIView):
         description="The post's comments, oldest first. " + PAGE_HEADERS,
     )
     def get(self, request, post_id):
-        claims = self.session_claims
-        wanted = None
-        try:
-            wanted = page_request(request.query_params, key_size=selectors.KEY_SIZE)
-            if claims is not None:
-                viewer, page = selectors.post_comments_page_of_session(claims=claims, post_id=post_id, page=wanted)
-        except ValidationError:  # a bad limit or cursor, found before any statement ran
-            self.session_check(request)
-            if wanted is not None:  # the cursor's values: after the post's 404, as post_comments_page orders them
-                selectors.post_visible_get(post_id=post_id, viewer=request.user)
-            raise
-        if claims is not None:
-            self.session_accept(request, viewer)
-            if page is None:  # a post the caller may not see
-                raise PostNotFound()
-        else:
-            page = selectors.post_comments_page(post_id=post_id, viewer=request.user, page=wanted)
+        page = self.session_read(
+            request,
+            checked=lambda claims: selectors.post_comments_page_of_session(
+                claims=claims, post_id=post_id, page=_page_wanted(request)
+            ),
+            unchecked=lambda viewer: selectors.post_comments_page(
+                post_id=post_id, viewer=viewer, page=_page_wanted(request)
+            ),
+            before=(ValidationError, PostNotFound),
+        )
+        if page is None:  # a post the caller may not see, found by the statement
+            raise PostNotFound()
         body = json_bytes(comment_items(page.items, request))
         return json_response(body, headers=next_link(request, page.next_cursor))
 

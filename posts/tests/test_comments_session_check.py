@@ -164,3 +164,19 @@ def test_other_methods_with_an_accepted_token_answer_as_before(api, method, stat
 
     assert response.status_code == status
     assert response.headers["Cache-Control"] == "private"
+
+
+@pytest.mark.parametrize(("visible", "status"), [(True, 400), (False, 404)])
+def test_an_unparsed_cursor_is_answered_after_the_check_and_the_posts_read_rule(
+    api, user, visible, status, django_assert_num_queries
+):
+    # The user check and the post's read rule, each a statement of its own (as before the view
+    # used SessionCheckInView.session_read): the post's 404 before the cursor's 400.
+    post = commented_post()
+    if not visible:
+        Block.objects.create(blocker=user, blocked=post.author)
+
+    with django_assert_num_queries(2):
+        response = api.get(comments_path(post) + UNPARSED_CURSOR)
+
+    assert response.status_code == status

@@ -145,3 +145,29 @@ def test_an_empty_kept_ranking_is_an_empty_page(api, settings):
     response = api.get(URL)
 
     assert response.status_code == 200 and response.json() == [] and "Link" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "query", ["?limit=1000", "?limit=x", "?cursor=garbage", "?limit=1000&cursor=garbage", "?limit=2&cursor=garbage"]
+)
+def test_an_accepted_token_gets_the_400s_a_cookie_does(user, ranked, query):
+    tokens, _ = ranked
+
+    by_token = bearer_client(tokens.access).get(URL + query)
+    by_cookie = cookie_client(user).get(URL + query)
+
+    assert by_token.status_code == by_cookie.status_code == 400
+    assert by_token.content == by_cookie.content
+    assert by_token.headers["Cache-Control"] == "private"
+
+
+def test_a_next_page_checks_the_user_then_reads_its_rows(api, user, settings, django_assert_num_queries):
+    settings.RECO_RANKING_TTL = 60
+    PostFactory.create_batch(3)
+    first = api.get(URL + "?limit=2")
+
+    # The user check, the page's rows, then the one post not encoded yet.
+    with django_assert_num_queries(3):
+        second = api.get(next_url(first))
+
+    assert second.status_code == 200 and len(second.json()) == 1
