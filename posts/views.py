@@ -103,15 +103,11 @@ class RecommendedView(SessionCheckInView, APIView):
         ),
     )
     def get(self, request):
-        cursor = request.query_params.get("cursor")
+        read = recommendations.RecommendedRead(cursor=request.query_params.get("cursor"))
         page = self.session_read(
             request,
-            checked=lambda claims: (
-                None if cursor else recommendations.kept_page_of_session(claims=claims, limit=_limit_wanted(request))
-            ),
-            unchecked=lambda viewer: recommendations.recommended_page(
-                viewer=viewer, limit=_limit_wanted(request), cursor=cursor
-            ),
+            checked=lambda claims: read.page_of_session(claims=claims, limit=_limit_wanted(request)),
+            unchecked=lambda viewer: read.page(viewer=viewer, limit=_limit_wanted(request)),
         )
         return fragments.posts_response(page.items, request=request, headers=next_link(request, page.next_cursor))
 

@@ -42,8 +42,15 @@ needs), `ranking` (the score and the author spread: pure functions of those fact
 (the walk's ids in the shared cache and its cursors) and `pages` (a page of the walk).
 """
 
-from posts.recommendations.pages import kept_page_of_session, recommended_page
+from posts.recommendations.pages import RecommendedRead, kept_page_of_session, recommended_page
 from posts.recommendations.ranking import Candidate, authors_spread
 from posts.recommendations.snapshots import STALE_CURSOR
 
-__all__ = ["STALE_CURSOR", "Candidate", "authors_spread", "kept_page_of_session", "recommended_page"]
+__all__ = [
+    "STALE_CURSOR",
+    "Candidate",
+    "RecommendedRead",
+    "authors_spread",
+    "kept_page_of_session",
+    "recommended_page",
+]

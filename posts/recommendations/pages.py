@@ -29,42 +29,71 @@ from social.exceptions import InvalidCursor
 from social.pagination import MAX_LIMIT, Page
 
 
-def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
-    """One page of the caller's recommendations.
+class RecommendedRead:
+    """One request for a page of the caller's recommendations (`cursor`: none or empty for a
+    first page). A Bearer request tries `page_of_session` (the token's check in the page's
+    statement) and, when that cannot serve it, `page` once the token is checked: the viewer's
+    kept ranking is read from the cache once between them (a stale or absent one was read
+    again by `page`: a second Redis round trip on the request)."""
 
-    No cursor: the first `limit` ids of the viewer's kept ranking (`ranking_kept`), whose
-    snapshot the next pages walk when it is longer than a page. A cursor: the next `limit` ids
-    of its snapshot. Either way the page is `post_refs_of` rows (one prepared query;
-    posts/fragments.py renders them); a post deleted since the ranking is left out.
-    ValidationError (400) for a malformed cursor or an expired snapshot.
-    """
-    if not cursor:
-        kept = ranking_kept(viewer=viewer, limit=limit)
-        snapshot_id, ids, position = kept["snapshot_id"], kept["ids"], 0
-    else:
-        snapshot_id, position = cursor_parse(cursor)
-        ids = snapshot_load(viewer=viewer, snapshot_id=snapshot_id)
-        if not 0 < position < len(ids) // UUID_BYTES:
-            raise InvalidCursor()
-    walk = _Walk(snapshot_id, ids, position, limit)
-    # The page's rows are read now, whatever the ranking's age: a deleted post is left out, the
-    # counters and liked_by_me are current.
-    return walk.page(post_refs_of(viewer=viewer, ids=walk.page_ids))
+    def __init__(self, *, cursor: str | None):
+        self.cursor = cursor or None
+        self._kept: tuple | None = None  # ((viewer id, limit), the kept ranking or None) once read
+
+    def page_of_session(self, *, claims: SessionClaims, limit: int) -> tuple[User | None, Page | None] | None:
+        """`page`'s first page with the check of the token's user in the page's statement
+        (`posts.selectors.post_refs_of_session`), when the viewer's kept ranking for `limit`
+        is fresh (the common case: one cache read, nothing to rank, store or enqueue): (the
+        user, as `accounts.selectors.session_user` answers, and the page), or (None, None)
+        when the check refuses the token. None for any other page (a cursor; no fresh kept
+        ranking): the caller checks the token first, and a refused one causes no ranking and
+        no task."""
+        if self.cursor is not None:
+            return None
+        kept = self._kept_read(viewer_id=claims.user_id, limit=limit)
+        if kept is None or _kept_stale(kept):
+            return None
+        walk = _Walk(kept["snapshot_id"], kept["ids"], 0, limit)
+        viewer, refs = post_refs_of_session(claims=claims, ids=walk.page_ids)
+        return (viewer, walk.page(refs)) if viewer is not None else (None, None)
+
+    def page(self, *, viewer: User, limit: int) -> Page:
+        """One page of the caller's recommendations.
+
+        No cursor: the first `limit` ids of the viewer's kept ranking (`ranking_kept`), whose
+        snapshot the next pages walk when it is longer than a page. A cursor: the next `limit`
+        ids of its snapshot. Either way the page is `post_refs_of` rows (one prepared query;
+        posts/fragments.py renders them); a post deleted since the ranking is left out.
+        ValidationError (400) for a malformed cursor or an expired snapshot.
+        """
+        if self.cursor is None:
+            kept = ranking_kept(viewer=viewer, limit=limit, kept=self._kept_read(viewer_id=viewer.pk, limit=limit))
+            snapshot_id, ids, position = kept["snapshot_id"], kept["ids"], 0
+        else:
+            snapshot_id, position = cursor_parse(self.cursor)
+            ids = snapshot_load(viewer=viewer, snapshot_id=snapshot_id)
+            if not 0 < position < len(ids) // UUID_BYTES:
+                raise InvalidCursor()
+        walk = _Walk(snapshot_id, ids, position, limit)
+        # The page's rows are read now, whatever the ranking's age: a deleted post is left out,
+        # the counters and liked_by_me are current.
+        return walk.page(post_refs_of(viewer=viewer, ids=walk.page_ids))
+
+    def _kept_read(self, *, viewer_id, limit: int) -> dict | None:
+        key = (viewer_id, limit)
+        if self._kept is None or self._kept[0] != key:
+            self._kept = (key, _kept_read(viewer_id=viewer_id, limit=limit))
+        return self._kept[1]
+
+
+def recommended_page(*, viewer: User, limit: int, cursor: str | None) -> Page:
+    """`RecommendedRead.page` of a request of its own."""
+    return RecommendedRead(cursor=cursor).page(viewer=viewer, limit=limit)
 
 
 def kept_page_of_session(*, claims: SessionClaims, limit: int) -> tuple[User | None, Page | None] | None:
-    """`recommended_page`'s first page with the check of the token's user in the page's
-    statement (`posts.selectors.post_refs_of_session`), when the viewer's kept ranking for
-    `limit` is fresh (the common case: one cache read, nothing to rank, store or enqueue):
-    (the user, as `accounts.selectors.session_user` answers, and the page), or (None, None)
-    when the check refuses the token. None when there is no fresh kept ranking: the caller
-    checks the token first, and a refused one causes no ranking and no task."""
-    kept = _kept_read(viewer_id=claims.user_id, limit=limit)
-    if kept is None or _kept_stale(kept):
-        return None
-    walk = _Walk(kept["snapshot_id"], kept["ids"], 0, limit)
-    viewer, refs = post_refs_of_session(claims=claims, ids=walk.page_ids)
-    return (viewer, walk.page(refs)) if viewer is not None else (None, None)
+    """`RecommendedRead.page_of_session` of a first page's request of its own."""
+    return RecommendedRead(cursor=None).page_of_session(claims=claims, limit=limit)
 
 
 class _Walk:
@@ -116,11 +145,11 @@ def rankings_forget(*, viewer_ids) -> None:
     )
 
 
-def ranking_kept(*, viewer: User, limit: int) -> dict:
-    """The viewer's kept ranking for pages of `limit` (`ranking_refresh`'s shape): ranked now
-    when none is kept; when it is older than RECO_RANKING_TTL, served while a background task
-    ranks anew (enqueued once per TTL)."""
-    kept = _kept_read(viewer_id=viewer.pk, limit=limit)
+def ranking_kept(*, viewer: User, limit: int, kept: dict | None) -> dict:
+    """The viewer's kept ranking for pages of `limit` (`ranking_refresh`'s shape), given what
+    the cache held for it (`kept`, as the request read it): ranked now when none is kept; when
+    it is older than RECO_RANKING_TTL, served while a background task ranks anew (enqueued once
+    per TTL)."""
     if kept is None:
         return ranking_refresh(viewer=viewer, limit=limit)
     if _kept_stale(kept) and cache.add(

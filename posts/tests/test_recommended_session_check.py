@@ -12,6 +12,7 @@ from posts.recommendations.pages import RANKING_KEY, REFRESHING_KEY
 from posts.recommendations.snapshots import SNAPSHOT_COUNTER_KEY
 from posts.tests.factories import LikeFactory, PostFactory
 from testsupport.pages import next_url
+from testsupport.redis_commands import redis_commands
 from testsupport.session_check import (
     answers_alike,
     bearer_client,
@@ -171,3 +172,28 @@ def test_a_next_page_checks_the_user_then_reads_its_rows(api, user, settings, dj
         second = api.get(next_url(first))
 
     assert second.status_code == 200 and len(second.json()) == 1
+
+
+@pytest.mark.parametrize("kept", ["fresh", "stale", "absent"])
+@pytest.mark.parametrize("by", ["bearer", "cookie"])
+def test_a_first_page_reads_the_kept_ranking_from_redis_once(client_for, user, settings, kept, by):
+    # A Bearer first page whose ranking was stale or absent read it twice: once trying the
+    # check in the page's statement, once more after the check on its own.
+    settings.RECO_RANKING_TTL = 60
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
+    PostFactory.create_batch(3)
+    client = client_for(user) if by == "bearer" else cookie_client(user)
+    if kept != "absent":
+        assert client.get(URL + "?limit=2").status_code == 200
+    if kept == "stale":
+        age_kept(user, 2, seconds=61)
+    key = RANKING_KEY.format(viewer=user.pk.hex, limit=2)
+
+    with redis_commands(containing=key) as commands:
+        response = client.get(URL + "?limit=2")
+
+    assert response.status_code == 200 and len(response.json()) == 2
+    assert len([command for command in commands if command.startswith("GET ")]) == 1, commands
+    assert kept_at(user.pk, 2) is not None
+    if kept == "stale":  # served, and a refresh asked for
+        assert cache.get(REFRESHING_KEY.format(viewer=user.pk.hex, limit=2)) is not None
