@@ -20,7 +20,7 @@ from accounts.selectors import (
     session_user_of_row,
 )
 from chats.models import Chat, ChatMember, Message
-from social.db import count_subquery, prepared_cursor, sql_compact
+from social.db import count_subquery, prepared_cursor
 from social.exceptions import Forbidden, NotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
@@ -220,9 +220,10 @@ _CHAT_LIST_AFTER_SQL = (
     "AND COALESCE(c.last_message_at, c.created_at) <= %(at)s AND (COALESCE(c.last_message_at, c.created_at) < %(at)s "
     "OR (COALESCE(c.last_message_at, c.created_at) = %(at)s AND c.id < %(id)s))"
 )
-# Compact (social.db.sql_compact): with the user check, the commented text is over psycopg's 4 kB.
-_CHAT_LIST_FIRST = sql_compact(_CHAT_LIST_SQL.format(after=""))
-_CHAT_LIST_NEXT = sql_compact(_CHAT_LIST_SQL.format(after=_CHAT_LIST_AFTER_SQL))
+# With the user check, the commented text is over psycopg's 4 kB: prepared_cursor sends it
+# compacted (social.db.sql_compact).
+_CHAT_LIST_FIRST = _CHAT_LIST_SQL.format(after="")
+_CHAT_LIST_NEXT = _CHAT_LIST_SQL.format(after=_CHAT_LIST_AFTER_SQL)
 # The list and the check of the token's user (accounts.selectors.session_user) in one prepared
 # statement, as the feed's (posts.selectors.feed_page_of_session): the user's row, which alone
 # decides whether the caller is answered, beside each of the page's rows (or alone, its chat
@@ -235,8 +236,8 @@ FROM ({SESSION_USER_SQL}) AS viewer
 LEFT JOIN LATERAL ({{list}}) AS list ON true
 ORDER BY list.activity DESC, list.chat_id DESC
 """
-_SESSION_CHAT_LIST_FIRST = sql_compact(_SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_FIRST))
-_SESSION_CHAT_LIST_NEXT = sql_compact(_SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_NEXT))
+_SESSION_CHAT_LIST_FIRST = _SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_FIRST)
+_SESSION_CHAT_LIST_NEXT = _SESSION_CHAT_LIST_SQL.format(list=_CHAT_LIST_NEXT)
 _CHAT = slice(0, 11)  # chat_id … members_count
 _LAST_MESSAGE = slice(11, 27)  # the last message's columns, all NULL when it has none
 _MEMBERS = slice(27, 31)

@@ -18,16 +18,38 @@ def count_subquery(queryset: QuerySet) -> Subquery:
 
 def sql_compact(sql: str) -> str:
     """`sql` without its whole-line `--` comments and its lines' indentation: the text a prepared
-    statement sends. psycopg converts a statement's %s placeholders once per text only for texts
-    of at most 4,096 bytes (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH); a longer one is
-    parsed again on every execution (~0.03 ms of CPU for the chat list's, issue #26)."""
+    statement sends (`sql_compacted`, called by social/postgresql's PreparingCursor on every
+    statement). psycopg converts a statement's placeholders once per text only for texts of at
+    most 4,096 bytes and 50 parameters (psycopg._queries.MAX_CACHED_STATEMENT_LENGTH and
+    MAX_CACHED_STATEMENT_PARAMS); a longer one is parsed again on every execution (~0.03 ms of
+    CPU for the chat list's, issue #26). The server keeps the text of each prepared statement
+    too, per connection."""
     lines = (line.strip() for line in sql.splitlines())
     return "\n".join(line for line in lines if line and not line.startswith("--"))
 
 
+# sql_compact's answers by text: a statement runs on nearly every request and its text is one
+# of a few hundred (a page statement per shape and limit), so it is compacted once per process.
+# Bounded as the verified tokens are: emptied when full, refilled at one compaction per text.
+_COMPACTED: dict[str, str] = {}
+COMPACTED_MAX = 2048
+
+
+def sql_compacted(sql: str) -> str:
+    """`sql_compact(sql)`, kept per text: a dictionary lookup once the text was seen (its hash
+    cached by the string when the text is a constant)."""
+    compact = _COMPACTED.get(sql)
+    if compact is None:
+        if len(_COMPACTED) >= COMPACTED_MAX:
+            _COMPACTED.clear()
+        compact = _COMPACTED[sql] = sql_compact(sql)
+    return compact
+
+
 def prepared_cursor(connection):
-    """A cursor whose statements PostgreSQL plans once per connection (social/postgresql);
-    a plain cursor on other databases. For queries that run on (nearly) every request."""
+    """A cursor whose statements PostgreSQL plans once per connection (social/postgresql), each
+    text sent compacted (`sql_compacted`: write them commented and indented); a plain cursor on
+    other databases. For queries that run on (nearly) every request."""
     make = getattr(connection, "prepared_cursor", None)
     return make() if make is not None else connection.cursor()
 

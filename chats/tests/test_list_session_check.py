@@ -11,6 +11,7 @@ from accounts import services
 from accounts.tests.factories import UserFactory
 from chats import selectors
 from chats import services as chat_services
+from social.db import sql_compacted
 from testsupport.session_check import (
     UNPARSED_CURSOR,
     answers_alike,
@@ -105,11 +106,12 @@ def test_the_checked_list_statement_keeps_one_plan(make_chat, user, other_user):
 
 
 def test_the_list_statements_fit_psycopgs_converted_statements_cache():
-    # A longer text has its placeholders converted on every execution (social.db.sql_compact).
+    # A longer text has its placeholders converted on every execution (social.db.sql_compact; all
+    # the prepared texts: tests/test_prepared_texts.py).
     for sql in (
         selectors._CHAT_LIST_FIRST,
         selectors._CHAT_LIST_NEXT,
         selectors._SESSION_CHAT_LIST_FIRST,
         selectors._SESSION_CHAT_LIST_NEXT,
     ):
-        assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
+        assert len(sql_compacted(sql).encode()) <= MAX_CACHED_STATEMENT_LENGTH

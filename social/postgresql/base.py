@@ -26,7 +26,8 @@ deadline on every wait for the server.
    psycopg[binary]) instead of the pure-Python one Django derives from to apply the
    connection's time zone: with USE_TZ that zone is UTC, which psycopg's loader applies too,
    and a feed request (the user's row, a page's 21 `created_at`) costs less CPU with psycopg's
-   (README "Performance and tuning").
+   (README "Performance and tuning"). Each text goes without its comments and indentation
+   (social.db.sql_compacted), so that its placeholders are converted once per text.
 
 3. A client-side deadline on every round trip (`DeadlineConnection`). PostgreSQL's
    statement_timeout is enforced by the server: a server that freezes (SIGSTOP, a hung host, a
@@ -49,6 +50,8 @@ from psycopg import postgres
 from psycopg.connection import _WAIT_INTERVAL
 from psycopg.pq import Format, TransactionStatus
 from psycopg_pool import ConnectionPool
+
+from social.db import sql_compacted
 
 _TIMESTAMPTZ = postgres.types["timestamptz"].oid
 _TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(_TIMESTAMPTZ, Format.TEXT)
@@ -113,6 +116,10 @@ class PreparingCursor(base.ServerBindingCursor):
             super().close()
 
     def execute(self, query, params=None, *, prepare=None, binary=None):
+        # Sent without comments and indentation, so that a commented text stays within psycopg's
+        # cache of converted statements (social.db.sql_compact).
+        if type(query) is str:
+            query = sql_compacted(query)
         return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
 
 
