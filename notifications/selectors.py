@@ -11,7 +11,7 @@ from accounts.selectors import (
     session_statement_row,
 )
 from notifications.models import Notification, UnreadCount
-from social.db import prepared_cursor
+from social.db import page_limit, prepared_cursor
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
 KEY_FIELDS = ("created_at", "id")
@@ -24,13 +24,8 @@ UNREAD_CAP = 999
 # The page written out and prepared (social.db.prepared_cursor), its columns read into tuples:
 # through the ORM a page of 20 cost more CPU (compiling the queryset, a model instance and a
 # joined actor per row) than everything else of the request (issue #26).
-# Every value is bound, the LIMIT too. Written into the text, the LIMIT let the planner see that
-# a recipient of average size (a few rows by the statistics) has fewer rows than the page asks
-# for, so it read every notification of the recipient, joined each actor and sorted them: on the
-# bench's readers of 1,000 notifications, 1.3 ms and 3,000 buffers a page against 0.05 ms and 67
-# for the ordered scan of `notification_list_idx` that stops at the LIMIT (issue #26). With the
-# LIMIT bound the plan for any value is that ordered scan; where PostgreSQL plans per execution
-# instead (a reader with more rows than most, by fresh statistics), it plans the same scan.
+# Every value is bound, the LIMIT too: the page is drawn from one reader's notifications
+# (social.db.page_limit says why).
 _PAGE_SQL = f"""
 SELECT n.id, n.type, n.created_at, n.read, n.post_id, n.comment_id, n.chat_id, n.text,
        actor.id AS actor_id, actor.username, actor.avatar
@@ -39,7 +34,7 @@ WHERE n.recipient_id = %(user)s {{unread}}
   AND n.actor_id NOT IN (SELECT gone.id FROM {User._meta.db_table} gone WHERE gone.deleted_at IS NOT NULL)
   {{after}}
 ORDER BY n.created_at DESC, n.id DESC
-LIMIT %(limit)s
+{{limit}}
 """
 # The keyset bound as social.pagination.keyset_filter writes it: the redundant `<=` starts the
 # index range scan. `NOT n.read` matches `notification_unread_idx`'s condition.
@@ -59,7 +54,7 @@ CROSS JOIN LATERAL (
     FROM ({{page}}) AS rows
 ) AS page
 """
-# By (checked with the user, unread only, has a cursor).
+# By (checked with the user, unread only, has a cursor, the LIMIT clause).
 _PAGE_STATEMENTS: dict[tuple, str] = {}
 _KEY_FIELDS = [Notification._meta.get_field(name) for name in KEY_FIELDS]
 
@@ -67,14 +62,15 @@ _KEY_FIELDS = [Notification._meta.get_field(name) for name in KEY_FIELDS]
 def _page_statement(*, user_id, unread_only: bool, page: PageRequest, checked: bool) -> tuple[str, dict]:
     """The PostgreSQL page statement and its parameters (with the user check when `checked`).
     A cursor whose values do not parse is a 400 (InvalidCursor) before anything runs."""
-    params = {"user": user_id, "limit": page.limit + 1}
+    limit, limit_params = page_limit(rows=page.limit + 1, whole_table=False)
+    params = {"user": user_id, **limit_params}
     if page.after is not None:
         params["at"], params["id"] = cursor_values(_KEY_FIELDS, page.after)
-    key = (checked, unread_only, page.after is not None)
+    key = (checked, unread_only, page.after is not None, limit)
     sql = _PAGE_STATEMENTS.get(key)
     if sql is None:
         sql = _PAGE_SQL.format(
-            unread="AND NOT n.read" if unread_only else "", after=_AFTER if page.after is not None else ""
+            unread="AND NOT n.read" if unread_only else "", after=_AFTER if page.after is not None else "", limit=limit
         )
         if checked:
             sql = _SESSION_PAGE_SQL.format(page=sql)

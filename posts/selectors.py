@@ -31,7 +31,7 @@ from accounts.selectors import (
 )
 from posts.models import Comment, Like, Post, PostImage
 from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
-from social.db import count_subquery, prepared_cursor
+from social.db import count_subquery, page_limit, prepared_cursor
 from social.exceptions import CommentNotFound, PostNotFound, UserNotFound
 from social.pagination import Page, PageRequest, cursor_values, keyset_filter, page_cut, take_page
 
@@ -311,13 +311,8 @@ def with_details(posts: list[Post]) -> list[Post]:
 # AUTHOR_VISIBLE_SQL is safety's read rule (an active author, no block either way): per row
 # scanned, a primary key probe of the author and a probe of the hashed set of users separated
 # from the viewer, inside the LIMITed scan, so the page stays one index range scan of posts.
-# The LIMIT is written into the text (a validated int, 2..MAX_LIMIT + 1), not bound: with a bound
-# LIMIT the plan that PostgreSQL prepares for any value (a generic plan) expects 10% of the table
-# and sorts a parallel scan of it, so the server planned the statement anew on every execution
-# (0 generic plans of 30; planning cost ~0.4 ms against ~0.2 ms of execution, issue #26). With
-# the figure in the text, the generic plan is this one and is kept after five executions. One
-# prepared statement per limit a client asks for: few in practice, and psycopg bounds them per
-# connection (prepared_max) as it does any statement.
+# The LIMIT is written into the text: the page is drawn from the whole table (social.db.page_limit
+# says why).
 _REFS_SQL = f"""
 SELECT page.id, page.created_at, page.rev,
        EXISTS (SELECT 1 FROM {Like._meta.db_table} AS l WHERE l.post_id = page.id AND l.user_id = %(viewer)s)
@@ -327,7 +322,7 @@ FROM (
     FROM {Post._meta.db_table} AS p
     WHERE TRUE {{author}} {{after}} {AUTHOR_VISIBLE_SQL}
     ORDER BY p.created_at DESC, p.id DESC
-    LIMIT {{limit}}
+    {{limit}}
 ) AS page
 ORDER BY page.created_at DESC, page.id DESC
 """
@@ -342,10 +337,11 @@ def refs_query(*, viewer_id, page: PageRequest, author_id=None) -> tuple[str, di
         params["author"] = author_id
     if page.after is not None:
         params["at"], params["id"] = cursor_values([Post._meta.get_field(name) for name in KEY_FIELDS], page.after)
+    limit, _ = page_limit(rows=page.limit + 1, whole_table=True)
     sql = _REFS_SQL.format(
         author=_REFS_AUTHOR if author_id is not None else "",
         after=_REFS_AFTER if page.after is not None else "",
-        limit=int(page.limit) + 1,
+        limit=limit,
     )
     return sql, params
 
@@ -628,22 +624,30 @@ WHERE c.post_id = %(post)s
   AND c.author_id NOT IN (SELECT gone.id FROM {User._meta.db_table} AS gone WHERE gone.deleted_at IS NOT NULL)
   {{after}}
 ORDER BY c.created_at, c.id
-LIMIT {{limit}}
+{{limit}}
 """
 _COMMENTS_AFTER = "AND c.created_at >= %(at)s AND (c.created_at > %(at)s OR (c.created_at = %(at)s AND c.id > %(id)s))"
-# The LIMIT bound: this statement's generic plan (the ordered scan of comment_post_page_idx) is
-# kept with it (issue #26, bench/posts_plans.py).
-_COMMENTS_FIRST = _COMMENTS_SQL.format(after="", limit="%(limit)s")
-_COMMENTS_NEXT = _COMMENTS_SQL.format(after=_COMMENTS_AFTER, limit="%(limit)s")
 
 
-def _comments_params(*, post_id, page: PageRequest) -> dict:
-    """The comments page's parameters but its limit: ValidationError (400) for a cursor whose
+def _comments_statement(*, post_id, page: PageRequest, checked: bool) -> tuple[str, dict]:
+    """The comments page's PostgreSQL statement and parameters (`checked`: _SESSION_COMMENTS_SQL's,
+    the caller adding the token's `user` and `session`). ValidationError (400) for a cursor whose
     values do not parse, before any statement runs."""
     params = {"post": post_id}
     if page.after is not None:
         params["at"], params["id"] = cursor_values([Comment._meta.get_field(name) for name in KEY_FIELDS], page.after)
-    return params
+    # The LIMIT bound: the page is drawn from one post's comments (social.db.page_limit); its
+    # generic plan, the ordered scan of comment_post_page_idx, is kept (bench/posts_plans.py).
+    limit, limit_params = page_limit(rows=page.limit + 1, whole_table=False)
+    params.update(limit_params)
+    key = (checked, page.after is not None, limit)
+    sql = _COMMENTS_STATEMENTS.get(key)
+    if sql is None:
+        sql = _COMMENTS_SQL.format(after=_COMMENTS_AFTER if page.after is not None else "", limit=limit)
+        if checked:
+            sql = _SESSION_COMMENTS_SQL.format(page=sql)
+        _COMMENTS_STATEMENTS[key] = sql
+    return sql, params
 
 
 def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
@@ -662,11 +666,9 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
             "id", "post_id", "text", "created_at", "author__id", "author__username", "author__avatar"
         )
         return take_page(comments, limit=page.limit, key=_comment_key)
-    params = _comments_params(post_id=post_id, page=page)
-    params["limit"] = page.limit + 1
     # A deleted account's comments are hidden at once, before the purge removes them.
     with prepared_cursor(connection) as cursor:
-        cursor.execute(_COMMENTS_NEXT if page.after is not None else _COMMENTS_FIRST, params)
+        cursor.execute(*_comments_statement(post_id=post_id, page=page, checked=False))
         rows = cursor.fetchall()
     return page_cut(rows, limit=page.limit, key=_comment_key)
 
@@ -677,7 +679,7 @@ def post_comments_page(*, post_id, viewer: User, page: PageRequest) -> Page:
 # and a round of PostgreSQL's per-statement work (issue #26). The user's row comes first and
 # alone decides whether the caller is answered; then the post's author (NULL: the user may not
 # see the post, a 404); then the page's rows as parallel arrays, read whatever the two checks
-# say and dropped when either refuses. The LIMIT is bound (see post_comments_page_of_session).
+# say and dropped when either refuses.
 _COMMENT_ARRAYS = ", ".join(
     f"array_agg(page.{name} ORDER BY page.created_at, page.id)"
     for name in ("id", "post_id", "text", "created_at", "author_id", "username", "avatar")
@@ -688,8 +690,8 @@ FROM ({SESSION_USER_SQL}) AS viewer
 LEFT JOIN ({_POST_VISIBLE_SQL.replace("%(viewer)s", "%(user)s")}) AS visible ON TRUE
 CROSS JOIN LATERAL (SELECT {_COMMENT_ARRAYS} FROM ({{page}}) AS page) AS comments
 """
-# By whether the page has a cursor.
-_SESSION_COMMENTS_SQLS: dict[bool, str] = {}
+# By (checked with the user, whether the page has a cursor, its LIMIT clause).
+_COMMENTS_STATEMENTS: dict[tuple, str] = {}
 
 
 def post_comments_page_of_session(
@@ -710,20 +712,10 @@ def post_comments_page_of_session(
         except PostNotFound:
             return viewer, None
     try:
-        params = _comments_params(post_id=post_id, page=page)
+        sql, params = _comments_statement(post_id=post_id, page=page, checked=True)
     except ValidationError:
         _post_visible_read(post_id=post_id, viewer_id=claims.user_id)
         raise
-    params["limit"] = page.limit + 1
-    # The LIMIT bound, as the cookie path's: written into the text, a post with more comments
-    # than most (the statistics' average per post below the LIMIT) would be planned to read and
-    # sort all its comments (notifications.selectors says how that was measured).
-    key = page.after is not None
-    sql = _SESSION_COMMENTS_SQLS.get(key)
-    if sql is None:
-        after = _COMMENTS_AFTER if page.after is not None else ""
-        comments = _COMMENTS_SQL.format(after=after, limit="%(limit)s")
-        sql = _SESSION_COMMENTS_SQLS[key] = _SESSION_COMMENTS_SQL.format(page=comments)
     viewer, rest = session_statement_row(sql, params, claims=claims)
     if viewer is None:
         return None, None

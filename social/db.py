@@ -46,6 +46,34 @@ def sql_compacted(sql: str) -> str:
     return compact
 
 
+def page_limit(*, rows: int, whole_table: bool) -> tuple[str, dict]:
+    """The `LIMIT` clause of a prepared page statement that reads `rows` rows (a page and the
+    one that tells whether another follows) and the parameters it binds: written into the text
+    (`LIMIT 21`) when the page is drawn from the whole table (`whole_table`: the feed, a user's
+    posts), bound (`LIMIT %(limit)s`) when it is drawn from one owner's rows (a reader's
+    notifications, a post's comments). Key a cache of statement texts by the clause: a written
+    LIMIT makes one text, and one prepared statement per connection, per value a client asks
+    for (at most MAX_LIMIT, few in practice; psycopg bounds them per connection).
+
+    Why the two: PostgreSQL keeps a statement's plan for any value (a generic plan) after five
+    executions when that plan is not dearer than the plans it makes per value.
+    - Bound over a whole table, the generic plan expected the rows of a tenth of the table (a
+      parallel scan and a sort), lost to a plan per value, and the feed's statement was planned
+      on every execution (0 generic plans of 4,520 at 50k posts; planning ~0.4 ms against ~0.2
+      of execution, issue #26). Written, the generic plan is the index range scan that stops at
+      the LIMIT, and is kept (posts/tests/test_feed_session_check.py).
+    - Written over one owner's rows, the planner compared the LIMIT with the rows of an owner of
+      average size by the statistics, fewer than a page asks for, and planned to read, join and
+      sort all of them: a reader's 1,000 notifications, 1.3 ms and 3,000 buffers a page against
+      0.05 ms and 67 for the ordered scan of `notification_list_idx` that stops at the LIMIT
+      (issue #26). Bound, the generic plan is that ordered scan; where PostgreSQL plans per
+      value instead (an owner with more rows than most), it plans the same scan
+      (notifications/tests/test_list_session_check.py holds every page shape to its LIMIT)."""
+    if whole_table:
+        return f"LIMIT {int(rows)}", {}
+    return "LIMIT %(limit)s", {"limit": rows}
+
+
 def prepared_cursor(connection):
     """A cursor whose statements PostgreSQL plans once per connection (social/postgresql), each
     text sent compacted (`sql_compacted`: write them commented and indented); a plain cursor on
