@@ -1,11 +1,23 @@
 """What a gunicorn worker of the production shape spends per request, two trees side by side
 (issue #26: the shape's worker CPU per request against the in-process harnesses'). It seeds a
 small database of its own, starts one shape (scripts.serve.Shape, nginx -> gunicorn over its
-Unix socket, one sync worker) from each tree, and runs wrk on `/api/health` and on the first
-feed page, the trees alternating run by run; a run's figure is the gunicorn processes' user +
-system CPU (from /proc) over wrk's request count. Not collected by the suite; run it by path:
+Unix socket, WORKERS workers, default 1) from each tree, and runs wrk on `/api/health`, the
+first feed page, a like toggle and the chat list, the trees alternating run by run; a run's
+figures are the user + system CPU (from /proc) of the gunicorn processes and of nginx's over
+wrk's request count, and wrk's requests per second. Not collected by the suite; run it by path:
 
-    .venv/bin/python bench/shape_gap.py /work/main,/work/wt-x [PAIRS] [SECONDS]
+    .venv/bin/python bench/shape_gap.py /work/main,/work/wt-x [PAIRS] [SECONDS] [WORKERS]
+
+A tree may name gunicorn settings of its own after a colon, given to that shape's gunicorn as
+GUNICORN_CMD_ARGS (over deploy/gunicorn.conf.py, under Shape's own flags), so one tree runs
+against itself with another worker class (issue #26's A/B):
+
+    .venv/bin/python bench/shape_gap.py \
+        "/work/main:--worker-class sync,/work/main:--worker-class gthread --threads 1 --keep-alive 75" 7 4 2
+
+Throughput between worker classes that run a different number of threads is biased on a
+shared machine (more runnable threads get a larger share of a busy CPU): compare them by CPU
+per request first.
 
 Its database and Redis DB come from DATABASE_URL and REDIS_URL (both are recreated/flushed), so
 give it ones of your own. Profile a worker meanwhile with `py-spy record -p <pid>` (blocking
@@ -34,11 +46,12 @@ LAUNCH = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from scripts.serve import Shape
-shape = Shape(int(sys.argv[2]), env=json.load(open(sys.argv[3])), workers=1, log=open(sys.argv[4], "ab"))
+shape = Shape(int(sys.argv[2]), env=json.load(open(sys.argv[3])), workers=int(sys.argv[5]), log=open(sys.argv[4], "ab"))
 shape.start()
 try:
     shape.wait_ready()
-    print(shape.children[0].process.pid, flush=True)
+    pids = {child.name: child.process.pid for child in shape.children}
+    print(pids["gunicorn"], pids["nginx"], flush=True)
     sys.stdin.read()  # until the bench closes our stdin
 finally:
     shape.stop()
@@ -46,7 +59,7 @@ finally:
 
 
 def cpu_ticks(master: int) -> int:
-    """User + system clock ticks of gunicorn's master and its workers."""
+    """User + system clock ticks of a master process (gunicorn's, nginx's) and its workers."""
     total = 0
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -64,10 +77,11 @@ def main() -> None:
     trees = sys.argv[1].split(",")
     pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    workers = int(sys.argv[4]) if len(sys.argv) > 4 else 1
     database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
     work = Path(tempfile.mkdtemp(prefix="shape-gap-"))
     processes = bench_run.Processes(work)
-    children, shapes = [], []  # shapes: (tree, base URL, gunicorn master pid)
+    children, shapes = [], []  # shapes: (label, base URL, gunicorn master pid, nginx master pid)
     try:
         bench_run.services_reset(database_url=database_url, redis_url=redis_url)
         env = bench_run.environment(processes, database_url=database_url, redis_url=redis_url)
@@ -77,17 +91,35 @@ def main() -> None:
         from accounts.models import User
 
         tokens = bench_run.tokens_for(User.objects.order_by("pk")[:5])
-        (work / "env.json").write_text(json.dumps(env))
+        from posts.models import Post
+
+        recent = list(Post.objects.order_by("-created_at").values_list("pk", flat=True)[:200])
         configs = {
             "health": wrk_config(work / "health.lua", [{"path": "/api/health"}]),
             "feed": wrk_config(
                 work / "feed.lua", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in tokens]
             ),
+            # PATCH toggles: a like, then its removal the next time round (200 both ways).
+            "like": wrk_config(
+                work / "like.lua",
+                [
+                    {"path": f"/api/posts/{recent[(i * 7 + j) % len(recent)]}/like/{user_id}", "token": token}
+                    for i, (user_id, token) in enumerate(tokens)
+                    for j in range(10)
+                ],
+                method="PATCH",
+            ),
+            "chats": wrk_config(
+                work / "chats.lua", [{"path": "/api/chats?limit=20", "token": token} for _, token in tokens]
+            ),
         }
-        for tree in trees:
+        for number, spec in enumerate(trees):
+            tree, _, gunicorn_args = spec.partition(":")
             port = free_port()
+            tree_env = work / f"env-{number}.json"
+            tree_env.write_text(json.dumps({**env, "GUNICORN_CMD_ARGS": gunicorn_args} if gunicorn_args else env))
             child = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, tree, str(port), str(work / "env.json"), str(work / "shape.log")],
+                [sys.executable, "-c", LAUNCH, tree, str(port), str(tree_env), str(work / "shape.log"), str(workers)],
                 cwd=tree,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
@@ -97,21 +129,38 @@ def main() -> None:
             line = child.stdout.readline()
             if not line.strip():
                 raise SystemExit(f"the shape of {tree} did not start: see {work / 'shape.log'}")
-            shapes.append((tree, f"http://127.0.0.1:{port}", int(line)))
+            gunicorn_master, nginx_master = map(int, line.split())
+            shapes.append((spec, f"http://127.0.0.1:{port}", gunicorn_master, nginx_master))
         for name, config in configs.items():
-            figures = {tree: [] for tree in trees}
-            for _, base, _ in shapes:
+            figures = {spec: {"gunicorn": [], "nginx": [], "both": [], "rps": []} for spec in trees}
+            for _, base, _, _ in shapes:
                 wrk(base, config, duration=1, connections=4, threads=1)  # warm-up
             for number in range(pairs):
-                for tree, base, master in shapes if number % 2 == 0 else shapes[::-1]:
-                    before = cpu_ticks(master)
+                for spec, base, gunicorn_master, nginx_master in shapes if number % 2 == 0 else shapes[::-1]:
+                    before = cpu_ticks(gunicorn_master), cpu_ticks(nginx_master)
                     result = wrk(base, config, duration=seconds, connections=4, threads=1)
-                    if result["non2xx"]:
-                        raise SystemExit(f"{tree} {name}: {result['non2xx']} answers were not 2xx")
-                    figures[tree].append((cpu_ticks(master) - before) / TICK * 1000 / result["requests"])
-            for tree, ms in figures.items():
-                low, mid = min(ms), statistics.median(ms)
-                print(f"{name:7s} {tree:24s} gunicorn CPU ms/request min {low:.3f} median {mid:.3f}")
+                    if result["non2xx"] or result["errors"]:
+                        raise SystemExit(
+                            f"{spec} {name}: {result['non2xx']} answers were not 2xx, {result['errors']} errors"
+                        )
+                    gunicorn_ms, nginx_ms = (
+                        (cpu_ticks(master) - ticks) / TICK * 1000 / result["requests"]
+                        for master, ticks in zip((gunicorn_master, nginx_master), before, strict=True)
+                    )
+                    figures[spec]["gunicorn"].append(gunicorn_ms)
+                    figures[spec]["nginx"].append(nginx_ms)
+                    figures[spec]["both"].append(gunicorn_ms + nginx_ms)
+                    figures[spec]["rps"].append(result["rps"])
+            for spec, series in figures.items():
+                print(
+                    f"{name:7s} {spec}\n        CPU ms/request (min/median) "
+                    + "  ".join(
+                        f"{kind} {min(series[kind]):.3f}/{statistics.median(series[kind]):.3f}"
+                        for kind in ("gunicorn", "nginx", "both")
+                    )
+                    + f"  req/s {min(series['rps']):.0f}/{statistics.median(series['rps']):.0f}",
+                    flush=True,
+                )
         print("load average", Path("/proc/loadavg").read_text().split()[:3])
     finally:
         for child in children:
