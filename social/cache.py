@@ -8,6 +8,7 @@ process the same pool for the same server and options (figures: README "Performa
 tuning"). A pool is safe to share between threads, and reconnects by itself in a forked child.
 """
 
+import pickle
 import threading
 
 import redis
@@ -88,7 +89,15 @@ class RedisCache(DjangoRedisCache):
             return {}
         values = self._cache.get_client(None).mget(self._made_keys(prefix, suffixes))
         loads = self._cache._serializer.loads
-        return {suffix: loads(value) for suffix, value in zip(suffixes, values, strict=True) if value is not None}
+        # A pickle (protocol 2 and later) opens with the PROTO opcode, which no integer's digits
+        # do: such a value is unpickled at once. Django's serializer tries int() first, and the
+        # ValueError it catches formats the repr of the whole value: 7.7 of 9.3 µs for a shared
+        # post encoding of 2.7 kB, 20 of them a page (issue #26).
+        return {
+            suffix: pickle.loads(value) if value[:1] == b"\x80" else loads(value)
+            for suffix, value in zip(suffixes, values, strict=True)
+            if value is not None
+        }
 
     def set_many_expiring(self, data: dict, timeout: int, *, prefix: str = "") -> None:
         """`set_many(data, timeout)` (timeout > 0) as one script: Django's sends an MSET and an
