@@ -78,6 +78,8 @@ def test_values_under_a_prefix_come_back_whatever_their_kind():
     cache.set("kinds:f6", 7)
 
     assert cache.get_many_under("kinds:", [*data, "f6"]) == {**data, "f6": 7}
+    assert [cache.get(f"kinds:{key}") for key in data] == list(data.values())
+    assert cache.incr("kinds:f6") == 8 and cache.get("kinds:f6") == 8
 
 
 def test_keys_under_a_prefix_follow_another_key_function(settings):
