@@ -181,7 +181,7 @@ def _shared_get_before(post_ids: list, origin: tuple) -> dict:
             continue
         rev, pre, likers, liker_ids, likes_count, tail, until = packed
         if until > wall:
-            entries[post_id] = fragments._Encoded.assemble(
+            entries[post_id.int] = fragments._Encoded.assemble(  # keyed as fragments._entries reads them
                 rev=rev,
                 pre=pre,
                 likers=likers,

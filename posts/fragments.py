@@ -175,8 +175,8 @@ def _shared_failed(error: Exception, what: str) -> None:
 
 
 def _shared_get(post_ids: list, origin: tuple) -> dict:
-    """{post id: _Encoded} of the shared entries of `post_ids` still within their URLs' reuse
-    window (their rev unchecked): one MGET. {} when Redis fails."""
+    """{post id's int: _Encoded} of the shared entries of `post_ids` still within their URLs'
+    reuse window (their rev unchecked): one MGET. {} when Redis fails."""
     prefix = _shared_prefix(origin)
     suffixes = [post_id.hex for post_id in post_ids]
     try:
@@ -197,7 +197,7 @@ def _shared_get(post_ids: list, origin: tuple) -> dict:
             continue
         rev, pre, likers, liker_ids, likes_count, tail, until = packed
         if until > wall:
-            entries[post_id] = _Encoded.assemble(
+            entries[post_id.int] = _Encoded.assemble(
                 rev=rev,
                 pre=pre,
                 likers=likers,
@@ -249,27 +249,35 @@ _likers = TwoGenerations(_LIKERS_MAX)
 
 
 def _liker_encoded(liker, *, request, origin: tuple, emails_shown: bool) -> tuple:
-    """(until when it may be handed out, the liker's id as text, their encoding)."""
-    key = (liker, emails_shown, origin)
-    cached = _likers.get(key)
-    if cached is None or cached[0] <= time.monotonic():
-        with url_lease() as lease:
-            shown = liker_representation(liker, request, emails_shown=emails_shown)
-        cached = (lease.until, shown["id"], json_bytes(shown))
-        _likers.put(key, cached)
-    return cached
+    """(until when it may be handed out, the liker's id as text, their encoding), made anew."""
+    with url_lease() as lease:
+        shown = liker_representation(liker, request, emails_shown=emails_shown)
+    encoded = (lease.until, shown["id"], json_bytes(shown))
+    _likers.put((liker, emails_shown, origin), encoded)
+    return encoded
 
 
-def _encode(detail, *, request, origin: tuple, zone, emails_shown) -> _Encoded:
+def _encode(detail, *, request, origin: tuple, zone, emails_shown, now: float) -> _Encoded:
     """The representation of a post (a selectors.PostDetail row) in the pieces of an `_Encoded`:
     post_detail_representation's head and tail, each encoded whole and cut at its braces (never
     a search for a field's name: nothing a user typed can be mistaken for a split point), and
-    its likers from their kept encodings (_liker_encoded)."""
+    its likers from their kept encodings (_likers, made by _liker_encoded when missing or past
+    their window at `now`)."""
     with url_lease() as lease:
         head = post_head_representation(detail, request)
-    likers = [
-        _liker_encoded(liker, request=request, origin=origin, emails_shown=emails_shown) for liker in detail.likers
-    ]
+    until = lease.until
+    likers, liker_ids = [], []
+    # One pass over a page's ~150 likers, each a lookup of its kept encoding: per liker, a call,
+    # a clock read and three passes over the results cost a fifth of encoding a post (issue #26).
+    kept = _likers.get
+    for liker in detail.likers:
+        cached = kept((liker, emails_shown, origin))
+        if cached is None or cached[0] <= now:
+            cached = _liker_encoded(liker, request=request, origin=origin, emails_shown=emails_shown)
+        if cached[0] < until:
+            until = cached[0]
+        liker_ids.append(cached[1])
+        likers.append(cached[2])
     # orjson (json_bytes, the renderer's bytes): the standard library's encoder was a fifth of
     # a page's CPU when none of its posts was encoded anywhere (issue #26).
     pre = json_bytes(head)[:-1] + b',"likes":'
@@ -277,27 +285,30 @@ def _encode(detail, *, request, origin: tuple, zone, emails_shown) -> _Encoded:
     return _Encoded.assemble(
         rev=detail.rev,
         pre=pre,
-        likers=tuple(encoded for _, _, encoded in likers),
-        liker_ids=tuple(liker_id for _, liker_id, _ in likers),
+        likers=tuple(likers),
+        liker_ids=tuple(liker_ids),
         likes_count=detail.likes_count,
         tail=tail,
-        until=min([lease.until, *(until for until, _, _ in likers)]),
+        until=until,
     )
 
 
 def _entries(refs: Sequence, *, request) -> dict:
-    """{post id: _Encoded} of the posts of `refs` that exist: this process's encodings whose rev
-    is the ref's, then the shared ones (one MGET), the others read (one query for them
-    all), encoded, kept here and shared."""
+    """{post id's int: _Encoded} of the posts of `refs` that exist: this process's encodings
+    whose rev is the ref's, then the shared ones (one MGET), the others read (one query for
+    them all), encoded, kept here and shared. Keyed by the ids' ints: a UUID's hash and
+    equality are Python methods, a page's ~10 lookups per post a twentieth of a shared page's
+    CPU (issue #26)."""
     budget = settings.POST_CACHE_BYTES
     origin = _origin(request)
     now = time.monotonic()
     encoded: dict = {}
     stale = []
     for ref in refs:
-        entry = _store.get((ref.id, origin))
+        key = ref.id.int
+        entry = _store.get((key, origin))
         if entry is not None and entry.rev == ref.rev and entry.until > now:
-            encoded[ref.id] = entry
+            encoded[key] = entry
         else:
             stale.append(ref)
     local_hits = len(refs) - len(stale)
@@ -306,11 +317,12 @@ def _entries(refs: Sequence, *, request) -> dict:
         shared = _shared_get([ref.id for ref in stale], origin)
         missing = []
         for ref in stale:
-            entry = shared.get(ref.id)
+            key = ref.id.int
+            entry = shared.get(key)
             if entry is not None and entry.rev == ref.rev:
-                encoded[ref.id] = entry
+                encoded[key] = entry
                 if budget > 0:
-                    _store.put((ref.id, origin), entry, budget)
+                    _store.put((key, origin), entry, budget)
             else:
                 missing.append(ref)
         stale = missing
@@ -326,10 +338,11 @@ def _entries(refs: Sequence, *, request) -> dict:
             # images and likers are read with the post row in one statement (one snapshot) on
             # PostgreSQL; elsewhere after it, so never older than that rev: at worst newer, and
             # the next page query finds the rev moved and re-reads.
-            entry = _encode(detail, request=request, origin=origin, zone=zone, emails_shown=emails_shown)
-            encoded[detail.id] = fresh[detail.id] = entry
+            entry = _encode(detail, request=request, origin=origin, zone=zone, emails_shown=emails_shown, now=now)
+            key = detail.id.int
+            encoded[key] = fresh[detail.id] = entry
             if budget > 0:
-                _store.put((detail.id, origin), entry, budget)
+                _store.put((key, origin), entry, budget)
         if fresh and sharing:
             _shared_put(fresh, origin)
     return encoded
@@ -346,8 +359,13 @@ def posts_json(refs: Sequence, *, request) -> bytes:
     A post deleted since its row was read is left out. Its URLs are absolute for this
     request's host when the storage's are relative (local media), so the host is part of the
     key."""
-    encoded = _entries(refs, request=request)
-    return b"[" + b",".join(encoded[ref.id].render(ref.liked_by_me) for ref in refs if ref.id in encoded) + b"]"
+    encoded = _entries(refs, request=request).get
+    rendered = []
+    for ref in refs:
+        entry = encoded(ref.id.int)
+        if entry is not None:
+            rendered.append(entry.render(ref.liked_by_me))
+    return b"[" + b",".join(rendered) + b"]"
 
 
 def _moved_by_like(entry: _Encoded, *, rev: int, liker_id: str, liker: bytes | None, until: float):
@@ -382,7 +400,7 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
     When this process holds the post's encoding of the rev just before, the toggle was the only
     change since: the encoding moves by it (the liker in or out of the embedded likers, the
     count by one) with no query. Otherwise the post is read and encoded as a page would."""
-    key = (ref.id, _origin(request))
+    key = (ref.id.int, _origin(request))
     entry = _store.get(key)
     moved = None
     if entry is not None and entry.rev == ref.rev - 1 and entry.until > time.monotonic():
@@ -405,7 +423,7 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
         if _shared_on():  # the other processes' next page finds the new rev too
             _shared_put({ref.id: moved}, key[1])
         return moved.render(ref.liked_by_me)
-    encoded = _entries([ref], request=request).get(ref.id)
+    encoded = _entries([ref], request=request).get(ref.id.int)
     return encoded.render(ref.liked_by_me) if encoded is not None else None
 
 

@@ -1,4 +1,4 @@
-"""Garbage-collector settings for long-running server processes (daphne).
+"""Garbage-collector settings for long-running server processes (daphne, gunicorn's workers).
 
 With CPython's defaults, full (generation 2) collections of the process's whole heap pause the
 event loop, and every socket waiting on that process waits too: they set the chat fan-out's

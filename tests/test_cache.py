@@ -71,6 +71,17 @@ def test_keys_under_a_prefix_are_the_keys_of_prefix_and_suffix(settings):
     assert all(0 < probe.ttl(cache.make_key("page:" + suffix)) <= 30 for suffix in data)
 
 
+def test_values_under_a_prefix_come_back_whatever_their_kind():
+    # Integers are stored as their digits, anything else pickled: both read back as they were.
+    data = {"a1": -42, "b2": 0, "c3": "text", "d4": b"\x80 raw bytes", "e5": ("encoding", b"x" * 5000, (b"{}",))}
+    cache.set_many_expiring(data, 30, prefix="kinds:")
+    cache.set("kinds:f6", 7)
+
+    assert cache.get_many_under("kinds:", [*data, "f6"]) == {**data, "f6": 7}
+    assert [cache.get(f"kinds:{key}") for key in data] == list(data.values())
+    assert cache.incr("kinds:f6") == 8 and cache.get("kinds:f6") == 8
+
+
 def test_keys_under_a_prefix_follow_another_key_function(settings):
     # A key function other than Django's default need not append: each key is made whole.
     settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_FUNCTION": "tests.test_cache.reversed_key"}}

@@ -13,6 +13,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 from accounts import services
 from accounts.models import UserSessionsEnd
 from accounts.tests.factories import UserFactory
+from posts import fragments
 from posts.models import Post
 from posts.tests.factories import LikeFactory, PostFactory
 from testsupport.session_check import (
@@ -133,6 +134,25 @@ def test_a_next_page_is_read_with_the_check_too(api, django_assert_num_queries):
         second = api.get(after)
 
     assert second.status_code == 200 and len(second.json()) == 1
+
+
+@pytest.mark.parametrize("refuse", refused_tokens)
+def test_a_refused_token_on_a_next_page_is_refused_alike_and_keeps_nothing(user, refuse):
+    # A page from a cursor runs the check in its statement too: the same 401 as elsewhere, and
+    # none of the page's posts encoded, kept or shared for the refused caller.
+    posts = PostFactory.create_batch(3)
+    tokens = services.session_start(user=user)
+    first = bearer_client(tokens.access).get(FEED + "?limit=1")
+    after = first.headers["Link"].split("<", 1)[1].split(">", 1)[0]
+    fragments.cache_clear()
+    refuse(user, tokens)
+
+    feed, elsewhere = answers_alike(bearer_client(tokens.access), after)
+
+    assert feed[0] == 401 and feed == elsewhere
+    origin = ("http", "testserver")
+    assert all(fragments._store.get((post.pk.int, origin)) is None for post in posts)
+    assert fragments._shared_get([post.pk for post in posts], origin) == {}
 
 
 def test_the_feed_statement_keeps_one_plan_on_a_large_table(api, user):
