@@ -17,6 +17,7 @@ from accounts.selectors import (
     SessionClaims,
     claims_user,
     deleted_user_ids,
+    session_statement_row,
     session_user_of_row,
 )
 from chats.models import Chat, ChatMember, Message
@@ -41,6 +42,43 @@ def chat_for_member(chat_id, user) -> Chat:
         if uuid_or_none(chat_id)
         else None
     )
+    return _member_chat(chat)
+
+
+# A chat and whether the token's user is a member of it, beside the check of that user
+# (accounts.selectors.session_user) in one prepared statement, as the chat list's: the history
+# page's first read. No user row: no row at all; no such chat: its columns NULL.
+_CHAT_FIELDS = [field.attname for field in Chat._meta.concrete_fields]
+_SESSION_MEMBER_CHAT_SQL = f"""
+SELECT viewer.*, {", ".join(f"c.{field.column}" for field in Chat._meta.concrete_fields)},
+       EXISTS (SELECT 1 FROM chats_chatmember m WHERE m.chat_id = c.id AND m.user_id = viewer.id)
+FROM ({SESSION_USER_SQL}) AS viewer LEFT JOIN chats_chat c ON c.id = %(chat)s
+"""
+
+
+def chat_for_member_of_session(chat_id, *, claims: SessionClaims) -> tuple[User | None, Chat | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and `chat_for_member` for that user); (None, None) when that check refuses the
+    token. One query on PostgreSQL. Raises as `chat_for_member` does (a malformed id before any
+    query); the caller answers those after checking the token on its own (authentication first)."""
+    chat_uuid = uuid_or_none(chat_id)
+    if chat_uuid is None:
+        raise NotFound(CHAT_NOT_FOUND)
+    if connection.vendor != "postgresql":
+        viewer = claims_user(claims)
+        return (viewer, chat_for_member(chat_uuid, viewer)) if viewer is not None else (None, None)
+    viewer, columns = session_statement_row(_SESSION_MEMBER_CHAT_SQL, {"chat": chat_uuid}, claims=claims)
+    if viewer is None:
+        return None, None
+    if columns[0] is None:
+        return viewer, _member_chat(None)
+    chat = Chat.from_db(connection.alias, _CHAT_FIELDS, columns[:-1])
+    chat.is_member = columns[-1]
+    return viewer, _member_chat(chat)
+
+
+def _member_chat(chat: Chat | None) -> Chat:
+    # chat_for_member's rule on a chat read with `is_member` (None: no such chat).
     if chat is None:
         raise NotFound(CHAT_NOT_FOUND)
     if not chat.is_member:

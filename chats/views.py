@@ -28,7 +28,7 @@ from chats.serializers import (
     chat_list_items,
 )
 from chats.throttles import MessageFloodThrottle
-from social.exceptions import acting_as_check
+from social.exceptions import Forbidden, NotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request
 from social.renderers import json_bytes, json_response
@@ -67,7 +67,8 @@ class ChatCreateView(APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class ChatMessagesView(APIView):
+class ChatMessagesView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the membership's statement (as the chat list's).
     @extend_schema(
         parameters=[
             OpenApiParameter("limit", int, description="1–100, default 50"),
@@ -82,7 +83,12 @@ class ChatMessagesView(APIView):
         responses={200: MessageOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров"), **ERRORS},
     )
     def get(self, request, chat_id, offset):
-        chat = selectors.chat_for_member(chat_id, request.user)
+        chat = self.session_read(
+            request,
+            checked=lambda claims: selectors.chat_for_member_of_session(chat_id, claims=claims),
+            unchecked=lambda user: selectors.chat_for_member(chat_id, user),
+            before=(NotFound, Forbidden),
+        )
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
         page = selectors.chat_messages_page(chat=chat, **query.validated_data)
