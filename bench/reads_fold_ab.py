@@ -1,14 +1,16 @@
-"""The token user's check folded into the first statement of a chat's history page and of the
-notifications unread count (issue #26: SessionCheckInView on ChatMessagesView and
-UnreadCountView) against DRF's own check before them (its own statement,
-accounts.selectors.session_user): the whole request in process through Django's WSGI handler
-with a Bearer token, on bench/pages_cpu.py's data (the reader's 200 chats of two members, 5
-messages each; 1,000 notifications). "before" is the same views with the mixin's two
-steps switched back to APIView's (the check then runs as for any view), alternating with "after"
-in ROUNDS rounds of RUNS requests per read: this process's CPU ms per request
-(`time.process_time`) and the CPU ms of the connection's PostgreSQL backend (utime + stime from
-/proc: the server must run on this machine); least and median printed. Both answer the same
-bytes or the run fails. Not collected by the suite; run it by path:
+"""The token user's check folded into the first statement of `GET /api/users/<id>/chats` (the chat
+list's statement, every member embedded), a chat's history page and the notifications unread
+count (issue #26: SessionCheckInView on UserChatsView, ChatMessagesView and UnreadCountView)
+against DRF's own check before them (its own statement, accounts.selectors.session_user, and for
+user_chats the ORM's three reads, as a cookie caller still gets): the whole request in process
+through Django's WSGI handler with a Bearer token, on bench/pages_cpu.py's data (the reader's
+200 chats of two members, 5 messages each; 1,000 notifications). "before" is the same views with
+the mixin's two steps switched back to APIView's (the check then runs as for any view),
+alternating with "after" in ROUNDS rounds of RUNS requests per read (a tenth of them for
+user_chats): this process's CPU ms per request (`time.process_time`) and the CPU ms of the
+connection's PostgreSQL backend (utime + stime from /proc: the server must run on this machine);
+least and median printed. Both answer the same bytes or the run fails.
+Not collected by the suite; run it by path:
 
     DATABASE_URL=... REDIS_URL=... .venv/bin/python -m pytest bench/reads_fold_ab.py -q -s
 """
@@ -25,12 +27,12 @@ from bench.chat_list_sql import backend_cpu_ms
 from bench.overhead_cpu import _environ, wsgi_urls  # noqa: F401 - wsgi_urls: a fixture
 from bench.pages_cpu import seeded  # noqa: F401 - seeded: a fixture
 from chats.models import ChatMember
-from chats.views import ChatMessagesView
+from chats.views import ChatMessagesView, UserChatsView
 from notifications.views import UnreadCountView
 
 RUNS = int(os.environ.get("READS_FOLD_RUNS", "100"))
 ROUNDS = int(os.environ.get("READS_FOLD_ROUNDS", "9"))
-VIEWS = (ChatMessagesView, UnreadCountView)
+VIEWS = (UserChatsView, ChatMessagesView, UnreadCountView)
 
 
 def _switch(folded: bool) -> None:
@@ -54,6 +56,7 @@ def test_reads_fold_ab(api, user, seeded, wsgi_urls):  # noqa: F811
     token, handler = api.tokens.access, WSGIHandler()
     chat_id = ChatMember.objects.filter(user=user).values_list("chat_id", flat=True).first()
     paths = {
+        "user_chats": f"/api/users/{user.pk}/chats",
         "history": f"/api/chats/{chat_id}/messages/0",
         "unread_count": "/api/notifications/unread_count",
     }
@@ -72,14 +75,15 @@ def test_reads_fold_ab(api, user, seeded, wsgi_urls):  # noqa: F811
             gc.collect()
             cpu = {False: [], True: []}
             server = {False: [], True: []}
+            runs = max(RUNS // 10, 1) if name == "user_chats" else RUNS
             for _ in range(ROUNDS):
                 for folded in (False, True):
                     _switch(folded)
                     start, start_server = time.process_time(), backend_cpu_ms(backend)
-                    for _ in range(RUNS):
+                    for _ in range(runs):
                         _answer(handler, path, token)
-                    cpu[folded].append((time.process_time() - start) * 1000 / RUNS)
-                    server[folded].append((backend_cpu_ms(backend) - start_server) / RUNS)
+                    cpu[folded].append((time.process_time() - start) * 1000 / runs)
+                    server[folded].append((backend_cpu_ms(backend) - start_server) / runs)
             for folded, label in ((False, "before"), (True, "after")):
                 own, pg = sorted(cpu[folded]), sorted(server[folded])
                 print(

@@ -292,12 +292,17 @@ class ChatListRow:
     last_message: tuple | None
 
 
-def chat_list_statement(*, user, page: PageRequest, checked: bool = False) -> tuple[str, dict]:
+def chat_list_statement(
+    *, user, page: PageRequest, checked: bool = False, embedded: int | None = None
+) -> tuple[str, dict]:
     """The SQL and parameters of `chat_list_values`'s query (also for bench/chat_list_sql.py),
     with the token user's check when `checked` (`chat_list_values_of_session`; `user` then
-    any object with the claims' `pk`). A cursor whose values do not parse is a 400
-    (InvalidCursor) before anything runs."""
-    params = {"embedded": max(settings.CHAT_MEMBERS_EMBEDDED, 0), "user": user.pk, "limit": page.limit + 1}
+    any object with the claims' `pk`), at most `embedded` members a chat (default
+    CHAT_MEMBERS_EMBEDDED). A cursor whose values do not parse is a 400 (InvalidCursor) before
+    anything runs."""
+    if embedded is None:
+        embedded = max(settings.CHAT_MEMBERS_EMBEDDED, 0)
+    params = {"embedded": embedded, "user": user.pk, "limit": page.limit + 1}
     if page.after is not None:
         params["at"], params["id"] = cursor_values([Chat._meta.get_field("created_at"), Chat._meta.pk], page.after)
     if checked:
@@ -319,14 +324,21 @@ def chat_list_values(*, user, page: PageRequest) -> Page:
     return _chat_list_page(rows, page=page)
 
 
-def chat_list_values_of_session(*, claims: SessionClaims, page: PageRequest) -> tuple[User | None, Page | None]:
+def chat_list_values_of_session(
+    *, claims: SessionClaims, page: PageRequest, embedded: int | None = None
+) -> tuple[User | None, Page | None]:
     """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
-    answers, and that user's `chat_list_values`); (None, None) when that check refuses the
-    token. One query on PostgreSQL; two elsewhere."""
+    answers, and that user's `chat_list_values`, at most `embedded` members a chat as in
+    `chat_list_statement`); (None, None) when that check refuses the token. One query on
+    PostgreSQL; two elsewhere."""
     if connection.vendor != "postgresql":
         viewer = claims_user(claims)
-        return (viewer, chat_list_values(user=viewer, page=page)) if viewer is not None else (None, None)
-    sql, params = chat_list_statement(user=_Claimed(claims.user_id), page=page, checked=True)
+        if viewer is None:
+            return None, None
+        if embedded is not None:  # user_chats_values_of_session
+            return viewer, Page(items=[_chat_list_row(chat) for chat in user_chats(user=viewer)])
+        return viewer, chat_list_values(user=viewer, page=page)
+    sql, params = chat_list_statement(user=ClaimedUser(claims.user_id), page=page, checked=True, embedded=embedded)
     params["session"] = claims.session_id
     with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
@@ -340,8 +352,10 @@ def chat_list_values_of_session(*, claims: SessionClaims, page: PageRequest) -> 
 
 
 @dataclass(frozen=True, slots=True)
-class _Claimed:
-    # What chat_list_statement reads of a user: a token's claimed id, before its check.
+class ClaimedUser:
+    """What a read keyed by its caller (chat_list_statement, acting_as_check) reads of them: a
+    token's claimed id, before the check that rides in that read."""
+
     pk: UUID
 
 
@@ -362,13 +376,18 @@ def _chat_list_values_orm(*, user, page: PageRequest) -> Page:
     memberships = take_page(rows, limit=page.limit, key=lambda row: (row.activity.isoformat(), row.chat_id))
     chats = [_chat_view(row) for row in memberships.items]
     chats_complete(chats)
-    items = []
-    for membership, chat in zip(memberships.items, chats, strict=True):
-        own = (chat.pk, chat.title, chat.avatar.name or None, chat.owner_id, chat.direct_key, chat.created_at)
-        counts = (chat.last_read_message_id, chat.unread_count, chat.last_message_id, chat.members_count)
-        members = [_user_columns(member.user) for member in chat.embedded_memberships]
-        items.append(ChatListRow((*own, membership.activity, *counts), members, _message_columns(chat.last_message)))
+    items = [_chat_list_row(chat, chat.embedded_memberships) for chat in chats]
     return Page(items=items, next_cursor=memberships.next_cursor)
+
+
+def _chat_list_row(chat: Chat, memberships=None) -> ChatListRow:
+    # A chat completed through the ORM as `_CHAT_LIST_SQL` reads it, with `memberships` (every
+    # prefetched one when not given) as its embedded members.
+    own = (chat.pk, chat.title, chat.avatar.name or None, chat.owner_id, chat.direct_key, chat.created_at)
+    counts = (chat.last_read_message_id, chat.unread_count, chat.last_message_id, chat.members_count)
+    memberships = chat.memberships.all() if memberships is None else memberships
+    members = [_user_columns(member.user) for member in memberships]
+    return ChatListRow((*own, chat.activity, *counts), members, _message_columns(chat.last_message))
 
 
 def _user_columns(user) -> tuple:
@@ -398,6 +417,7 @@ def _chat_view(membership: ChatMember) -> Chat:
     chat.last_read_message_id = membership.last_read_message_id
     chat.last_message_id = membership.last_message_id
     chat.members_count = membership.members_count
+    chat.activity = membership.activity
     return chat
 
 
@@ -421,6 +441,22 @@ def user_chats(*, user) -> list[Chat]:
     prefetch_related_objects(chats, _members_prefetch())
     _last_messages_attach(chats)
     return chats
+
+
+# No chat count or membership reaches it: the bound of `user_chats_values_of_session`'s LIMITs.
+_EVERY_ROW = 2**31 - 1
+
+
+def user_chats_values_of_session(*, claims: SessionClaims) -> tuple[User | None, list[ChatListRow] | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and every chat of that user as `user_chats` answers, as bare rows for
+    `chats.serializers.chat_list_items`: every member embedded); (None, None) when that check
+    refuses the token. The chat list's statement, unbounded (one query on PostgreSQL): through
+    the ORM (`user_chats`), 200 chats cost ~90 ms of CPU."""
+    viewer, page = chat_list_values_of_session(
+        claims=claims, page=PageRequest(limit=_EVERY_ROW - 1, after=None), embedded=_EVERY_ROW
+    )
+    return (viewer, page.items) if viewer is not None else (None, None)
 
 
 def chat_for_event(*, chat_id) -> Chat:

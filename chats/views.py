@@ -106,15 +106,24 @@ def next_link_after(request, last_id: int) -> dict:
     return {"Link": f'<{url}>; rel="next"'}
 
 
-class UserChatsView(APIView):
+class UserChatsView(SessionCheckInView, APIView):
+    # A Bearer request reads the chats as the chat list does, the user check in its statement.
     @extend_schema(
         responses={200: UserChatOutput(many=True), **ERRORS},
         description="The caller's chats, most recent activity first; `users` lists every member.",
     )
     def get(self, request, user_id):
-        acting_as_check(user_id=user_id, caller=request.user)
-        chats = selectors.user_chats(user=request.user)
-        return Response(UserChatOutput(chats, many=True, context={"request": request}).data)
+        def checked(claims):
+            acting_as_check(user_id=user_id, caller=selectors.ClaimedUser(claims.user_id))
+            viewer, chats = selectors.user_chats_values_of_session(claims=claims)
+            return viewer, (None if viewer is None else chat_list_items(chats, request))
+
+        def unchecked(user):
+            acting_as_check(user_id=user_id, caller=user)
+            return UserChatOutput(selectors.user_chats(user=user), many=True, context={"request": request}).data
+
+        body = self.session_read(request, checked=checked, unchecked=unchecked, before=(Forbidden,))
+        return json_response(json_bytes(body))
 
 
 class ChatListView(SessionCheckInView, APIView):

@@ -153,11 +153,9 @@ def test_the_list_statements_fit_psycopgs_converted_statements_cache():
         assert len(sql.encode()) <= MAX_CACHED_STATEMENT_LENGTH
 
 
-# --- The same check in a chat's history; the contract's `user_chats` beside it ----------------------
-# The history runs it in its first statement (the chat and the membership), as the list does.
-# `user_chats` keeps DRF's own check: folded into its ORM reads (the membership rows selecting
-# their user) it cost more CPU than the statement saved (bench/reads_fold_ab.py); its answers are
-# held to the same rules here.
+# --- The same check in the contract's `user_chats` and a chat's history ---------------------------
+# `user_chats` runs the chat list's statement (every member embedded), the history its first
+# statement (the chat and the membership), each with the user's row, as the list does.
 def _user_chats(user) -> str:
     return f"/api/users/{user.pk}/chats"
 
@@ -224,12 +222,19 @@ def test_an_accepted_token_gets_the_chat_reads_own_errors_as_a_cookie_caller(mak
     assert [_same_answers(token, cookie, path) for path in paths] == [403, 403, 404, 400, 400]
 
 
-def test_a_bearer_and_a_cookie_caller_get_the_same_chats_and_history(make_chat, user, other_user):
-    chats = [make_chat(user, other_user, UserFactory(), title=f"чат {n}") for n in range(3)]
+def test_a_bearer_and_a_cookie_caller_get_the_same_chats_and_history(make_chat, user, other_user, settings):
+    settings.CHAT_MEMBERS_EMBEDDED = 2  # the chat list's bound: `user_chats` lists every member
+    chats = [make_chat(user, other_user, *UserFactory.create_batch(n + 1), title=f"чат {n}") for n in range(3)]
+    chats.append(make_chat(user, UserFactory()))  # untitled, direct
     first = chat_services.message_send(chat=chats[0], author=other_user, text="первое")
     for n in range(4):
         chat_services.message_send(chat=chats[0], author=user if n % 2 else other_user, text=f"сообщение {n}")
     chat_services.message_send(chat=chats[1], author=user, text="ещё")
+    quoted = chat_services.message_send(chat=chats[1], author=other_user, text="вопрос")
+    chat_services.message_send(chat=chats[1], author=user, text="ответ", reply_to=quoted.pk)
+    leaving = chats[2].memberships.order_by("-id").first().user
+    chat_services.message_send(chat=chats[2], author=leaving, text="от ушедшего")
+    services.account_delete(user=leaving, password=PASSWORD)  # its messages hidden at once
     token, cookie = bearer(services.session_start(user=user).access), _cookie_client(user)
 
     paths = [
@@ -242,7 +247,11 @@ def test_a_bearer_and_a_cookie_caller_get_the_same_chats_and_history(make_chat, 
         f"/api/chats/{chats[0].pk}/messages/2/",
     ]
     assert {_same_answers(token, cookie, path) for path in paths} == {200}
-    assert len(token.get(_user_chats(user)).json()) == 3
+    listed = token.get(_user_chats(user)).json()
+    assert [len(chat["users"]) for chat in listed] == [5, 4, 3, 2]  # the latest activity first
+    assert [chat["members_count"] for chat in listed] == [5, 4, 3, 2]
+    assert listed[0]["last_message"] is None  # the deleted account's message, hidden
+    assert listed[1]["last_message"]["reply_to"]["message"] == "вопрос"
     assert "Link" in token.get(_history(chats[0], f"?after={first.pk}&limit=2")).headers
 
 
@@ -262,7 +271,13 @@ def test_the_history_is_the_tokens_users(make_chat, user, other_user):
 
 def test_a_cookie_caller_keeps_the_user_check_of_its_own(make_chat, user, other_user, django_assert_num_queries):
     chat = make_chat(user, other_user)
+    chat_services.message_send(chat=chat, author=other_user, text="привет")
     cookie, token = _cookie_client(user), bearer(services.session_start(user=user).access)
+
+    with django_assert_num_queries(4):  # the user, chats with their counts, memberships, last messages
+        assert cookie.get(_user_chats(user)).status_code == 200
+    with django_assert_num_queries(1):  # the chat list's statement beside the user's check
+        assert token.get(_user_chats(user)).status_code == 200
 
     with django_assert_num_queries(3):  # the user, the membership with its chat, the page
         assert cookie.get(_history(chat)).status_code == 200
