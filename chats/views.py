@@ -28,7 +28,7 @@ from chats.serializers import (
     chat_list_items,
 )
 from chats.throttles import MessageFloodThrottle
-from social.exceptions import acting_as_check
+from social.exceptions import Forbidden, NotFound, acting_as_check
 from social.images import request_images
 from social.pagination import next_link, page_request
 from social.renderers import json_bytes, json_response
@@ -67,7 +67,8 @@ class ChatCreateView(APIView):
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
-class ChatMessagesView(APIView):
+class ChatMessagesView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the membership's statement (as the chat list's).
     @extend_schema(
         parameters=[
             OpenApiParameter("limit", int, description="1–100, default 50"),
@@ -82,7 +83,12 @@ class ChatMessagesView(APIView):
         responses={200: MessageOutput(many=True), 400: OpenApiResponse(description="Ошибки параметров"), **ERRORS},
     )
     def get(self, request, chat_id, offset):
-        chat = selectors.chat_for_member(chat_id, request.user)
+        chat = self.session_read(
+            request,
+            checked=lambda claims: selectors.chat_for_member_of_session(chat_id, claims=claims),
+            unchecked=lambda user: selectors.chat_for_member(chat_id, user),
+            before=(NotFound, Forbidden),
+        )
         query = MessagesQuery(data={**request.query_params.dict(), "offset": offset})
         query.is_valid(raise_exception=True)
         page = selectors.chat_messages_page(chat=chat, **query.validated_data)
@@ -100,15 +106,24 @@ def next_link_after(request, last_id: int) -> dict:
     return {"Link": f'<{url}>; rel="next"'}
 
 
-class UserChatsView(APIView):
+class UserChatsView(SessionCheckInView, APIView):
+    # A Bearer request reads the chats as the chat list does, the user check in its statement.
     @extend_schema(
         responses={200: UserChatOutput(many=True), **ERRORS},
         description="The caller's chats, most recent activity first; `users` lists every member.",
     )
     def get(self, request, user_id):
-        acting_as_check(user_id=user_id, caller=request.user)
-        chats = selectors.user_chats(user=request.user)
-        return Response(UserChatOutput(chats, many=True, context={"request": request}).data)
+        def checked(claims):
+            acting_as_check(user_id=user_id, caller=selectors.ClaimedUser(claims.user_id))
+            viewer, chats = selectors.user_chats_values_of_session(claims=claims)
+            return viewer, (None if viewer is None else chat_list_items(chats, request))
+
+        def unchecked(user):
+            acting_as_check(user_id=user_id, caller=user)
+            return UserChatOutput(selectors.user_chats(user=user), many=True, context={"request": request}).data
+
+        body = self.session_read(request, checked=checked, unchecked=unchecked, before=(Forbidden,))
+        return json_response(json_bytes(body))
 
 
 class ChatListView(SessionCheckInView, APIView):

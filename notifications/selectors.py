@@ -128,3 +128,24 @@ def unread_count(*, user_id) -> int:
     "999+" anyway): their counter (notifications.models.UnreadCount)."""
     counted = UnreadCount.objects.filter(user_id=user_id).values_list("unread", flat=True)
     return min(next(iter(counted), 0), UNREAD_CAP)
+
+
+# The counter beside the check of the token's user (accounts.selectors.session_user), in one
+# prepared statement as the page's (`_SESSION_PAGE_SQL`): no user row, no row at all.
+_SESSION_UNREAD_SQL = f"""
+SELECT viewer.*, (SELECT counted.unread FROM {UnreadCount._meta.db_table} counted WHERE counted.user_id = viewer.id)
+FROM ({SESSION_USER_SQL}) AS viewer
+"""
+
+
+def unread_count_of_session(*, claims: SessionClaims) -> tuple[User | None, int | None]:
+    """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
+    answers, and that user's `unread_count`); (None, None) when that check refuses the token.
+    One query on PostgreSQL; two elsewhere."""
+    if connection.vendor != "postgresql":
+        viewer = claims_user(claims)
+        return (viewer, unread_count(user_id=viewer.pk)) if viewer is not None else (None, None)
+    viewer, columns = session_statement_row(_SESSION_UNREAD_SQL, {}, claims=claims)
+    if viewer is None:
+        return None, None
+    return viewer, min(columns[0] or 0, UNREAD_CAP)  # no counter row: 0

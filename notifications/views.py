@@ -52,10 +52,16 @@ class NotificationsView(SessionCheckInView, APIView):
         return json_response(body, headers=next_link(request, page.next_cursor))
 
 
-class UnreadCountView(APIView):
+class UnreadCountView(SessionCheckInView, APIView):
+    # A Bearer request's user check runs in the count's statement (as the page's).
     @extend_schema(responses={200: UnreadCountOutput})
     def get(self, request):
-        return Response({"unread_count": selectors.unread_count(user_id=request.user.pk)})
+        count = self.session_read(
+            request,
+            checked=lambda claims: selectors.unread_count_of_session(claims=claims),
+            unchecked=lambda user: selectors.unread_count(user_id=user.pk),
+        )
+        return Response({"unread_count": count})
 
 
 class MarkReadView(APIView):

@@ -234,33 +234,35 @@ def test_user_chats_is_empty_for_a_user_without_chats(api, user):
 
 
 # --- query counts ---------------------------------------------------------------------------------
-# Every authenticated request costs one query for the user (BearerAuthentication.get_user).
+# Every authenticated request costs one query for the user (BearerAuthentication.get_user),
+# unless its view runs the check in its own statement (SessionCheckInView: a Bearer GET).
 @pytest.mark.parametrize(("chats", "members"), [(1, 2), (8, 6)])
-def test_user_chats_costs_four_queries_whatever_the_number_of_chats(
+def test_user_chats_costs_one_query_whatever_the_number_of_chats(
     api, make_chat, user, django_assert_num_queries, chats, members
 ):
     for _ in range(chats):
         chat = make_chat(user, *UserFactory.create_batch(members - 1), title="t")
         services.message_send(chat=chat, author=user, text="x")
-    # user, chats with their counts, memberships with their users, last messages
-    with django_assert_num_queries(4):
+    # the chat list's statement with the user's check, every member embedded
+    # (a cookie caller: the user, then chats with their counts, memberships, last messages)
+    with django_assert_num_queries(1):
         response = api.get(f"/api/users/{user.pk}/chats")
     assert len(response.json()) == chats
     assert all(len(chat["users"]) == members for chat in response.json())
 
 
 @pytest.mark.parametrize("messages", [3, 180])
-def test_history_page_costs_three_queries_whatever_the_chat_size(
+def test_history_page_costs_two_queries_whatever_the_chat_size(
     api, make_chat, user, django_assert_num_queries, messages
 ):
     others = UserFactory.create_batch(4)
     chat = make_chat(user, *others)
     add_messages(chat, [user, *others], messages)
-    # user, chat with membership, page with authors
-    with django_assert_num_queries(3):
+    # the chat and the membership beside the user's check (a Bearer GET), the page with authors
+    with django_assert_num_queries(2):
         response = api.get(f"/api/chats/{chat.pk}/messages/0")
     assert len(response.json()) == min(messages, 50)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         response = api.get(f"/api/chats/{chat.pk}/messages/0?before={response.json()[-1]['id']}")
     assert len(response.json()) == max(0, min(messages - 50, 50))
 

@@ -3,16 +3,19 @@
 endpoints refuse, it refuses with the same 401, before its own 400s; every caller they accept
 gets the page and headers as before."""
 
+import uuid
+
 import pytest
 from django.db import connection
 from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
 
 from accounts import services
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import PASSWORD, UserFactory
 from chats import selectors
 from chats import services as chat_services
 from social.db import sql_compacted
 from testsupport.session_check import (
+    PAGE_HEADERS,
     UNPARSED_CURSOR,
     answers_alike,
     bearer_client,
@@ -115,3 +118,128 @@ def test_the_list_statements_fit_psycopgs_converted_statements_cache():
         selectors._SESSION_CHAT_LIST_NEXT,
     ):
         assert len(sql_compacted(sql).encode()) <= MAX_CACHED_STATEMENT_LENGTH
+
+
+# --- The same check in the contract's `user_chats` and a chat's history ---------------------------
+# `user_chats` runs the chat list's statement (every member embedded), the history its first
+# statement (the chat and the membership), each with the user's row, as the list does.
+def _user_chats(user) -> str:
+    return f"/api/users/{user.pk}/chats"
+
+
+def _history(chat, query="") -> str:
+    return f"/api/chats/{chat.pk}/messages/0{query}"
+
+
+@pytest.mark.parametrize("refuse", refused_tokens)
+@pytest.mark.parametrize("read", ["user_chats", "history"])
+def test_the_chat_reads_refuse_every_token_the_other_endpoints_refuse(make_chat, user, other_user, refuse, read):
+    chat = make_chat(user, other_user)
+    chat_services.message_send(chat=chat, author=other_user, text="привет")
+    path = _user_chats(user) if read == "user_chats" else _history(chat)
+    tokens = services.session_start(user=user)
+    assert bearer_client(tokens.access).get(path).status_code == 200
+    refuse(user, tokens)
+
+    answered, elsewhere = answers_alike(bearer_client(tokens.access), path)
+
+    assert answered[0] == 401 and answered == elsewhere
+
+
+def _refusals_before(make_chat, user, other_user) -> list[str]:
+    mine, theirs = make_chat(user, other_user), make_chat(other_user, UserFactory())
+    return [
+        _user_chats(other_user),  # acting as another user: 403
+        _history(theirs),  # not a member: 403
+        f"/api/chats/{uuid.uuid4()}/messages/0",  # no such chat: 404
+        _history(mine, "?limit=1000"),  # 400
+        f"/api/chats/{mine.pk}/messages/{10**6}",  # 400
+    ]
+
+
+def test_a_refused_token_is_a_401_before_the_chat_reads_own_errors(make_chat, user, other_user):
+    paths = _refusals_before(make_chat, user, other_user)
+    refused = bearer_client(refused_token(user))
+
+    for path in paths:
+        answered, elsewhere = answers_alike(refused, path)
+        assert answered == elsewhere and answered[0] == 401, path
+
+
+def _same_answers(token, cookie, path) -> int:
+    by_token, by_cookie = token.get(path), cookie.get(path)  # the cookie: DRF's own authentication
+    assert by_token.status_code == by_cookie.status_code, path
+    assert by_token.content == by_cookie.content, path
+    for header in PAGE_HEADERS:
+        assert by_token.headers.get(header) == by_cookie.headers.get(header), (path, header)
+    return by_token.status_code
+
+
+def test_an_accepted_token_gets_the_chat_reads_own_errors_as_a_cookie_caller(make_chat, user, other_user):
+    paths = _refusals_before(make_chat, user, other_user)
+    token, cookie = bearer_client(services.session_start(user=user).access), cookie_client(user)
+
+    assert [_same_answers(token, cookie, path) for path in paths] == [403, 403, 404, 400, 400]
+
+
+def test_a_bearer_and_a_cookie_caller_get_the_same_chats_and_history(make_chat, user, other_user, settings):
+    settings.CHAT_MEMBERS_EMBEDDED = 2  # the chat list's bound: `user_chats` lists every member
+    chats = [make_chat(user, other_user, *UserFactory.create_batch(n + 1), title=f"чат {n}") for n in range(3)]
+    chats.append(make_chat(user, UserFactory()))  # untitled, direct
+    first = chat_services.message_send(chat=chats[0], author=other_user, text="первое")
+    for n in range(4):
+        chat_services.message_send(chat=chats[0], author=user if n % 2 else other_user, text=f"сообщение {n}")
+    chat_services.message_send(chat=chats[1], author=user, text="ещё")
+    quoted = chat_services.message_send(chat=chats[1], author=other_user, text="вопрос")
+    chat_services.message_send(chat=chats[1], author=user, text="ответ", reply_to=quoted.pk)
+    leaving = chats[2].memberships.order_by("-id").first().user
+    chat_services.message_send(chat=chats[2], author=leaving, text="от ушедшего")
+    services.account_delete(user=leaving, password=PASSWORD)  # its messages hidden at once
+    token, cookie = bearer_client(services.session_start(user=user).access), cookie_client(user)
+
+    paths = [
+        _user_chats(user),
+        _history(chats[0]),
+        _history(chats[0], "?limit=2"),
+        _history(chats[0], f"?before={first.pk + 3}"),
+        _history(chats[0], f"?after={first.pk}&limit=2"),  # with a Link header
+        _history(chats[2]),  # no messages
+        f"/api/chats/{chats[0].pk}/messages/2/",
+    ]
+    assert {_same_answers(token, cookie, path) for path in paths} == {200}
+    listed = token.get(_user_chats(user)).json()
+    assert [len(chat["users"]) for chat in listed] == [5, 4, 3, 2]  # the latest activity first
+    assert [chat["members_count"] for chat in listed] == [5, 4, 3, 2]
+    assert listed[0]["last_message"] is None  # the deleted account's message, hidden
+    assert listed[1]["last_message"]["reply_to"]["message"] == "вопрос"
+    assert "Link" in token.get(_history(chats[0], f"?after={first.pk}&limit=2")).headers
+
+
+def test_user_chats_of_a_user_without_chats_is_empty(user):
+    response = bearer_client(services.session_start(user=user).access).get(_user_chats(user))
+
+    assert response.status_code == 200 and response.json() == []
+
+
+def test_the_history_is_the_tokens_users(make_chat, user, other_user):
+    chat = make_chat(other_user, UserFactory())
+    chat_services.message_send(chat=chat, author=other_user, text="не для тебя")
+
+    assert bearer_client(services.session_start(user=user).access).get(_history(chat)).status_code == 403
+    assert len(bearer_client(services.session_start(user=other_user).access).get(_history(chat)).json()) == 1
+
+
+def test_a_cookie_caller_keeps_the_user_check_of_its_own(make_chat, user, other_user, django_assert_num_queries):
+    chat = make_chat(user, other_user)
+    chat_services.message_send(chat=chat, author=other_user, text="привет")
+    cookie, token = cookie_client(user), bearer_client(services.session_start(user=user).access)
+
+    with django_assert_num_queries(4):  # the user, chats with their counts, memberships, last messages
+        assert cookie.get(_user_chats(user)).status_code == 200
+    with django_assert_num_queries(1):  # the chat list's statement beside the user's check
+        assert token.get(_user_chats(user)).status_code == 200
+
+    with django_assert_num_queries(3):  # the user, the membership with its chat, the page
+        assert cookie.get(_history(chat)).status_code == 200
+    with django_assert_num_queries(2):  # the chat and the membership beside the user's check, the page
+        assert token.get(_history(chat)).status_code == 200

@@ -13,6 +13,7 @@ from accounts import services
 from accounts.tests.factories import UserFactory
 from notifications import selectors
 from notifications.models import Notification
+from notifications.services import unread_counts_move
 from posts.tests.factories import PostFactory
 from social.pagination import PageRequest
 from testsupport.session_check import (
@@ -128,3 +129,59 @@ def test_a_page_reads_its_rows_in_order_and_stops_at_the_limit(user, checked, un
     plan = json.loads(raw) if isinstance(raw, str) else raw
 
     assert _notification_rows_read(plan[0]["Plan"]) <= 2 * 21, plan  # not the reader's 1,500
+
+
+# --- The unread count runs the same check in its one statement --------------------------------------
+COUNT = "/api/notifications/unread_count"
+
+
+def _notify_counted(user, count=3):
+    # _notify's rows, with their unread counter moved by its owner (one of them is read).
+    _notify(user, count)
+    unread_counts_move(deltas={user.pk: count - 1})
+
+
+@pytest.mark.parametrize("refuse", refused_tokens)
+def test_the_unread_count_refuses_every_token_the_other_endpoints_refuse(user, refuse):
+    tokens = services.session_start(user=user)
+    _notify_counted(user)
+    assert bearer_client(tokens.access).get(COUNT).json() == {"unread_count": 2}
+    refuse(user, tokens)
+
+    counted, elsewhere = answers_alike(bearer_client(tokens.access), COUNT)
+
+    assert counted[0] == 401 and counted == elsewhere
+
+
+@pytest.mark.parametrize("notified", [0, 3])
+def test_a_bearer_and_a_cookie_caller_get_the_same_unread_count(user, notified, django_assert_num_queries):
+    if notified:
+        _notify_counted(user, count=notified)
+    cookie = cookie_client(user)
+    token = bearer_client(services.session_start(user=user).access)
+
+    with django_assert_num_queries(1):  # the count beside the user's check
+        by_token = token.get(COUNT)
+    with django_assert_num_queries(2):  # the cookie: DRF's own authentication, then the count
+        by_cookie = cookie.get(COUNT)
+
+    assert by_token.status_code == by_cookie.status_code == 200
+    assert by_token.content == by_cookie.content
+    for header in ("Content-Type", "Cache-Control", "Vary", "Allow", "X-Frame-Options"):
+        assert by_token.headers.get(header) == by_cookie.headers.get(header), header
+    assert by_token.json() == {"unread_count": max(notified - 1, 0)}
+
+
+def test_the_unread_count_is_the_tokens_users(user, other_user):
+    _notify_counted(other_user, count=4)
+
+    assert bearer_client(services.session_start(user=user).access).get(COUNT).json() == {"unread_count": 0}
+    assert bearer_client(services.session_start(user=other_user).access).get(COUNT).json() == {"unread_count": 3}
+
+
+def test_the_unread_count_stops_at_its_cap(user):
+    unread_counts_move(deltas={user.pk: selectors.UNREAD_CAP + 5})
+
+    response = bearer_client(services.session_start(user=user).access).get(COUNT)
+
+    assert response.json() == {"unread_count": selectors.UNREAD_CAP}
