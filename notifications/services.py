@@ -7,7 +7,6 @@ that transaction commits (social.events).
 
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import NamedTuple
 
 from django.db import IntegrityError, connection, connections, models, transaction
 from django.db.models import Count, F, Q
@@ -20,7 +19,7 @@ from notifications.models import TEXT_EXCERPT, Notification, UnreadCount
 from notifications.serializers import notification_items, notification_representation
 from safety.selectors import BLOCK_BETWEEN_SQL, block_between_sql, is_blocked_between
 from social import events
-from social.db import prepared_cursor
+from social.db import SqlFragment, prepared_cursor
 
 # --- The unread counter (notifications.models.UnreadCount) ------------------------------------
 # Its one mover: every write that makes notifications unread or takes them away (a creation,
@@ -274,21 +273,13 @@ def like_notification_withdraw(*, post_id, recipient_id, actor_id) -> int:
         return cursor.fetchone()[0]
 
 
-class SqlFragment(NamedTuple):
-    """Common table expressions another app's statement composes (`WITH …, {ctes}`), with
-    their parameters (named, prefixed with the owner's name) and the columns its SELECT adds."""
-
-    ctes: str
-    params: dict
-    columns: str
-
-
 # The like toggle's notification in the toggle's own statement (posts.services.like_toggle: one
-# round trip for the like, the post's counters and this): the same writes as
-# `like_notification_create` (a like) and `like_notification_withdraw` (an unlike), with their
-# unread counter moves, over a relation `{toggled}` of at most one row (recipient_id, actor_id,
-# post_id, liked) that the statement fills only when the like really changed. The actor's
-# own post notifies no one; a block between the two writes nothing.
+# round trip for the like, the post's counters and this; connected in NotificationsConfig.ready()
+# through posts.signals.like_toggle_writes_connect): the same writes as `like_notification_create`
+# (a like) and `like_notification_withdraw` (an unlike), with their unread counter moves, over a
+# relation `{toggled}` of at most one row (recipient_id, actor_id, post_id, liked) that the
+# statement fills only when the like really changed. The actor's own post notifies no one; a
+# block between the two writes nothing.
 _LIKE_TOGGLED_SQL = f"""
 notification_created AS (
     INSERT INTO {Notification._meta.db_table} (recipient_id, actor_id, type, post_id, created_at, read)

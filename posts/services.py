@@ -16,7 +16,6 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
-from notifications.services import like_notification_sql
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.selectors import post_visible_get
@@ -205,8 +204,9 @@ class LikeToggled(NamedTuple):
 #    the rev among the likes of one post, as the likers' order needs (posts/fragments.py moves
 #    a cached encoding by exactly this toggle).
 # 4. `moved`: the post's state by -1 or +1, only when 3 changed a row.
-# 5. The author's notification, written or withdrawn by notifications' own SQL, over `toggled`
-#    (one row only when 4 moved): the two apps' rows commit together, in one round trip.
+# 5. The writes of the app above that asked for them (signals.like_toggle_writes: the author's
+#    notification, by notifications' own SQL) over `toggled` (one row only when 4 moved): the
+#    two apps' rows commit together, in one round trip.
 # A statement reads the likes as they were when it started, not when it got its locks: a toggle
 # of the same user and post that committed in between is seen only by the index, whose unique
 # (post, user) entry makes 3 change nothing (ON CONFLICT DO NOTHING; a deleted like is skipped).
@@ -234,15 +234,15 @@ WITH actor AS (
 ), toggled AS (
     SELECT author_id AS recipient_id, %(viewer)s AS actor_id, id AS post_id, EXISTS (SELECT FROM added) AS liked
     FROM moved
-), {{notification}}
-SELECT moved.rev, moved.author_id, moved.created_at, EXISTS (SELECT FROM added), {{notified}}
+){{writes}}
+SELECT moved.rev, moved.author_id, moved.created_at, EXISTS (SELECT FROM added){{written}}
 FROM target LEFT JOIN moved ON true
 """
 
 
 @lru_cache(maxsize=8)
-def _like_toggle_sql(move_sql: str, notification_ctes: str, notified: str) -> str:
-    return sql_compact(_LIKE_TOGGLE_SQL.format(move=move_sql, notification=notification_ctes, notified=notified))
+def _like_toggle_sql(move_sql: str, writes: str, written: str) -> str:
+    return sql_compact(_LIKE_TOGGLE_SQL.format(move=move_sql, writes=writes, written=written))
 
 
 def like_toggle(*, post_id, user: User) -> LikeToggled:
@@ -257,30 +257,37 @@ def like_toggle(*, post_id, user: User) -> LikeToggled:
     if connection.vendor != "postgresql":  # the SQLite of `make run`: the same steps through the ORM
         post_visible_get(post_id=post_id, viewer=user)
         return _like_toggle_orm(post_id=post_id, user=user)
-    move_sql, move_params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
-    notification = like_notification_sql(toggled="toggled")
-    sql = _like_toggle_sql(move_sql, notification.ctes, notification.columns)
-    params = {**move_params, **notification.params, "post": post_id, "viewer": user.pk}
+    move_sql, params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
+    make = signals.like_toggle_writes()
+    writes = make(toggled="toggled") if make is not None else None
+    if writes is None:
+        sql = _like_toggle_sql(move_sql, "", "")
+    else:
+        sql = _like_toggle_sql(move_sql, f", {writes.ctes}", f", {writes.columns}")
+        params = {**params, **writes.params}
+    params = {**params, "post": post_id, "viewer": user.pk}
     while True:  # again only after a racing toggle of this user and post (see _LIKE_TOGGLE_SQL)
         try:
             with prepared_cursor(connection) as cursor:
                 cursor.execute(sql, params)
                 row = cursor.fetchone()
         except IntegrityError:
-            raise PostNotFound() from None  # a foreign key that failed at commit: the post went
+            raise PostNotFound() from None  # a deferred foreign key failed at commit: a row it names went
         if row is None:  # no such post, one `user` may not see, or no `user` any more
             raise PostNotFound()
         rev, author_id, created_at, liked, *notified = row
         if rev is not None:
             break
     moved = PostMoved(rev, author_id, created_at)
-    _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked, notified=tuple(notified))
+    notified = tuple(notified) if writes is not None else None
+    _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked, notified=notified)
     return LikeToggled(liked=liked, post=moved)
 
 
 def _like_toggled_send(*, post_id, moved: PostMoved, user: User, liked: bool, notified: tuple | None = None) -> None:
-    # In the toggle's transaction: the receivers' writes (the author's notification) commit or
-    # roll back with the like; `notified` when the toggle's statement wrote them already.
+    # `notified`: the toggle's statement wrote (and, unless a transaction is open, committed)
+    # the author's notification: the receiver announces it. Else (the ORM's steps) we are in the
+    # toggle's transaction and the receivers' writes commit or roll back with the like.
     signal = signals.post_liked if liked else signals.post_unliked
     signal.send(
         sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk, actor=user, notified=notified

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 from django.db import connection as default_connection
 from django.db.models import Func, IntegerField, QuerySet, Subquery
@@ -23,6 +24,16 @@ def sql_compact(sql: str) -> str:
     parsed again on every execution (~0.03 ms of CPU for the chat list's, issue #26)."""
     lines = (line.strip() for line in sql.splitlines())
     return "\n".join(line for line in lines if line and not line.startswith("--"))
+
+
+class SqlFragment(NamedTuple):
+    """Common table expressions one app's statement composes from another's (`WITH …, {ctes}`),
+    with their parameters (named, prefixed with their owner's name) and the columns its SELECT
+    adds: the owner keeps its SQL, the composer saves a round trip."""
+
+    ctes: str
+    params: dict
+    columns: str
 
 
 def prepared_cursor(connection):

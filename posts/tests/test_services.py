@@ -9,6 +9,7 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from accounts.models import User
+from accounts.services import user_delete
 from accounts.tests.factories import UserFactory
 from notifications.models import Notification, UnreadCount
 from posts import services
@@ -90,18 +91,18 @@ def test_concurrent_likes_and_unlikes_keep_the_counter_equal_to_the_rows():
     assert post_of(post.pk).likes_count == 5 == Like.objects.filter(post=post).count()
 
 
-def _second_toggle_while_the_first_holds(post, user) -> tuple:
-    """Two toggles of one user and post, the second started while the first holds its locks
-    uncommitted (a second device's request), so the second's statement reads the likes as they
-    were before the first: the first is let commit once the second is seen waiting on a lock.
-    Returns both outcomes."""
+def _toggle_while_held(hold, post, user) -> tuple:
+    """`hold()` in a transaction left open, then a toggle of `user` on `post` (a second device's
+    request) that starts meanwhile, so its statement reads the rows as they were before what
+    `hold` wrote: the transaction commits once the toggle is seen waiting on a lock. Returns
+    what `hold` returned and the toggle's outcome (or the exception it raised)."""
     held, release = threading.Event(), threading.Event()
     outcomes: dict = {}
 
     def first():
         try:
             with transaction.atomic():
-                outcomes["first"] = services.like_toggle(post_id=post.pk, user=user)
+                outcomes["held"] = hold()
                 held.set()
                 release.wait(timeout=20)
         finally:
@@ -109,9 +110,9 @@ def _second_toggle_while_the_first_holds(post, user) -> tuple:
 
     def second():
         try:
-            outcomes["second"] = services.like_toggle(post_id=post.pk, user=user)
+            outcomes["toggle"] = services.like_toggle(post_id=post.pk, user=user)
         except Exception as error:  # noqa: BLE001 - reported to the test, which asserts on it
-            outcomes["second"] = error
+            outcomes["toggle"] = error
         finally:
             connection.close()
 
@@ -132,7 +133,11 @@ def _second_toggle_while_the_first_holds(post, user) -> tuple:
     for thread in threads:
         thread.join(timeout=30)
     assert not any(thread.is_alive() for thread in threads)
-    return outcomes["first"], outcomes["second"]
+    return outcomes["held"], outcomes["toggle"]
+
+
+def _second_toggle_while_the_first_holds(post, user) -> tuple:
+    return _toggle_while_held(lambda: services.like_toggle(post_id=post.pk, user=user), post, user)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -161,6 +166,19 @@ def test_a_toggle_that_waited_for_the_users_unlike_likes_again():
     assert Like.objects.filter(post=post, user=user).count() == 1 == post_of(post.pk).likes_count
     assert Notification.objects.filter(type="post.liked", actor=user, recipient_id=post.author_id).count() == 1
     assert UnreadCount.objects.get(user_id=post.author_id).unread == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_toggle_that_waited_for_its_users_deletion_is_not_found_and_moves_nothing():
+    post, user = PostFactory(), UserFactory()
+    services.like_toggle(post_id=post.pk, user=user)
+    doomed = User.objects.get(pk=user.pk)
+
+    _, toggle = _toggle_while_held(lambda: user_delete(user=doomed), post, user)
+
+    # Not a like written for a user whose likes were just taken back.
+    assert isinstance(toggle, NotFound)
+    assert not Like.objects.exists() and post_of(post.pk).likes_count == 0
 
 
 @pytest.mark.django_db(transaction=True)
