@@ -9,12 +9,16 @@ def on_friend_added(sender, *, user, friend, **kwargs) -> None:
     services.notification_create(recipient_id=friend.pk, actor_id=user.pk, type=Notification.Type.FRIEND_ADDED)
 
 
-def on_post_liked(sender, *, post_id, author_id, actor, **kwargs) -> None:
-    services.like_notification_create(post_id=post_id, recipient_id=author_id, actor=actor)
+def on_post_liked(sender, *, post_id, author_id, actor, notified=None, **kwargs) -> None:
+    if notified is not None:  # written by the toggle's own statement (services.like_notification_sql)
+        services.like_notification_announce(post_id=post_id, recipient_id=author_id, actor=actor, written=notified)
+    else:
+        services.like_notification_create(post_id=post_id, recipient_id=author_id, actor=actor)
 
 
-def on_post_unliked(sender, *, post_id, author_id, actor_id, **kwargs) -> None:
-    services.like_notification_withdraw(post_id=post_id, recipient_id=author_id, actor_id=actor_id)
+def on_post_unliked(sender, *, post_id, author_id, actor_id, notified=None, **kwargs) -> None:
+    if notified is None:  # else withdrawn by the toggle's own statement, which no event follows
+        services.like_notification_withdraw(post_id=post_id, recipient_id=author_id, actor_id=actor_id)
 
 
 def on_comment_created(sender, *, comment, post_id, author_id, **kwargs) -> None:

@@ -17,9 +17,9 @@ from accounts.models import User
 from notifications import selectors
 from notifications.models import TEXT_EXCERPT, Notification, UnreadCount
 from notifications.serializers import notification_items, notification_representation
-from safety.selectors import BLOCK_BETWEEN_SQL, is_blocked_between
+from safety.selectors import BLOCK_BETWEEN_SQL, block_between_sql, is_blocked_between
 from social import events
-from social.db import prepared_cursor
+from social.db import SqlFragment, prepared_cursor
 
 # --- The unread counter (notifications.models.UnreadCount) ------------------------------------
 # Its one mover: every write that makes notifications unread or takes them away (a creation,
@@ -221,13 +221,23 @@ def like_notification_create(*, post_id, recipient_id, actor: User) -> int | Non
         row = cursor.fetchone()
     if row is None:  # a block, or the actor's notification of this post exists
         return None
-    notification_id, created_at, unread = row
+    like_notification_announce(post_id=post_id, recipient_id=recipient_id, actor=actor, written=row)
+    return row[0]
+
+
+def like_notification_announce(*, post_id, recipient_id, actor: User, written: tuple) -> None:
+    """Send the `post.liked` notification a statement wrote (`written`: its id, creation time
+    and the recipient's unread counter after it, as `like_notification_create`'s statement and
+    `like_notification_sql`'s columns answer them; an id of None: none written) to the
+    recipient's user sockets after commit."""
+    notification_id, created_at, unread = written
+    if notification_id is None:
+        return
     kind = Notification.Type.POST_LIKED
     # The event's object built from what we hold, as the list builds its items (no serializer).
     shown = (notification_id, kind.value, created_at, False, post_id, None, None, None)
     (item,) = notification_items([(*shown, actor.pk, actor.username, actor.avatar.name)], None)
     events.notification_created(user_id=recipient_id, notification=item, unread_count=min(unread, selectors.UNREAD_CAP))
-    return notification_id
 
 
 # Hand-written (and prepared) because every other toggle runs it: the ORM's delete compiled it
@@ -261,6 +271,48 @@ def like_notification_withdraw(*, post_id, recipient_id, actor_id) -> int:
     with prepared_cursor(connection) as cursor:
         cursor.execute(_LIKE_NOTIFICATION_WITHDRAW_SQL, params)
         return cursor.fetchone()[0]
+
+
+# The like toggle's notification in the toggle's own statement (posts.services.like_toggle: one
+# round trip for the like, the post's counters and this; connected in NotificationsConfig.ready()
+# through posts.signals.like_toggle_writes_connect): the same writes as `like_notification_create`
+# (a like) and `like_notification_withdraw` (an unlike), with their unread counter moves, over a
+# relation `{toggled}` of at most one row (recipient_id, actor_id, post_id, liked) that the
+# statement fills only when the like really changed. The actor's own post notifies no one; a
+# block between the two writes nothing.
+_LIKE_TOGGLED_SQL = f"""
+notification_created AS (
+    INSERT INTO {Notification._meta.db_table} (recipient_id, actor_id, type, post_id, created_at, read)
+    SELECT toggled.recipient_id, toggled.actor_id, '{Notification.Type.POST_LIKED.value}', toggled.post_id,
+        %(notifications_now)s, false
+    FROM {{toggled}} AS toggled
+    WHERE toggled.liked AND toggled.recipient_id <> toggled.actor_id
+      AND NOT EXISTS ({block_between_sql(user="toggled.recipient_id", other="toggled.actor_id")})
+    ON CONFLICT DO NOTHING
+    RETURNING id, created_at, recipient_id
+), notification_counted AS ({_UNREAD_ADD_SQL.format(rows="(SELECT recipient_id, 1 AS n FROM notification_created)")}
+), notification_gone AS (
+    DELETE FROM {Notification._meta.db_table} AS gone USING {{toggled}} AS toggled
+    WHERE NOT toggled.liked AND gone.recipient_id = toggled.recipient_id AND gone.actor_id = toggled.actor_id
+      AND gone.post_id = toggled.post_id AND gone.type = '{Notification.Type.POST_LIKED.value}' AND NOT gone.read
+    RETURNING gone.recipient_id, 1 AS n
+), notification_taken AS ({_UNREAD_SUBTRACT_SQL.format(rows="notification_gone")})"""
+_LIKE_TOGGLED_COLUMNS = (
+    "(SELECT id FROM notification_created), (SELECT created_at FROM notification_created), "
+    "(SELECT unread FROM notification_counted)"
+)
+
+
+def like_notification_sql(*, toggled: str) -> SqlFragment:
+    """A like toggle's notification as CTEs of the toggle's statement (see _LIKE_TOGGLED_SQL):
+    `toggled` names the caller's relation of the toggled like. Its three columns are what
+    `like_notification_announce` takes as `written` after the statement (all None: nothing
+    written, e.g. an unlike or a block). Only on PostgreSQL."""
+    return SqlFragment(
+        ctes=_LIKE_TOGGLED_SQL.format(toggled=toggled),
+        params={"notifications_now": timezone.now()},
+        columns=_LIKE_TOGGLED_COLUMNS,
+    )
 
 
 def notifications_mark_read(*, user_id, ids: Sequence[int] | None = None, everything: bool = False) -> int:

@@ -397,11 +397,17 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
     """The post of `ref` (a PostRef: the post's rev after `user` toggled their like, and
     whether they like it now) as a JSON object; None when it was deleted meanwhile.
 
-    When this process holds the post's encoding of the rev just before, the toggle was the only
-    change since: the encoding moves by it (the liker in or out of the embedded likers, the
-    count by one) with no query. Otherwise the post is read and encoded as a page would."""
+    When this process, or else the shared store (another process's toggle or page: one GET),
+    holds the post's encoding of the rev just before, the toggle was the only change since: the
+    encoding moves by it (the liker in or out of the embedded likers, the count by one) with no
+    query. Otherwise the post is read and encoded as a page would."""
     key = (ref.id.int, _origin(request))
     entry = _store.get(key)
+    source = "hit"
+    if (entry is None or entry.rev != ref.rev - 1) and _shared_on():
+        # With several workers the previous toggle of a post was most often another's: its
+        # encoding is shared, exact for its rev as every shared entry is (_entries).
+        entry, source = _shared_get([ref.id], key[1]).get(ref.id.int), "shared"
     moved = None
     if entry is not None and entry.rev == ref.rev - 1 and entry.until > time.monotonic():
         liker, until = None, entry.until
@@ -417,7 +423,7 @@ def like_toggled_json(*, ref, user, request) -> bytes | None:
             liker, until = json_bytes(shown), min(until, lease.until)
         moved = _moved_by_like(entry, rev=ref.rev, liker_id=str(user.pk), liker=liker, until=until)
     if moved is not None:
-        metrics.POST_CACHE.labels("hit").inc()
+        metrics.POST_CACHE.labels(source).inc()
         if settings.POST_CACHE_BYTES > 0:
             _store.put(key, moved, settings.POST_CACHE_BYTES)
         if _shared_on():  # the other processes' next page finds the new rev too

@@ -6,6 +6,7 @@ transaction as the Like/PostView row that justifies them.
 
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
@@ -26,7 +27,7 @@ from posts.state import (
     post_state_move_one,
 )
 from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
-from social.db import prepared_cursor
+from social.db import prepared_cursor, sql_compact
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
 from social.tasks import stored_files_delete_later, stored_files_release
@@ -189,77 +190,108 @@ class LikeToggled(NamedTuple):
     post: PostMoved
 
 
-# A like toggle in two statements (issue #26: it was ten, and compiling the ORM's UPDATE cost
-# more CPU than the database spent on all of them):
-# 1. The caller's own row, locked FOR NO KEY UPDATE (foreign keys to the user stay
-#    unblocked), with the post's author if the caller may see it (safety's rule). The lock
-#    serializes the toggles of one user, so racing toggles behave as sequential ones; it must
-#    be its own statement, because statement 2 then reads the likes in a snapshot taken after
-#    the lock was granted (in one statement a waiting toggle would still see the likes as they
-#    were before the other toggle committed).
-_LIKE_LOCK_SQL = f"""
-SELECT (SELECT p.author_id FROM {Post._meta.db_table} AS p WHERE p.id = %(post)s {AUTHOR_VISIBLE_SQL})
-FROM {User._meta.db_table} WHERE id = %(viewer)s FOR NO KEY UPDATE
-"""
-# 2. Delete the like if there is one; move the post's state by -1 or +1 accordingly (which
-#    locks the post row and proves it exists: PostgreSQL checks our deferred foreign keys only
-#    at commit); insert the like if none was deleted. The insert reads the UPDATE's row, so it
-#    runs after the post row is locked and its created_at (the database clock, read then) comes
-#    in the same order as the rev among the likes of one post, as the likers' order needs
-#    (posts/fragments.py moves a cached encoding by exactly this toggle).
+# A like toggle in one statement, committed on its own (issue #26: it was ten, then six round
+# trips with BEGIN, a lock statement and the notification's statement, and COMMIT). In order,
+# each step reading the one before it, so PostgreSQL runs them in this order:
+# 1. `actor`: the caller's own row, locked FOR NO KEY UPDATE (foreign keys to the user stay
+#    unblocked): a user's deletion (user_reactions_withdraw) holds it while it takes their
+#    likes back, so a toggle waits for it, then finds no row (404) instead of liking anew.
+# 2. `target`: the post, if the caller may see it (safety's rule), locked as its UPDATE will
+#    (FOR NO KEY UPDATE): the toggles of one post queue here, and a post's deletion (which
+#    locks the row first) is either waited for (no row: 404) or waits for us.
+# 3. `removed`: the caller's like deleted, if there is one; else `added`: inserted, after the
+#    post's lock, so its created_at (the database clock, read then) comes in the same order as
+#    the rev among the likes of one post, as the likers' order needs (posts/fragments.py moves
+#    a cached encoding by exactly this toggle).
+# 4. `moved`: the post's state by -1 or +1, only when 3 changed a row.
+# 5. The writes of the app above that asked for them (signals.like_toggle_writes: the author's
+#    notification, by notifications' own SQL) over `toggled` (one row only when 4 moved): the
+#    two apps' rows commit together, in one round trip.
+# A statement reads the likes as they were when it started, not when it got its locks: a toggle
+# of the same user and post that committed in between is seen only by the index, whose unique
+# (post, user) entry makes 3 change nothing (ON CONFLICT DO NOTHING; a deleted like is skipped).
+# The statement then writes nothing, and like_toggle runs it again with a fresh snapshot: racing
+# toggles of one user behave as sequential ones, and the counter moves only with a row.
 _LIKE_DELTA_SQL = "(CASE WHEN EXISTS (SELECT FROM removed) THEN -1 ELSE 1 END)"
-_LIKE_TOGGLE_SQL = """
-WITH removed AS (
-    DELETE FROM {like} WHERE post_id = %s AND user_id = %s RETURNING 1
-), moved AS (
-    {move} WHERE id = %s RETURNING id, rev, author_id, created_at
-), added AS (
-    INSERT INTO {like} (post_id, user_id, created_at)
-    SELECT moved.id, %s, clock_timestamp() FROM moved WHERE NOT EXISTS (SELECT FROM removed)
+_LIKE_TOGGLE_SQL = f"""
+WITH actor AS (
+    SELECT id FROM {User._meta.db_table} WHERE id = %(viewer)s FOR NO KEY UPDATE
+), target AS (
+    SELECT p.id, p.author_id FROM {Post._meta.db_table} AS p
+    WHERE p.id = %(post)s AND EXISTS (SELECT FROM actor) {AUTHOR_VISIBLE_SQL}
+    FOR NO KEY UPDATE OF p
+), removed AS (
+    DELETE FROM {Like._meta.db_table} WHERE post_id = (SELECT id FROM target) AND user_id = %(viewer)s
     RETURNING 1
-)
-SELECT rev, author_id, created_at, EXISTS (SELECT FROM added) FROM moved
+), added AS (
+    INSERT INTO {Like._meta.db_table} (post_id, user_id, created_at)
+    SELECT target.id, %(viewer)s, clock_timestamp() FROM target WHERE NOT EXISTS (SELECT FROM removed)
+    ON CONFLICT (post_id, user_id) DO NOTHING
+    RETURNING 1
+), moved AS (
+    {{move}} WHERE id = (SELECT id FROM target) AND (EXISTS (SELECT FROM removed) OR EXISTS (SELECT FROM added))
+    RETURNING id, rev, author_id, created_at
+), toggled AS (
+    SELECT author_id AS recipient_id, %(viewer)s AS actor_id, id AS post_id, EXISTS (SELECT FROM added) AS liked
+    FROM moved
+){{writes}}
+SELECT moved.rev, moved.author_id, moved.created_at, EXISTS (SELECT FROM added){{written}}
+FROM target LEFT JOIN moved ON true
 """
+
+
+@lru_cache(maxsize=8)
+def _like_toggle_sql(move_sql: str, writes: str, written: str) -> str:
+    return sql_compact(_LIKE_TOGGLE_SQL.format(move=move_sql, writes=writes, written=written))
 
 
 def like_toggle(*, post_id, user: User) -> LikeToggled:
     """Like the post if `user` has not, unlike it if they have.
 
     Preconditions: `user` is the caller. NotFound when the post does not exist (or vanished
-    meanwhile) or `user` may not see it (safety's rule, checked here, in the toggle's first
-    statement). Toggles of one user are serialized by a lock on their own row, so racing
-    toggles behave as sequential ones; toggles of different users never wait for each other
-    beyond the counter update. The unique (post, user) constraint stays the last word.
-    """
+    meanwhile) or `user` may not see it (safety's rule, checked in the toggle's statement).
+    Racing toggles of one user behave as sequential ones; toggles of different users never
+    wait for each other beyond the post's row. The unique (post, user) constraint stays the
+    last word. On PostgreSQL one statement, in autocommit when no transaction is open: the
+    author's notification goes out once it has committed (social.events)."""
     if connection.vendor != "postgresql":  # the SQLite of `make run`: the same steps through the ORM
         post_visible_get(post_id=post_id, viewer=user)
         return _like_toggle_orm(post_id=post_id, user=user)
-    move_sql, move_params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
-    toggle_sql = _LIKE_TOGGLE_SQL.format(like=Like._meta.db_table, move=move_sql)
-    try:
-        with transaction.atomic(), prepared_cursor(connection) as cursor:
-            cursor.execute(_LIKE_LOCK_SQL, {"post": post_id, "viewer": user.pk})
-            row = cursor.fetchone()
-            if row is None or row[0] is None:  # no such post, or one `user` may not see
-                raise PostNotFound()
-            cursor.execute(toggle_sql, (post_id, user.pk, *move_params, post_id, user.pk))
-            row = cursor.fetchone()
-            if row is None:  # deleted since statement 1
-                raise PostNotFound()
-            rev, author_id, created_at, liked = row
-            moved = PostMoved(rev, author_id, created_at)
-            _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked)
-            return LikeToggled(liked=liked, post=moved)
-    except IntegrityError:
-        # The post was deleted between our update and the commit.
-        raise PostNotFound() from None
+    move_sql, params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
+    make = signals.like_toggle_writes()
+    writes = make(toggled="toggled") if make is not None else None
+    if writes is None:
+        sql = _like_toggle_sql(move_sql, "", "")
+    else:
+        sql = _like_toggle_sql(move_sql, f", {writes.ctes}", f", {writes.columns}")
+        params = {**params, **writes.params}
+    params = {**params, "post": post_id, "viewer": user.pk}
+    while True:  # again only after a racing toggle of this user and post (see _LIKE_TOGGLE_SQL)
+        try:
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except IntegrityError:
+            raise PostNotFound() from None  # a deferred foreign key failed at commit: a row it names went
+        if row is None:  # no such post, one `user` may not see, or no `user` any more
+            raise PostNotFound()
+        rev, author_id, created_at, liked, *notified = row
+        if rev is not None:
+            break
+    moved = PostMoved(rev, author_id, created_at)
+    notified = tuple(notified) if writes is not None else None
+    _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked, notified=notified)
+    return LikeToggled(liked=liked, post=moved)
 
 
-def _like_toggled_send(*, post_id, moved: PostMoved, user: User, liked: bool) -> None:
-    # In the toggle's transaction: the receivers' writes (the author's notification) commit or
-    # roll back with the like.
+def _like_toggled_send(*, post_id, moved: PostMoved, user: User, liked: bool, notified: tuple | None = None) -> None:
+    # `notified`: the toggle's statement wrote (and, unless a transaction is open, committed)
+    # the author's notification: the receiver announces it. Else (the ORM's steps) we are in the
+    # toggle's transaction and the receivers' writes commit or roll back with the like.
     signal = signals.post_liked if liked else signals.post_unliked
-    signal.send(sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk, actor=user)
+    signal.send(
+        sender=Post, post_id=post_id, author_id=moved.author_id, actor_id=user.pk, actor=user, notified=notified
+    )
 
 
 def _like_toggle_orm(*, post_id, user: User) -> LikeToggled:

@@ -72,23 +72,26 @@ def post_state_move_one(*, post_id, likes: int = 0, views: int = 0, comments: in
     return PostMoved(*row) if row else None
 
 
-def post_state_like_move_sql(*, delta_sql: str) -> tuple[str, tuple]:
+def post_state_like_move_sql(*, delta_sql: str) -> tuple[str, dict]:
     """The `UPDATE posts_post SET …` of a like's state move (no WHERE: the caller adds it), as
     SQL and its parameters, when the statement itself decides the likes' delta: `delta_sql`
     is SQL worth +1 or -1 (the like toggle's, which learns in the same statement whether it
     removed a like). The same SET `post_state_move` writes, compiled by the ORM once per
     process and scoring settings: compiling it per toggle cost more CPU than the rest of the
-    toggle's statements together."""
+    toggle's statements together. Its parameters are named (`%(post_state_0)s`, …), so that
+    the caller's statement may name its own."""
     return _like_move_sql(delta_sql, settings.RECO_VIEW_WEIGHT, settings.RECO_HALF_LIFE_HOURS)
 
 
 @lru_cache(maxsize=8)
-def _like_move_sql(delta_sql: str, *scoring) -> tuple[str, tuple]:
+def _like_move_sql(delta_sql: str, *scoring) -> tuple[str, dict]:
     # `scoring` keys the cache only: the settings go into the SQL as parameters.
     query = UpdateQuery(Post)
     query.add_update_values(_changes(likes=RawSQL(delta_sql, (), output_field=IntegerField()), views=0, comments=0))
     sql, params = query.get_compiler(connection=connection).as_sql()
-    return sql, tuple(params)
+    names = [f"post_state_{n}" for n in range(len(params))]
+    # The compiler's text holds no other `%` (column names and SQL functions only).
+    return sql % tuple(f"%({name})s" for name in names), dict(zip(names, params, strict=True))
 
 
 def _changes(*, likes, views: int, comments: int) -> dict:

@@ -66,13 +66,19 @@ AUTHOR_VISIBLE_SQL = f"""
     )"""
 
 
-# `is_blocked_between` in SQL, for a statement that writes only when no block stands between
-# the users `%(user)s` and `%(other)s` (a like's notification, notifications/services.py): a
-# row when one does, either way.
-BLOCK_BETWEEN_SQL = f"""
+def block_between_sql(*, user: str, other: str) -> str:
+    """`is_blocked_between` in SQL, for a statement that writes only when no block stands
+    between two users: a row when one does, either way. `user` and `other` are SQL: parameters,
+    or columns of the statement's own rows (a like toggle's author, known only in the
+    statement: notifications.services.like_notification_sql)."""
+    return f"""
     SELECT 1 FROM {Block._meta.db_table} AS b
-    WHERE (b.blocker_id = %(user)s AND b.blocked_id = %(other)s)
-       OR (b.blocker_id = %(other)s AND b.blocked_id = %(user)s)"""
+    WHERE (b.blocker_id = {user} AND b.blocked_id = {other})
+       OR (b.blocker_id = {other} AND b.blocked_id = {user})"""
+
+
+# The users as `%(user)s` and `%(other)s` (a like's notification, notifications/services.py).
+BLOCK_BETWEEN_SQL = block_between_sql(user="%(user)s", other="%(other)s")
 
 
 def is_blocked_between(*, user_id, other_id) -> bool:

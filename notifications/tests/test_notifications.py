@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from notifications import selectors
-from notifications.models import Notification
+from notifications.models import Notification, UnreadCount
 from notifications.serializers import notification_representation
 from notifications.services import notification_create
 from posts.services import comment_create, like_toggle
@@ -430,6 +430,24 @@ def test_a_new_notification_reaches_the_recipients_group_after_commit(client_for
         "unread_count": 1,
     }
     assert frame["notification"]["created_at"].startswith(str(stored.created_at.year))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_like_toggle_sends_its_notification_once_and_an_unlike_none(client_for):
+    post = PostFactory()
+    liker = UserFactory()
+    listener = UserGroupListener(post.author)
+    path = f"/api/posts/{post.pk}/like/{liker.pk}"
+
+    assert client_for(liker).patch(path).status_code == 200
+    frame = listener.receive()
+    stored = Notification.objects.get()
+    assert client_for(liker).patch(path).status_code == 200  # unlike: withdrawn, nothing sent
+
+    assert frame["notification"]["id"] == stored.pk and frame["unread_count"] == 1
+    assert listener.nothing()
+    assert not Notification.objects.exists()
+    assert UnreadCount.objects.get(user_id=post.author_id).unread == 0
 
 
 def test_a_like_notification_is_never_written_across_a_block(user, other_user):

@@ -16,6 +16,7 @@ from PIL import Image
 
 from accounts.models import User
 from accounts.tests.factories import UserFactory
+from notifications.models import Notification, UnreadCount
 from posts.models import Like, Post, PostImage, PostView
 from posts.tests.conftest import bomb_png, exif_jpeg, upload
 from posts.tests.factories import LikeFactory, PostFactory, PostImageFactory
@@ -700,18 +701,53 @@ def test_a_like_toggle_costs_a_constant_number_of_queries(api, user, django_asse
     path = f"/api/posts/{post.pk}/like/{user.pk}"
     api.patch(path)  # this process now holds the post's encoding (the answer moves it after)
 
-    # The user's row (authentication); the savepoint of the toggle's transaction (a test's
-    # transaction holds it: in production BEGIN … COMMIT); the caller's row locked with the
-    # post's author if visible; the like's delete or insert with the post's counters; the
-    # author's notification taken back (unlike) or written with the unread count (like);
-    # the savepoint released.
-    with django_assert_num_queries(6):
+    # The user's row (authentication); the toggle's one statement: the caller's and the post's
+    # rows locked if visible, the like's delete or insert, the post's counters, the author's
+    # notification taken back (unlike) or written with the unread count (like). No BEGIN or
+    # COMMIT of its own (autocommit in production, as test_a_like_toggle_commits_on_its_own pins).
+    with django_assert_num_queries(2):
         unliked = api.patch(path)
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(2):
         liked = api.patch(path)
 
     assert unliked.json()["likes_count"] == count and liked.json()["likes_count"] == count + 1
     assert liked.json()["liked_by_me"] is True and liked.json()["likes"][0]["id"] == str(user.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_like_toggle_commits_on_its_own(api, user, django_assert_num_queries):
+    post = PostFactory()
+    path = f"/api/posts/{post.pk}/like/{user.pk}"
+    api.patch(path)  # this process now holds the post's encoding (the answer moves it after)
+
+    # Outside any transaction, as in production: the user's row and the toggle's statement,
+    # with no BEGIN or COMMIT round trip (each is a captured statement when one runs).
+    with django_assert_num_queries(2):
+        unliked = api.patch(path)
+    with django_assert_num_queries(2):
+        liked = api.patch(path)
+
+    assert liked.json()["liked_by_me"] is True and unliked.json()["liked_by_me"] is False
+    assert Like.objects.get().user_id == user.pk and Post.objects.get(pk=post.pk).likes_count == 1
+
+
+def test_liking_with_a_refused_token_is_401_and_stores_nothing(anon_client, user):
+    post = PostFactory()
+    anon_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    response = anon_client.patch(f"/api/posts/{post.pk}/like/{user.pk}")
+
+    assert response.status_code == 401
+    assert not Like.objects.exists() and Post.objects.get(pk=post.pk).rev == 0
+
+
+def test_liking_your_own_post_notifies_no_one(api, user):
+    post = PostFactory(author=user)
+
+    liked = api.patch(f"/api/posts/{post.pk}/like/{user.pk}")
+
+    assert liked.status_code == 200 and liked.json()["likes_count"] == 1
+    assert not Notification.objects.exists() and not UnreadCount.objects.filter(unread__gt=0).exists()
 
 
 def test_liking_a_post_of_an_inactive_author_is_404_and_stores_nothing(api, user):

@@ -158,6 +158,36 @@ def test_a_like_toggle_shares_the_moved_encoding(api, user, django_assert_num_qu
     assert seen.content == from_the_database(api).content
 
 
+@pytest.mark.parametrize("embedded", [3, 1])
+def test_a_like_toggle_moves_another_processs_shared_encoding_without_reading_the_post(
+    api, user, settings, django_assert_num_queries, embedded
+):
+    settings.POST_LIKES_EMBEDDED = embedded
+    post = PostFactory()
+    LikeFactory(post=post)
+    path = f"/api/posts/{post.pk}/like/{user.pk}"
+    api.get(FEED)  # encoded and shared at the post's rev
+    fragments.cache_clear(shared=False)  # the toggles land on another process
+
+    # The user's row and the toggle's statement: the answer is the shared encoding moved.
+    with django_assert_num_queries(2):
+        liked = api.patch(path)
+    assert liked.json()["liked_by_me"] is True and liked.json()["likes"][0]["id"] == str(user.pk)
+    assert liked.json() == _shown(from_the_database(api), post)  # read and shared again there
+    fragments.cache_clear(shared=False)
+    # An unlike of an embedded liker among more likers than are embedded cannot be moved
+    # (the next liker moves up): read, as before.
+    with django_assert_num_queries(2 if embedded > 1 else 3):
+        unliked = api.patch(path)
+
+    assert unliked.json()["liked_by_me"] is False
+    assert unliked.json() == _shown(from_the_database(api), post)
+
+
+def _shown(page, post) -> dict:
+    return next(item for item in page.json() if item["id"] == str(post.pk))
+
+
 def test_a_changed_email_rule_never_meets_an_entry_of_the_old_one(client_for, user, other_user, settings):
     post = PostFactory()
     LikeFactory(post=post, user=other_user)

@@ -1,6 +1,7 @@
 """Services under concurrency and failure: real PostgreSQL transactions, real S3."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -8,7 +9,9 @@ from django.core.files.storage import default_storage
 from django.db import connection, transaction
 
 from accounts.models import User
+from accounts.services import user_delete
 from accounts.tests.factories import UserFactory
+from notifications.models import Notification, UnreadCount
 from posts import services
 from posts.models import Like, Post, PostImage, PostView
 from posts.tests.factories import PostFactory
@@ -86,6 +89,96 @@ def test_concurrent_likes_and_unlikes_keep_the_counter_equal_to_the_rows():
 
     assert results == [False] * 5 + [True] * 5
     assert post_of(post.pk).likes_count == 5 == Like.objects.filter(post=post).count()
+
+
+def _toggle_while_held(hold, post, user) -> tuple:
+    """`hold()` in a transaction left open, then a toggle of `user` on `post` (a second device's
+    request) that starts meanwhile, so its statement reads the rows as they were before what
+    `hold` wrote: the transaction commits once the toggle is seen waiting on a lock. Returns
+    what `hold` returned and the toggle's outcome (or the exception it raised)."""
+    held, release = threading.Event(), threading.Event()
+    outcomes: dict = {}
+
+    def first():
+        try:
+            with transaction.atomic():
+                outcomes["held"] = hold()
+                held.set()
+                release.wait(timeout=20)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            outcomes["toggle"] = services.like_toggle(post_id=post.pk, user=user)
+        except Exception as error:  # noqa: BLE001 - reported to the test, which asserts on it
+            outcomes["toggle"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    threads[0].start()
+    assert held.wait(timeout=20)
+    threads[1].start()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                break
+        time.sleep(0.01)
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    return outcomes["held"], outcomes["toggle"]
+
+
+def _second_toggle_while_the_first_holds(post, user) -> tuple:
+    return _toggle_while_held(lambda: services.like_toggle(post_id=post.pk, user=user), post, user)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_toggle_that_waited_for_the_users_like_unlikes_it():
+    post, user = PostFactory(), UserFactory()
+
+    first, second = _second_toggle_while_the_first_holds(post, user)
+
+    # Its statement began before the like committed: it runs again and sees it.
+    assert (first.liked, second.liked) == (True, False)
+    assert (first.post.rev, second.post.rev) == (1, 2)
+    assert not Like.objects.exists() and post_of(post.pk).likes_count == 0
+    assert not Notification.objects.exists()
+    assert UnreadCount.objects.get(user_id=post.author_id).unread == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_toggle_that_waited_for_the_users_unlike_likes_again():
+    post, user = PostFactory(), UserFactory()
+    services.like_toggle(post_id=post.pk, user=user)
+
+    first, second = _second_toggle_while_the_first_holds(post, user)
+
+    assert (first.liked, second.liked) == (False, True)
+    assert (first.post.rev, second.post.rev) == (2, 3)
+    assert Like.objects.filter(post=post, user=user).count() == 1 == post_of(post.pk).likes_count
+    assert Notification.objects.filter(type="post.liked", actor=user, recipient_id=post.author_id).count() == 1
+    assert UnreadCount.objects.get(user_id=post.author_id).unread == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_toggle_that_waited_for_its_users_deletion_is_not_found_and_moves_nothing():
+    post, user = PostFactory(), UserFactory()
+    services.like_toggle(post_id=post.pk, user=user)
+    doomed = User.objects.get(pk=user.pk)
+
+    _, toggle = _toggle_while_held(lambda: user_delete(user=doomed), post, user)
+
+    # Not a like written for a user whose likes were just taken back.
+    assert isinstance(toggle, NotFound)
+    assert not Like.objects.exists() and post_of(post.pk).likes_count == 0
 
 
 @pytest.mark.django_db(transaction=True)
