@@ -1,8 +1,9 @@
 """The token user's check folded into the first statement of `GET /api/users/<id>/chats` (the chat
 list's statement, every member embedded), a chat's history page and the notifications unread
 count (issue #26: SessionCheckInView on UserChatsView, ChatMessagesView and UnreadCountView)
-against DRF's own check before them (its own statement, accounts.selectors.session_user, and for
-user_chats the ORM's three reads, as a cookie caller still gets): the whole request in process
+against DRF's own check before them (its own statement, accounts.selectors.session_user, then
+for user_chats the same statement without the check, as a cookie caller gets; the ORM path that
+replaced: bench/user_chats_cookie_ab.py): the whole request in process
 through Django's WSGI handler with a Bearer token, on bench/pages_cpu.py's data (the reader's
 200 chats of two members, 5 messages each; 1,000 notifications). "before" is the same views with
 the mixin's two steps switched back to APIView's (the check then runs as for any view),

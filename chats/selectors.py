@@ -311,16 +311,16 @@ def chat_list_statement(
     return (_CHAT_LIST_NEXT if page.after is not None else _CHAT_LIST_FIRST), params
 
 
-def chat_list_values(*, user, page: PageRequest) -> Page:
+def chat_list_values(*, user, page: PageRequest, embedded: int | None = None) -> Page:
     """A page of `user`'s chats, most recent activity (last message, else creation) first, as
     bare rows (ChatListRow) for `chats.serializers.chat_list_items`: each with its bounded
-    unread count, members count, marker, at most CHAT_MEMBERS_EMBEDDED members and its last
-    message (with its author and quote) or None. One prepared query whatever the number of
-    chats, members or messages."""
+    unread count, members count, marker, at most CHAT_MEMBERS_EMBEDDED members (`embedded` on
+    PostgreSQL, as in `chat_list_statement`) and its last message (with its author and quote)
+    or None. One prepared query whatever the number of chats, members or messages."""
     if connection.vendor != "postgresql":
         return _chat_list_values_orm(user=user, page=page)
     with prepared_cursor(connection) as cursor:
-        cursor.execute(*chat_list_statement(user=user, page=page))
+        cursor.execute(*chat_list_statement(user=user, page=page, embedded=embedded))
         rows = cursor.fetchall()
     return _chat_list_page(rows, page=page)
 
@@ -430,7 +430,7 @@ def chats_complete(chats: list[Chat]) -> None:
 def user_chats(*, user) -> list[Chat]:
     """Every chat of `user` (GET /api/users/<id>/chats, the contract's path), most recent
     activity first, as the chat list's objects but with every member prefetched (the contract
-    lists them all; a chat has at most 500).
+    lists them all; a chat has at most 500): `user_chats_values` on the SQLite of `make run`.
 
     Three queries whatever the number of chats, members or messages.
     """
@@ -440,22 +440,30 @@ def user_chats(*, user) -> list[Chat]:
     return chats
 
 
-# No chat count or membership reaches it: the bound of `user_chats_values_of_session`'s LIMITs.
+# No chat count or membership reaches it: the bounds of `user_chats_values`' statement.
 _EVERY_ROW = 2**31 - 1
+_EVERY_CHAT = PageRequest(limit=_EVERY_ROW - 1, after=None)
+
+
+def user_chats_values(*, user) -> list[ChatListRow]:
+    """Every chat of `user` as `user_chats` answers, as bare rows for
+    `chats.serializers.chat_list_items` (every member embedded), for a caller DRF has already
+    checked (a cookie): the chat list's statement, unbounded (one query on PostgreSQL); through
+    the ORM (`user_chats`'s objects as rows) on the SQLite of `make run`, which lacks LATERAL
+    and array_agg. Through the ORM and its serializer, 200 chats cost ~90 ms of CPU."""
+    if connection.vendor != "postgresql":
+        return [_chat_list_row(chat) for chat in user_chats(user=user)]
+    return chat_list_values(user=user, page=_EVERY_CHAT, embedded=_EVERY_ROW).items
 
 
 def user_chats_values_of_session(*, claims: SessionClaims) -> tuple[User | None, list[ChatListRow] | None]:
     """(the user a token with `claims` speaks for, as `accounts.selectors.session_user`
-    answers, and every chat of that user as `user_chats` answers, as bare rows for
-    `chats.serializers.chat_list_items`: every member embedded); (None, None) when that check
-    refuses the token. The chat list's statement, unbounded (one query on PostgreSQL): through
-    the ORM (`user_chats`), 200 chats cost ~90 ms of CPU."""
-    if connection.vendor != "postgresql":  # the SQLite of `make run`: user_chats' objects as rows
+    answers, and that user's `user_chats_values`); (None, None) when that check refuses the
+    token. One query on PostgreSQL, the check in the statement."""
+    if connection.vendor != "postgresql":
         viewer = claims_user(claims)
-        return (viewer, [_chat_list_row(chat) for chat in user_chats(user=viewer)]) if viewer else (None, None)
-    viewer, page = chat_list_values_of_session(
-        claims=claims, page=PageRequest(limit=_EVERY_ROW - 1, after=None), embedded=_EVERY_ROW
-    )
+        return (viewer, user_chats_values(user=viewer)) if viewer is not None else (None, None)
+    viewer, page = chat_list_values_of_session(claims=claims, page=_EVERY_CHAT, embedded=_EVERY_ROW)
     return (viewer, page.items) if viewer is not None else (None, None)
 
 

@@ -107,7 +107,8 @@ def next_link_after(request, last_id: int) -> dict:
 
 
 class UserChatsView(SessionCheckInView, APIView):
-    # A Bearer request reads the chats as the chat list does, the user check in its statement.
+    # The chat list's statement (every member embedded) for both callers, as the chat list: a
+    # Bearer request's user check in it, a cookie's DRF's own before it; the same bytes.
     @extend_schema(
         responses={200: UserChatOutput(many=True), **ERRORS},
         description="The caller's chats, most recent activity first; `users` lists every member.",
@@ -120,7 +121,7 @@ class UserChatsView(SessionCheckInView, APIView):
 
         def unchecked(user):
             acting_as_check(user_id=user_id, caller=user)
-            return UserChatOutput(selectors.user_chats(user=user), many=True, context={"request": request}).data
+            return chat_list_items(selectors.user_chats_values(user=user), request)
 
         body = self.session_read(request, checked=checked, unchecked=unchecked, before=(Forbidden,))
         return json_response(json_bytes(body))

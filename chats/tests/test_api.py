@@ -244,7 +244,8 @@ def test_user_chats_costs_one_query_whatever_the_number_of_chats(
         chat = make_chat(user, *UserFactory.create_batch(members - 1), title="t")
         services.message_send(chat=chat, author=user, text="x")
     # the chat list's statement with the user's check, every member embedded
-    # (a cookie caller: the user, then chats with their counts, memberships, last messages)
+    # (a cookie caller: DRF's user check, then the same statement without it; two sizes in
+    # test_list_session_check.py)
     with django_assert_num_queries(1):
         response = api.get(f"/api/users/{user.pk}/chats")
     assert len(response.json()) == chats

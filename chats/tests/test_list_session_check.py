@@ -8,11 +8,13 @@ import uuid
 import pytest
 from django.db import connection
 from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+from rest_framework.test import APIClient
 
 from accounts import services
 from accounts.tests.factories import PASSWORD, UserFactory
 from chats import selectors
 from chats import services as chat_services
+from chats.serializers import UserChatOutput, chat_list_items
 from social.db import sql_compacted
 from testsupport.session_check import (
     PAGE_HEADERS,
@@ -234,7 +236,7 @@ def test_a_cookie_caller_keeps_the_user_check_of_its_own(make_chat, user, other_
     chat_services.message_send(chat=chat, author=other_user, text="привет")
     cookie, token = cookie_client(user), bearer_client(services.session_start(user=user).access)
 
-    with django_assert_num_queries(4):  # the user, chats with their counts, memberships, last messages
+    with django_assert_num_queries(2):  # the user (DRF's check), the chat list's statement
         assert cookie.get(_user_chats(user)).status_code == 200
     with django_assert_num_queries(1):  # the chat list's statement beside the user's check
         assert token.get(_user_chats(user)).status_code == 200
@@ -243,3 +245,55 @@ def test_a_cookie_caller_keeps_the_user_check_of_its_own(make_chat, user, other_
         assert cookie.get(_history(chat)).status_code == 200
     with django_assert_num_queries(2):  # the chat and the membership beside the user's check, the page
         assert token.get(_history(chat)).status_code == 200
+
+
+# --- A cookie caller's `user_chats`: DRF's check, then the Bearer caller's statement without it ------
+@pytest.mark.parametrize(("chats", "members"), [(1, 2), (40, 5)])
+def test_a_cookie_callers_user_chats_costs_two_queries_whatever_the_number_of_chats(
+    make_chat, user, django_assert_num_queries, chats, members
+):
+    for n in range(chats):
+        chat = make_chat(user, *UserFactory.create_batch(members - 1), title=f"чат {n}")
+        chat_services.message_send(chat=chat, author=user, text=f"сообщение {n}")
+    cookie, token = cookie_client(user), bearer_client(services.session_start(user=user).access)
+
+    with django_assert_num_queries(2):  # the user (DRF's check), the chat list's statement
+        response = cookie.get(_user_chats(user))
+
+    listed = response.json()
+    assert response.status_code == 200 and len(listed) == chats
+    assert [chat["title"] for chat in listed] == [f"чат {n}" for n in reversed(range(chats))]
+    assert all(len(chat["users"]) == chat["members_count"] == members for chat in listed)
+    assert response.content == token.get(_user_chats(user)).content
+
+
+def test_a_cookie_caller_acting_as_another_user_is_403(make_chat, user, other_user):
+    make_chat(user, other_user)
+
+    response = cookie_client(user).get(_user_chats(other_user))
+
+    assert response.status_code == 403 and "detail" in response.json()
+
+
+def test_user_chats_without_a_caller_is_401_even_for_another_users_id(make_chat, user, other_user):
+    make_chat(user, other_user)
+    anonymous = APIClient(enforce_csrf_checks=True)
+
+    assert [anonymous.get(_user_chats(someone)).status_code for someone in (user, other_user)] == [401, 401]
+
+
+def test_the_orm_rows_of_the_sqlite_path_render_as_the_statements(make_chat, user, other_user, rf):
+    # The SQLite of `make run` reads `user_chats` through the ORM (user_chats_values); both render
+    # through chat_list_items, and as the contract's serializer of those objects.
+    quoted_chat = make_chat(user, other_user, UserFactory(), title="с цитатой")
+    make_chat(user, UserFactory())  # untitled, direct, no message
+    quoted = chat_services.message_send(chat=quoted_chat, author=other_user, text="вопрос")
+    chat_services.message_send(chat=quoted_chat, author=user, text="ответ", reply_to=quoted.pk)
+    request = rf.get(_user_chats(user))
+
+    orm = selectors.user_chats(user=user)
+    by_statement = chat_list_items(selectors.user_chats_values(user=user), request)
+    by_orm_rows = chat_list_items([selectors._chat_list_row(chat) for chat in orm], request)
+
+    assert by_statement == by_orm_rows == UserChatOutput(orm, many=True, context={"request": request}).data
+    assert by_statement[0]["last_message"]["reply_to"]["message"] == "вопрос"
