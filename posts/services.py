@@ -27,7 +27,7 @@ from posts.state import (
     post_state_move_one,
 )
 from safety.selectors import AUTHOR_VISIBLE_SQL, author_visible
-from social.db import prepared_cursor, sql_compact
+from social.db import prepared_cursor
 from social.exceptions import DomainError, Forbidden, PostNotFound
 from social.images import Media, images_clean
 from social.tasks import stored_files_delete_later, stored_files_release
@@ -242,7 +242,8 @@ FROM target LEFT JOIN moved ON true
 
 @lru_cache(maxsize=8)
 def _like_toggle_sql(move_sql: str, writes: str, written: str) -> str:
-    return sql_compact(_LIKE_TOGGLE_SQL.format(move=move_sql, writes=writes, written=written))
+    # The text as written: prepared_cursor sends it compacted (social.db.sql_compacted).
+    return _LIKE_TOGGLE_SQL.format(move=move_sql, writes=writes, written=written)
 
 
 def like_toggle(*, post_id, user: User) -> LikeToggled:
