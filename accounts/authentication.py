@@ -116,16 +116,15 @@ class CookieAuthentication(BearerAuthentication):
             raise exceptions.PermissionDenied(CSRF_MESSAGE)
 
 
-_CHECKED_IN_VIEW = frozenset({"GET", "HEAD"})
-
-
 class SessionCheckInView:
     """For an APIView (mixed in before it) whose one statement also runs the token user's check
     (`accounts.selectors.session_user`), saving a statement of its own: each cost ~0.1 ms of
     CPU here and a round of PostgreSQL's per-statement work (issue #26; the feed).
 
-    On PostgreSQL, for a GET (or HEAD) whose first authentication class is BearerAuthentication
-    and that has an Authorization header, DRF's authentication step verifies the token as before (a
+    On PostgreSQL, for a request of `session_checked_methods` (a read's GET and HEAD; the like
+    toggle's PATCH, whose statement applies the check's rule before it writes anything:
+    `posts.services.like_toggle_of_session`) whose first authentication class is
+    BearerAuthentication and that has an Authorization header, DRF's authentication step verifies the token as before (a
     malformed header or a bad token: the same 401 at the same point) and leaves the user check
     to the view: it reads `session_claims` and hands the user its statement found (or None) to
     `session_accept`, before anything else reads `request.user`. A refusal is the 401 that
@@ -134,16 +133,18 @@ class SessionCheckInView:
     `session_claims` is None. A view that fails before its statement (a 400) calls
     `session_check` first: authentication answers before the view's own errors, as before."""
 
+    # The methods whose handler runs the statement that carries the check.
+    session_checked_methods = frozenset({"GET", "HEAD"})
     session_claims: SessionClaims | None = None
     _session_token = None
 
     def perform_authentication(self, request):
         self.session_claims = self._session_token = None
         first = request.authenticators[0] if request.authenticators else None
-        # Only for the view's `get` (HEAD runs it too): any other method (OPTIONS, a 405) has no
-        # statement to carry the check, and is answered after DRF's own, as before.
+        # Only for the handlers that run such a statement: any other method (OPTIONS, a 405) has
+        # no statement to carry the check, and is answered after DRF's own, as before.
         if (
-            request.method in _CHECKED_IN_VIEW
+            request.method in self.session_checked_methods
             and connection.vendor == "postgresql"
             and type(first) is BearerAuthentication
         ):
@@ -176,9 +177,11 @@ class SessionCheckInView:
         request.user, request.auth = user, self._session_token
 
     def session_check(self, request) -> None:
-        """The user check on its own (its own statement), when the view cannot run its own."""
+        """The user check on its own (its own statement), when the view cannot run its own: the
+        request then goes on as after DRF's own check (`session_claims` None)."""
         if self.session_claims is not None:
             self.session_accept(request, token_user(self._session_token))
+            self.session_claims = None
 
     def session_read(self, request, *, checked, unchecked, before=(ValidationError,)):
         """The view's read: `checked(claims)` -> (the user its statement found for the token's

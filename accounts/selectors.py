@@ -52,9 +52,37 @@ WHERE u.id = %(user)s
 """
 SESSION_USER_WIDTH = len(_USER_FIELDS) + 2
 
+# `_session_user_checked`'s rule as a condition on the user's row `u`, for a write whose one
+# statement must change nothing for a refused token (posts.services.like_toggle_of_session): a
+# read can decide in Python after its statement, a write has to be gated before it. Its
+# parameters: `session`, as in SESSION_USER_SQL, and `issued`, the token's `iat` (whole seconds:
+# a token issued in the very second all sessions ended is refused, as `issued_at <= ended_at`).
+# accounts/tests/test_session_rule_sql.py holds it equal to the Python rule over every case.
+SESSION_ACCEPTED_SQL = f"""u.is_active
+    AND NOT EXISTS (SELECT FROM {EndedSession._meta.db_table} WHERE session_id = %(session)s)
+    AND NOT EXISTS (SELECT FROM {UserSessionsEnd._meta.db_table} AS e WHERE e.user_id = u.id
+        AND e.kept_session_id IS DISTINCT FROM %(session)s AND e.ended_at >= to_timestamp(%(issued)s))"""
+
+# SESSION_USER_SQL's row for a token the rule above accepts, and no row for any other: a
+# statement that must write nothing for a refused token reads (and may lock) its caller's row
+# with it. Its row is read by `session_user_of_row` like SESSION_USER_SQL's; no session end
+# applies to an accepted token, hence the two constant columns. Terse (no `u.` before the
+# columns of its one table): the like toggle's text, which embeds it, must stay within
+# psycopg's 4,096 bytes of converted texts (tests/test_prepared_texts.py).
+SESSION_USER_ACCEPTED_SQL = f"""
+SELECT {", ".join(field.column for field in User._meta.concrete_fields)}, NULL::timestamptz, false
+FROM {User._meta.db_table} AS u
+WHERE u.id = %(user)s AND {SESSION_ACCEPTED_SQL}
+"""
+
 
 # The claims of a token that `session_user` checks: its user id, its session, when it was issued.
 SessionClaims = namedtuple("SessionClaims", ["user_id", "session_id", "issued_at"])
+
+
+def session_accepted_params(claims: SessionClaims) -> dict:
+    """The parameters of SESSION_USER_ACCEPTED_SQL (and SESSION_ACCEPTED_SQL) for a token's claims."""
+    return {"user": claims.user_id, "session": claims.session_id, "issued": claims.issued_at}
 
 
 def session_user(*, user_id, session_id: str | None, issued_at: int) -> User | None:

@@ -16,6 +16,14 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import (
+    SESSION_USER_ACCEPTED_SQL,
+    SESSION_USER_WIDTH,
+    SessionClaims,
+    claims_user,
+    session_accepted_params,
+    session_user_of_row,
+)
 from posts import signals
 from posts.models import SEED_FILES_PREFIX, Comment, Like, Post, PostImage, PostView, post_image_path
 from posts.selectors import post_visible_get
@@ -196,6 +204,8 @@ class LikeToggled(NamedTuple):
 # 1. `actor`: the caller's own row, locked FOR NO KEY UPDATE (foreign keys to the user stay
 #    unblocked): a user's deletion (user_reactions_withdraw) holds it while it takes their
 #    likes back, so a toggle waits for it, then finds no row (404) instead of liking anew.
+#    With the token's check in the statement (a Bearer request), only for a token the session
+#    rule accepts; a toggle that waited for a deactivation or deletion finds none (401).
 # 2. `target`: the post, if the caller may see it (safety's rule), locked as its UPDATE will
 #    (FOR NO KEY UPDATE): the toggles of one post queue here, and a post's deletion (which
 #    locks the row first) is either waited for (no row: 404) or waits for us.
@@ -215,7 +225,7 @@ class LikeToggled(NamedTuple):
 _LIKE_DELTA_SQL = "(CASE WHEN EXISTS (SELECT FROM removed) THEN -1 ELSE 1 END)"
 _LIKE_TOGGLE_SQL = f"""
 WITH actor AS (
-    SELECT id FROM {User._meta.db_table} WHERE id = %(viewer)s FOR NO KEY UPDATE
+    {{actor}}
 ), target AS (
     SELECT p.id, p.author_id FROM {Post._meta.db_table} AS p
     WHERE p.id = %(post)s AND EXISTS (SELECT FROM actor) {AUTHOR_VISIBLE_SQL}
@@ -235,15 +245,60 @@ WITH actor AS (
     SELECT author_id AS recipient_id, %(viewer)s AS actor_id, id AS post_id, EXISTS (SELECT FROM added) AS liked
     FROM moved
 ){{writes}}
-SELECT moved.rev, moved.author_id, moved.created_at, EXISTS (SELECT FROM added){{written}}
-FROM target LEFT JOIN moved ON true
+SELECT {{head}}moved.rev, moved.author_id, moved.created_at, EXISTS (SELECT FROM added){{written}}
+FROM {{source}} LEFT JOIN moved ON true
 """
+
+# `actor` (1. above) and what the statement's row starts with, by how the caller was checked:
+# - before the statement (DRF's authentication, or the ORM's steps): the caller's row by id;
+#   no row when `target` found nothing (a missing or hidden post), else the toggle's columns.
+# - in it (like_toggle_of_session: a Bearer request, SessionCheckInView): the row of the user
+#   a token speaks for, locked only when accounts' session rule accepts the token
+#   (SESSION_USER_ACCEPTED_SQL): a refused token locks no `actor`, so `target` is empty and
+#   nothing is written. The row is then the caller's columns (none: refused, 401), whether
+#   `target` was found (404 when not), and the toggle's columns.
+_LIKE_ACTOR_BY_ID = (f"SELECT id FROM {User._meta.db_table} WHERE id = %(viewer)s FOR NO KEY UPDATE", "", "target")
+_LIKE_ACTOR_OF_SESSION = (
+    f"{SESSION_USER_ACCEPTED_SQL} FOR NO KEY UPDATE",
+    "actor.*, target.id, ",
+    "actor LEFT JOIN target ON true",
+)
 
 
 @lru_cache(maxsize=8)
-def _like_toggle_sql(move_sql: str, writes: str, written: str) -> str:
+def _like_toggle_sql(move_sql: str, writes: str, written: str, *, of_session: bool) -> str:
     # The text as written: prepared_cursor sends it compacted (social.db.sql_compacted).
-    return _LIKE_TOGGLE_SQL.format(move=move_sql, writes=writes, written=written)
+    actor, head, source = _LIKE_ACTOR_OF_SESSION if of_session else _LIKE_ACTOR_BY_ID
+    return _LIKE_TOGGLE_SQL.format(actor=actor, move=move_sql, writes=writes, written=written, head=head, source=source)
+
+
+def _like_toggle_statement(*, of_session: bool) -> tuple[str, dict, bool]:
+    """The toggle's statement (its actor as `_like_toggle_sql` says), its parameters but the
+    post's and the caller's, and whether it writes the notification (its last columns)."""
+    move_sql, params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
+    make = signals.like_toggle_writes()
+    writes = make(toggled="toggled") if make is not None else None
+    if writes is None:
+        return _like_toggle_sql(move_sql, "", "", of_session=of_session), params, False
+    sql = _like_toggle_sql(move_sql, f", {writes.ctes}", f", {writes.columns}", of_session=of_session)
+    return sql, {**params, **writes.params}, True
+
+
+def _like_toggle_run(sql: str, params: dict, *, found_at: int | None) -> tuple | None:
+    """The toggle statement's row (None: none), run again after a racing toggle of this user
+    and post changed nothing (see _LIKE_TOGGLE_SQL): until the post moved, or was not found
+    (`found_at`: the column that says whether `target` was; without it, a row means found)."""
+    while True:
+        try:
+            with prepared_cursor(connection) as cursor:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+        except IntegrityError:
+            raise PostNotFound() from None  # a deferred foreign key failed at commit: a row it names went
+        if row is None or (found_at is not None and row[found_at] is None):
+            return row
+        if row[0 if found_at is None else found_at + 1] is not None:  # the post's new rev: it moved
+            return row
 
 
 def like_toggle(*, post_id, user: User) -> LikeToggled:
@@ -258,30 +313,49 @@ def like_toggle(*, post_id, user: User) -> LikeToggled:
     if connection.vendor != "postgresql":  # the SQLite of `make run`: the same steps through the ORM
         post_visible_get(post_id=post_id, viewer=user)
         return _like_toggle_orm(post_id=post_id, user=user)
-    move_sql, params = post_state_like_move_sql(delta_sql=_LIKE_DELTA_SQL)
-    make = signals.like_toggle_writes()
-    writes = make(toggled="toggled") if make is not None else None
-    if writes is None:
-        sql = _like_toggle_sql(move_sql, "", "")
-    else:
-        sql = _like_toggle_sql(move_sql, f", {writes.ctes}", f", {writes.columns}")
-        params = {**params, **writes.params}
-    params = {**params, "post": post_id, "viewer": user.pk}
-    while True:  # again only after a racing toggle of this user and post (see _LIKE_TOGGLE_SQL)
+    sql, params, notifies = _like_toggle_statement(of_session=False)
+    row = _like_toggle_run(sql, {**params, "post": post_id, "viewer": user.pk}, found_at=None)
+    if row is None:  # no such post, one `user` may not see, or no `user` any more
+        raise PostNotFound()
+    return _like_toggled(post_id=post_id, user=user, row=row, notifies=notifies)
+
+
+def like_toggle_of_session(*, post_id, claims: SessionClaims) -> tuple[User | None, LikeToggled | None]:
+    """`like_toggle` by the user a token with `claims` speaks for, the token's check
+    (accounts.selectors.session_user's rule) in the toggle's one statement: (that user, the
+    toggle), (that user, None) for a post that does not exist or they may not see, or (None,
+    None) when the check refuses the token: then nothing was written.
+
+    Preconditions: the like is the claims' user's own (the path's user id is theirs)."""
+    if connection.vendor != "postgresql":
+        user = claims_user(claims)
+        if user is None:
+            return None, None
         try:
-            with prepared_cursor(connection) as cursor:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-        except IntegrityError:
-            raise PostNotFound() from None  # a deferred foreign key failed at commit: a row it names went
-        if row is None:  # no such post, one `user` may not see, or no `user` any more
-            raise PostNotFound()
-        rev, author_id, created_at, liked, *notified = row
-        if rev is not None:
-            break
+            return user, like_toggle(post_id=post_id, user=user)
+        except PostNotFound:
+            return user, None
+    sql, params, notifies = _like_toggle_statement(of_session=True)
+    params = {**params, **session_accepted_params(claims), "post": post_id, "viewer": claims.user_id}
+    try:
+        row = _like_toggle_run(sql, params, found_at=SESSION_USER_WIDTH)
+    except PostNotFound:  # the deferred foreign key's case: whose token it was, read on its own
+        return claims_user(claims), None
+    user = session_user_of_row(row, issued_at=claims.issued_at)
+    if user is None:  # no row: the rule refused the token (or no such user)
+        return None, None
+    if row[SESSION_USER_WIDTH] is None:  # `target`'s id: no post the user may see
+        return user, None
+    return user, _like_toggled(post_id=post_id, user=user, row=row[SESSION_USER_WIDTH + 1 :], notifies=notifies)
+
+
+def _like_toggled(*, post_id, user: User, row: tuple, notifies: bool) -> LikeToggled:
+    # The toggle's columns of its statement's row (the post moved): announced, and answered.
+    rev, author_id, created_at, liked, *notified = row
     moved = PostMoved(rev, author_id, created_at)
-    notified = tuple(notified) if writes is not None else None
-    _like_toggled_send(post_id=post_id, moved=moved, user=user, liked=liked, notified=notified)
+    _like_toggled_send(
+        post_id=post_id, moved=moved, user=user, liked=liked, notified=tuple(notified) if notifies else None
+    )
     return LikeToggled(liked=liked, post=moved)
 
 

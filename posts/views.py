@@ -146,12 +146,26 @@ class PostDetailView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class PostLikeView(APIView):
+class PostLikeView(SessionCheckInView, APIView):
+    # A Bearer toggle's user check runs in the toggle's statement, gating its writes.
+    session_checked_methods = frozenset({"PATCH"})
+
     @extend_schema(request=None, responses={200: PostSerializer, **ERRORS}, description="Toggles the caller's like.")
     def patch(self, request, post_id, user_id):
-        acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOUR_LIKE)
-        # The toggle checks that the caller may see the post, in its first statement.
-        toggled = services.like_toggle(post_id=post_id, user=request.user)
+        claims = self.session_claims
+        if claims is None or claims.user_id != user_id:
+            # Checked before the toggle (DRF's check, or here another user's like: the check on
+            # its own, a 401 before the 403).
+            self.session_check(request)
+            acting_as_check(user_id=user_id, caller=request.user, message=services.NOT_YOUR_LIKE)
+        # The toggle checks that the caller may see the post, in its statement.
+        toggled = self.session_read(
+            request,
+            checked=lambda claims: services.like_toggle_of_session(post_id=post_id, claims=claims),
+            unchecked=lambda user: services.like_toggle(post_id=post_id, user=user),
+        )
+        if toggled is None:  # a post the caller may not see, found by the statement
+            raise PostNotFound()
         ref = selectors.PostRef(post_id, toggled.post.created_at, toggled.post.rev, toggled.liked)
         body = fragments.like_toggled_json(ref=ref, user=request.user, request=request)
         if body is None:  # deleted since the toggle

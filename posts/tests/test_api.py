@@ -701,13 +701,14 @@ def test_a_like_toggle_costs_a_constant_number_of_queries(api, user, django_asse
     path = f"/api/posts/{post.pk}/like/{user.pk}"
     api.patch(path)  # this process now holds the post's encoding (the answer moves it after)
 
-    # The user's row (authentication); the toggle's one statement: the caller's and the post's
-    # rows locked if visible, the like's delete or insert, the post's counters, the author's
-    # notification taken back (unlike) or written with the unread count (like). No BEGIN or
-    # COMMIT of its own (autocommit in production, as test_a_like_toggle_commits_on_its_own pins).
-    with django_assert_num_queries(2):
+    # The toggle's one statement, the token's user check in it (a Bearer caller): the caller's
+    # row locked if the token is accepted, the post's if visible, the like's delete or insert,
+    # the post's counters, the author's notification taken back (unlike) or written with the
+    # unread count (like). No BEGIN or COMMIT of its own (autocommit in production, as
+    # test_a_like_toggle_commits_on_its_own pins).
+    with django_assert_num_queries(1):
         unliked = api.patch(path)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         liked = api.patch(path)
 
     assert unliked.json()["likes_count"] == count and liked.json()["likes_count"] == count + 1
@@ -720,11 +721,11 @@ def test_a_like_toggle_commits_on_its_own(api, user, django_assert_num_queries):
     path = f"/api/posts/{post.pk}/like/{user.pk}"
     api.patch(path)  # this process now holds the post's encoding (the answer moves it after)
 
-    # Outside any transaction, as in production: the user's row and the toggle's statement,
-    # with no BEGIN or COMMIT round trip (each is a captured statement when one runs).
-    with django_assert_num_queries(2):
+    # Outside any transaction, as in production: the toggle's statement (the user's check in
+    # it), with no BEGIN or COMMIT round trip (each is a captured statement when one runs).
+    with django_assert_num_queries(1):
         unliked = api.patch(path)
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(1):
         liked = api.patch(path)
 
     assert liked.json()["liked_by_me"] is True and unliked.json()["liked_by_me"] is False

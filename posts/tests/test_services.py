@@ -7,9 +7,11 @@ import uuid
 import pytest
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
-from accounts.services import user_delete
+from accounts.selectors import token_claims
+from accounts.services import session_start, user_deactivate, user_delete
 from accounts.tests.factories import UserFactory
 from notifications.models import Notification, UnreadCount
 from posts import services
@@ -91,11 +93,11 @@ def test_concurrent_likes_and_unlikes_keep_the_counter_equal_to_the_rows():
     assert post_of(post.pk).likes_count == 5 == Like.objects.filter(post=post).count()
 
 
-def _toggle_while_held(hold, post, user) -> tuple:
+def _toggle_while_held(hold, post, user, toggle=None) -> tuple:
     """`hold()` in a transaction left open, then a toggle of `user` on `post` (a second device's
-    request) that starts meanwhile, so its statement reads the rows as they were before what
-    `hold` wrote: the transaction commits once the toggle is seen waiting on a lock. Returns
-    what `hold` returned and the toggle's outcome (or the exception it raised)."""
+    request; `toggle()` when given) that starts meanwhile, so its statement reads the rows as
+    they were before what `hold` wrote: the transaction commits once the toggle is seen waiting
+    on a lock. Returns what `hold` returned and the toggle's outcome (or the exception it raised)."""
     held, release = threading.Event(), threading.Event()
     outcomes: dict = {}
 
@@ -110,7 +112,7 @@ def _toggle_while_held(hold, post, user) -> tuple:
 
     def second():
         try:
-            outcomes["toggle"] = services.like_toggle(post_id=post.pk, user=user)
+            outcomes["toggle"] = toggle() if toggle else services.like_toggle(post_id=post.pk, user=user)
         except Exception as error:  # noqa: BLE001 - reported to the test, which asserts on it
             outcomes["toggle"] = error
         finally:
@@ -179,6 +181,31 @@ def test_a_toggle_that_waited_for_its_users_deletion_is_not_found_and_moves_noth
     # Not a like written for a user whose likes were just taken back.
     assert isinstance(toggle, NotFound)
     assert not Like.objects.exists() and post_of(post.pk).likes_count == 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ending", [user_deactivate, user_delete])
+def test_a_toggle_carrying_the_token_check_that_waited_for_its_users_end_is_refused_and_writes_nothing(ending):
+    # A Bearer toggle (like_toggle_of_session) locks its user's row only if the session rule
+    # accepts the token: waiting for a deactivation or a deletion, it finds the row inactive or
+    # gone, and writes nothing (an unlike here) rather than act for a user just ended.
+    post, user = PostFactory(), UserFactory()
+    services.like_toggle(post_id=post.pk, user=user)
+    claims = token_claims(AccessToken(session_start(user=user).access))
+    ended = User.objects.get(pk=user.pk)
+
+    _, toggle = _toggle_while_held(
+        lambda: ending(user=ended), post, user, lambda: services.like_toggle_of_session(post_id=post.pk, claims=claims)
+    )
+
+    assert toggle == (None, None)  # the view's 401
+    if ending is user_deactivate:  # the like, its count, its rev and its notification stay
+        assert Like.objects.filter(post=post).count() == 1 == post_of(post.pk).likes_count
+        assert post_of(post.pk).rev == 1
+        assert Notification.objects.filter(type="post.liked", actor=user).count() == 1
+    else:  # only the deletion's own withdrawal moved the post
+        assert not Like.objects.exists() and post_of(post.pk).likes_count == 0
+        assert post_of(post.pk).rev == 2
 
 
 @pytest.mark.django_db(transaction=True)
