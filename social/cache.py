@@ -16,6 +16,8 @@ from django.core.cache.backends.base import default_key_func
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient, RedisSerializer
 
+from social.redis_client import HeldConnectionRedis
+
 _pools: dict = {}
 _clients: dict = {}
 _lock = threading.Lock()
@@ -38,8 +40,13 @@ class SharedClientCacheClient(RedisCacheClient):
     """Django's cache client, handing out one `redis.Redis` per pool rather than a new one per
     cache call: building one fills a table of ~170 response callbacks, which cost more CPU than
     the command it was built for (0.2-0.3 ms; two of them, the shared post encodings' MGET and
-    SET, on every page from deep in the feed: issue #26). A client holds no state of its own
-    between commands (each takes a connection from the pool), so threads share it safely."""
+    SET, on every page from deep in the feed: issue #26). Threads share it safely: it lends
+    the connection it holds to one thread at a time, the others take one from the pool
+    (social.redis_client)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._client = HeldConnectionRedis
 
     def get_client(self, key=None, *, write=False):
         pool = self._get_connection_pool(write)
@@ -80,13 +87,22 @@ class RedisCache(DjangoRedisCache):
         options = {"pool_class": SharedConnectionPool, "serializer": Serializer, **params.get("OPTIONS", {})}
         super().__init__(server, {**params, "OPTIONS": options})
         self._class = SharedClientCacheClient
+        self._made_prefixes: dict[str, str] = {}
 
     def _made_prefix(self, prefix: str) -> str | None:
         """The made key of `prefix` when appending a suffix to it makes the key of prefix +
-        suffix (Django's default key function, `key_prefix:version:key`); None otherwise."""
-        if self.key_func is not default_key_func:
-            return None
-        return self.make_and_validate_key(prefix)
+        suffix (Django's default key function, `key_prefix:version:key`); None otherwise.
+        Kept per prefix: making and checking it walks its characters, 6 µs of CPU on each
+        shared read and write of post encodings (issue #26). A backend's key function, prefix
+        and version are fixed when it is built."""
+        made = self._made_prefixes.get(prefix)
+        if made is None:
+            if self.key_func is not default_key_func:
+                return None
+            if len(self._made_prefixes) >= 64:  # the callers' prefixes are few (one per origin)
+                self._made_prefixes.clear()
+            made = self._made_prefixes[prefix] = self.make_and_validate_key(prefix)
+        return made
 
     def _made_keys(self, prefix: str, suffixes) -> list[str]:
         # The prefix's key made and checked once, not once per key: Django's
@@ -117,6 +133,8 @@ class RedisCache(DjangoRedisCache):
             return
         client = self._cache.get_client(None, write=True)  # the pool's one client
         if len(keys) == 1:  # a like toggle's one moved encoding: no script for Redis to run
-            client.set(keys[0], values[0], ex=int(timeout))
+            # The command as is: redis-py's `set` checks and rebuilds its arguments, ~8 µs of
+            # CPU a toggle (bench/redis_cpu.py "SET ex (raw)").
+            client.execute_command("SET", keys[0], values[0], "EX", int(timeout))
         else:
             client.eval(_SET_MANY_EXPIRING, len(keys), *keys, int(timeout), *values)

@@ -45,6 +45,7 @@ from redis.retry import Retry
 from social import metrics
 from social.daphne_frames import text_frame
 from social.outages import is_outage
+from social.redis_client import HeldConnectionRedis
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,10 @@ def _publisher_client() -> redis.Redis:
     global _publisher
     with _publisher_lock:
         if _publisher is None:
-            # Sync and shared by every thread of the process (redis-py's pool is thread-safe):
-            # the send runs in the thread that committed, and blocks it for one round trip.
-            _publisher = redis.Redis.from_url(
+            # Sync and shared by every thread of the process (its held connection is lent to
+            # one thread at a time, the pool serves the others: social.redis_client): the send
+            # runs in the thread that committed, and blocks it for one round trip.
+            _publisher = HeldConnectionRedis.from_url(
                 settings.REDIS_URL,
                 socket_timeout=settings.REDIS_TIMEOUT,
                 socket_connect_timeout=settings.REDIS_TIMEOUT,

@@ -98,3 +98,21 @@ def test_keys_under_a_prefix_follow_another_key_function(settings):
 
 def reversed_key(key, key_prefix, version):
     return key[::-1]
+
+
+def test_keys_under_a_prefix_are_made_with_each_backends_own_key_prefix(settings):
+    # A backend keeps the made prefix it computed: another backend (another KEY_PREFIX) makes
+    # its own and never reads the first one's keys.
+    from django.core.cache import caches
+
+    first = caches.create_connection("default")
+    first.set_many_expiring({"ab": 1}, 30, prefix="page:")
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": "other"}}
+    other = caches.create_connection("default")
+    other.set_many_expiring({"ab": 2}, 30, prefix="page:")
+
+    assert first.get_many_under("page:", ["ab"]) == {"ab": 1}
+    assert other.get_many_under("page:", ["ab"]) == {"ab": 2}
+    assert other.get("page:ab") == 2 and first.get("page:ab") == 1
+    other.delete("page:ab")
+    first.delete("page:ab")
