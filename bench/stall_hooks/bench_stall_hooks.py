@@ -11,12 +11,15 @@ def install(path: str, *, gc_thresholds: str | None = None) -> None:
     started = {}
 
     def on_gc(phase, info):
-        now = time.perf_counter()
+        now, cpu = time.perf_counter(), time.thread_time()
         if phase == "start":
-            started["t"] = now
+            started["t"], started["cpu"] = now, cpu
             return
-        began = started.get("t", now)
-        out.write(f"gc {began:.6f} {(now - began) * 1000:.2f} gen{info['generation']} collected={info['collected']}\n")
+        began, used = started.get("t", now), (cpu - started.get("cpu", cpu)) * 1000
+        out.write(
+            f"gc {began:.6f} {(now - began) * 1000:.2f} cpu={used:.2f} gen{info['generation']} "
+            f"collected={info['collected']}\n"
+        )
 
     gc.callbacks.append(on_gc)
 
