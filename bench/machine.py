@@ -45,6 +45,19 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def cpu_pressure_us() -> int | None:
+    """Microseconds during which some task on the machine was runnable but waited for a CPU,
+    since boot (the kernel's pressure stall information); None where the kernel has none. Over
+    a run, its growth divided by the run's time is the share of the run that anything (ours or
+    another engineer's) queued for a core: what turns a 5 ms delivery into a 30 ms one."""
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    found = re.search(r"total=(\d+)", line)
+    return int(found.group(1)) if found else None
+
+
 def cpu_s(pid: int) -> float:
     """CPU time (user + system) process `pid` has used so far, in seconds: a figure the other
     load on the machine moves much less than a rate."""

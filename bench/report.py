@@ -371,6 +371,23 @@ def socket_goal_rows(f: dict) -> list[str]:
 IDLE_KINDS = (("chat", "idle"), ("user", "idle_user"))
 
 
+def paced_runs_line(x: dict) -> list[str]:
+    """Each paced run's p99 beside the share of its time some task on the machine waited for a
+    core: the judge of a worst run (bench/sockets.py)."""
+    runs = x.get("paced_runs")
+    if not runs:
+        return []
+
+    def waited(run: dict) -> str:
+        return "?" if run["cpu_wait_pct"] is None else f"{run['cpu_wait_pct']:.0f}%"
+
+    shown = ", ".join(f"{run['p99']:.1f} ms ({waited(run)}, load {run['load'].split()[0]})" for run in runs)
+    return [
+        f"  - p99 of each paced run (the share of the run during which a task on the machine waited for "
+        f"a core, /proc/pressure/cpu; the 1-minute load after it): {shown}."
+    ]
+
+
 def socket_lines(f: dict) -> list[str]:
     """Steps (5) and (6): fan-out on both kinds of socket, idle sockets of both kinds."""
     s = f["settings"]
@@ -397,6 +414,7 @@ def socket_lines(f: dict) -> list[str]:
                 else ""
             ),
         ]
+        lines += paced_runs_line(x)
     lines += [
         "- Every message is stored (one transaction), then fanned out after commit through Redis "
         '(docs/websocket.md "Fan-out"); each member gets each message exactly once (a duplicate fails '
