@@ -19,9 +19,12 @@ Throughput between worker classes that run a different number of threads is bias
 shared machine (more runnable threads get a larger share of a busy CPU): compare them by CPU
 per request first.
 
+SHAPE_GAP_ONLY=health,feed runs only those (health, feed, like, chats).
+
 Its database and Redis DB come from DATABASE_URL and REDIS_URL (both are recreated/flushed), so
 give it ones of your own. Profile a worker meanwhile with `py-spy record -p <pid>` (blocking
-mode: `--nonblocking` counts the wait for nginx in recv as busy).
+mode: `--nonblocking` counts the wait for nginx in recv as busy), with `--gil` to count only the
+Python work; bench/shape_profile.py does it by layer.
 """
 
 import json
@@ -131,7 +134,10 @@ def main() -> None:
                 raise SystemExit(f"the shape of {tree} did not start: see {work / 'shape.log'}")
             gunicorn_master, nginx_master = map(int, line.split())
             shapes.append((spec, f"http://127.0.0.1:{port}", gunicorn_master, nginx_master))
+        only = [name for name in os.environ.get("SHAPE_GAP_ONLY", "").split(",") if name]
         for name, config in configs.items():
+            if only and name not in only:
+                continue
             figures = {spec: {"gunicorn": [], "nginx": [], "both": [], "rps": []} for spec in trees}
             for _, base, _, _ in shapes:
                 wrk(base, config, duration=1, connections=4, threads=1)  # warm-up
@@ -161,6 +167,17 @@ def main() -> None:
                     + f"  req/s {min(series['rps']):.0f}/{statistics.median(series['rps']):.0f}",
                     flush=True,
                 )
+            if len(trees) == 2:
+                # Each pair's ratio (second tree over first, the two runs of one round side by
+                # side): the spread of the change, the machine's drift between rounds taken out.
+                first, second = (figures[spec] for spec in trees)
+                for kind in ("gunicorn", "both"):
+                    ratios = sorted(b / a for a, b in zip(first[kind], second[kind], strict=True))
+                    print(
+                        f"        {kind} CPU second/first per pair: median {statistics.median(ratios):.3f}"
+                        f" ({ratios[0]:.3f}-{ratios[-1]:.3f})",
+                        flush=True,
+                    )
         print("load average", Path("/proc/loadavg").read_text().split()[:3])
     finally:
         for child in children:
