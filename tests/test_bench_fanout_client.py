@@ -13,10 +13,14 @@ from bench.sockets import client_heap_frozen, timed
 
 @pytest.fixture
 def collector_restored():
+    # Each test starts from a heap nothing froze: an earlier test of the suite may have run a
+    # server's tuning in this process (social.gc_tuning.tune_for_server freezes the heap).
     enabled, frozen = gc.isenabled(), gc.get_freeze_count()
+    gc.unfreeze()
     yield
-    if not frozen:
-        gc.unfreeze()
+    gc.unfreeze()
+    if frozen:
+        gc.freeze()
     if enabled:
         gc.enable()
     else:
