@@ -76,6 +76,42 @@ def cpu_ticks(master: int) -> int:
     return total
 
 
+def seeded_paths(processes, work: Path, *, database_url: str, redis_url: str) -> tuple[dict, dict]:
+    """The shapes' environment, on a database and Redis DB reset and seeded with SEED, and the
+    wrk configurations of the paths measured, by name (health, feed, like, chats). Also
+    bench/shape_profile.py's."""
+    bench_run.services_reset(database_url=database_url, redis_url=redis_url)
+    env = bench_run.environment(processes, database_url=database_url, redis_url=redis_url)
+    bench_run.manage("migrate", "--noinput", "-v", "0", env=env)
+    bench_run.driver_setup(env)
+    bench_run.seed(SEED, env=env)
+    from accounts.models import User
+    from posts.models import Post
+
+    tokens = bench_run.tokens_for(User.objects.order_by("pk")[:5])
+    recent = list(Post.objects.order_by("-created_at").values_list("pk", flat=True)[:200])
+    configs = {
+        "health": wrk_config(work / "health.lua", [{"path": "/api/health"}]),
+        "feed": wrk_config(
+            work / "feed.lua", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in tokens]
+        ),
+        # PATCH toggles: a like, then its removal the next time round (200 both ways).
+        "like": wrk_config(
+            work / "like.lua",
+            [
+                {"path": f"/api/posts/{recent[(i * 7 + j) % len(recent)]}/like/{user_id}", "token": token}
+                for i, (user_id, token) in enumerate(tokens)
+                for j in range(10)
+            ],
+            method="PATCH",
+        ),
+        "chats": wrk_config(
+            work / "chats.lua", [{"path": "/api/chats?limit=20", "token": token} for _, token in tokens]
+        ),
+    }
+    return env, configs
+
+
 def main() -> None:
     trees = sys.argv[1].split(",")
     pairs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
@@ -86,36 +122,7 @@ def main() -> None:
     processes = bench_run.Processes(work)
     children, shapes = [], []  # shapes: (label, base URL, gunicorn master pid, nginx master pid)
     try:
-        bench_run.services_reset(database_url=database_url, redis_url=redis_url)
-        env = bench_run.environment(processes, database_url=database_url, redis_url=redis_url)
-        bench_run.manage("migrate", "--noinput", "-v", "0", env=env)
-        bench_run.driver_setup(env)
-        bench_run.seed(SEED, env=env)
-        from accounts.models import User
-
-        tokens = bench_run.tokens_for(User.objects.order_by("pk")[:5])
-        from posts.models import Post
-
-        recent = list(Post.objects.order_by("-created_at").values_list("pk", flat=True)[:200])
-        configs = {
-            "health": wrk_config(work / "health.lua", [{"path": "/api/health"}]),
-            "feed": wrk_config(
-                work / "feed.lua", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in tokens]
-            ),
-            # PATCH toggles: a like, then its removal the next time round (200 both ways).
-            "like": wrk_config(
-                work / "like.lua",
-                [
-                    {"path": f"/api/posts/{recent[(i * 7 + j) % len(recent)]}/like/{user_id}", "token": token}
-                    for i, (user_id, token) in enumerate(tokens)
-                    for j in range(10)
-                ],
-                method="PATCH",
-            ),
-            "chats": wrk_config(
-                work / "chats.lua", [{"path": "/api/chats?limit=20", "token": token} for _, token in tokens]
-            ),
-        }
+        env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
         for number, spec in enumerate(trees):
             tree, _, gunicorn_args = spec.partition(":")
             port = free_port()

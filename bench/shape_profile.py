@@ -34,8 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import run as bench_run  # noqa: E402
-from bench.load import wrk, wrk_config  # noqa: E402
-from bench.shape_gap import LAUNCH, SEED, TICK, cpu_ticks  # noqa: E402
+from bench.load import wrk  # noqa: E402
+from bench.shape_gap import LAUNCH, TICK, cpu_ticks, seeded_paths  # noqa: E402
 from scripts.processes import free_port  # noqa: E402
 
 # (layer, test on a frame's "function (path:line)" as py-spy writes it, the path relative to its
@@ -222,34 +222,7 @@ def main() -> None:
     processes = bench_run.Processes(work)
     child = None
     try:
-        bench_run.services_reset(database_url=database_url, redis_url=redis_url)
-        env = bench_run.environment(processes, database_url=database_url, redis_url=redis_url)
-        bench_run.manage("migrate", "--noinput", "-v", "0", env=env)
-        bench_run.driver_setup(env)
-        bench_run.seed(SEED, env=env)
-        from accounts.models import User
-        from posts.models import Post
-
-        tokens = bench_run.tokens_for(User.objects.order_by("pk")[:5])
-        recent = list(Post.objects.order_by("-created_at").values_list("pk", flat=True)[:200])
-        configs = {
-            "health": wrk_config(work / "health.lua", [{"path": "/api/health"}]),
-            "like": wrk_config(
-                work / "like.lua",
-                [
-                    {"path": f"/api/posts/{recent[(i * 7 + j) % len(recent)]}/like/{user_id}", "token": token}
-                    for i, (user_id, token) in enumerate(tokens)
-                    for j in range(10)
-                ],
-                method="PATCH",
-            ),
-            "feed": wrk_config(
-                work / "feed.lua", [{"path": "/api/posts/all?limit=20", "token": token} for _, token in tokens]
-            ),
-            "chats": wrk_config(
-                work / "chats.lua", [{"path": "/api/chats?limit=20", "token": token} for _, token in tokens]
-            ),
-        }
+        env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
         port = free_port()
         (work / "env.json").write_text(json.dumps(env))
         child = subprocess.Popen(
