@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import WRK_SCRIPT, run
+from bench.machine import idle_ticks
 from bench.stats import mmm
 
 
@@ -70,12 +71,15 @@ def wrk_series(
     wrk(base, config, duration=settings["warmup"], connections=connections)
     results, floor_results = [], []
     cpu_s: Counter = Counter()
+    idle, ticks_all = 0, 0
     for _ in range(settings["paired_runs"] if floor else settings["runs"]):
         if floor:
             floor_results.append(wrk(*floor, duration=settings["duration"], connections=connections))
-        before, wrk_before = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        before, wrk_before, idle_before = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN), idle_ticks()
         results.append(wrk(base, config, duration=settings["duration"], connections=connections))
-        after, wrk_after = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        after, wrk_after, idle_after = cpu_ticks(), resource.getrusage(resource.RUSAGE_CHILDREN), idle_ticks()
+        idle += idle_after[0] - idle_before[0]
+        ticks_all += idle_after[1] - idle_before[1]
         for pid, (kind, ticks) in after.items():
             cpu_s[kind] += (ticks - before.get(pid, (kind, 0))[1]) / CLOCK_TICKS
         # wrk runs as our child: its time shows in our children's usage once it has exited.
@@ -91,6 +95,9 @@ def wrk_series(
         "errors": bad,
         "requests": requests,
         "cpu_ms_per_request": {kind: seconds * 1000 / max(requests, 1) for kind, seconds in cpu_s.items()},
+        # The machine's cores left idle over the measured runs: near 0 for a path that is
+        # CPU-bound here, more for one whose requests wait on what takes no CPU (a disk flush).
+        "idle_share": idle / max(ticks_all, 1),
     }
     if floor:
         series["floor_rps"] = mmm([r["ok_rps"] for r in floor_results])

@@ -67,3 +67,44 @@ def cpu_s(pid: int) -> float:
 
 def rss_kb(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+
+
+def idle_ticks() -> tuple[int, int]:
+    """(idle + I/O-wait clock ticks, all clock ticks) of the whole machine since boot, from
+    /proc/stat: over a run, their growth's ratio is the share of the machine's cores that had
+    nothing to run. A path served at full CPU leaves almost none; one whose requests wait on
+    something that takes no CPU here (a disk flush) leaves the rest idle."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return values[3] + values[4], sum(values)
+
+
+FLUSH_COMMITS = 200
+
+
+def commit_ms(database_url: str) -> dict:
+    """What one commit of a one-row insert costs on `database_url`'s server, in ms (median and
+    least of FLUSH_COMMITS, each timed alone): durable (the server's own setting, which waits
+    for the WAL's flush to disk) and with `synchronous_commit = off` for the timing's own
+    transactions (which does not). Their difference is the flush a like toggle waits for."""
+    import time
+
+    import psycopg
+
+    figures = {}
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # A regular table: a temporary one writes no WAL, so its commit flushes nothing.
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (n int)")
+        try:
+            for mode, setting in (("durable", "on"), ("asynchronous", "off")):
+                conn.execute(f"SET synchronous_commit = {setting}")
+                times = []
+                for n in range(FLUSH_COMMITS):
+                    started = time.perf_counter()
+                    conn.execute("INSERT INTO bench_commit VALUES (%s)", (n,))  # autocommit: its own commit
+                    times.append((time.perf_counter() - started) * 1000)
+                times.sort()
+                figures[mode] = {"median": times[len(times) // 2], "min": times[0]}
+        finally:
+            conn.execute("RESET synchronous_commit")
+            conn.execute("DROP TABLE bench_commit")
+    return figures

@@ -178,7 +178,22 @@ def write_results(path: Path, f: dict, *, quick: bool, committed: dict | None = 
         cpu = f[key].get("cpu_ms_per_request", {})
         kinds = ["gunicorn", "postgres", "nginx", "redis-server", "daphne", "moto_server", "wrk"]
         cells = [f"{cpu.get(kind, 0):.3f}" for kind in kinds]
-        return f"| {label} | " + " | ".join(cells) + f" | {sum(cpu.get(kind, 0) for kind in kinds):.3f} |"
+        idle_share = f[key].get("idle_share")  # absent from runs before it was measured
+        idle_cell = f"{idle_share:.0%}" if idle_share is not None else "—"
+        return f"| {label} | " + " | ".join(cells) + f" | {sum(cpu.get(kind, 0) for kind in kinds):.3f} | {idle_cell} |"
+
+    def commit_lines(f: dict) -> list[str]:
+        commit = f.get("commit_ms")  # absent from runs before it was measured
+        if commit is None:
+            return []
+        durable, asynchronous = commit["durable"], commit["asynchronous"]
+        return [
+            f"- One commit of a one-row insert on the bench's PostgreSQL, timed alone "
+            f"({commit['count']} each, median, least): durable {durable['median']:.3f} ms "
+            f"({durable['min']:.3f}), without waiting for the WAL's flush (`synchronous_commit = off`, the "
+            f"timing's own transactions only) {asynchronous['median']:.3f} ms ({asynchronous['min']:.3f}). "
+            "Every write the API acknowledges waits for that flush; the servers never turn it off."
+        ]
 
     def goal(ok: bool) -> str:
         return "met" if ok else "**missed**"
@@ -201,6 +216,7 @@ def write_results(path: Path, f: dict, *, quick: bool, committed: dict | None = 
         f"- Load average (1/5/15 min) before: {f['load_before']}, after: {f['load_after']}. Other engineers run "
         "test suites on this machine: a load above ~1 before the run means the figures are lower than an idle "
         "machine would give.",
+        *commit_lines(f),
         f"- Production shape: nginx → gunicorn ({f['workers']} sync workers, persistent DB connections) + daphne; "
         "the single daphne serves everything through Django's ASGI handler (psycopg pool).",
         "- The bench lifts the login rate limit, the chat flood control and the per-user socket cap (it sends "
@@ -313,10 +329,14 @@ def write_results(path: Path, f: dict, *, quick: bool, committed: dict | None = 
         "### CPU per request (ms of CPU time, all processes of each kind, over the measured runs)",
         "",
         "Where a request's cost goes: the machine has 2 cores, so 2,000 ms ÷ the total is the most "
-        "requests per second it could serve; wrk itself runs on the same cores.",
+        "requests per second it could serve; wrk itself runs on the same cores. *Idle*: the share of the "
+        "machine's cores that had nothing to run during those runs (/proc/stat). A path that is bound by its "
+        "CPU leaves a few percent; one whose requests also wait on something that takes no CPU here (a "
+        "commit's flush of the WAL to disk, see Machine) leaves more, and only more requests in flight "
+        "would fill it.",
         "",
-        "| what | gunicorn | PostgreSQL | nginx | Redis | daphne | moto | wrk | total |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| what | gunicorn | PostgreSQL | nginx | Redis | daphne | moto | wrk | total | idle |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *[cpu_row(label, key) for label, key in CPU_ROWS if key in f],
         "",
         "## Login (4)",

@@ -36,7 +36,7 @@ from bench.blocks import BLOCKS, blockers_seed, feed_plans  # noqa: E402
 from bench.common import CORES, RESULTS, log, run  # noqa: E402
 from bench.load import wrk_config, wrk_series  # noqa: E402
 from bench.logins import login_figures, multipart, post_image_bytes  # noqa: E402
-from bench.machine import load_average, machine  # noqa: E402
+from bench.machine import FLUSH_COMMITS, commit_ms, load_average, machine  # noqa: E402
 from bench.metrics_cost import metric_ops_us, metrics_cost, metrics_cost_lines  # noqa: E402
 from bench.photo import photo_post_figures  # noqa: E402
 from bench.report import http_summary, socket_lines, write_results  # noqa: E402
@@ -615,6 +615,8 @@ def bench(processes: Processes, work: Path, settings: dict, *, database_url: str
     manage("migrate", "--noinput", "-v", "0", env=env)
     driver_setup(env)
     figures["machine"] = machine()
+    # What a durable commit waits for here: the like toggle's figure is bound by it (bench/commit_wait.py).
+    figures["commit_ms"] = {**commit_ms(database_url), "count": FLUSH_COMMITS}
     figures["seed_small"] = seed(settings["small"], env=env)
 
     from accounts.models import User
