@@ -45,13 +45,14 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def cpu_pressure_us() -> int | None:
-    """Microseconds during which some task on the machine was runnable but waited for a CPU,
-    since boot (the kernel's pressure stall information); None where the kernel has none. Over
-    a run, its growth divided by the run's time is the share of the run that anything (ours or
-    another engineer's) queued for a core: what turns a 5 ms delivery into a 30 ms one."""
+def pressure_us(kind: str) -> int | None:
+    """Microseconds during which some task on the machine waited for `kind` ("cpu": runnable
+    but no core free; "io": blocked on a disk read or write, a commit's flush among them), since
+    boot (the kernel's pressure stall information); None where the kernel has none. Over a run,
+    its growth divided by the run's time is the share of the run that anything (ours or another
+    engineer's) waited so: what turns a 5 ms delivery into a 30 ms one."""
     try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        line = Path(f"/proc/pressure/{kind}").read_text().splitlines()[0]
     except (OSError, IndexError):
         return None
     found = re.search(r"total=(\d+)", line)

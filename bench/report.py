@@ -398,13 +398,17 @@ def paced_runs_line(x: dict) -> list[str]:
     if not runs:
         return []
 
-    def waited(run: dict) -> str:
-        return "?" if run["cpu_wait_pct"] is None else f"{run['cpu_wait_pct']:.0f}%"
+    def waited(run: dict, kind: str) -> str:
+        share = run.get(f"{kind}_wait_pct")  # "io" is absent from runs before it was measured
+        return "?" if share is None else f"{share:.0f}%"
 
-    shown = ", ".join(f"{run['p99']:.1f} ms ({waited(run)}, load {run['load'].split()[0]})" for run in runs)
+    shown = ", ".join(
+        f"{run['p99']:.1f} ms ({waited(run, 'cpu')}, {waited(run, 'io')}, load {run['load'].split()[0]})"
+        for run in runs
+    )
     return [
-        f"  - p99 of each paced run (the share of the run during which a task on the machine waited for "
-        f"a core, /proc/pressure/cpu; the 1-minute load after it): {shown}."
+        f"  - p99 of each paced run (the shares of the run during which a task on the machine waited for "
+        f"a core and for the disk, /proc/pressure/cpu and io; the 1-minute load after it): {shown}."
     ]
 
 

@@ -8,7 +8,7 @@ import secrets
 import time
 from contextlib import contextmanager
 
-from bench.machine import cpu_pressure_us, cpu_s, load_average, rss_kb
+from bench.machine import cpu_s, load_average, pressure_us, rss_kb
 from bench.stats import mmm, percentile
 
 
@@ -155,9 +155,10 @@ async def chat_fanout(
     tasks = [asyncio.create_task(listen(s)) for s in receivers] + [asyncio.create_task(drain_sender())]
     total = len(receivers)
     results = {"paced_p50": [], "paced_p99": [], "paced_max": [], "flood_mps": [], "flood_dps": [], "missing": [0]}
-    # Each paced run's p99 beside the share of it during which the machine had a task waiting
-    # for a core (bench.machine.cpu_pressure_us): a worst run with a busy machine beside it is
-    # the machine's, one on an idle machine is ours.
+    # Each paced run's p99 beside the shares of it during which the machine had a task waiting
+    # for a core or for the disk (bench.machine.pressure_us; every message's commit waits for a
+    # flush): a worst run with a busy machine beside it is the machine's, one on an idle machine
+    # is ours.
     paced_runs: list[dict] = []
     if pids:
         for phase in ("paced", "flood"):
@@ -192,7 +193,7 @@ async def chat_fanout(
                 expected["count"] = settings["chat_paced"] * total
                 interval = 1 / settings["chat_rate"]
                 cpu_before = cpu_now()
-                pressure_before = cpu_pressure_us()
+                pressure_before = {kind: pressure_us(kind) for kind in ("cpu", "io")}
                 with timed():
                     start = time.perf_counter()
                     for i in range(settings["chat_paced"]):
@@ -200,7 +201,7 @@ async def chat_fanout(
                         await asyncio.sleep(max(0.0, start + (i + 1) * interval - time.perf_counter()))
                     await finished(120)
                     paced_s = time.perf_counter() - start
-                pressure_after = cpu_pressure_us()
+                pressure_after = {kind: pressure_us(kind) for kind in ("cpu", "io")}
                 if pids:
                     cpu_per_message("paced", cpu_before, settings["chat_paced"])
                 results["paced_p50"].append(percentile(latencies, 50))
@@ -210,9 +211,12 @@ async def chat_fanout(
                     {
                         "p99": percentile(latencies, 99),
                         "max": max(latencies),
-                        "cpu_wait_pct": None
-                        if pressure_before is None or pressure_after is None
-                        else (pressure_after - pressure_before) / 1e4 / paced_s,
+                        **{
+                            f"{kind}_wait_pct": None
+                            if pressure_before[kind] is None or pressure_after[kind] is None
+                            else (pressure_after[kind] - pressure_before[kind]) / 1e4 / paced_s
+                            for kind in ("cpu", "io")
+                        },
                         "load": load_average(),
                     }
                 )

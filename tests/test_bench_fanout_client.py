@@ -3,10 +3,11 @@ out of what it times (a full collection of its heap was a 65 ms "server stall"),
 run's p99 is shown beside the machine's CPU pressure during it."""
 
 import gc
+import os
 
 import pytest
 
-from bench.machine import cpu_pressure_us
+from bench.machine import pressure_us
 from bench.report import paced_runs_line
 from bench.sockets import client_heap_frozen, timed
 
@@ -80,21 +81,26 @@ def test_the_heap_so_far_is_out_of_the_collections_while_measuring(collector_res
     assert walked_after >= walked_before - 1000  # given back to the collector afterwards
 
 
-def test_the_machines_cpu_pressure_only_grows():
-    first = cpu_pressure_us()
+@pytest.mark.parametrize("kind", ["cpu", "io"])
+def test_the_machines_pressure_only_grows(kind, tmp_path):
+    first = pressure_us(kind)
     if first is None:
-        pytest.skip("this kernel has no /proc/pressure/cpu")
+        pytest.skip(f"this kernel has no /proc/pressure/{kind}")
     sum(range(2_000_000))
-    assert cpu_pressure_us() >= first
+    (tmp_path / "flushed").write_bytes(b"x" * 65536)
+    os.sync()
+    assert pressure_us(kind) >= first
 
 
 def test_each_paced_runs_p99_is_shown_beside_the_machines_pressure():
     figures = {
         "paced_runs": [
-            {"p99": 11.6, "max": 14.0, "cpu_wait_pct": 3.2, "load": "0.71 0.88 0.46"},
-            {"p99": 53.4, "max": 69.0, "cpu_wait_pct": None, "load": "2.50 1.10 0.60"},
+            {"p99": 11.6, "max": 14.0, "cpu_wait_pct": 3.2, "io_wait_pct": 0.4, "load": "0.71 0.88 0.46"},
+            {"p99": 53.4, "max": 69.0, "cpu_wait_pct": None, "io_wait_pct": 12.6, "load": "2.50 1.10 0.60"},
+            # A run from before the disk's share was measured.
+            {"p99": 9.8, "max": 10.5, "cpu_wait_pct": 1.0, "load": "0.50 0.40 0.30"},
         ]
     }
     (line,) = paced_runs_line(figures)
-    assert "11.6 ms (3%, load 0.71), 53.4 ms (?, load 2.50)" in line
+    assert "11.6 ms (3%, 0%, load 0.71), 53.4 ms (?, 13%, load 2.50), 9.8 ms (1%, ?, load 0.50)" in line
     assert paced_runs_line({}) == []  # a committed RESULTS.json from before the figure
