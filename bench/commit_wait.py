@@ -137,12 +137,13 @@ def main() -> None:
     database = urlparse(database_url).path.lstrip("/")
     work = Path(tempfile.mkdtemp(prefix="commit-wait-"))
     processes = bench_run.Processes(work)
-    child = None
+    child, altered = None, False
     try:
         env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
         with admin(database_url) as conn:
             # Flush times are only counted where this is on (a superuser's setting).
             conn.execute(f'ALTER DATABASE "{database}" SET track_wal_io_timing = on')
+            altered = True
         port = free_port()
         (work / "env.json").write_text(json.dumps(env))
         launch = [str(ROOT), str(port), str(work / "env.json"), str(work / "shape.log"), str(os.cpu_count() or 1)]
@@ -196,8 +197,9 @@ def main() -> None:
             )
         print("load average", Path("/proc/loadavg").read_text().split()[:3])
     finally:
-        with admin(database_url) as conn:
-            conn.execute(f'ALTER DATABASE "{database}" RESET ALL')
+        if altered:  # the database's own settings back to the server's (it is ours, reseeded each run)
+            with admin(database_url) as conn:
+                conn.execute(f'ALTER DATABASE "{database}" RESET ALL')
         if child is not None:
             child.stdin.close()
             child.wait(timeout=30)
