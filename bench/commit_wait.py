@@ -22,15 +22,14 @@ Its database is dropped and recreated and its Redis DB flushed: give it ones of 
 """
 
 import collections
-import json
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -42,8 +41,7 @@ import psycopg  # noqa: E402
 from bench import run as bench_run  # noqa: E402
 from bench.load import wrk  # noqa: E402
 from bench.machine import idle_ticks  # noqa: E402
-from bench.shape_gap import LAUNCH, cpu_ticks, seeded_paths  # noqa: E402
-from scripts.processes import free_port  # noqa: E402
+from bench.shape_gap import children_of, cpu_ticks, seeded_paths, shape_running  # noqa: E402
 
 PATHS = ("like", "feed")
 MODES = {"durable": "DEFAULT", "asynchronous": "off"}
@@ -54,28 +52,15 @@ def admin(database_url: str):
     return psycopg.connect(urlparse(database_url)._replace(path="/postgres").geturl(), autocommit=True)
 
 
-def workers_of(master: int) -> set[int]:
-    found = set()
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
-            except OSError:
-                continue
-            if int(parent) == master:
-                found.add(int(pid))
-    return found
-
-
 def mode_set(database_url: str, database: str, master: int, mode: str) -> None:
     with admin(database_url) as conn:
         conn.execute(f'ALTER DATABASE "{database}" SET synchronous_commit = {MODES[mode]}')
     # A database's settings reach a connection when it opens: new workers, new connections.
-    old = workers_of(master)
+    old = children_of(master)
     os.kill(master, signal.SIGHUP)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        now = workers_of(master)
+        now = children_of(master)
         if len(now) >= len(old) and not now & old:
             return
         time.sleep(0.2)
@@ -137,24 +122,15 @@ def main() -> None:
     database = urlparse(database_url).path.lstrip("/")
     work = Path(tempfile.mkdtemp(prefix="commit-wait-"))
     processes = bench_run.Processes(work)
-    child, altered = None, False
+    running, altered = ExitStack(), False  # the shape, stopped at the end
     try:
         env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
         with admin(database_url) as conn:
             # Flush times are only counted where this is on (a superuser's setting).
             conn.execute(f'ALTER DATABASE "{database}" SET track_wal_io_timing = on')
             altered = True
-        port = free_port()
-        (work / "env.json").write_text(json.dumps(env))
-        launch = [str(ROOT), str(port), str(work / "env.json"), str(work / "shape.log"), str(os.cpu_count() or 1)]
-        child = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, *launch], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-        line = child.stdout.readline()
-        if not line.strip():
-            raise SystemExit(f"the shape did not start: see {work / 'shape.log'}")
-        master = int(line.split()[0])
-        base = f"http://127.0.0.1:{port}"
+        shape = running.enter_context(shape_running(ROOT, work, env, workers=os.cpu_count() or 1))
+        master, base = shape.gunicorn, shape.base
         runs = {(name, mode): [] for name in PATHS for mode in MODES}
         for number in range(rounds):
             for mode in list(MODES) if number % 2 == 0 else list(MODES)[::-1]:
@@ -200,9 +176,7 @@ def main() -> None:
         if altered:  # the database's own settings back to the server's (it is ours, reseeded each run)
             with admin(database_url) as conn:
                 conn.execute(f'ALTER DATABASE "{database}" RESET ALL')
-        if child is not None:
-            child.stdin.close()
-            child.wait(timeout=30)
+        running.close()
         processes.stop_all()
 
 

@@ -33,6 +33,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,6 +61,55 @@ try:
 finally:
     shape.stop()
 """
+
+
+@dataclass(frozen=True)
+class RunningShape:
+    base: str  # nginx's URL
+    gunicorn: int  # the master processes' pids
+    nginx: int
+
+
+@contextmanager
+def shape_running(tree, work: Path, env: dict, *, workers: int, name: str = "shape"):
+    """A shape (scripts.serve.Shape) of `tree`, run by LAUNCH in a child with `env` and
+    `workers` gunicorn workers, its output in work/shape.log: a RunningShape while the block
+    runs, stopped when it ends (the child stops the shape when its stdin closes). Also
+    bench/shape_profile.py's and bench/commit_wait.py's."""
+    port = free_port()
+    env_file = work / f"{name}.json"
+    env_file.write_text(json.dumps(env))
+    log = work / "shape.log"
+    child = subprocess.Popen(
+        [sys.executable, "-c", LAUNCH, str(tree), str(port), str(env_file), str(log), str(workers)],
+        cwd=tree,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        if not line.strip():
+            raise SystemExit(f"the shape of {tree} did not start: see {log}")
+        gunicorn_master, nginx_master = map(int, line.split())
+        yield RunningShape(f"http://127.0.0.1:{port}", gunicorn_master, nginx_master)
+    finally:
+        child.stdin.close()
+        child.wait(timeout=30)
+
+
+def children_of(master: int) -> set[int]:
+    """The pids of a master process's children (gunicorn's workers)."""
+    found = set()
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+            except OSError:
+                continue  # exited meanwhile
+            if int(parent) == master:
+                found.add(int(pid))
+    return found
 
 
 def cpu_ticks(master: int) -> int:
@@ -120,27 +171,15 @@ def main() -> None:
     database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
     work = Path(tempfile.mkdtemp(prefix="shape-gap-"))
     processes = bench_run.Processes(work)
-    children, shapes = [], []  # shapes: (label, base URL, gunicorn master pid, nginx master pid)
+    shapes = []  # (label, base URL, gunicorn master pid, nginx master pid)
+    running = ExitStack()  # the shapes, stopped at the end
     try:
         env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
         for number, spec in enumerate(trees):
             tree, _, gunicorn_args = spec.partition(":")
-            port = free_port()
-            tree_env = work / f"env-{number}.json"
-            tree_env.write_text(json.dumps({**env, "GUNICORN_CMD_ARGS": gunicorn_args} if gunicorn_args else env))
-            child = subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, tree, str(port), str(tree_env), str(work / "shape.log"), str(workers)],
-                cwd=tree,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            children.append(child)
-            line = child.stdout.readline()
-            if not line.strip():
-                raise SystemExit(f"the shape of {tree} did not start: see {work / 'shape.log'}")
-            gunicorn_master, nginx_master = map(int, line.split())
-            shapes.append((spec, f"http://127.0.0.1:{port}", gunicorn_master, nginx_master))
+            tree_env = {**env, "GUNICORN_CMD_ARGS": gunicorn_args} if gunicorn_args else env
+            shape = running.enter_context(shape_running(tree, work, tree_env, workers=workers, name=f"env-{number}"))
+            shapes.append((spec, shape.base, shape.gunicorn, shape.nginx))
         only = [name for name in os.environ.get("SHAPE_GAP_ONLY", "").split(",") if name]
         for name, config in configs.items():
             if only and name not in only:
@@ -187,9 +226,7 @@ def main() -> None:
                     )
         print("load average", Path("/proc/loadavg").read_text().split()[:3])
     finally:
-        for child in children:
-            child.stdin.close()
-            child.wait(timeout=30)
+        running.close()
         processes.stop_all()
 
 

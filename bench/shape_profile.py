@@ -20,7 +20,6 @@ layer's microseconds per request. Needs py-spy (`.venv/bin/python -m pip install
 rights to ptrace the worker (same user).
 """
 
-import json
 import os
 import re
 import subprocess
@@ -28,6 +27,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from contextlib import ExitStack
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,8 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import run as bench_run  # noqa: E402
 from bench.load import wrk  # noqa: E402
-from bench.shape_gap import LAUNCH, TICK, cpu_ticks, seeded_paths  # noqa: E402
-from scripts.processes import free_port  # noqa: E402
+from bench.shape_gap import TICK, children_of, cpu_ticks, seeded_paths, shape_running  # noqa: E402
 
 # (layer, test on a frame's "function (path:line)" as py-spy writes it, the path relative to its
 # sys.path entry), innermost match wins; order matters where paths nest.
@@ -220,25 +219,12 @@ def main() -> None:
     database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
     work = Path(tempfile.mkdtemp(prefix="shape-profile-"))
     processes = bench_run.Processes(work)
-    child = None
+    running = ExitStack()  # the shape, stopped at the end
     try:
         env, configs = seeded_paths(processes, work, database_url=database_url, redis_url=redis_url)
-        port = free_port()
-        (work / "env.json").write_text(json.dumps(env))
-        child = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, str(ROOT), str(port), str(work / "env.json"), str(work / "shape.log"), "1"],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        master = int(child.stdout.readline().split()[0])
-        worker = next(
-            int(pid)
-            for pid in os.listdir("/proc")
-            if pid.isdigit() and Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(master)
-        )
-        base = f"http://127.0.0.1:{port}"
+        shape = running.enter_context(shape_running(ROOT, work, env, workers=1))
+        master, base = shape.gunicorn, shape.base
+        (worker,) = children_of(master)
         for name, config in configs.items():
             wrk(base, config, duration=2, connections=4, threads=1)  # warm-up
             raw = work / f"{name}.raw"
@@ -258,9 +244,7 @@ def main() -> None:
         print("\nraw profiles in", work)
         print("load average", Path("/proc/loadavg").read_text().split()[:3])
     finally:
-        if child is not None:
-            child.stdin.close()
-            child.wait(timeout=30)
+        running.close()
         processes.stop_all()
 
 
