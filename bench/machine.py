@@ -5,7 +5,10 @@ import platform
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
+
+import psycopg
 
 from bench.common import CORES
 from scripts.processes import BIN
@@ -87,10 +90,6 @@ def commit_ms(database_url: str) -> dict:
     least of FLUSH_COMMITS, each timed alone): durable (the server's own setting, which waits
     for the WAL's flush to disk) and with `synchronous_commit = off` for the timing's own
     transactions (which does not). Their difference is the flush a like toggle waits for."""
-    import time
-
-    import psycopg
-
     figures = {}
     with psycopg.connect(database_url, autocommit=True) as conn:
         # A regular table: a temporary one writes no WAL, so its commit flushes nothing.
